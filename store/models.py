@@ -181,4 +181,6 @@ class Review(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
     decision: ReviewDecision
     comment: str = Field(default="", max_length=4000)
+    previous_status: FindingStatus | None = None
+    duplicate_of: uuid.UUID | None = Field(default=None, foreign_key="finding.id")
     created_at: datetime = _ts()
