@@ -1,0 +1,213 @@
+"""A small scripted MAVLink vehicle on loopback TCP, for protocol tests.
+
+It speaks the mission protocol as ArduPilot does (vehicle-driven upload,
+MISSION_REQUEST_INT, MISSION_ACK) and acknowledges commands, and it can be
+told to misbehave: drop chosen frames, go silent, refuse items, request out
+of order, answer with the wrong sequence number, send garbage between frames,
+hang up. It uses pymavlink's codec only, like the link under test, but shares
+no code with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+Msg = mavlink.MAVLink_message
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.writer: asyncio.StreamWriter | None = None
+
+    def write(self, buf: bytes) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(bytes(buf))
+
+
+@dataclass
+class Faults:
+    """What the peer does wrong. Predicates get each incoming message."""
+
+    drop_in: Callable[[Msg], bool] = lambda msg: False
+    drop_out: Callable[[Msg], bool] = lambda msg: False
+    silent: bool = False
+    max_items: int = 650
+    refuse_seq: int | None = None
+    store_altitude_offset_m: float = 0.0
+    wrong_seq_first: bool = False
+    stale_ack_first: bool = False
+    repeat_requests: bool = False
+    garbage: bytes = b""
+    float_items: bool = False
+
+
+@dataclass
+class ScriptedVehicle:
+    """The peer's state: stored lists, received messages, faults to apply."""
+
+    faults: Faults = field(default_factory=Faults)
+    lists: dict[int, list[Msg]] = field(default_factory=dict)
+    received: list[Msg] = field(default_factory=list)
+    signing_key: bytes | None = None
+    port: int = 0
+    connections: int = 0
+
+    def __post_init__(self) -> None:
+        self._out = _Out()
+        self.mav = mavlink.MAVLink(self._out, srcSystem=1, srcComponent=1)
+        self.mav.robust_parsing = True
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._upload: tuple[int, int, list[Msg]] | None = None  # type, count, items
+
+    @property
+    def url(self) -> str:
+        return f"tcp:127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        if self.signing_key is not None:
+            self.mav.signing.secret_key = self.signing_key
+            self.mav.signing.sign_outgoing = True
+            self.mav.signing.link_id = 0
+            self.mav.signing.timestamp = 1
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.hang_up()
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def hang_up(self) -> None:
+        """Close the current connection (the link should come back)."""
+        if self._out.writer is not None:
+            self._out.writer.close()
+            self._out.writer = None
+
+    def send(self, msg: Msg) -> None:
+        if self.faults.silent or self.faults.drop_out(msg):
+            return
+        if self.faults.garbage:
+            self._out.write(self.faults.garbage)
+        self.mav.send(msg)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._out.writer = writer
+        beat = asyncio.create_task(self._heartbeats(writer))
+        self._tasks.add(beat)
+        try:
+            while data := await reader.read(4096):
+                for msg in self.mav.parse_buffer(data) or []:
+                    if msg.get_msgId() < 0:
+                        continue
+                    self.received.append(msg)
+                    if not self.faults.drop_in(msg):
+                        self._handle(msg)
+        except ConnectionError:
+            pass
+        finally:
+            beat.cancel()
+            self._tasks.discard(beat)
+            writer.close()
+
+    async def _heartbeats(self, writer: asyncio.StreamWriter) -> None:
+        while not writer.is_closing():
+            self.send(
+                self.mav.heartbeat_encode(
+                    mavlink.MAV_TYPE_QUADROTOR,
+                    mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA,
+                    mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+                    0,
+                    mavlink.MAV_STATE_STANDBY,
+                )
+            )
+            await asyncio.sleep(0.1)
+
+    def _request(self, seq: int, kind: int) -> None:
+        self.send(self.mav.mission_request_int_encode(255, 190, seq, kind))
+
+    def _ack(self, result: int, kind: int) -> None:
+        self.send(self.mav.mission_ack_encode(255, 190, result, kind))
+
+    def _handle(self, msg: Msg) -> None:
+        f = self.faults
+        if isinstance(msg, mavlink.MAVLink_mission_count_message):
+            if msg.count > f.max_items:
+                self._ack(mavlink.MAV_MISSION_NO_SPACE, msg.mission_type)
+                return
+            if msg.count == 0:
+                self.lists[msg.mission_type] = []
+                self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)
+                return
+            self._upload = (msg.mission_type, msg.count, [])
+            if f.stale_ack_first:
+                self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)
+            if f.repeat_requests:
+                self._request(msg.count + 5, msg.mission_type)  # out of range: ignored
+            self._request(0, msg.mission_type)
+        elif isinstance(msg, mavlink.MAVLink_mission_item_int_message) and not self._upload:
+            stored = self.lists.get(msg.mission_type, [])
+            if stored and msg.seq == len(stored) - 1:
+                self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)  # the ACK was lost
+        elif isinstance(msg, mavlink.MAVLink_mission_item_int_message) and self._upload:
+            kind, count, items = self._upload
+            if msg.mission_type != kind or msg.seq != len(items):
+                self._request(len(items), kind)  # out of order: ask again, as ArduPilot does
+                return
+            if msg.seq == f.refuse_seq:
+                self._upload = None
+                self._ack(mavlink.MAV_MISSION_INVALID_PARAM1, kind)
+                return
+            items.append(msg)
+            if len(items) == count:
+                self._upload = None
+                self.lists[kind] = items
+                self._ack(mavlink.MAV_MISSION_ACCEPTED, kind)
+            else:
+                if f.repeat_requests and msg.seq > 0:
+                    self._request(msg.seq - 1, kind)  # a stale repeat before the real one
+                self._request(len(items), kind)
+        elif isinstance(msg, mavlink.MAVLink_mission_request_list_message):
+            stored = self.lists.get(msg.mission_type, [])
+            self.send(self.mav.mission_count_encode(255, 190, len(stored), msg.mission_type))
+        elif isinstance(msg, mavlink.MAVLink_mission_request_int_message):
+            stored = self.lists.get(msg.mission_type, [])
+            if not 0 <= msg.seq < len(stored):
+                self._ack(mavlink.MAV_MISSION_INVALID_SEQUENCE, msg.mission_type)
+                return
+            if f.wrong_seq_first and msg.seq + 1 < len(stored):
+                self._send_item(stored[msg.seq + 1])
+            self._send_item(stored[msg.seq])
+        elif isinstance(msg, mavlink.MAVLink_mission_clear_all_message):
+            self.lists[msg.mission_type] = []
+            self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)
+        elif isinstance(msg, mavlink.MAVLink_command_long_message):
+            self.send(self.mav.command_ack_encode(msg.command, mavlink.MAV_RESULT_ACCEPTED))
+
+    def _send_item(self, m: Msg) -> None:
+        z = m.z + self.faults.store_altitude_offset_m
+        if self.faults.float_items:
+            self.send(
+                self.mav.mission_item_encode(
+                    255, 190, m.seq, m.frame, m.command, m.current, m.autocontinue,
+                    m.param1, m.param2, m.param3, m.param4, m.x / 1e7, m.y / 1e7, z,
+                    m.mission_type,
+                )
+            )  # fmt: skip
+            return
+        self.send(
+            self.mav.mission_item_int_encode(
+                255, 190, m.seq, m.frame, m.command, m.current, m.autocontinue,
+                m.param1, m.param2, m.param3, m.param4, m.x, m.y, z, m.mission_type,
+            )
+        )  # fmt: skip
