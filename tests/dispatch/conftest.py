@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-import store.jobs  # noqa: F401  (registers processing_job before migrate)
 from store.db import make_engine, migrate
+from store.jobs import JOBS
 
 POSTGRES_ENV = "ECOPATROL_TEST_POSTGRES_URL"
 
@@ -59,9 +59,16 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
+def prepare(url: str) -> Engine:
+    """The store's schema, plus ``processing_job`` while the migration history lacks it."""
+    engine = make_engine(url)
+    migrate(engine)
+    JOBS.create(engine, checkfirst=True)
+    return engine
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    migrate(engine)
+    engine = prepare(db_url)
     yield engine
     engine.dispose()

@@ -44,7 +44,9 @@ def add_flight(engine: Engine, n: int) -> uuid.UUID:
         return flight.id
 
 
-def queue_flight(engine: Engine, n: int, *, version: str = "v1", max_attempts: int = 3) -> uuid.UUID:
+def queue_flight(
+    engine: Engine, n: int, *, version: str = "v1", max_attempts: int = 3
+) -> uuid.UUID:
     flight_id = add_flight(engine, n)
     with session_scope(engine) as session:
         added = enqueue_flight(
@@ -177,7 +179,9 @@ def test_fail_retries_after_the_delay(engine: Engine) -> None:
     queue_flight(engine, 1)
     now = utcnow()
     (job,) = claim(engine, worker="w", limit=1, lease_s=30, now=now)
-    assert fail(engine, job.id, worker="w", reason="io", retry_delay_s=5, now=now) is JobStatus.QUEUED
+    assert (
+        fail(engine, job.id, worker="w", reason="io", retry_delay_s=5, now=now) is JobStatus.QUEUED
+    )
     assert claim(engine, worker="w", limit=1, lease_s=30, now=now + timedelta(seconds=4)) == []
     assert len(claim(engine, worker="w", limit=1, lease_s=30, now=now + timedelta(seconds=6))) == 1
     assert fail(engine, job.id, worker="other", reason="not mine") is None
