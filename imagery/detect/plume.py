@@ -1,0 +1,132 @@
+"""Smoke and steam plumes in colour frames, near known stacks.
+
+Steam and smoke are bright-to-grey, unsaturated and hazy: their dark
+channel (the minimum over colour and a small window, He et al.'s haze
+prior) is high where the ground behind them is not. They have soft edges,
+where a white roof or car has sharp ones, so a region whose rim gradient is
+steep is rejected. Sky (blue, smooth, touching the top edge in oblique
+views) is masked first. With stacks known and the frame georeferenced, only
+pixels within ``radius_m`` of a stack are searched: pale roads and concrete
+look like grey smoke by colour alone, so a georeferenced frame with no stack
+in reach is not searched at all. A frame without georeference (a fixed
+camera watching a plant) is searched whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold, sobel
+from skimage.measure import label
+
+from imagery.detect.base import Detection, Frame, regions_to_detections, register
+
+
+def sky_mask(rgb: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """Blue, smooth pixels connected to the top edge (empty for nadir frames)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    value = rgb.max(axis=2)
+    local_std = np.sqrt(
+        np.maximum(ndimage.uniform_filter(value**2, 7) - ndimage.uniform_filter(value, 7) ** 2, 0)
+    )
+    candidate = (b > r + 0.06) & (b >= g) & (local_std < 0.03) & (value > 0.35)
+    labels, _ = ndimage.label(candidate)
+    top = np.unique(labels[0][labels[0] > 0])
+    return np.isin(labels, top)
+
+
+def stack_mask(frame: Frame, radius_m: float) -> NDArray[np.bool_] | None:
+    """Pixels within ``radius_m`` of a known stack, or None when that cannot be known."""
+    if frame.sites is None or frame.georef is None or not frame.sites.stacks:
+        return None
+    rows, cols = frame.shape
+    gsd = frame.gsd_m()
+    if not gsd:
+        return None
+    mask = np.zeros((rows, cols), dtype=bool)
+    rr, cc = np.ogrid[:rows, :cols]
+    radius_px = radius_m / gsd
+    for stack in frame.sites.stacks:
+        col, row = frame.georef.lonlat_to_pixel(stack.lon, stack.lat)
+        if np.isnan(col) or not (
+            -radius_px < col < cols + radius_px and -radius_px < row < rows + radius_px
+        ):
+            continue
+        mask |= (rr - row) ** 2 + (cc - col) ** 2 <= radius_px**2
+    return mask
+
+
+@dataclass
+class PlumeDetector:
+    """Smoke/steam: haze prior + low saturation, soft edges, sky masked, near stacks."""
+
+    name: str = "plume"
+    version: str = "1.0"
+    kinds: frozenset[str] = frozenset({"rgb"})
+    radius_m: float = 150.0
+    high: float = 0.6
+    low: float = 0.3
+    min_area_frac: float = 0.002
+    min_area_m2: float = 4.0
+    max_rim_gradient: float = 0.09
+
+    def probability(self, rgb: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Per-pixel plume likelihood in [0, 1] from haze, whiteness and saturation."""
+        mx, mn = rgb.max(axis=2), rgb.min(axis=2)
+        sat = (mx - mn) / np.maximum(mx, 1e-3)
+        dark = ndimage.minimum_filter(mn, size=5)
+        haze = np.clip((dark - 0.45) / 0.25, 0, 1)
+        # Haze added over the scene: brighter dark channel than the frame's typical ground.
+        step = max(min(dark.shape) // 32, 1)
+        typical = float(np.median(dark[::step, ::step]))
+        lift = np.clip((dark - typical - 0.10) / 0.15, 0, 1)
+        grey = np.clip((0.30 - sat) / 0.15, 0, 1)
+        return np.asarray(haze * grey * lift, dtype=np.float32)
+
+    def detect(self, frame: Frame) -> list[Detection]:
+        if frame.rgb is None:
+            return []
+        rgb = frame.rgb
+        near = stack_mask(frame, self.radius_m)
+        if frame.georef is not None and (near is None or not near.any()):
+            return []
+        prob = self.probability(rgb)
+        prob[sky_mask(rgb)] = 0
+        if near is not None:
+            prob[~near] = 0
+        found = apply_hysteresis_threshold(prob, self.low, self.high)
+        found = ndimage.binary_opening(found, iterations=1)
+        rows, cols = frame.shape
+        min_px = max(int(self.min_area_frac * rows * cols), 12)
+        gsd = frame.gsd_m()
+        if gsd:
+            min_px = max(min_px, int(self.min_area_m2 / gsd**2))
+        grad = sobel(rgb.max(axis=2))
+
+        def measure(mask: NDArray[np.bool_], box: tuple[int, int, int, int]) -> object:
+            r0, c0, r1, c1 = box
+            rim = mask & ~ndimage.binary_erosion(mask, border_value=0)
+            rim_grad = float(grad[r0:r1, c0:c1][rim].mean()) if rim.any() else 0.0
+            if rim_grad > self.max_rim_gradient:
+                return None
+            p = prob[r0:r1, c0:c1][mask]
+            px = rgb[r0:r1, c0:c1][mask]
+            m: dict[str, float | str | bool] = {
+                "mean_probability": round(float(p.mean()), 3),
+                "rim_gradient": round(rim_grad, 4),
+                "area_px": int(mask.sum()),
+                "mean_brightness": round(float(px.max(axis=1).mean()), 3),
+                "colour": "white" if float(px.min(axis=1).mean()) > 0.6 else "grey",
+            }
+            size = min(1.0, float(mask.sum()) / (5 * min_px))
+            return float(p.mean()) * (0.5 + 0.5 * size), m
+
+        return regions_to_detections(
+            label(found, connectivity=2), kind="plume", min_area_px=min_px, measure=measure
+        )
+
+
+register(PlumeDetector())
