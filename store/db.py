@@ -48,9 +48,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema up to date (Alembic owns it; see store/migrations)."""
-    from sqlmodel import SQLModel
+    """Bring the schema up to date: Alembic upgrade to head (see store/migrations)."""
+    from store.migrations import upgrade
 
-    from store import models  # noqa: F401  (registers the tables)
-
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine, "head")

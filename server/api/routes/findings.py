@@ -1,0 +1,270 @@
+"""Findings: filtered, paginated lists for the map and the queue; reviews with an audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import FileResponse
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, func, select
+
+from server.api.deps import CurrentUser, InspectorUser, SessionDep
+from server.schemas import (
+    FindingPublic,
+    FindingsPublic,
+    Message,
+    ReviewCreate,
+    ReviewPublic,
+    ReviewsPublic,
+)
+from store.models import Finding, FindingStatus, Review, ReviewDecision, User
+
+router = APIRouter(prefix="/findings", tags=["findings"])
+
+DECISION_STATUS = {
+    ReviewDecision.CONFIRM: FindingStatus.CONFIRMED,
+    ReviewDecision.REJECT: FindingStatus.REJECTED,
+    ReviewDecision.DUPLICATE: FindingStatus.DUPLICATE,
+}
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """``min_lon,min_lat,max_lon,max_lat`` in degrees, as GeoJSON and OGC order it."""
+    if value is None or value == "":
+        return None
+    parts = value.split(",")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat") from None
+    if len(numbers) != 4 or any(n != n for n in numbers):
+        raise ValueError("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat")
+    min_lon, min_lat, max_lon, max_lat = numbers
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise ValueError(
+            "bbox must be min_lon<=max_lon within ±180 and min_lat<=max_lat within ±90"
+        )
+    return min_lon, min_lat, max_lon, max_lat
+
+
+class FindingFilter:
+    """Query parameters shared by the list, the exports and the report."""
+
+    def __init__(
+        self,
+        site_id: Annotated[str | None, Query(max_length=128)] = None,
+        kind: Annotated[str | None, Query(max_length=32)] = None,
+        status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
+        flight_id: Annotated[uuid.UUID | None, Query()] = None,
+        date_from: Annotated[
+            datetime | None, Query(description="created at or after (ISO 8601)")
+        ] = None,
+        date_to: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+        bbox: Annotated[
+            str | None,
+            Query(
+                max_length=200,
+                description="min_lon,min_lat,max_lon,max_lat in degrees",
+                examples=["113.5,34.7,113.7,34.9"],
+            ),
+        ] = None,
+        min_score: Annotated[float | None, Query(ge=0, le=1e9)] = None,
+    ) -> None:
+        try:
+            self.bbox = parse_bbox(bbox)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        if date_from and date_to and _aware(date_to) < _aware(date_from):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "date_to is before date_from")
+        self.site_id, self.kind, self.status, self.flight_id = site_id, kind, status_, flight_id
+        self.date_from = _aware(date_from) if date_from else None
+        self.date_to = _aware(date_to) if date_to else None
+        self.min_score = min_score
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.site_id:
+            out.append(col(Finding.site_id) == self.site_id)
+        if self.kind:
+            out.append(col(Finding.kind) == self.kind)
+        if self.status:
+            out.append(col(Finding.status) == self.status)
+        if self.flight_id:
+            out.append(col(Finding.flight_id) == self.flight_id)
+        if self.date_from:
+            out.append(col(Finding.created_at) >= self.date_from)
+        if self.date_to:
+            out.append(col(Finding.created_at) < self.date_to)
+        if self.min_score is not None:
+            out.append(col(Finding.score) >= self.min_score)
+        if self.bbox:
+            min_lon, min_lat, max_lon, max_lat = self.bbox
+            out += [
+                col(Finding.lon) >= min_lon,
+                col(Finding.lon) <= max_lon,
+                col(Finding.lat) >= min_lat,
+                col(Finding.lat) <= max_lat,
+            ]
+        return out
+
+
+FilterDep = Annotated[FindingFilter, Depends()]
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def finding_public(finding: Finding) -> FindingPublic:
+    public = FindingPublic.model_validate(finding)
+    public.has_thumbnail = bool(finding.thumbnail_path)
+    public.has_overlay = bool(finding.overlay_path)
+    return public
+
+
+def query_findings(
+    session: Session,
+    filters: FindingFilter,
+    *,
+    skip: int = 0,
+    limit: int | None = None,
+    order: str = "newest",
+) -> tuple[list[Finding], int]:
+    clauses = filters.clauses()
+    count = session.exec(select(func.count()).select_from(Finding).where(*clauses)).one()
+    query = select(Finding).where(*clauses)
+    if order == "score":
+        query = query.order_by(col(Finding.score).desc(), col(Finding.id))
+    elif order == "oldest":
+        query = query.order_by(col(Finding.created_at), col(Finding.id))
+    else:
+        query = query.order_by(col(Finding.created_at).desc(), col(Finding.id))
+    query = query.offset(skip)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query).all()), count
+
+
+def get_finding(session: Session, finding_id: uuid.UUID) -> Finding:
+    finding = session.get(Finding, finding_id)
+    if finding is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such finding")
+    return finding
+
+
+@router.get("")
+def list_findings(
+    session: SessionDep,
+    _: CurrentUser,
+    filters: FilterDep,
+    skip: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    order: Literal["newest", "oldest", "score"] = "newest",
+) -> FindingsPublic:
+    findings, count = query_findings(session, filters, skip=skip, limit=limit, order=order)
+    return FindingsPublic(data=[finding_public(f) for f in findings], count=count)
+
+
+@router.get("/{finding_id}", responses={404: {"model": Message}})
+def read_finding(session: SessionDep, _: CurrentUser, finding_id: uuid.UUID) -> FindingPublic:
+    return finding_public(get_finding(session, finding_id))
+
+
+def _image(path: str | None, what: str) -> FileResponse:
+    if not path or not Path(path).is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"this finding has no {what} image")
+    return FileResponse(path)
+
+
+@router.get(
+    "/{finding_id}/thumbnail",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}}}, 404: {"model": Message}},
+)
+def finding_thumbnail(session: SessionDep, _: CurrentUser, finding_id: uuid.UUID) -> Any:
+    return _image(get_finding(session, finding_id).thumbnail_path, "thumbnail")
+
+
+@router.get(
+    "/{finding_id}/overlay",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}}}, 404: {"model": Message}},
+)
+def finding_overlay(session: SessionDep, _: CurrentUser, finding_id: uuid.UUID) -> Any:
+    return _image(get_finding(session, finding_id).overlay_path, "overlay")
+
+
+def _review_public(review: Review, username: str) -> ReviewPublic:
+    return ReviewPublic(
+        id=review.id,
+        finding_id=review.finding_id,
+        user_id=review.user_id,
+        username=username,
+        decision=review.decision,
+        comment=review.comment,
+        previous_status=review.previous_status,
+        duplicate_of=review.duplicate_of,
+        created_at=review.created_at,
+    )
+
+
+@router.get("/{finding_id}/reviews", responses={404: {"model": Message}})
+def list_reviews(session: SessionDep, _: CurrentUser, finding_id: uuid.UUID) -> ReviewsPublic:
+    """Every decision ever taken on the finding, oldest first (the audit trail)."""
+    get_finding(session, finding_id)
+    rows = session.exec(
+        select(Review, User.username)
+        .join(User, col(User.id) == col(Review.user_id))
+        .where(Review.finding_id == finding_id)
+        .order_by(col(Review.created_at), col(Review.id))
+    ).all()
+    return ReviewsPublic(data=[_review_public(r, name) for r, name in rows], count=len(rows))
+
+
+@router.post(
+    "/{finding_id}/reviews",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"model": Message}, 422: {"model": Message}},
+)
+def review_finding(
+    session: SessionDep, inspector: InspectorUser, finding_id: uuid.UUID, body: ReviewCreate
+) -> ReviewPublic:
+    """Confirm, reject or mark a duplicate; the finding's status follows the latest decision."""
+    finding = get_finding(session, finding_id)
+    if body.decision is ReviewDecision.DUPLICATE:
+        if body.duplicate_of is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, "a duplicate must name duplicate_of"
+            )
+        if body.duplicate_of == finding.id:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, "a finding cannot duplicate itself"
+            )
+        if session.get(Finding, body.duplicate_of) is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, "duplicate_of: no such finding"
+            )
+    elif body.duplicate_of is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, "duplicate_of is only for a duplicate decision"
+        )
+    review = Review(
+        finding_id=finding.id,
+        user_id=inspector.id,
+        decision=body.decision,
+        comment=body.comment,
+        previous_status=finding.status,
+        duplicate_of=body.duplicate_of,
+    )
+    finding.status = DECISION_STATUS[body.decision]
+    session.add(review)
+    session.add(finding)
+    session.commit()
+    session.refresh(review)
+    return _review_public(review, inspector.username)

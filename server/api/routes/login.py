@@ -1,0 +1,63 @@
+"""Sign-in: a bearer token for API clients and the same token as an HttpOnly cookie for the UI."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel import select
+
+from server.api.deps import CurrentUser, SessionDep, SettingsDep
+from server.schemas import Message, Token, UserPublic
+from server.security import COOKIE_NAME, create_token, verify_password
+from store.models import User
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["login"])
+
+
+@router.post(
+    "/login/access-token",
+    responses={400: {"model": Message, "description": "wrong username or password"}},
+)
+def login_access_token(
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> Token:
+    """OAuth2 password flow; also sets the session cookie the web UI uses."""
+    user = session.exec(select(User).where(User.username == form.username)).first()
+    if not verify_password(form.password, user.password_hash if user else None) or user is None:
+        logger.info("failed sign-in for %r", form.username)
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "wrong username or password")
+    if not user.is_active:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "this account is disabled")
+    expires = timedelta(minutes=settings.token_expire_minutes)
+    token = create_token(user.id, secret=settings.secret_key.get_secret_value(), expires=expires)
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=int(expires.total_seconds()),
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+    logger.info("user %s signed in", user.username)
+    return Token(access_token=token)
+
+
+@router.post("/logout")
+def logout(response: Response) -> Message:
+    """Drop the session cookie (bearer tokens simply expire)."""
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return Message(message="signed out")
+
+
+@router.get("/users/me")
+def read_me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user)

@@ -1,0 +1,221 @@
+"""Running flights: one asyncio task per flight, live state fan-out, pause/resume/abort.
+
+The service process owns the flights it launches; their live state is kept in
+memory (position, mode, progress, the track so far) and pushed to every
+WebSocket subscriber, while the lasting record (status, times, distance) goes
+to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from server.errors import ConflictError, FlightControlError, NotFoundError
+from server.settings import Settings
+from store.models import Flight, FlightStatus, Mission
+
+logger = logging.getLogger(__name__)
+
+TRACK_POINTS = 5000
+QUEUE_SIZE = 64
+FINAL = frozenset({FlightStatus.LANDED, FlightStatus.ABORTED, FlightStatus.FAILED})
+
+
+class Pilot(Protocol):
+    """What the manager needs from a vehicle in flight."""
+
+    async def pause(self) -> None: ...
+    async def resume(self) -> None: ...
+    async def abort(self) -> None: ...
+
+
+@dataclass
+class FlightRun:
+    """The in-memory side of one flight."""
+
+    flight_id: uuid.UUID
+    state: dict[str, Any] = field(default_factory=dict)
+    track: list[tuple[float, float]] = field(default_factory=list)
+    subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+    pilot: Pilot | None = None
+    task: asyncio.Task[None] | None = None
+
+    def publish(self, **changes: Any) -> None:
+        """Merge ``changes`` into the live state and push the new state to every subscriber."""
+        self.state.update(changes)
+        lat, lon = changes.get("lat"), changes.get("lon")
+        moved = (
+            lat is not None and lon is not None and (not self.track or self.track[-1] != (lon, lat))
+        )
+        if moved:
+            self.track.append((lon, lat))
+            del self.track[:-TRACK_POINTS]
+        message = {"type": "state", "flight_id": str(self.flight_id), **self.state}
+        for queue in list(self.subscribers):
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(message)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.state, "track": [list(p) for p in self.track]}
+
+
+Runner = Callable[["FlightRun", Mission, "LaunchTarget", "FlightManager"], Awaitable[FlightStatus]]
+
+
+@dataclass(frozen=True)
+class LaunchTarget:
+    connection: str | None
+    sitl: bool
+
+
+class FlightManager:
+    """Launches and tracks flights; one per service process (``app.state.flights``)."""
+
+    def __init__(self, engine: Engine, settings: Settings, runner: Runner | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._runner = runner
+        self._runs: dict[uuid.UUID, FlightRun] = {}
+
+    def run_of(self, flight_id: uuid.UUID) -> FlightRun | None:
+        return self._runs.get(flight_id)
+
+    def live(self, flight_id: uuid.UUID) -> dict[str, Any] | None:
+        run = self._runs.get(flight_id)
+        return run.snapshot() if run else None
+
+    def _runner_or_default(self) -> Runner:
+        if self._runner is None:
+            from server.flying import fly_mission
+
+            self._runner = fly_mission
+        return self._runner
+
+    def launch(self, mission: Mission, target: LaunchTarget, *, name: str = "") -> Flight:
+        """Record a new flight and start flying it in the background."""
+        busy = [r for r in self._runs.values() if r.task and not r.task.done()]
+        if target.sitl and any(r.state.get("sitl") for r in busy):
+            raise ConflictError("a SITL flight is already running; wait for it or abort it")
+        if target.connection and any(r.state.get("connection") == target.connection for r in busy):
+            raise ConflictError(f"a flight is already using {target.connection}")
+        runner = self._runner_or_default()
+        with Session(self.engine) as session:
+            flight = Flight(
+                mission_id=mission.id,
+                name=name or mission.name,
+                status=FlightStatus.STARTING,
+                connection=target.connection or "sitl",
+            )
+            flight.directory = str(self.settings.flights_dir / str(flight.id))
+            session.add(flight)
+            session.commit()
+            session.refresh(flight)
+            session.expunge(flight)
+        run = FlightRun(flight.id)
+        run.publish(
+            status=FlightStatus.STARTING.value,
+            connection=target.connection,
+            sitl=target.sitl,
+            message="starting",
+        )
+        self._runs[flight.id] = run
+        run.task = asyncio.get_running_loop().create_task(
+            self._supervise(run, mission, target, runner), name=f"flight-{flight.id}"
+        )
+        return flight
+
+    async def _supervise(
+        self, run: FlightRun, mission: Mission, target: LaunchTarget, runner: Runner
+    ) -> None:
+        try:
+            final = await runner(run, mission, target, self)
+            message = run.state.get("message", final.value)
+        except asyncio.CancelledError:
+            final, message = FlightStatus.ABORTED, "stopped with the service"
+            self.record(run, final, message=message)
+            raise
+        except Exception as exc:  # a failed flight is a state, not a crash of the service
+            logger.warning("flight %s failed: %s", run.flight_id, exc)
+            final, message = FlightStatus.FAILED, str(exc) or type(exc).__name__
+        self.record(run, final, message=message)
+
+    def record(self, run: FlightRun, status: FlightStatus, *, message: str | None = None) -> None:
+        """Write a status change to the store and to subscribers."""
+        with Session(self.engine) as session:
+            flight = session.get(Flight, run.flight_id)
+            if flight is None:
+                return
+            flight.status = status
+            now = datetime.now(UTC)
+            if status is FlightStatus.FLYING and flight.started_at is None:
+                flight.started_at = now
+            if status in FINAL:
+                flight.ended_at = now
+            distance = run.state.get("distance_m")
+            if isinstance(distance, int | float):
+                flight.distance_m = float(distance)
+            session.add(flight)
+            session.commit()
+        changes: dict[str, Any] = {"status": status.value}
+        if message is not None:
+            changes["message"] = message
+        run.publish(**changes)
+
+    def _active(self, flight_id: uuid.UUID) -> tuple[FlightRun, Pilot]:
+        run = self._runs.get(flight_id)
+        if run is None:
+            raise NotFoundError("this flight is not running in this service")
+        if run.task is None or run.task.done():
+            raise FlightControlError(f"the flight has ended ({run.state.get('status')})")
+        if run.pilot is None:
+            raise FlightControlError("the vehicle is not connected yet; try again in a moment")
+        return run, run.pilot
+
+    async def pause(self, flight_id: uuid.UUID) -> None:
+        run, pilot = self._active(flight_id)
+        await pilot.pause()
+        run.publish(paused=True, message="paused (holding position)")
+
+    async def resume(self, flight_id: uuid.UUID) -> None:
+        run, pilot = self._active(flight_id)
+        await pilot.resume()
+        run.publish(paused=False, message="resumed")
+
+    async def abort(self, flight_id: uuid.UUID) -> None:
+        run, pilot = self._active(flight_id)
+        await pilot.abort()
+        run.publish(message="aborting: returning to launch")
+
+    def subscribe(self, flight_id: uuid.UUID) -> asyncio.Queue[dict[str, Any]]:
+        run = self._runs.get(flight_id)
+        if run is None:
+            raise NotFoundError("this flight is not running in this service")
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        run.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, flight_id: uuid.UUID, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        run = self._runs.get(flight_id)
+        if run is not None:
+            run.subscribers.discard(queue)
+
+    async def shutdown(self) -> None:
+        """Stop every flight task (the vehicle keeps its mission; ArduPilot's failsafes apply)."""
+        tasks = [r.task for r in self._runs.values() if r.task and not r.task.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

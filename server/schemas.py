@@ -1,0 +1,270 @@
+"""Request and response models of the API (the table models live in ``store.models``).
+
+Families per entity in the FastAPI template's manner: ``XCreate`` in,
+``XPublic`` out, ``XsPublic{data, count}`` for lists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import shape
+from shapely.validation import explain_validity
+
+from store.models import FindingStatus, FlightStatus, ReviewDecision, Role
+
+GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString"]
+
+
+class Message(BaseModel):
+    message: str
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=8, max_length=256)
+    full_name: str = Field(default="", max_length=128)
+    role: Role = Role.INSPECTOR
+
+
+class UserUpdate(BaseModel):
+    full_name: str | None = Field(default=None, max_length=128)
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    full_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+    count: int
+
+
+# --- sites (GeoJSON) -------------------------------------------------------------------------
+
+
+class Geometry(BaseModel):
+    """A GeoJSON geometry in WGS 84 longitude/latitude, checked for validity."""
+
+    type: GeometryType
+    coordinates: list[Any]
+
+    @model_validator(mode="after")
+    def _valid(self) -> Geometry:
+        try:
+            geom = shape(self.model_dump())
+        except (ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"not a valid {self.type}: {exc}") from exc
+        if geom.is_empty:
+            raise ValueError(f"empty {self.type}")
+        if not geom.is_valid:
+            raise ValueError(f"invalid {self.type}: {explain_validity(geom)}")
+        minx, miny, maxx, maxy = geom.bounds
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise ValueError("coordinates must be longitude/latitude in degrees (WGS 84)")
+        return self
+
+
+class SiteProperties(BaseModel):
+    """A site's properties as the zone's ``sites.geojson`` has them; other keys are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: Literal["enterprise", "stack", "river", "no_fly", "dock"]
+    name: str = Field(default="", max_length=255)
+
+
+class SiteFeature(BaseModel):
+    """A site as a GeoJSON Feature; the feature ``id`` is the site id on the way out."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str | None = Field(default=None, max_length=128)
+    geometry: Geometry
+    properties: SiteProperties
+
+
+class SiteCollection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[SiteFeature] = Field(max_length=10_000)
+
+    @field_validator("features")
+    @classmethod
+    def _unique(cls, features: list[SiteFeature]) -> list[SiteFeature]:
+        seen: set[str] = set()
+        for feature in features:
+            if feature.properties.id in seen:
+                raise ValueError(f"site id {feature.properties.id!r} appears twice")
+            seen.add(feature.properties.id)
+        return features
+
+
+class SiteImportResult(BaseModel):
+    created: int
+    updated: int
+
+
+# --- findings and reviews --------------------------------------------------------------------
+
+
+class FindingPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    capture_id: uuid.UUID
+    flight_id: uuid.UUID | None
+    site_id: str | None
+    kind: str
+    detector: str
+    detector_version: str
+    score: float
+    severity: str
+    pixel_box: list[int] | None
+    ground_polygon: dict[str, Any] | None
+    lat: float
+    lon: float
+    area_m2: float | None
+    position_error_m: float | None
+    measurements: dict[str, Any] | None
+    status: FindingStatus
+    created_at: datetime
+    has_thumbnail: bool = False
+    has_overlay: bool = False
+
+
+class FindingsPublic(BaseModel):
+    data: list[FindingPublic]
+    count: int
+
+
+class ReviewCreate(BaseModel):
+    decision: ReviewDecision
+    comment: str = Field(default="", max_length=4000)
+    duplicate_of: uuid.UUID | None = Field(
+        default=None, description="For a duplicate: the finding this one repeats."
+    )
+
+
+class ReviewPublic(BaseModel):
+    id: uuid.UUID
+    finding_id: uuid.UUID
+    user_id: uuid.UUID
+    username: str
+    decision: ReviewDecision
+    comment: str
+    previous_status: FindingStatus | None
+    duplicate_of: uuid.UUID | None
+    created_at: datetime
+
+
+class ReviewsPublic(BaseModel):
+    data: list[ReviewPublic]
+    count: int
+
+
+# --- captures --------------------------------------------------------------------------------
+
+
+class CapturePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    flight_id: uuid.UUID | None
+    index: int | None
+    kind: str
+    sha256: str
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    lat: float | None
+    lon: float | None
+    footprint: dict[str, Any] | None
+    status: str
+    failure_reason: str | None
+    created_at: datetime
+
+
+class CapturesPublic(BaseModel):
+    data: list[CapturePublic]
+    count: int
+
+
+# --- missions and flights --------------------------------------------------------------------
+
+
+class MissionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    patrol_name: str
+    sortie_index: int
+    targets: list[str] | None
+    length_m: float
+    duration_s: float
+    photo_count: int
+    created_at: datetime
+
+
+class MissionsPublic(BaseModel):
+    data: list[MissionPublic]
+    count: int
+
+
+class FlightLaunch(BaseModel):
+    mission_id: uuid.UUID
+    connection: str | None = Field(
+        default=None,
+        max_length=255,
+        description="MAVLink connection URL (e.g. udpin:0.0.0.0:14550); leave empty to start SITL.",
+    )
+    sitl: bool = Field(default=False, description="Start an ArduCopter SITL instance to fly.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> FlightLaunch:
+        if bool(self.connection) == self.sitl:
+            raise ValueError("give either a connection URL or sitl=true (exactly one)")
+        return self
+
+
+class FlightPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    mission_id: uuid.UUID | None
+    name: str
+    status: FlightStatus
+    connection: str
+    distance_m: float
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+    live: dict[str, Any] | None = None
+
+
+class FlightsPublic(BaseModel):
+    data: list[FlightPublic]
+    count: int

@@ -1,0 +1,61 @@
+"""Service settings, read from ``ECOPATROL_*`` environment variables and ``.env``.
+
+Nothing is read at import time: :func:`get_settings` builds a fresh object, and
+tests pass their own :class:`Settings` to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from store.db import DEFAULT_DATA_DIR, default_url
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to run; defaults suit a single laptop."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECOPATROL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite in data_dir when unset."
+    )
+    secret_key: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
+        description="Signs session tokens; set it so sessions survive a restart.",
+    )
+    token_expire_minutes: int = Field(default=12 * 60, ge=1)
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    sitl_speedup: int = Field(default=5, ge=1, le=50)
+    title: str = "EcoPatrol"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or default_url(self.data_dir)
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def flights_dir(self) -> Path:
+        return self.data_dir / "flights"
+
+
+def get_settings() -> Settings:
+    """Settings from the environment (read when called, never at import)."""
+    return Settings()

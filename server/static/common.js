@@ -1,0 +1,92 @@
+// Shared helpers of the EcoPatrol pages: API calls with the session cookie, header, toasts.
+"use strict";
+
+const API = "/api/v1";
+const STATUS_COLOURS = { pending: "#f0a202", confirmed: "#d7263d", rejected: "#7a7a7a", duplicate: "#6c5ce7" };
+const SITE_STYLES = {
+  enterprise: { color: "#1b998b", weight: 2, fillOpacity: 0.12 },
+  river: { color: "#1f78b4", weight: 4, opacity: 0.7 },
+  no_fly: { color: "#c0392b", weight: 2, dashArray: "6 4", fillOpacity: 0.18 },
+  dock: { color: "#f39c12" },
+  stack: { color: "#2e294e" },
+};
+
+class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+async function api(path, options = {}) {
+  const opts = { credentials: "same-origin", ...options, headers: { ...(options.headers || {}) } };
+  if (opts.json !== undefined) {
+    opts.body = JSON.stringify(opts.json);
+    opts.headers["Content-Type"] = "application/json";
+    delete opts.json;
+  }
+  const response = await fetch(API + path, opts);
+  if (response.status === 401 && !path.startsWith("/login")) {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname);
+    throw new ApiError(401, "not signed in");
+  }
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) {
+    throw new ApiError(response.status, (body && body.detail) || response.statusText);
+  }
+  return body;
+}
+
+function toast(message, isError = false) {
+  let el = document.getElementById("toast");
+  if (!el) { el = document.createElement("div"); el.id = "toast"; el.className = "toast"; document.body.appendChild(el); }
+  el.textContent = message;
+  el.classList.toggle("error", isError);
+  el.style.display = "block";
+  clearTimeout(el._timer);
+  el._timer = setTimeout(() => { el.style.display = "none"; }, isError ? 6000 : 2500);
+}
+
+function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+function fmt(value, digits = 1) {
+  return typeof value === "number" ? value.toFixed(digits) : "–";
+}
+
+async function initHeader(active) {
+  const me = await api("/users/me");
+  document.getElementById("whoami").textContent = `${me.full_name || me.username} · ${me.role}`;
+  document.querySelectorAll("header.top nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === active));
+  if (me.role === "inspector") document.querySelector('nav a[data-page="plan"]')?.remove();
+  document.getElementById("logout").addEventListener("click", async () => {
+    await api("/logout", { method: "POST" });
+    location.href = "/login";
+  });
+  return me;
+}
+
+// A Leaflet map without a tile server: the zone is drawn from its own geometries.
+function baseMap(elementId) {
+  const map = L.map(elementId, { zoomControl: true, attributionControl: false, preferCanvas: false });
+  map.setView([34.80, 113.53], 14);
+  L.control.scale({ imperial: false }).addTo(map);
+  return map;
+}
+
+function siteLayer(collection) {
+  return L.geoJSON(collection, {
+    style: (f) => SITE_STYLES[f.properties.kind] || { color: "#555" },
+    pointToLayer: (f, latlng) => L.circleMarker(latlng, {
+      radius: f.properties.kind === "dock" ? 7 : 4,
+      color: (SITE_STYLES[f.properties.kind] || {}).color || "#333",
+      fillOpacity: 0.9, weight: 1,
+    }),
+    onEachFeature: (f, layer) => layer.bindTooltip(`${esc(f.properties.id)} · ${esc(f.properties.kind)}${f.properties.name ? " · " + esc(f.properties.name) : ""}`),
+  });
+}
+
+function findingMarker(f) {
+  return L.circleMarker([f.lat, f.lon], {
+    radius: 7, color: "#fff", weight: 1.5, fillColor: STATUS_COLOURS[f.status] || "#999", fillOpacity: 0.95,
+  });
+}

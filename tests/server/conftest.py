@@ -1,0 +1,147 @@
+"""Fixtures for the server tests: a fresh database (SQLite, and PostgreSQL where reachable),
+an app bound to it, and a signed-in client per role."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from server.accounts import add_user
+from server.main import create_app
+from server.settings import Settings
+from store.db import make_engine, migrate
+from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role
+
+PASSWORD = "correct horse battery"
+ROLES = (Role.ADMIN, Role.OPERATOR, Role.INSPECTOR)
+SITES = Path(__file__).resolve().parents[2] / "examples" / "zhengzhou-hightech" / "sites.geojson"
+
+
+def postgres_admin_url() -> str:
+    url = os.environ.get("ECOPATROL_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("ECOPATROL_TEST_POSTGRES_URL is not set (tools/test.sh starts PostgreSQL)")
+    try:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # any connection failure means: skip, with the reason
+        pytest.skip(f"PostgreSQL at ECOPATROL_TEST_POSTGRES_URL is unreachable: {exc}")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL to a throwaway database on the test PostgreSQL server, dropped afterwards."""
+    admin_url = postgres_admin_url()
+    name = f"ecopatrol_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ecopatrol.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key="test-secret-key-0123456789abcdef",
+        upload_max_bytes=256 * 1024,
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    for role in ROLES:
+        add_user(engine, role.value, PASSWORD, role=role, full_name=f"Test {role.value}")
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        yield client
+
+
+def token_for(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    r = client.post("/api/v1/login/access-token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    token: str = r.json()["access_token"]
+    return token
+
+
+@pytest.fixture
+def headers(client: TestClient) -> dict[str, dict[str, str]]:
+    """Authorization headers per role name."""
+    return {
+        role.value: {"Authorization": f"Bearer {token_for(client, role.value)}"} for role in ROLES
+    }
+
+
+def seed_findings(engine: Engine, n: int, *, flight_name: str = "seed") -> list[uuid.UUID]:
+    """``n`` findings over one flight and capture, spread in place, kind, site and time."""
+    kinds = ("thermal_hotspot", "water_discolouration", "smoke_plume")
+    base = datetime(2026, 6, 1, tzinfo=UTC)
+    with Session(engine) as session:
+        flight = Flight(name=flight_name, status=FlightStatus.LANDED)
+        session.add(flight)
+        session.flush()
+        capture = Capture(flight_id=flight.id, path="IMG_0001.JPG", lat=34.8, lon=113.52)
+        session.add(capture)
+        session.flush()
+        ids = []
+        for i in range(n):
+            finding = Finding(
+                dedupe_key=f"{flight_name}-{i}",
+                capture_id=capture.id,
+                flight_id=flight.id,
+                site_id=f"ent-{i % 3 + 1:02d}",
+                kind=kinds[i % 3],
+                detector="test",
+                detector_version="1",
+                score=(i % 10) / 10,
+                lat=34.80 + (i % 50) * 0.0005,
+                lon=113.52 + (i // 50 % 50) * 0.0005,
+                area_m2=10.0 + i,
+                pixel_box=[10, 20, 60, 80],
+                measurements={"delta_t_c": 12.5},
+                status=FindingStatus.PENDING,
+                created_at=base + timedelta(hours=i),
+            )
+            session.add(finding)
+            ids.append(finding.id)
+        session.commit()
+    return ids
