@@ -190,6 +190,13 @@ class Georef:
         cam = (enh - self.origin) @ self.rotation
         return self.camera.ray_to_pixel(cam)
 
+    def lonlat_to_pixels(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Pixels (N, 2) of WGS84 ground points (heights from the ground model)."""
+        e, n = self.from_lonlat(np.atleast_1d(lon), np.atleast_1d(lat))
+        return self.ground_to_pixel(np.stack([e, n, self.ground_height(e, n)], axis=1))
+
     def lonlat_to_pixel(self, lon: float, lat: float, alt_m: float | None = None) -> NDArray[
         np.float64
     ]:

@@ -129,6 +129,7 @@ class Dispatcher:
         return self.settings.worker_id
 
     def _capacity(self) -> int:
+        """Jobs to hold at once: as set, or twice the cluster's threads (workers come and go)."""
         if self.settings.max_in_flight is not None:
             return self.settings.max_in_flight
         threads = sum(self.client.nthreads().values())
@@ -148,6 +149,7 @@ class Dispatcher:
         last_flush = last_beat = start
         last_expire = -float("inf")
         self._report = DispatchReport()
+        capacity = self._capacity()
         try:
             while not (should_stop and should_stop()):
                 now = time.monotonic()
@@ -157,14 +159,15 @@ class Dispatcher:
                         last_expire = now
                     if now - last_beat >= s.lease_s / 3:
                         self._heartbeat()
+                        capacity = self._capacity()
                         last_beat = now
-                    claimed = self._claim()
-                    self._collect(timeout_s=s.poll_interval_s if self._in_flight else 0)
-                    due = now - last_flush >= s.flush_interval_s or not self._in_flight
+                    self._collect(timeout_s=s.poll_interval_s)
+                    idle = not self._in_flight
+                    due = idle or time.monotonic() - last_flush >= s.flush_interval_s
                     if len(self._finished) >= s.batch_size or (self._finished and due):
                         self._flush()
                         last_flush = time.monotonic()
-                    if not claimed and not self._in_flight and not self._finished:
+                    if not self._claim(capacity) and idle:
                         if drain and self._queue_is_empty():
                             break
                         time.sleep(s.poll_interval_s)
@@ -176,8 +179,8 @@ class Dispatcher:
         self._report.seconds = time.monotonic() - start
         return self._report
 
-    def _claim(self) -> list[ClaimedJob]:
-        room = self._capacity() - len(self._in_flight) - len(self._finished)
+    def _claim(self, capacity: int) -> list[ClaimedJob]:
+        room = capacity - len(self._in_flight)
         jobs = claim(self.engine, worker=self.worker_id, limit=room, lease_s=self.settings.lease_s)
         for job in jobs:
             future = self.client.submit(
