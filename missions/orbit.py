@@ -1,0 +1,97 @@
+"""Stack orbit: rings around a chimney with the camera held on it (ROI).
+
+The radius is the smallest at which the whole stack, base to top, fits in the
+camera's vertical field of view (with a margin) when the camera looks at the
+stack's mid-height from the ring's altitude, and never less than a safety
+clearance from the stack (plume, downwash, guy wires).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from missions.camera import Camera
+from missions.errors import InvalidProfileError
+from missions.path import Leg, polyline_length
+
+FILL = 0.8  # fraction of the vertical FOV the stack may fill
+
+
+def orbit_radius_m(
+    stack_height_m: float, altitude_m: float, *, camera: Camera, min_radius_m: float = 25.0
+) -> float:
+    """Smallest ring radius that frames the whole stack from ``altitude_m``.
+
+    The stack spans the angle ``atan(A / r) - atan((A - H) / r)`` seen from a
+    ring of radius ``r`` at altitude ``A``; that angle shrinks as ``r`` grows
+    (beyond its peak), so the bound is found by bisection.
+    """
+    if stack_height_m <= 0 or altitude_m <= 0:
+        raise InvalidProfileError("stack height and orbit altitude must be positive")
+    limit = math.radians(camera.vfov_deg) * FILL
+
+    def angle(r: float) -> float:
+        return math.atan2(altitude_m, r) - math.atan2(altitude_m - stack_height_m, r)
+
+    lo, hi = min_radius_m, max(min_radius_m, 10 * (stack_height_m + altitude_m))
+    if angle(lo) <= limit and _decreasing_from(lo, altitude_m, stack_height_m):
+        return round(lo, 1)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if angle(mid) <= limit and _decreasing_from(mid, altitude_m, stack_height_m):
+            hi = mid
+        else:
+            lo = mid
+    return round(math.ceil(hi * 10) / 10, 1)
+
+
+def _decreasing_from(r: float, altitude_m: float, height_m: float) -> bool:
+    # the subtended angle peaks at r = sqrt(A (A - H)) when the ring is above the top
+    peak = math.sqrt(max(altitude_m * (altitude_m - height_m), 0.0))
+    return r >= peak or altitude_m <= height_m
+
+
+def plan_orbit(
+    center: tuple[float, float],
+    *,
+    stack_height_m: float,
+    camera: Camera,
+    altitudes_m: Sequence[float],
+    start_bearing_deg: float = 0.0,
+    photos_per_ring: int = 24,
+    min_radius_m: float = 25.0,
+) -> list[Leg]:
+    """One closed ring per altitude around ``center`` (local metres), ROI on the stack.
+
+    Rings are polygons of ``photos_per_ring`` vertices; the trigger distance is
+    the chord between vertices so a photo is taken about every ``360 /
+    photos_per_ring`` degrees.
+    """
+    if photos_per_ring < 6:
+        raise InvalidProfileError("photos_per_ring must be at least 6")
+    legs = []
+    cx, cy = center
+    for altitude in altitudes_m:
+        radius = orbit_radius_m(stack_height_m, altitude, camera=camera, min_radius_m=min_radius_m)
+        bearings = np.radians(
+            start_bearing_deg + np.arange(photos_per_ring + 1) * 360 / photos_per_ring
+        )
+        ring = np.column_stack([cx + radius * np.sin(bearings), cy + radius * np.cos(bearings)])
+        chord = 2 * radius * math.sin(math.pi / photos_per_ring)
+        trigger = math.floor(chord * 0.995 * 100) / 100
+        legs.append(
+            Leg(
+                points=ring,
+                altitude_m=altitude,
+                trigger_m=trigger,
+                roi=(cx, cy, stack_height_m / 2),
+            )
+        )
+    return legs
+
+
+def ring_length_m(leg: Leg) -> float:
+    return polyline_length(leg.points)

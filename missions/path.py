@@ -1,0 +1,157 @@
+"""The metric flight-path model every pattern produces and the mission builder consumes.
+
+A :class:`Task` is one pattern over one target (the survey of an enterprise,
+the orbit of a stack...), made of :class:`Leg` s flown in order. Everything is
+in the local UTM frame (metres); altitudes are above ground.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+Point2 = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A polyline flown at one height, with the camera on or off.
+
+    ``trigger_m`` is the camera trigger distance while flying ``points`` (None:
+    camera off). ``lead_in``/``lead_out`` are turnaround points flown before and
+    after with the camera off, so the vehicle is straight and at speed when the
+    first photo fires. ``roi`` is the (x, y, height above ground) the camera
+    looks at (orbits); otherwise the camera points at ``gimbal_pitch_deg``.
+    """
+
+    points: NDArray[np.float64]
+    altitude_m: float
+    trigger_m: float | None = None
+    lead_in: Point2 | None = None
+    lead_out: Point2 | None = None
+    roi: tuple[float, float, float] | None = None
+    gimbal_pitch_deg: float = -90.0
+
+    @property
+    def start(self) -> Point2:
+        return self.lead_in or (float(self.points[0, 0]), float(self.points[0, 1]))
+
+    @property
+    def end(self) -> Point2:
+        return self.lead_out or (float(self.points[-1, 0]), float(self.points[-1, 1]))
+
+    @property
+    def length_m(self) -> float:
+        """Length of the camera part, without turnarounds."""
+        return float(np.sum(np.hypot(*np.diff(self.points, axis=0).T)))
+
+    def reversed(self) -> Leg:
+        return replace(
+            self, points=self.points[::-1].copy(), lead_in=self.lead_out, lead_out=self.lead_in
+        )
+
+    def photo_positions(self) -> NDArray[np.float64]:
+        """Where the camera fires along the leg, ``(K, 2)`` metres.
+
+        ArduPilot's distance trigger fires once when switched on and then each
+        time the straight-line distance from the last photo reaches the trigger
+        distance; this follows the same rule along the polyline.
+        """
+        if self.trigger_m is None:
+            return np.empty((0, 2))
+        return photo_positions(self.points, self.trigger_m)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One pattern over one target, flown as a unit between transits."""
+
+    target_id: str
+    pattern: str  # "survey" | "corridor" | "orbit" | "perimeter"
+    legs: tuple[Leg, ...]
+    speed_m_s: float
+    label: str = ""
+    reversible: bool = True
+
+    @property
+    def entry(self) -> Point2:
+        return self.legs[0].start
+
+    @property
+    def exit(self) -> Point2:
+        return self.legs[-1].end
+
+    def reversed(self) -> Task:
+        return replace(self, legs=tuple(leg.reversed() for leg in reversed(self.legs)))
+
+    def waypoints(self) -> list[Point2]:
+        """Every point the vehicle flies through, in order."""
+        out: list[Point2] = []
+        for leg in self.legs:
+            if leg.lead_in is not None:
+                out.append(leg.lead_in)
+            out.extend((float(x), float(y)) for x, y in leg.points)
+            if leg.lead_out is not None:
+                out.append(leg.lead_out)
+        return out
+
+    @property
+    def length_m(self) -> float:
+        """Flown length including turnarounds and the hops between legs."""
+        pts = np.asarray(self.waypoints())
+        return float(np.sum(np.hypot(*np.diff(pts, axis=0).T))) if len(pts) > 1 else 0.0
+
+    @property
+    def photo_count(self) -> int:
+        return sum(len(leg.photo_positions()) for leg in self.legs)
+
+
+def photo_positions(points: NDArray[np.float64], trigger_m: float) -> NDArray[np.float64]:
+    """Trigger positions along a polyline under ArduPilot's distance rule (see Leg)."""
+    pts = np.asarray(points, dtype=float)
+    last = pts[0]
+    out = [last]
+    for a, b in zip(pts[:-1], pts[1:], strict=True):
+        seg = b - a
+        seg_len2 = float(seg @ seg)
+        if seg_len2 == 0:
+            continue
+        t0 = 0.0
+        while True:
+            # smallest t > t0 in [0, 1] with |a + t*seg - last| == trigger_m
+            rel = a - last
+            qa = seg_len2
+            qb = 2 * float(rel @ seg)
+            qc = float(rel @ rel) - trigger_m**2
+            disc = qb * qb - 4 * qa * qc
+            if disc < 0:
+                break
+            t = (-qb + math.sqrt(disc)) / (2 * qa)
+            if t <= t0 + 1e-12 or t > 1:
+                break
+            last = a + t * seg
+            out.append(last)
+            t0 = t
+    return np.asarray(out)
+
+
+def polyline_length(points: NDArray[np.float64]) -> float:
+    pts = np.asarray(points, dtype=float)
+    return float(np.sum(np.hypot(*np.diff(pts, axis=0).T))) if len(pts) > 1 else 0.0
+
+
+def fit_trigger(length_m: float, trigger_m: float) -> float:
+    """Shorten ``trigger_m`` slightly so the last photo falls just before the leg's end.
+
+    With ``n = ceil(L / d)`` intervals the photos span the whole leg instead of
+    leaving up to one trigger distance unphotographed at the far edge; the
+    result is rounded down to the centimetre so exports carry it exactly.
+    """
+    if length_m <= 0:
+        return round(trigger_m, 2)
+    n = max(1, math.ceil(length_m / trigger_m - 1e-9))
+    fitted = math.floor(length_m / n * 0.998 * 100) / 100
+    return max(0.01, min(fitted, math.floor(trigger_m * 100) / 100))

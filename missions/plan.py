@@ -1,0 +1,519 @@
+"""Plan a whole patrol: from a zone's sites to one ArduPilot mission per sortie.
+
+This is the planner's front door (:func:`plan_patrol`). It projects the zone
+into a local metric frame, lays out each requested pattern (survey, stack
+orbit, corridor, perimeter) around the no-fly areas, orders the tasks into
+sorties with OR-Tools, builds the mission items with geofence and rally
+points, and checks every sortie again before returning it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point, Polygon
+
+from missions.airspace import Airspace, Zone
+from missions.camera import Aircraft, Camera, get_camera
+from missions.corridor import plan_corridor
+from missions.errors import (
+    AltitudeLimitError,
+    CapacityError,
+    InfeasibleError,
+    InvalidProfileError,
+    InvalidSiteError,
+    NoFlyViolationError,
+)
+from missions.geo import LocalFrame
+from missions.geofence import fence_items, rally_items
+from missions.items import Mission
+from missions.orbit import plan_orbit
+from missions.path import Leg, Task, fit_trigger, polyline_length
+from missions.perimeter import plan_perimeter
+from missions.routing import DockSpec, fit_tasks, plan_routes
+from missions.safety import DEFAULT_MAX_AGL_M, check_capacity, check_path
+from missions.sites import Dock, Enterprise, River, Sites
+from missions.sortie import PhotoPoint, build_sortie
+from missions.survey import plan_survey
+from missions.terrain import Terrain
+
+logger = logging.getLogger(__name__)
+
+PATTERNS = ("survey", "orbit", "corridor", "perimeter")
+DEFAULT_PATTERNS = ("survey", "orbit", "corridor")
+DEFAULT_ALTITUDE_M = 60.0
+FENCE_MARGIN_M = 100.0
+
+
+@dataclass(frozen=True)
+class Sortie:
+    """One flight from a dock and back, ready to export or upload."""
+
+    number: int
+    dock: Dock
+    drone: int
+    mission: Mission
+    photo_points: tuple[PhotoPoint, ...]
+    length_m: float
+    duration_s: float
+    targets: tuple[str, ...]
+    tasks: tuple[str, ...]
+    route: np.ndarray  # (N, 3) lon, lat, height above ground, as flown
+    camera_legs: tuple[tuple[str, str, np.ndarray], ...]  # (target, pattern, (K, 2) lon/lat)
+
+    @property
+    def home(self) -> tuple[float, float, float]:
+        """(lat, lon, ground altitude AMSL) of the dock the sortie starts from."""
+        return self.dock.lat, self.dock.lon, self.dock.ground_alt_m
+
+    @property
+    def photo_count(self) -> int:
+        return len(self.photo_points)
+
+
+@dataclass(frozen=True)
+class Patrol:
+    """Every sortie of a patrol, with the settings it was planned with."""
+
+    sorties: tuple[Sortie, ...]
+    camera: Camera
+    aircraft: Aircraft
+    altitude_m: float
+    gsd_cm: float
+    footprint_m: tuple[float, float]
+    lane_spacing_m: float
+    trigger_distance_m: float
+    fence_inclusion: tuple[tuple[float, float], ...]  # (lat, lon) ring
+    fence_exclusions: tuple[tuple[str, tuple[tuple[float, float], ...]], ...]
+    refused: dict[str, str] = field(default_factory=dict)
+    terrain_following: bool = False
+
+    @property
+    def length_m(self) -> float:
+        return sum(s.length_m for s in self.sorties)
+
+    @property
+    def duration_s(self) -> float:
+        return sum(s.duration_s for s in self.sorties)
+
+    @property
+    def photo_count(self) -> int:
+        return sum(s.photo_count for s in self.sorties)
+
+
+def plan_patrol(
+    sites: Sites,
+    *,
+    targets: Sequence[str] | None = None,
+    camera: Camera | str = "wide-20mp",
+    aircraft: Aircraft | None = None,
+    altitude_m: float | None = None,
+    gsd_cm: float | None = None,
+    front_overlap: float = 0.8,
+    side_overlap: float = 0.7,
+    angle_deg: float | None = None,
+    turnaround_m: float = 10.0,
+    patterns: Collection[str] = DEFAULT_PATTERNS,
+    orbit_clearance_m: float = 10.0,
+    dem: Terrain | str | Path | None = None,
+    max_agl_m: float = DEFAULT_MAX_AGL_M,
+    no_fly_margin_m: float = 15.0,
+    time_limit_s: float = 1.0,
+) -> Patrol:
+    """Plan sorties covering ``targets`` (default: every enterprise and river).
+
+    Parameters
+    ----------
+    sites : Sites
+        The zone, from :func:`missions.sites.load_sites`.
+    targets : sequence of str, optional
+        Enterprise and river ids. Given explicitly, any target that cannot be
+        flown safely is an error; by default such targets are skipped and
+        listed in ``Patrol.refused`` with the reason.
+    camera : Camera or preset name
+    altitude_m, gsd_cm : float, optional
+        Survey height above ground, or the ground sample distance to reach
+        (not both); default 60 m.
+    front_overlap, side_overlap : float, 0..1
+    angle_deg : float, optional
+        Survey lane direction from north; None picks the fewest-turn angle per site.
+    patterns : collection of str
+        Among ``survey``, ``orbit``, ``corridor`` (rivers) and ``perimeter``.
+    dem : Terrain or path, optional
+        A DEM GeoTIFF; with it altitudes are AMSL and follow the terrain.
+    max_agl_m : float
+        Ceiling above ground no waypoint may exceed (120 m by default).
+    """
+    cam = get_camera(camera) if isinstance(camera, str) else camera
+    craft = aircraft or Aircraft()
+    unknown = set(patterns) - set(PATTERNS)
+    if unknown:
+        raise InvalidProfileError(
+            f"unknown pattern(s) {', '.join(sorted(unknown))} (known: {', '.join(PATTERNS)})"
+        )
+    altitude = _altitude(cam, altitude_m, gsd_cm, max_agl_m)
+    if not sites.docks:
+        raise InvalidSiteError("the sites have no dock to fly from")
+    terrain = Terrain(dem) if isinstance(dem, str | Path) else dem
+    explicit = targets is not None
+    ids = list(targets) if targets is not None else list(sites.targets)
+    chosen = [sites.target(t) for t in ids]
+    if not chosen:
+        raise InvalidSiteError("no targets to plan")
+
+    frame = _frame(sites)
+    airspace = Airspace(
+        [Zone(z.id, z.reason, frame.to_local(z.area)) for z in sites.no_fly],
+        margin_m=no_fly_margin_m,
+    )
+    docks = [DockSpec(d.id, frame.xy(d.lon, d.lat), d.drones) for d in sites.docks]
+    for dock in docks:
+        if not airspace.keep_out.is_empty and airspace.keep_out.covers(Point(dock.xy)):
+            zone = airspace.zone_at(dock.xy)
+            where = f"no-fly area {zone.id!r}" if zone else "a no-fly margin"
+            raise NoFlyViolationError(f"dock {dock.id!r} lies in {where}")
+
+    footprint = cam.footprint_m(altitude)
+    spacing = cam.lane_spacing_m(altitude, side_overlap)
+    trigger = cam.trigger_distance_m(altitude, front_overlap)
+    speed = _survey_speed(cam, craft, trigger)
+
+    tasks: list[Task] = []
+    refused: dict[str, str] = {}
+    for target in chosen:
+        try:
+            if isinstance(target, Enterprise):
+                tasks.extend(
+                    _enterprise_tasks(
+                        target,
+                        frame=frame,
+                        airspace=airspace,
+                        camera=cam,
+                        altitude_m=altitude,
+                        spacing_m=spacing,
+                        trigger_m=trigger,
+                        speed_m_s=speed,
+                        angle_deg=angle_deg,
+                        turnaround_m=turnaround_m,
+                        patterns=patterns,
+                        orbit_clearance_m=orbit_clearance_m,
+                        max_agl_m=max_agl_m,
+                        craft=craft,
+                    )
+                )
+            elif "corridor" in patterns:
+                tasks.extend(
+                    _river_tasks(
+                        target,
+                        frame=frame,
+                        airspace=airspace,
+                        footprint_m=footprint[0],
+                        spacing_m=spacing,
+                        trigger_m=trigger,
+                        altitude_m=altitude,
+                        speed_m_s=speed,
+                        turnaround_m=turnaround_m,
+                    )
+                )
+        except InfeasibleError as exc:
+            if explicit:
+                raise
+            refused[target.id] = str(exc)
+            logger.warning("skipping %s: %s", target.id, exc)
+    if not tasks:
+        reasons = "; ".join(f"{k}: {v}" for k, v in refused.items()) or "nothing to fly"
+        raise InfeasibleError(f"no target can be planned ({reasons})")
+
+    tasks = fit_tasks(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
+    capacity = craft.mission_capacity
+    for _ in range(4):
+        routes = plan_routes(
+            tasks,
+            docks,
+            airspace=airspace,
+            aircraft=craft,
+            altitude_m=altitude,
+            time_limit_s=time_limit_s,
+            item_capacity=capacity,
+        )
+        built = [
+            build_sortie(
+                list(plan.tasks),
+                home_xy=docks[plan.dock].xy,
+                home_alt_m=sites.docks[plan.dock].ground_alt_m,
+                frame=frame,
+                airspace=airspace,
+                aircraft=craft,
+                terrain=terrain,
+                name=f"sortie-{k + 1}",
+            )
+            for k, plan in enumerate(routes.sorties)
+        ]
+        worst = max(len(b.mission.items) for b in built)
+        if worst <= craft.mission_capacity:
+            break
+        capacity -= worst - craft.mission_capacity + 10
+        logger.info("a sortie needs %d items; re-routing with capacity %d", worst, capacity)
+    else:
+        raise CapacityError("cannot split the patrol into sorties within the item capacity")
+
+    inclusion_local = _operating_area(sites, frame, [b.path for b in built])
+    inclusion = _ring(frame.to_geo(inclusion_local))
+    exclusions = tuple(
+        (z.id, _ring(z.area.simplify(1e-6, preserve_topology=True))) for z in sites.no_fly
+    )
+    fence = fence_items([(True, inclusion), *((False, ring) for _, ring in exclusions)])
+    rally = rally_items([(d.lat, d.lon, altitude) for d in sites.docks])
+
+    sorties = []
+    flown_by_dock: dict[int, int] = {}
+    for k, (plan, b) in enumerate(zip(routes.sorties, built, strict=True)):
+        name = f"sortie-{k + 1}"
+        mission = replace(b.mission, fence=fence, rally=rally, name=name)
+        check_capacity(mission, craft.mission_capacity, name=name)
+        check_path(b.path, airspace=airspace, max_agl_m=max_agl_m, inclusion=inclusion_local, name=name)
+        dock = sites.docks[plan.dock]
+        count = flown_by_dock.get(plan.dock, 0)
+        flown_by_dock[plan.dock] = count + 1
+        lonlat = frame.lonlat(b.path[:, :2])
+        route = np.column_stack([lonlat, b.path[:, 2]])
+        legs = tuple((t, p, frame.lonlat(pts)) for t, p, pts in b.legs)
+        sorties.append(
+            Sortie(
+                number=k + 1,
+                dock=dock,
+                drone=count % dock.drones + 1,
+                mission=mission,
+                photo_points=b.photo_points,
+                length_m=b.length_m,
+                duration_s=b.duration_s,
+                targets=tuple(dict.fromkeys(t.target_id for t in plan.tasks)),
+                tasks=tuple(t.label or f"{t.pattern} {t.target_id}" for t in plan.tasks),
+                route=route,
+                camera_legs=legs,
+            )
+        )
+        logger.info(
+            "%s from %s: %.0f m, %.0f s, %d photos, %d items",
+            name,
+            dock.id,
+            b.length_m,
+            b.duration_s,
+            len(b.photo_points),
+            len(mission.items),
+        )
+    return Patrol(
+        sorties=tuple(sorties),
+        camera=cam,
+        aircraft=craft,
+        altitude_m=altitude,
+        gsd_cm=cam.gsd_cm(altitude),
+        footprint_m=footprint,
+        lane_spacing_m=spacing,
+        trigger_distance_m=trigger,
+        fence_inclusion=inclusion,
+        fence_exclusions=exclusions,
+        refused=refused,
+        terrain_following=terrain is not None,
+    )
+
+
+def _altitude(cam: Camera, altitude_m: float | None, gsd_cm: float | None, max_agl_m: float) -> float:
+    if altitude_m is not None and gsd_cm is not None:
+        raise InvalidProfileError("give either altitude_m or gsd_cm, not both")
+    if gsd_cm is not None:
+        altitude = cam.altitude_for_gsd(gsd_cm)
+    else:
+        altitude = DEFAULT_ALTITUDE_M if altitude_m is None else altitude_m
+    if not math.isfinite(altitude) or altitude < 5:
+        raise InvalidProfileError(f"survey altitude {altitude:.1f} m is below 5 m above ground")
+    if altitude > max_agl_m:
+        raise AltitudeLimitError(
+            f"survey altitude {altitude:.1f} m is above the {max_agl_m:.0f} m ceiling"
+            + (f" (needed for {gsd_cm} cm/px with {cam.name})" if gsd_cm is not None else "")
+        )
+    return round(altitude, 2)
+
+
+def _survey_speed(cam: Camera, craft: Aircraft, trigger_m: float) -> float:
+    """Fastest survey speed at which the camera can keep up with the trigger distance."""
+    limit = trigger_m / cam.min_trigger_interval_s if cam.min_trigger_interval_s > 0 else math.inf
+    return max(1.0, math.floor(min(craft.max_survey_speed_m_s, limit) * 10) / 10)
+
+
+def _frame(sites: Sites) -> LocalFrame:
+    geoms = [e.boundary for e in sites.enterprises] + [r.centerline for r in sites.rivers]
+    geoms += [Point(d.lon, d.lat) for d in sites.docks]
+    c = shapely.GeometryCollection(geoms).envelope.centroid
+    return LocalFrame(c.x, c.y)
+
+
+def _enterprise_tasks(
+    site: Enterprise,
+    *,
+    frame: LocalFrame,
+    airspace: Airspace,
+    camera: Camera,
+    altitude_m: float,
+    spacing_m: float,
+    trigger_m: float,
+    speed_m_s: float,
+    angle_deg: float | None,
+    turnaround_m: float,
+    patterns: Collection[str],
+    orbit_clearance_m: float,
+    max_agl_m: float,
+    craft: Aircraft,
+) -> list[Task]:
+    boundary = frame.to_local(site.boundary)
+    area = boundary.difference(airspace.keep_out) if not airspace.keep_out.is_empty else boundary
+    tasks: list[Task] = []
+    if area.area < 1e-3 * boundary.area:
+        zone = airspace.zone_at((boundary.centroid.x, boundary.centroid.y))
+        where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "no-fly areas"
+        raise NoFlyViolationError(f"{site.id} lies inside {where}")
+    if area.area < boundary.area * 0.999:
+        logger.warning("%s: %.0f%% of the site is in a no-fly margin and is not surveyed",
+                       site.id, 100 * (1 - area.area / boundary.area))
+    if "survey" in patterns:
+        legs = plan_survey(
+            area,
+            spacing_m=spacing_m,
+            trigger_m=trigger_m,
+            altitude_m=altitude_m,
+            angle_deg=angle_deg,
+            turnaround_m=turnaround_m,
+        )
+        legs = [_trim_leads(leg, airspace) for leg in legs]
+        tasks.append(Task(site.id, "survey", tuple(legs), speed_m_s, f"survey {site.id}"))
+    if "perimeter" in patterns:
+        legs = [
+            piece
+            for leg in plan_perimeter(boundary, trigger_m=trigger_m, altitude_m=altitude_m)
+            for piece in _clip_leg(leg, airspace, trigger_m)
+        ]
+        if legs:
+            tasks.append(Task(site.id, "perimeter", tuple(legs), speed_m_s, f"perimeter {site.id}"))
+    if "orbit" in patterns:
+        for stack in site.stacks:
+            altitude = stack.height_m + orbit_clearance_m
+            if altitude > max_agl_m:
+                raise AltitudeLimitError(
+                    f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
+                    f"{altitude:.0f} m, above the {max_agl_m:.0f} m ceiling"
+                )
+            center = frame.xy(stack.lon, stack.lat)
+            legs = plan_orbit(center, stack_height_m=stack.height_m, camera=camera, altitudes_m=[altitude])
+            for leg in legs:
+                ring = LineString(leg.points)
+                if not airspace.keep_out.is_empty and ring.intersects(airspace.keep_out):
+                    zone = next((z for z in airspace.zones if ring.distance(z.area) < airspace.margin_m), None)
+                    where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly area"
+                    raise NoFlyViolationError(
+                        f"{site.id}: the orbit of stack {stack.id} would come within "
+                        f"{airspace.margin_m:.0f} m of {where}"
+                    )
+            orbit_speed = min(craft.max_survey_speed_m_s, legs[0].trigger_m / max(camera.min_trigger_interval_s, 0.1))  # type: ignore[operator]
+            tasks.append(
+                Task(
+                    site.id,
+                    "orbit",
+                    tuple(legs),
+                    max(1.0, math.floor(orbit_speed * 10) / 10),
+                    f"orbit {stack.id}",
+                    reversible=False,
+                )
+            )
+    return tasks
+
+
+def _river_tasks(
+    river: River,
+    *,
+    frame: LocalFrame,
+    airspace: Airspace,
+    footprint_m: float,
+    spacing_m: float,
+    trigger_m: float,
+    altitude_m: float,
+    speed_m_s: float,
+    turnaround_m: float,
+) -> list[Task]:
+    line = frame.to_local(river.centerline)
+    legs = plan_corridor(
+        line,
+        width_m=river.width_m,
+        footprint_m=footprint_m,
+        spacing_m=spacing_m,
+        trigger_m=trigger_m,
+        altitude_m=altitude_m,
+        turnaround_m=turnaround_m,
+    )
+    pieces = [piece for leg in legs for piece in _clip_leg(leg, airspace, trigger_m)]
+    if not pieces:
+        zone = airspace.zone_at((line.centroid.x, line.centroid.y))
+        where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "no-fly areas"
+        raise NoFlyViolationError(f"{river.id} lies inside {where}")
+    return [Task(river.id, "corridor", tuple(pieces), speed_m_s, f"corridor {river.id}")]
+
+
+def _clip_leg(leg: Leg, airspace: Airspace, trigger_m: float) -> list[Leg]:
+    """The parts of a camera leg outside the keep-out areas, in flying order."""
+    if airspace.keep_out.is_empty:
+        return [leg]
+    line = LineString(leg.points)
+    if not line.intersects(airspace.keep_out):
+        return [_trim_leads(leg, airspace)]
+    rest = line.difference(airspace.keep_out)
+    parts = [p for p in shapely.get_parts(rest) if isinstance(p, LineString) and p.length > 1.0]
+    parts.sort(key=lambda p: line.project(Point(p.coords[0])))
+    out = []
+    for k, part in enumerate(parts):
+        pts = np.asarray(part.coords)[:, :2]
+        piece = replace(
+            leg,
+            points=pts,
+            trigger_m=fit_trigger(polyline_length(pts), trigger_m),
+            lead_in=leg.lead_in if k == 0 else None,
+            lead_out=leg.lead_out if k == len(parts) - 1 else None,
+        )
+        out.append(_trim_leads(piece, airspace))
+    return out
+
+
+def _trim_leads(leg: Leg, airspace: Airspace) -> Leg:
+    """Drop turnarounds that would cut into a no-fly margin."""
+    first = (float(leg.points[0, 0]), float(leg.points[0, 1]))
+    last = (float(leg.points[-1, 0]), float(leg.points[-1, 1]))
+    lead_in, lead_out = leg.lead_in, leg.lead_out
+    if lead_in is not None and airspace.blocked(lead_in, first):
+        lead_in = None
+    if lead_out is not None and airspace.blocked(last, lead_out):
+        lead_out = None
+    if (lead_in, lead_out) == (leg.lead_in, leg.lead_out):
+        return leg
+    return replace(leg, lead_in=lead_in, lead_out=lead_out)
+
+
+def _operating_area(sites: Sites, frame: LocalFrame, paths: list[np.ndarray]) -> Polygon:
+    """The geofence inclusion: hull of the zone, the docks and every route, plus a margin."""
+    geoms: list[shapely.Geometry] = [frame.to_local(e.boundary) for e in sites.enterprises]
+    geoms += [frame.to_local(r.centerline) for r in sites.rivers]
+    geoms += [Point(frame.xy(d.lon, d.lat)) for d in sites.docks]
+    geoms += [shapely.multipoints(p[:, :2]) for p in paths if len(p)]
+    hull = shapely.GeometryCollection(geoms).convex_hull
+    grown = hull.buffer(FENCE_MARGIN_M, quad_segs=2).simplify(5.0)
+    assert isinstance(grown, Polygon)
+    return grown
+
+
+def _ring(poly: Polygon) -> tuple[tuple[float, float], ...]:
+    """A polygon's exterior as (lat, lon) vertices, not closed."""
+    coords = np.asarray(poly.exterior.coords)[:-1]
+    return tuple((round(float(lat), 7), round(float(lon), 7)) for lon, lat in coords[:, :2])

@@ -1,0 +1,354 @@
+"""Ordering tasks into sorties: a vehicle routing problem solved with OR-Tools.
+
+Each task (one pattern over one target) is a node with a service time (flying
+it) and an item count; a task that may be flown either way round is a pair of
+nodes of which exactly one is visited. Each possible sortie is a vehicle that
+starts and ends at its dock; a time dimension keeps every sortie within the
+aircraft's usable endurance (endurance less reserve, less take-off and
+landing), an item dimension keeps it within the autopilot's mission capacity,
+and a fixed cost per sortie makes the solver use as few as it can. Travel
+between tasks uses the no-fly-avoiding route lengths.
+
+A greedy nearest-neighbour tour over the same data is the baseline the
+benchmark compares against.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from missions.airspace import Airspace
+from missions.camera import Aircraft
+from missions.errors import CapacityError, RangeError
+from missions.path import Task
+
+logger = logging.getLogger(__name__)
+
+SCALE = 10  # time in deciseconds for the integer solver
+ROUTED_HOP_ITEMS = 6  # allowance for the waypoints of a hop routed around no-fly areas
+SORTIE_OVERHEAD_ITEMS = 8  # home, takeoff, speed, final hops, RTL
+
+
+@dataclass(frozen=True)
+class DockSpec:
+    """A dock for routing: local position, ground altitude, drones housed."""
+
+    id: str
+    xy: tuple[float, float]
+    drones: int = 1
+
+
+@dataclass(frozen=True)
+class SortiePlan:
+    """One sortie: the dock it flies from and the tasks in flying order."""
+
+    dock: int
+    tasks: tuple[Task, ...]
+    estimated_length_m: float
+    estimated_duration_s: float
+
+
+@dataclass(frozen=True)
+class RoutingResult:
+    sorties: tuple[SortiePlan, ...]
+    length_m: float
+
+
+def task_items(task: Task) -> int:
+    """Mission items the builder emits for ``task`` (an upper bound)."""
+    count = 2  # speed on and back to cruise
+    for leg in task.legs:
+        count += len(leg.points) + 1  # waypoints + gimbal or ROI
+        count += (leg.lead_in is not None) + (leg.lead_out is not None)
+        count += 2 if leg.trigger_m is not None else 0
+        count += 1 if leg.roi is not None else 0
+    return count
+
+
+def task_duration_s(task: Task, aircraft: Aircraft) -> float:
+    """Time to fly a task at its speed, with a pause per sharp turn."""
+    pts = np.asarray(task.waypoints())
+    if len(pts) < 2:
+        return 0.0
+    d = np.diff(pts, axis=0)
+    seg = np.hypot(*d.T)
+    heading = np.arctan2(d[:, 0], d[:, 1])[seg > 0.01]
+    turn = np.abs((np.degrees(np.diff(heading)) + 180) % 360 - 180)
+    return float(seg.sum() / task.speed_m_s + np.count_nonzero(turn > 30) * aircraft.turn_time_s)
+
+
+def flight_overhead_s(aircraft: Aircraft, altitude_m: float) -> float:
+    """Take-off climb and landing descent."""
+    return altitude_m / aircraft.climb_rate_m_s + altitude_m / aircraft.descent_rate_m_s
+
+
+class _Data:
+    """Nodes, variants and the travel matrix shared by the solver and the baseline."""
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        docks: Sequence[DockSpec],
+        airspace: Airspace,
+        aircraft: Aircraft,
+    ) -> None:
+        self.tasks = list(tasks)
+        self.docks = list(docks)
+        self.variants: list[tuple[int, Task]] = []
+        for k, task in enumerate(tasks):
+            self.variants.append((k, task))
+            if task.reversible and len(task.legs) > 0:
+                rev = task.reversed()
+                if rev.entry != task.entry:
+                    self.variants.append((k, rev))
+        points = [d.xy for d in docks]
+        for _, t in self.variants:
+            points.extend([t.entry, t.exit])
+        dist, _, _ = airspace.route_matrix(points)
+        if not np.all(np.isfinite(dist)):
+            raise RangeError("some targets cannot be reached around the no-fly areas")
+        euclid = np.hypot(
+            *(np.asarray(points)[:, None] - np.asarray(points)[None, :]).transpose(2, 0, 1)
+        )
+        self.routed = dist > euclid + 0.5
+        self.dist = dist
+        nd = len(docks)
+        # node n: 0..nd-1 docks; nd+v: variant v (entry point nd+2v, exit nd+2v+1)
+        self.n_nodes = nd + len(self.variants)
+        self.entry = np.array(list(range(nd)) + [nd + 2 * v for v in range(len(self.variants))])
+        self.exit = np.array(list(range(nd)) + [nd + 2 * v + 1 for v in range(len(self.variants))])
+        self.service = np.array(
+            [0.0] * nd + [task_duration_s(t, aircraft) for _, t in self.variants]
+        )
+        self.length = np.array([0.0] * nd + [t.length_m for _, t in self.variants])
+        self.items = np.array([0] * nd + [task_items(t) for _, t in self.variants])
+        self.speed = aircraft.cruise_speed_m_s
+
+    def travel_m(self, i: int, j: int) -> float:
+        return float(self.dist[self.exit[i], self.entry[j]])
+
+    def travel_s(self, i: int, j: int) -> float:
+        return self.travel_m(i, j) / self.speed
+
+    def hop_items(self, i: int, j: int) -> int:
+        return ROUTED_HOP_ITEMS if self.routed[self.exit[i], self.entry[j]] else 1
+
+
+def plan_routes(
+    tasks: Sequence[Task],
+    docks: Sequence[DockSpec],
+    *,
+    airspace: Airspace,
+    aircraft: Aircraft,
+    altitude_m: float,
+    time_limit_s: float = 1.0,
+    item_capacity: int | None = None,
+) -> RoutingResult:
+    """Sorties flying every task, each from and back to a dock, least total time.
+
+    Raises :class:`RangeError` when some task fits no sortie (too far from
+    every dock) and :class:`CapacityError` when one alone exceeds the item
+    capacity.
+    """
+    if not tasks:
+        return RoutingResult((), 0.0)
+    data = _Data(tasks, docks, airspace, aircraft)
+    budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
+    capacity = (item_capacity or aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS
+    _check_each_fits(data, budget_s, capacity)
+    nd = len(docks)
+    total = float(data.service.sum()) + 2 * float(
+        np.mean(
+            [min(data.dist[d, data.entry[n]] for d in range(nd)) for n in range(nd, data.n_nodes)]
+        )
+    ) / data.speed * len(tasks)
+    per_dock = min(len(tasks), max(2, math.ceil(1.5 * total / budget_s) + 1))
+    vehicle_dock = [d for d in range(nd) for _ in range(per_dock)]
+    manager = pywrapcp.RoutingIndexManager(
+        data.n_nodes, len(vehicle_dock), vehicle_dock, vehicle_dock
+    )
+    routing = pywrapcp.RoutingModel(manager)
+
+    def time_cb(a: int, b: int) -> int:
+        i, j = manager.IndexToNode(a), manager.IndexToNode(b)
+        return round((data.travel_s(i, j) + data.service[j]) * SCALE)
+
+    def items_cb(a: int, b: int) -> int:
+        i, j = manager.IndexToNode(a), manager.IndexToNode(b)
+        return int(data.items[j]) + data.hop_items(i, j)
+
+    time_index = routing.RegisterTransitCallback(time_cb)
+    routing.SetArcCostEvaluatorOfAllVehicles(time_index)
+    routing.AddDimension(time_index, 0, int(budget_s * SCALE), True, "time")
+    items_index = routing.RegisterTransitCallback(items_cb)
+    routing.AddDimension(items_index, 0, capacity, True, "items")
+    routing.SetFixedCostOfAllVehicles(int(300 * SCALE))
+    by_task: dict[int, list[int]] = {}
+    for v, (k, _) in enumerate(data.variants):
+        by_task.setdefault(k, []).append(manager.NodeToIndex(nd + v))
+    for indices in by_task.values():
+        routing.AddDisjunction(indices, 10**9, 1)
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    solution = routing.SolveWithParameters(params)
+    if solution is None:
+        raise RangeError("no set of sorties fits the aircraft's endurance; add a dock or drones")
+    sorties = []
+    visited: set[int] = set()
+    for vehicle, dock in enumerate(vehicle_dock):
+        index = routing.Start(vehicle)
+        nodes = []
+        while not routing.IsEnd(index):
+            node = manager.IndexToNode(index)
+            if node >= nd:
+                nodes.append(node)
+            index = solution.Value(routing.NextVar(index))
+        if not nodes:
+            continue
+        visited.update(data.variants[n - nd][0] for n in nodes)
+        sorties.append(_sortie(data, dock, nodes, aircraft, altitude_m))
+    missing = [tasks[k].label or tasks[k].target_id for k in range(len(tasks)) if k not in visited]
+    if missing:
+        raise RangeError(f"could not fit into any sortie: {', '.join(missing)}")
+    length = sum(s.estimated_length_m for s in sorties)
+    logger.info("routing: %d tasks into %d sorties, %.0f m", len(tasks), len(sorties), length)
+    return RoutingResult(tuple(sorties), length)
+
+
+def _sortie(
+    data: _Data, dock: int, nodes: list[int], aircraft: Aircraft, altitude_m: float
+) -> SortiePlan:
+    nd = len(data.docks)
+    seq = [dock, *nodes, dock]
+    travel = sum(data.travel_m(i, j) for i, j in zip(seq[:-1], seq[1:], strict=True))
+    length = travel + float(sum(data.length[n] for n in nodes))
+    duration = (
+        travel / data.speed
+        + float(sum(data.service[n] for n in nodes))
+        + flight_overhead_s(aircraft, altitude_m)
+    )
+    return SortiePlan(dock, tuple(data.variants[n - nd][1] for n in nodes), length, duration)
+
+
+def _check_each_fits(data: _Data, budget_s: float, capacity: int) -> None:
+    nd = len(data.docks)
+    problems = []
+    for k, task in enumerate(data.tasks):
+        nodes = [nd + v for v, (t, _) in enumerate(data.variants) if t == k]
+        best = min(
+            data.travel_s(d, n) + data.service[n] + data.travel_s(n, d)
+            for n in nodes
+            for d in range(nd)
+        )
+        name = task.label or task.target_id
+        if min(int(data.items[n]) for n in nodes) + 2 > capacity:
+            raise CapacityError(
+                f"{name}: needs {int(data.items[nodes[0]])} mission items, more than the "
+                f"{capacity + SORTIE_OVERHEAD_ITEMS} the autopilot stores"
+            )
+        if best > budget_s:
+            problems.append(
+                f"{name}: a round trip takes {best / 60:.1f} min, more than the usable "
+                f"{budget_s / 60:.1f} min"
+            )
+    if problems:
+        raise RangeError("beyond range: " + "; ".join(problems))
+
+
+def nearest_neighbour(
+    tasks: Sequence[Task],
+    docks: Sequence[DockSpec],
+    *,
+    airspace: Airspace,
+    aircraft: Aircraft,
+    altitude_m: float,
+) -> RoutingResult:
+    """Greedy baseline: from a dock, always fly to the nearest task that still fits."""
+    data = _Data(tasks, docks, airspace, aircraft)
+    nd = len(docks)
+    budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
+    todo = set(range(len(tasks)))
+    sorties = []
+    while todo:
+        candidates = [
+            (data.travel_m(d, nd + v), d)
+            for v, (k, _) in enumerate(data.variants)
+            if k in todo
+            for d in range(nd)
+        ]
+        dock = min(candidates)[1]
+        here, used, nodes = dock, 0.0, []
+        while True:
+            options = []
+            for v, (k, _) in enumerate(data.variants):
+                n = nd + v
+                if k not in todo:
+                    continue
+                cost = data.travel_s(here, n) + data.service[n]
+                if used + cost + data.travel_s(n, dock) <= budget_s:
+                    options.append((data.travel_m(here, n), n, k, cost))
+            if not options:
+                break
+            _, n, k, cost = min(options)
+            nodes.append(n)
+            todo.discard(k)
+            used += cost
+            here = n
+        if not nodes:
+            raise RangeError("a task fits no sortie from any dock")
+        sorties.append(_sortie(data, dock, nodes, aircraft, altitude_m))
+    return RoutingResult(tuple(sorties), sum(s.estimated_length_m for s in sorties))
+
+
+def split_task(task: Task, parts: int) -> list[Task]:
+    """Split a multi-leg task into ``parts`` runs of consecutive legs."""
+    parts = max(1, min(parts, len(task.legs)))
+    bounds = np.linspace(0, len(task.legs), parts + 1).round().astype(int)
+    out = []
+    for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        base = task.label or f"{task.pattern} {task.target_id}"
+        out.append(replace(task, legs=task.legs[a:b], label=f"{base} (part {k + 1}/{parts})"))
+    return out
+
+
+def fit_tasks(
+    tasks: Sequence[Task],
+    docks: Sequence[DockSpec],
+    *,
+    airspace: Airspace,
+    aircraft: Aircraft,
+    altitude_m: float,
+    item_capacity: int | None = None,
+) -> list[Task]:
+    """Split tasks too long (or with too many items) for one sortie into runs of legs."""
+    budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
+    capacity = (item_capacity or aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS - 2
+    out: list[Task] = []
+    for task in tasks:
+        if len(task.legs) < 2:
+            out.append(task)
+            continue
+        pts = [d.xy for d in docks] + [task.entry, task.exit]
+        dist: NDArray[np.float64] = airspace.route_matrix(pts)[0]
+        nd = len(docks)
+        reach = min(dist[d, nd] + dist[nd + 1, d] for d in range(nd)) / aircraft.cruise_speed_m_s
+        need_time = task_duration_s(task, aircraft) / max(budget_s * 0.9 - reach, 1.0)
+        need_items = task_items(task) / capacity
+        parts = math.ceil(max(need_time, need_items, 1.0) - 1e-9)
+        if parts > 1:
+            logger.info("splitting %s %s into %d parts", task.pattern, task.target_id, parts)
+            out.extend(split_task(task, parts))
+        else:
+            out.append(task)
+    return out
