@@ -12,11 +12,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from imagery.dispatch import Dispatcher, DispatchSettings
-from imagery.dispatch.tasks import resolve
 from imagery.dispatch.errors import TaskPathError
+from imagery.dispatch.tasks import resolve
 from store.jobs import JobStatus, ProcessingJob
 from tests.dispatch.conftest import prepare
 from tests.dispatch.helpers import assert_exactly_once, job_counts, make_flight
+
+TASKS = "tests.dispatch.tasks"
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def test_a_failing_job_fails_with_its_reason_and_the_rest_go_on(
 def test_an_unknown_task_path_fails_the_job_not_the_dispatcher(
     engine: Engine, client: Client, tmp_path: Path
 ) -> None:
-    make_flight(engine, tmp_path / "f", 1, task="tests.dispatch.tasks:no_such_task", max_attempts=1)
+    make_flight(engine, tmp_path / "f", 1, task=f"{TASKS}:no_such_task", max_attempts=1)
     assert Dispatcher(engine, client, settings=fast()).run(drain=True).failed == 1
     assert job_counts(engine)[JobStatus.FAILED] == 1
     with pytest.raises(TaskPathError, match="not 'module:function'"):

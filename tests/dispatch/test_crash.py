@@ -1,0 +1,75 @@
+"""Kill a Dask worker, then the dispatcher, mid-batch; restart; every capture done exactly once.
+
+Real processes and real signals: the dispatcher runs as ``python -m
+imagery.dispatch.cli worker`` with a LocalCluster of two worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+from sqlmodel import Session, select
+
+from store.jobs import JobStatus, ProcessingJob
+from tests.dispatch.conftest import prepare
+from tests.dispatch.helpers import assert_exactly_once, job_counts, make_flight
+from tests.dispatch.procs import dask_workers, group_members, python, spawned, wait_for
+
+N = 150
+LEASE_S = 3
+
+
+def dispatcher_args(url: str) -> list[str]:
+    return python(
+        "-m", "imagery.dispatch.cli", "worker", "--db", url, "--workers", "2",
+        "--lease-s", str(LEASE_S), "--batch-size", "8", "--drain",
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_killing_a_worker_then_the_dispatcher_loses_and_repeats_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = prepare(db_url)
+    flight_id = make_flight(engine, tmp_path / "flight", N, sleep_s=0.08)
+    log = tmp_path / "dispatcher.log"
+    done = lambda: job_counts(engine)[JobStatus.DONE]  # noqa: E731
+
+    with spawned(dispatcher_args(db_url), log) as first:
+        wait_for(lambda: len(dask_workers(first)) == 2, timeout_s=60, what="2 workers", log=log)
+        wait_for(lambda: done() >= 15, timeout_s=60, what="first results", log=log)
+        victim = dask_workers(first)[0]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        at_worker_kill = done()
+        wait_for(lambda: done() >= at_worker_kill + 25, timeout_s=60, what="recovery", log=log)
+        left_behind = [p.pid for p in group_members(first.pid) if p.pid != first.pid]
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        at_dispatcher_kill = job_counts(engine)
+        # Dask ties workers to their parent: they leave with the dispatcher.
+        _gone, alive = psutil.wait_procs([psutil.Process(p) for p in left_behind], timeout=15)
+        assert not alive, f"orphaned worker processes: {[p.pid for p in alive]}"
+
+    assert 0 < at_dispatcher_kill[JobStatus.DONE] < N, at_dispatcher_kill
+    assert at_dispatcher_kill[JobStatus.RUNNING] > 0, f"the kill was not mid-batch: {at_dispatcher_kill}"
+
+    with spawned(dispatcher_args(db_url), log) as second:
+        assert second.wait(timeout=120) == 0, log.read_text(errors="replace")[-3000:]
+
+    jobs = assert_exactly_once(engine, flight_id, N)
+    retried = [j for j in jobs if j.attempts > 1]
+    assert len(retried) >= at_dispatcher_kill[JobStatus.RUNNING]
+    assert all(j.attempts <= 2 for j in jobs)
+    with Session(engine) as session:
+        assert (
+            session.exec(
+                select(ProcessingJob).where(ProcessingJob.lease_owner.is_not(None))  # type: ignore[union-attr]
+            ).all()
+            == []
+        )
+    engine.dispose()
