@@ -56,7 +56,7 @@ def test_killing_a_worker_then_the_dispatcher_loses_and_repeats_nothing(
         assert not alive, f"orphaned worker processes: {[p.pid for p in alive]}"
 
     assert 0 < at_dispatcher_kill[JobStatus.DONE] < N, at_dispatcher_kill
-    assert at_dispatcher_kill[JobStatus.RUNNING] > 0, f"the kill was not mid-batch: {at_dispatcher_kill}"
+    assert at_dispatcher_kill[JobStatus.RUNNING] > 0, f"not mid-batch: {at_dispatcher_kill}"
 
     with spawned(dispatcher_args(db_url), log) as second:
         assert second.wait(timeout=120) == 0, log.read_text(errors="replace")[-3000:]
