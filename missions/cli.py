@@ -1,9 +1,140 @@
-"""Sub-commands of `ecopatrol` for this package."""
+"""Sub-commands of `ecopatrol` for this package: ``ecopatrol plan``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from missions.errors import MissionError
+from missions.plan import DEFAULT_PATTERNS, Patrol, plan_patrol
+from missions.sites import load_sites
+
+console = Console()
+err_console = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
+    app.command("plan")(plan)
+
+
+def plan(
+    sites: Annotated[Path, typer.Argument(help="Sites GeoJSON (enterprises, rivers, no_fly, docks).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the sortie files.")],
+    targets: Annotated[
+        str | None, typer.Option(help="Comma-separated enterprise/river ids (default: all).")
+    ] = None,
+    camera: Annotated[str, typer.Option(help="Camera preset: wide-20mp or thermal-640.")] = "wide-20mp",
+    gsd_cm: Annotated[float | None, typer.Option("--gsd-cm", help="Ground sample distance to reach.")] = None,
+    altitude_m: Annotated[
+        float | None, typer.Option("--altitude-m", help="Survey height above ground (default 60).")
+    ] = None,
+    dem: Annotated[Path | None, typer.Option(help="DEM GeoTIFF for terrain-following altitudes.")] = None,
+    patterns: Annotated[
+        str, typer.Option(help="Comma-separated: survey, orbit, corridor, perimeter.")
+    ] = ",".join(DEFAULT_PATTERNS),
+    front_overlap: Annotated[float, typer.Option(help="Front overlap, 0..1.")] = 0.8,
+    side_overlap: Annotated[float, typer.Option(help="Side overlap, 0..1.")] = 0.7,
+    max_agl_m: Annotated[float, typer.Option(help="Altitude ceiling above ground.")] = 120.0,
+) -> None:
+    """Plan a patrol: one QGC .plan and .waypoints per sortie, plus GeoJSON and KML."""
+    from missions.export.geojson import write_geojson
+    from missions.export.kml import write_kml
+    from missions.export.photos import write_photo_points
+    from missions.export.qgc_plan import write_plan
+    from missions.export.waypoints import write_waypoints
+
+    if gsd_cm is not None and altitude_m is not None:
+        _fail("give either --gsd-cm or --altitude-m, not both")
+    try:
+        zone = load_sites(sites)
+        patrol = plan_patrol(
+            zone,
+            targets=[t.strip() for t in targets.split(",") if t.strip()] if targets else None,
+            camera=camera,
+            altitude_m=altitude_m,
+            gsd_cm=gsd_cm,
+            dem=dem,
+            patterns=[p.strip() for p in patterns.split(",") if p.strip()],
+            front_overlap=front_overlap,
+            side_overlap=side_overlap,
+            max_agl_m=max_agl_m,
+        )
+    except MissionError as exc:
+        _fail(str(exc))
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("sortie-*.plan"), *out.glob("sortie-*.waypoints"), *out.glob("sortie-*.photos.json")]:
+        stale.unlink()
+    for sortie in patrol.sorties:
+        stem = out / f"sortie-{sortie.number}"
+        write_plan(
+            sortie.mission,
+            stem.with_suffix(".plan"),
+            cruise_speed_m_s=patrol.aircraft.cruise_speed_m_s,
+            hover_speed_m_s=patrol.aircraft.max_survey_speed_m_s,
+        )
+        write_waypoints(sortie.mission, stem.with_suffix(".waypoints"))
+        write_photo_points(sortie.photo_points, out / f"sortie-{sortie.number}.photos.json")
+    write_geojson(patrol, out / "patrol.geojson")
+    write_kml(patrol, out / "patrol.kml")
+    _summary(patrol, out)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _summary(patrol: Patrol, out: Path) -> None:
+    console.print(
+        f"[bold]{patrol.camera.name}[/] at {patrol.altitude_m:.0f} m AGL: "
+        f"GSD {patrol.gsd_cm:.2f} cm/px, footprint {patrol.footprint_m[0]:.0f} x "
+        f"{patrol.footprint_m[1]:.0f} m, lanes {patrol.lane_spacing_m:.1f} m, "
+        f"trigger {patrol.trigger_distance_m:.1f} m"
+        + (" (terrain following)" if patrol.terrain_following else ""),
+        highlight=False,
+    )
+    table = Table(title=f"Patrol: {len(patrol.sorties)} sorties")
+    for column, justify in (
+        ("sortie", "right"),
+        ("dock", "left"),
+        ("drone", "right"),
+        ("covers", "left"),
+        ("length km", "right"),
+        ("duration min", "right"),
+        ("photos", "right"),
+        ("items", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for s in patrol.sorties:
+        table.add_row(
+            str(s.number),
+            s.dock.id,
+            str(s.drone),
+            ", ".join(s.targets),
+            f"{s.length_m / 1000:.2f}",
+            f"{s.duration_s / 60:.1f}",
+            str(s.photo_count),
+            str(len(s.mission.items)),
+        )
+    table.add_section()
+    table.add_row(
+        "all",
+        "",
+        "",
+        "",
+        f"{patrol.length_m / 1000:.2f}",
+        f"{patrol.duration_s / 60:.1f}",
+        str(patrol.photo_count),
+        "",
+    )
+    console.print(table)
+    for target, reason in patrol.refused.items():
+        console.print(f"[yellow]refused[/] {target}: {reason}", highlight=False)
+    console.print(f"wrote {len(patrol.sorties)} sorties, patrol.geojson and patrol.kml to {out}")

@@ -64,7 +64,7 @@ class Sortie:
     duration_s: float
     targets: tuple[str, ...]
     tasks: tuple[str, ...]
-    route: np.ndarray  # (N, 3) lon, lat, height above ground, as flown
+    route: np.ndarray  # (N, 3) lon, lat, altitude in the mission's frame, as flown
     camera_legs: tuple[tuple[str, str, np.ndarray], ...]  # (target, pattern, (K, 2) lon/lat)
 
     @property
@@ -282,7 +282,10 @@ def plan_patrol(
         count = flown_by_dock.get(plan.dock, 0)
         flown_by_dock[plan.dock] = count + 1
         lonlat = frame.lonlat(b.path[:, :2])
-        route = np.column_stack([lonlat, b.path[:, 2]])
+        alts = b.path[:, 2].copy()
+        if terrain is not None:
+            alts += terrain.elevation(lonlat[:, 0], lonlat[:, 1])
+        route = np.column_stack([lonlat, alts])
         legs = tuple((t, p, frame.lonlat(pts)) for t, p, pts in b.legs)
         sorties.append(
             Sortie(
