@@ -16,8 +16,9 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from imagery.dispatch.cluster import SCHEDULER_ENV, open_client
+from imagery.dispatch.cluster import SCHEDULER_ENV, check_address, open_client
 from imagery.dispatch.dispatcher import Dispatcher, DispatchSettings
+from imagery.dispatch.errors import SchedulerUnreachableError
 from store.db import DEFAULT_DATA_DIR, default_url, make_engine, migrate
 from store.jobs import JobStatus, queue_stats
 
@@ -78,6 +79,8 @@ def worker(
         settings = DispatchSettings(
             lease_s=lease_s, batch_size=batch_size, max_in_flight=max_in_flight
         )
+        if scheduler:
+            check_address(scheduler)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     engine = make_engine(_db_url(db))
@@ -101,6 +104,8 @@ def worker(
                 err=True,
             )
             report = dispatcher.run(drain=drain, should_stop=lambda: stopping)
+    except SchedulerUnreachableError as exc:
+        raise _fail(str(exc), 1) from exc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
