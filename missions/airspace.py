@@ -104,9 +104,9 @@ class Airspace:
     def _solve(
         self, pts: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.float64]]:
-        inside = [tuple(p) for p in pts if self._inside(p)]
+        inside = [(float(p[0]), float(p[1])) for p in pts if self._inside(p)]
         if inside:
-            zone = self.zone_at(inside[0])  # type: ignore[arg-type]
+            zone = self.zone_at(inside[0])
             where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly margin"
             raise NoFlyViolationError(
                 f"point ({inside[0][0]:.0f}, {inside[0][1]:.0f}) lies in {where}"
@@ -149,8 +149,8 @@ class Airspace:
         """Index pairs (i, j) whose straight hop a[i]-b[j] cuts no keep-out area."""
         if len(a) == 0 or len(b) == 0:
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-        i, j = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")
-        i, j = i.ravel(), j.ravel()
+        grid_i, grid_j = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")
+        i, j = grid_i.ravel(), grid_j.ravel()
         same = a is b
         if same:
             keep = i < j

@@ -23,17 +23,25 @@ def register(app: typer.Typer) -> None:
 
 
 def plan(
-    sites: Annotated[Path, typer.Argument(help="Sites GeoJSON (enterprises, rivers, no_fly, docks).")],
+    sites: Annotated[
+        Path, typer.Argument(help="Sites GeoJSON (enterprises, rivers, no_fly, docks).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Directory for the sortie files.")],
     targets: Annotated[
         str | None, typer.Option(help="Comma-separated enterprise/river ids (default: all).")
     ] = None,
-    camera: Annotated[str, typer.Option(help="Camera preset: wide-20mp or thermal-640.")] = "wide-20mp",
-    gsd_cm: Annotated[float | None, typer.Option("--gsd-cm", help="Ground sample distance to reach.")] = None,
+    camera: Annotated[
+        str, typer.Option(help="Camera preset: wide-20mp or thermal-640.")
+    ] = "wide-20mp",
+    gsd_cm: Annotated[
+        float | None, typer.Option("--gsd-cm", help="Ground sample distance to reach.")
+    ] = None,
     altitude_m: Annotated[
         float | None, typer.Option("--altitude-m", help="Survey height above ground (default 60).")
     ] = None,
-    dem: Annotated[Path | None, typer.Option(help="DEM GeoTIFF for terrain-following altitudes.")] = None,
+    dem: Annotated[
+        Path | None, typer.Option(help="DEM GeoTIFF for terrain-following altitudes.")
+    ] = None,
     patterns: Annotated[
         str, typer.Option(help="Comma-separated: survey, orbit, corridor, perimeter.")
     ] = ",".join(DEFAULT_PATTERNS),
@@ -69,7 +77,11 @@ def plan(
     if out.exists() and not out.is_dir():
         _fail(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("sortie-*.plan"), *out.glob("sortie-*.waypoints"), *out.glob("sortie-*.photos.json")]:
+    for stale in [
+        *out.glob("sortie-*.plan"),
+        *out.glob("sortie-*.waypoints"),
+        *out.glob("sortie-*.photos.json"),
+    ]:
         stale.unlink()
     for sortie in patrol.sorties:
         stem = out / f"sortie-{sortie.number}"

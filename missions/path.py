@@ -7,6 +7,7 @@ in the local UTM frame (metres); altitudes are above ground.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
@@ -114,7 +115,7 @@ def photo_positions(points: NDArray[np.float64], trigger_m: float) -> NDArray[np
     pts = np.asarray(points, dtype=float)
     last = pts[0]
     out = [last]
-    for a, b in zip(pts[:-1], pts[1:], strict=True):
+    for a, b in itertools.pairwise(pts):
         seg = b - a
         seg_len2 = float(seg @ seg)
         if seg_len2 == 0:

@@ -277,8 +277,10 @@ def plan_patrol(
         name = f"sortie-{k + 1}"
         mission = replace(b.mission, fence=fence, rally=rally, name=name)
         check_capacity(mission, craft.mission_capacity, name=name)
-        check_path(b.path, airspace=airspace, max_agl_m=max_agl_m, inclusion=inclusion_local, name=name)
-        dock = sites.docks[plan.dock]
+        check_path(
+            b.path, airspace=airspace, max_agl_m=max_agl_m, inclusion=inclusion_local, name=name
+        )
+        site_dock = sites.docks[plan.dock]
         count = flown_by_dock.get(plan.dock, 0)
         flown_by_dock[plan.dock] = count + 1
         lonlat = frame.lonlat(b.path[:, :2])
@@ -290,8 +292,8 @@ def plan_patrol(
         sorties.append(
             Sortie(
                 number=k + 1,
-                dock=dock,
-                drone=count % dock.drones + 1,
+                dock=site_dock,
+                drone=count % site_dock.drones + 1,
                 mission=mission,
                 photo_points=b.photo_points,
                 length_m=b.length_m,
@@ -305,7 +307,7 @@ def plan_patrol(
         logger.info(
             "%s from %s: %.0f m, %.0f s, %d photos, %d items",
             name,
-            dock.id,
+            site_dock.id,
             b.length_m,
             b.duration_s,
             len(b.photo_points),
@@ -327,7 +329,9 @@ def plan_patrol(
     )
 
 
-def _altitude(cam: Camera, altitude_m: float | None, gsd_cm: float | None, max_agl_m: float) -> float:
+def _altitude(
+    cam: Camera, altitude_m: float | None, gsd_cm: float | None, max_agl_m: float
+) -> float:
     if altitude_m is not None and gsd_cm is not None:
         raise InvalidProfileError("give either altitude_m or gsd_cm, not both")
     if gsd_cm is not None:
@@ -382,8 +386,11 @@ def _enterprise_tasks(
         where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "no-fly areas"
         raise NoFlyViolationError(f"{site.id} lies inside {where}")
     if area.area < boundary.area * 0.999:
-        logger.warning("%s: %.0f%% of the site is in a no-fly margin and is not surveyed",
-                       site.id, 100 * (1 - area.area / boundary.area))
+        logger.warning(
+            "%s: %.0f%% of the site is in a no-fly margin and is not surveyed",
+            site.id,
+            100 * (1 - area.area / boundary.area),
+        )
     if "survey" in patterns:
         legs = plan_survey(
             area,
@@ -412,17 +419,25 @@ def _enterprise_tasks(
                     f"{altitude:.0f} m, above the {max_agl_m:.0f} m ceiling"
                 )
             center = frame.xy(stack.lon, stack.lat)
-            legs = plan_orbit(center, stack_height_m=stack.height_m, camera=camera, altitudes_m=[altitude])
+            legs = plan_orbit(
+                center, stack_height_m=stack.height_m, camera=camera, altitudes_m=[altitude]
+            )
             for leg in legs:
                 ring = LineString(leg.points)
                 if not airspace.keep_out.is_empty and ring.intersects(airspace.keep_out):
-                    zone = next((z for z in airspace.zones if ring.distance(z.area) < airspace.margin_m), None)
+                    zone = next(
+                        (z for z in airspace.zones if ring.distance(z.area) < airspace.margin_m),
+                        None,
+                    )
                     where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly area"
                     raise NoFlyViolationError(
                         f"{site.id}: the orbit of stack {stack.id} would come within "
                         f"{airspace.margin_m:.0f} m of {where}"
                     )
-            orbit_speed = min(craft.max_survey_speed_m_s, legs[0].trigger_m / max(camera.min_trigger_interval_s, 0.1))  # type: ignore[operator]
+            ring_trigger = legs[0].trigger_m or 1.0
+            orbit_speed = min(
+                craft.max_survey_speed_m_s, ring_trigger / max(camera.min_trigger_interval_s, 0.1)
+            )
             tasks.append(
                 Task(
                     site.id,

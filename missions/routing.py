@@ -15,6 +15,7 @@ benchmark compares against.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Sequence
@@ -231,7 +232,7 @@ def _sortie(
 ) -> SortiePlan:
     nd = len(data.docks)
     seq = [dock, *nodes, dock]
-    travel = sum(data.travel_m(i, j) for i, j in zip(seq[:-1], seq[1:], strict=True))
+    travel = sum(data.travel_m(i, j) for i, j in itertools.pairwise(seq))
     length = travel + float(sum(data.length[n] for n in nodes))
     duration = (
         travel / data.speed
@@ -316,7 +317,7 @@ def split_task(task: Task, parts: int) -> list[Task]:
     parts = max(1, min(parts, len(task.legs)))
     bounds = np.linspace(0, len(task.legs), parts + 1).round().astype(int)
     out = []
-    for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for k, (a, b) in enumerate(itertools.pairwise(bounds)):
         base = task.label or f"{task.pattern} {task.target_id}"
         out.append(replace(task, legs=task.legs[a:b], label=f"{base} (part {k + 1}/{parts})"))
     return out

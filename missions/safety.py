@@ -28,7 +28,8 @@ def check_path(
     if len(path) and float(np.max(path[:, 2])) > max_agl_m + 1e-6:
         k = int(np.argmax(path[:, 2]))
         raise AltitudeLimitError(
-            f"{name}: point {k} is {path[k, 2]:.1f} m above ground, over the {max_agl_m:.0f} m ceiling"
+            f"{name}: point {k} is {path[k, 2]:.1f} m above ground, "
+            f"over the {max_agl_m:.0f} m ceiling"
         )
     for a, b in zip(path[:-1, :2], path[1:, :2], strict=True):
         zones = airspace.crossed_zones((float(a[0]), float(a[1])), (float(b[0]), float(b[1])))

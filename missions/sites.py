@@ -172,6 +172,7 @@ def parse_sites(data: object) -> Sites:
         name = str(props.get("name", site_id))
         if kind == "enterprise":
             boundary = _polygon(label, geometry, kinds=("Polygon",))
+            assert isinstance(boundary, Polygon)
             stacks = _stacks(label, props.get("stacks", []), boundary)
             enterprises.append(Enterprise(site_id, name, boundary, stacks))
         elif kind == "river":
@@ -266,7 +267,7 @@ def _geometry(label: str, geometry: object, *, kinds: Sequence[str]) -> shapely.
     return geom
 
 
-def _polygon(label: str, geometry: object, *, kinds: Sequence[str]) -> Polygon:
+def _polygon(label: str, geometry: object, *, kinds: Sequence[str]) -> Polygon | MultiPolygon:
     if isinstance(geometry, Mapping):
         rings: list[Any] = []
         coords = geometry.get("coordinates")
@@ -291,10 +292,10 @@ def _polygon(label: str, geometry: object, *, kinds: Sequence[str]) -> Polygon:
     if geom.area == 0:
         raise InvalidSiteError(f"{label}: polygon has no area")
     assert isinstance(geom, Polygon | MultiPolygon)
-    return geom  # type: ignore[return-value]
+    return geom
 
 
-def _stacks(label: str, raw: object, boundary: Polygon) -> tuple[Stack, ...]:
+def _stacks(label: str, raw: object, boundary: Polygon | MultiPolygon) -> tuple[Stack, ...]:
     if not isinstance(raw, list):
         raise InvalidSiteError(f"{label}: 'stacks' must be a list")
     stacks = []

@@ -13,6 +13,7 @@ refuses). Every hop between waypoints is routed around the no-fly areas.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -171,7 +172,7 @@ class _Builder:
         changed = True
         while changed:
             changed = False
-            for lo, hi in zip(keep[:-1], keep[1:], strict=True):
+            for lo, hi in itertools.pairwise(keep):
                 if hi - lo < 2:
                     continue
                 line = np.interp(t[lo : hi + 1], [t[lo], t[hi]], [target[lo], target[hi]])
@@ -356,7 +357,7 @@ def _length_and_duration(
     length = 0.0
     duration = 0.0
     headings: list[float] = []
-    for (x0, y0, z0, _), (x1, y1, z1, speed) in zip(path[:-1], path[1:], strict=True):
+    for (x0, y0, z0, _), (x1, y1, z1, speed) in itertools.pairwise(path):
         horizontal = math.hypot(x1 - x0, y1 - y0)
         vertical = z1 - z0
         length += math.hypot(horizontal, vertical)
@@ -367,7 +368,7 @@ def _length_and_duration(
         duration += abs(vertical) / rate
     turns = sum(
         1
-        for h0, h1 in zip(headings[:-1], headings[1:], strict=True)
+        for h0, h1 in itertools.pairwise(headings)
         if abs((math.degrees(h1 - h0) + 180) % 360 - 180) > TURN_DEG
     )
     return length, duration + turns * aircraft.turn_time_s

@@ -26,8 +26,6 @@ from missions.path import Leg, fit_trigger
 
 logger = logging.getLogger(__name__)
 
-Area = Polygon | MultiPolygon
-
 
 @dataclass(frozen=True)
 class _Segment:
@@ -38,7 +36,7 @@ class _Segment:
 
 
 def plan_survey(
-    area: Area,
+    area: Polygon | MultiPolygon,
     *,
     spacing_m: float,
     trigger_m: float,
@@ -97,7 +95,7 @@ def plan_survey(
     return legs
 
 
-def best_angle(area: Area, *, spacing_m: float) -> float:
+def best_angle(area: Polygon | MultiPolygon, *, spacing_m: float) -> float:
     """Lane direction (degrees from north) giving the fewest legs, then the least length.
 
     Candidates are every edge direction of the convex hull (the minimum width
@@ -120,7 +118,7 @@ def best_angle(area: Area, *, spacing_m: float) -> float:
 
 
 def _lanes(
-    area: Area, spacing_m: float, angle_deg: float
+    area: Polygon | MultiPolygon, spacing_m: float, angle_deg: float
 ) -> tuple[list[list[_Segment]], float, tuple[float, float]]:
     """Lane pieces in a frame rotated so the lanes run along +x."""
     alpha = 90.0 - angle_deg  # lane direction as a math angle from +x

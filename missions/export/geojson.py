@@ -28,11 +28,15 @@ def patrol_geojson(patrol: Patrol) -> dict[str, Any]:
     features: list[dict[str, Any]] = []
     for lat_lon_ring in (patrol.fence_inclusion,):
         ring = [[lon, lat] for lat, lon in lat_lon_ring]
-        features.append(_feature({"type": "Polygon", "coordinates": [[*ring, ring[0]]]}, layer="geofence"))
+        features.append(
+            _feature({"type": "Polygon", "coordinates": [[*ring, ring[0]]]}, layer="geofence")
+        )
     for zone_id, zone_ring in patrol.fence_exclusions:
         ring = [[lon, lat] for lat, lon in zone_ring]
         features.append(
-            _feature({"type": "Polygon", "coordinates": [[*ring, ring[0]]]}, layer="no_fly", id=zone_id)
+            _feature(
+                {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}, layer="no_fly", id=zone_id
+            )
         )
     docks = {s.dock.id: s.dock for s in patrol.sorties}
     for dock in docks.values():
@@ -119,7 +123,10 @@ def _feature(geometry: Any, **properties: Any) -> dict[str, Any]:
 
 
 def _coords(array: np.ndarray) -> list[list[float]]:
-    return [[round(float(v), 7) if i < 2 else round(float(v), 2) for i, v in enumerate(row)] for row in array]
+    return [
+        [round(float(v), 7) if i < 2 else round(float(v), 2) for i, v in enumerate(row)]
+        for row in array
+    ]
 
 
 def _rectangle(center: np.ndarray, heading: float, across: float, along: float) -> Polygon:

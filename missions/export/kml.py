@@ -19,15 +19,23 @@ COLOURS = ("ff0000ff", "ff00a5ff", "ff00ff00", "ffff0000", "ffff00ff", "ff00ffff
 def patrol_kml(patrol: Patrol) -> simplekml.Kml:
     """The patrol as a :class:`simplekml.Kml` document."""
     kml = simplekml.Kml(name="EcoPatrol patrol")
-    mode = simplekml.AltitudeMode.absolute if patrol.terrain_following else simplekml.AltitudeMode.relativetoground
+    mode = (
+        simplekml.AltitudeMode.absolute
+        if patrol.terrain_following
+        else simplekml.AltitudeMode.relativetoground
+    )
     zones = kml.newfolder(name="No-fly areas")
     for zone_id, ring in patrol.fence_exclusions:
-        poly = zones.newpolygon(name=zone_id, outerboundaryis=[(lon, lat) for lat, lon in (*ring, ring[0])])
+        poly = zones.newpolygon(
+            name=zone_id, outerboundaryis=[(lon, lat) for lat, lon in (*ring, ring[0])]
+        )
         poly.style.polystyle.color = "550000ff"
         poly.style.linestyle.color = "ff0000ff"
     fence = kml.newfolder(name="Geofence")
     ring = patrol.fence_inclusion
-    line = fence.newlinestring(name="inclusion", coords=[(lon, lat) for lat, lon in (*ring, ring[0])])
+    line = fence.newlinestring(
+        name="inclusion", coords=[(lon, lat) for lat, lon in (*ring, ring[0])]
+    )
     line.style.linestyle.color = "ff00ffff"
     for sortie in patrol.sorties:
         folder = kml.newfolder(name=f"Sortie {sortie.number} ({sortie.dock.id})")

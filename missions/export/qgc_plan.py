@@ -134,12 +134,16 @@ def parse_plan(doc: object, *, name: str = "") -> Mission:
         circles = []
         for k, circ in enumerate(geofence.get("circles", [])):
             body = circ.get("circle") if isinstance(circ, Mapping) else None
-            if not isinstance(body, Mapping) or not _latlon(body.get("center")) or not _number(
-                body.get("radius")
+            if (
+                not isinstance(body, Mapping)
+                or not _latlon(body.get("center"))
+                or not _number(body.get("radius"))
             ):
                 raise PlanFormatError(f"geoFence circle #{k} needs a center and a radius")
             center = body["center"]
-            circles.append((bool(circ.get("inclusion", True)), (center[0], center[1]), float(body["radius"])))
+            circles.append(
+                (bool(circ.get("inclusion", True)), (center[0], center[1]), float(body["radius"]))
+            )
         fence = fence_items(polygons, circles)
     rally: tuple[MissionItem, ...] = ()
     rally_doc = doc.get("rallyPoints")
@@ -154,7 +158,15 @@ def parse_plan(doc: object, *, name: str = "") -> Mission:
 
 
 def _item(item: MissionItem) -> dict[str, Any]:
-    params = [item.param1, item.param2, item.param3, item.param4, from_e7(item.x), from_e7(item.y), item.z]
+    params = [
+        item.param1,
+        item.param2,
+        item.param3,
+        item.param4,
+        from_e7(item.x),
+        from_e7(item.y),
+        item.z,
+    ]
     return {
         "type": "SimpleItem",
         "autoContinue": bool(item.autocontinue),

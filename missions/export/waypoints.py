@@ -58,7 +58,7 @@ def read_waypoints(path: str | Path) -> Mission:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines or lines[0].strip() != HEADER:
         raise PlanFormatError(f"{path}: not a '{HEADER}' file")
-    items = []
+    items: list[MissionItem] = []
     for number, line in enumerate(lines[1:], start=2):
         fields = line.split()
         if len(fields) != 12:
