@@ -58,12 +58,19 @@ class Camera:
 
     @classmethod
     def ideal(
-        cls, width: int, height: int, *, hfov_deg: float, model: str = "ideal", thermal: bool = False
+        cls,
+        width: int,
+        height: int,
+        *,
+        hfov_deg: float,
+        model: str = "ideal",
+        thermal: bool = False,
     ) -> Camera:
         """A distortion-free camera with the given horizontal field of view."""
         f = (width / 2) / math.tan(math.radians(hfov_deg) / 2)
-        return cls(width, height, f, f, (width - 1) / 2, (height - 1) / 2, model=model,
-                   thermal=thermal)
+        return cls(
+            width, height, f, f, (width - 1) / 2, (height - 1) / 2, model=model, thermal=thermal
+        )
 
     @property
     def hfov_deg(self) -> float:

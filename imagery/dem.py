@@ -51,9 +51,9 @@ class Dem:
         size = min(abs(a), abs(e))
         return size * 111_320.0 if size < 0.1 else size
 
-    def sample(self, x: NDArray[np.float64], y: NDArray[np.float64], *, epsg: int) -> NDArray[
-        np.float64
-    ]:
+    def sample(
+        self, x: NDArray[np.float64], y: NDArray[np.float64], *, epsg: int
+    ) -> NDArray[np.float64]:
         """Heights at points given in ``epsg`` coordinates; NaN outside or on nodata."""
         lon_x, lat_y = transformer(epsg, self.crs).transform(np.asarray(x), np.asarray(y))
         a, b, c, d, e, f = self.transform

@@ -144,7 +144,7 @@ class Georef:
         # Rays with no horizontal component still need to reach the ground below.
         t_max = np.where(horiz > 1e-6, self.max_range_m / np.maximum(horiz, 1e-6), 0.0)
         t_max = np.maximum(t_max, (o[2] - np.nanmin(self.ground.heights) + 10.0))
-        n_steps = int(math.ceil(t_max.max() / step)) + 1
+        n_steps = math.ceil(float(t_max.max()) / step) + 1
         ts = np.arange(n_steps) * step
         pts = o + ts[None, :, None] * rays[:, None, :]
         h = self.ground.sample(pts[..., 0], pts[..., 1], epsg=self.epsg)
@@ -197,9 +197,9 @@ class Georef:
         e, n = self.from_lonlat(np.atleast_1d(lon), np.atleast_1d(lat))
         return self.ground_to_pixel(np.stack([e, n, self.ground_height(e, n)], axis=1))
 
-    def lonlat_to_pixel(self, lon: float, lat: float, alt_m: float | None = None) -> NDArray[
-        np.float64
-    ]:
+    def lonlat_to_pixel(
+        self, lon: float, lat: float, alt_m: float | None = None
+    ) -> NDArray[np.float64]:
         """Pixel of a WGS84 point, on the ground unless ``alt_m`` is given."""
         e, n = self.from_lonlat(np.array([lon]), np.array([lat]))
         h = self.ground_height(e, n) if alt_m is None else np.array([alt_m])
@@ -224,8 +224,9 @@ class Georef:
         pts = self._intersect(rays)
         miss = np.isnan(pts[:, 0])
         if miss.any():
-            horiz = rays[miss, :2] / np.maximum(np.linalg.norm(rays[miss, :2], axis=1,
-                                                               keepdims=True), 1e-9)
+            horiz = rays[miss, :2] / np.maximum(
+                np.linalg.norm(rays[miss, :2], axis=1, keepdims=True), 1e-9
+            )
             pts[miss, :2] = self.origin[:2] + horiz * self.max_range_m
         poly = Polygon(pts[:, :2])
         if not poly.is_valid:

@@ -270,16 +270,16 @@ def pose_from_metadata(meta: CaptureMeta) -> Pose:
         lat, lon = _check_position(
             _float(sensefly.get("Latitude")), _float(sensefly.get("Longitude")), "senseFly XMP"
         )
-        heading, pitch, roll = (
-            _float(sensefly.get(k)) for k in ("Heading", "PitchAngle", "RollAngle")
-        )
-        if heading is None or pitch is None or roll is None:
+        heading = _float(sensefly.get("Heading"))
+        air_pitch = _float(sensefly.get("PitchAngle"))
+        air_roll = _float(sensefly.get("RollAngle"))
+        if heading is None or air_pitch is None or air_roll is None:
             raise PoseError("senseFly XMP has no heading/pitch/roll")
         amsl = _float(sensefly.get("AltitudeAMSL"))
         height = _float(sensefly.get("Height"))
         if amsl is None:
             raise PoseError("senseFly XMP has no AltitudeAMSL")
-        yaw, cam_pitch, cam_roll = airframe_to_camera_angles(heading, pitch, roll)
+        yaw, cam_pitch, cam_roll = airframe_to_camera_angles(heading, air_pitch, air_roll)
         return Pose(
             lat=lat,
             lon=lon,

@@ -202,11 +202,15 @@ def _place(
     ring_lon, ring_lat = georef.to_lonlat(ground[ok, 0], ground[ok, 1])
     ll_poly = Polygon(np.stack([ring_lon, ring_lat], axis=1)).buffer(0)
     r0, c0, r1, c1 = det.box
-    centre_px = georef.ground_to_pixel(np.array([[centre.x, centre.y,
-                                                  float(np.nanmean(ground[ok, 2]))]]))[0]
+    centre_px = georef.ground_to_pixel(
+        np.array([[centre.x, centre.y, float(np.nanmean(ground[ok, 2]))]])
+    )[0]
     error = georef.position_error_m(centre_px)
     box_full = (
-        int(c0 * scale), int(r0 * scale), int(math.ceil(c1 * scale)), int(math.ceil(r1 * scale))
+        int(c0 * scale),
+        int(r0 * scale),
+        math.ceil(c1 * scale),
+        math.ceil(r1 * scale),
     )
     measurements: dict[str, Any] = dict(det.measurements)
     site_id = None
@@ -262,8 +266,11 @@ def _write_evidence(
     draw = ImageDraw.Draw(overlay)
     for det, _ in placed:
         outline = _outline(det)
-        draw.line([(float(x), float(y)) for x, y in outline] + [tuple(outline[0])], fill=(255, 0, 0),
-                  width=max(2, base.width // 400))
+        draw.line(
+            [(float(x), float(y)) for x, y in outline] + [tuple(outline[0])],
+            fill=(255, 0, 0),
+            width=max(2, base.width // 400),
+        )
     overlay.thumbnail((1280, 1280))
     overlay_path = out_dir / "overlay.jpg"
     overlay.save(overlay_path, quality=85)
@@ -271,16 +278,28 @@ def _write_evidence(
     for i, (det, finding) in enumerate(placed):
         r0, c0, r1, c1 = det.box
         pad = max(r1 - r0, c1 - c0) // 2 + 8
-        crop = base.crop((max(c0 - pad, 0), max(r0 - pad, 0), min(c1 + pad, base.width),
-                          min(r1 + pad, base.height)))
+        crop = base.crop(
+            (
+                max(c0 - pad, 0),
+                max(r0 - pad, 0),
+                min(c1 + pad, base.width),
+                min(r1 + pad, base.height),
+            )
+        )
         crop.thumbnail((256, 256))
         stem = hashlib.sha1(finding.dedupe_key.encode()).hexdigest()[:12]
         thumb = out_dir / f"{i:03d}-{stem}-thumb.jpg"
         crop.save(thumb, quality=85)
         mask = out_dir / f"{i:03d}-{stem}-mask.png"
         Image.fromarray(det.mask.astype(np.uint8) * 255).save(mask)
-        results.append(replace(finding, thumbnail_path=str(thumb), overlay_path=str(overlay_path),
-                               mask_path=str(mask)))
+        results.append(
+            replace(
+                finding,
+                thumbnail_path=str(thumb),
+                overlay_path=str(overlay_path),
+                mask_path=str(mask),
+            )
+        )
     return results
 
 
@@ -301,8 +320,10 @@ def _camera_dict(camera: Camera) -> dict[str, Any]:
 def _editing_warning(meta: CaptureMeta) -> str | None:
     tool = meta.xmp.get("http://ns.adobe.com/xap/1.0/", {}).get("CreatorTool", "")
     if tool and not any(s in tool.lower() for s in ("dji", "sensefly", "flir", "ecopatrol")):
-        return (f"image re-saved by {tool!r} after capture: pixels may be rotated or cropped "
-                "against the recorded pose")
+        return (
+            f"image re-saved by {tool!r} after capture: pixels may be rotated or cropped "
+            "against the recorded pose"
+        )
     return None
 
 
@@ -341,8 +362,13 @@ def process_capture(
     try:
         sha = file_sha256(path)
     except OSError as exc:
-        return CaptureResult(str(path), "", "unknown", index=index,
-                             failure_reason=f"unreadable file: {exc.strerror or exc}")
+        return CaptureResult(
+            str(path),
+            "",
+            "unknown",
+            index=index,
+            failure_reason=f"unreadable file: {exc.strerror or exc}",
+        )
     warnings: list[str] = []
     try:
         meta = read_metadata(path)
@@ -358,7 +384,9 @@ def process_capture(
         if isinstance(dem, Path | str):
             loaded_dem = _dem_tile(str(dem), round(pose.lon * 10), round(pose.lat * 10))
         georef_full = Georef.build(
-            camera, pose, dem=loaded_dem if isinstance(loaded_dem, Dem) else None,
+            camera,
+            pose,
+            dem=loaded_dem if isinstance(loaded_dem, Dem) else None,
             ground_alt_m=ground_alt_m,
         )
         footprint = georef_full.footprint()
@@ -375,8 +403,14 @@ def process_capture(
             rows, cols = rgb.shape[:2]
     except (ImageryError, OSError) as exc:
         logger.info("capture %s failed: %s", path, exc)
-        return CaptureResult(str(path), sha, "unknown", index=index, failure_reason=str(exc),
-                             warnings=tuple(warnings))
+        return CaptureResult(
+            str(path),
+            sha,
+            "unknown",
+            index=index,
+            failure_reason=str(exc),
+            warnings=tuple(warnings),
+        )
     georef = georef_full.with_camera(camera.scaled(cols, rows))
     frame = Frame(meta.kind, rgb=rgb, thermal=thermal, georef=georef, sites=sites)
     scale = meta.width / cols
@@ -386,8 +420,9 @@ def process_capture(
         if meta.kind not in detector.kinds:
             continue
         for det in detector.detect(frame):
-            finding = _place(det, georef, sites, scale=scale, key_prefix=sha[:20],
-                             detector=detector)
+            finding = _place(
+                det, georef, sites, scale=scale, key_prefix=sha[:20], detector=detector
+            )
             if finding is None:
                 warnings.append(f"{detector.name}: a {det.kind} at {det.box} sees no ground")
                 continue
@@ -409,4 +444,34 @@ def process_capture(
         position_error_m=round(capture_error, 2) if math.isfinite(capture_error) else None,
         warnings=tuple(warnings),
         findings=tuple(findings),
+    )
+
+
+@lru_cache(maxsize=4)
+def _sites(path: str) -> Sites:
+    from imagery.sites import load_sites
+
+    return load_sites(Path(path))
+
+
+def run_job(params: dict[str, Any]) -> CaptureResult:
+    """:func:`process_capture` with plain parameters, for the dispatcher.
+
+    ``params``: ``path``; optional ``pose`` (a manifest record as a dict),
+    ``dem``, ``sites`` (paths), ``ground_alt_m``, ``evidence_dir``,
+    ``detectors`` (names), ``index``.
+    """
+    from imagery.pose import pose_from_manifest
+    from missions.manifest import CapturePose
+
+    pose = pose_from_manifest(CapturePose(**params["pose"])) if params.get("pose") else None
+    return process_capture(
+        Path(params["path"]),
+        pose=pose,
+        dem=Path(params["dem"]) if params.get("dem") else None,
+        ground_alt_m=params.get("ground_alt_m"),
+        sites=_sites(str(params["sites"])) if params.get("sites") else None,
+        detectors=select(params["detectors"]) if params.get("detectors") else None,
+        evidence_dir=Path(params["evidence_dir"]) if params.get("evidence_dir") else None,
+        index=params.get("index"),
     )

@@ -33,8 +33,14 @@ _NED_TO_ENU = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 def _rot_zyx(yaw_deg: float, pitch_deg: float, roll_deg: float) -> NDArray[np.float64]:
     """Aerospace Z-Y-X rotation (body to NED)."""
     y, p, r = (math.radians(a) for a in (yaw_deg, pitch_deg, roll_deg))
-    cy, sy, cp, sp, cr, sr = math.cos(y), math.sin(y), math.cos(p), math.sin(p), math.cos(r), \
-        math.sin(r)
+    cy, sy, cp, sp, cr, sr = (
+        math.cos(y),
+        math.sin(y),
+        math.cos(p),
+        math.sin(p),
+        math.cos(r),
+        math.sin(r),
+    )
     rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1.0]])
     ry = np.array([[cp, 0, sp], [0, 1.0, 0], [-sp, 0, cp]])
     rx = np.array([[1.0, 0, 0], [0, cr, -sr], [0, sr, cr]])

@@ -6,7 +6,7 @@ other kinds such as ``no_fly`` or ``dock`` are kept but not used here) and an
 id (``site_id``, ``id`` or the feature id). Stacks are either their own Point
 features (with ``enterprise``/``site`` naming their owner) or listed in an
 enterprise's ``stacks`` property as ``[lon, lat]`` pairs or objects with
-``lon``/``lat`` (and optional ``id``, ``height_m``). River LineStrings run
+``coordinates`` (or ``lon``/``lat``) (and optional ``id``, ``height_m``). River LineStrings run
 downstream (upstream end first) unless ``"flow": "reverse"``; ``width_m``
 gives the water width (default 30 m).
 """
@@ -86,15 +86,21 @@ class Sites:
             best = min(self.stacks, key=lambda s: metres(s.lon - lon, s.lat - lat))
             dist = metres(best.lon - lon, best.lat - lat)
             if dist <= max_m * 3:
-                return {"site_id": best.site_id, "stack_id": best.stack_id,
-                        "distance_m": round(dist, 1)}
+                return {
+                    "site_id": best.site_id,
+                    "stack_id": best.stack_id,
+                    "distance_m": round(dist, 1),
+                }
         if kind in ("water_discolouration", "foam") and self.rivers:
             best_r = min(self.rivers, key=lambda r: r.line.distance(here))
             dist = best_r.line.distance(here) * M_PER_DEG * coslat
             if dist <= best_r.width_m + max_m:
                 along = best_r.line.project(here) * M_PER_DEG * coslat
-                return {"site_id": best_r.site_id, "river_km": round(along / 1000, 3),
-                        "distance_m": round(dist, 1)}
+                return {
+                    "site_id": best_r.site_id,
+                    "river_km": round(along / 1000, 3),
+                    "distance_m": round(dist, 1),
+                }
         candidates = [s for s in self.sites if s.kind in ("enterprise", "outfall", "stack")]
         inside = [s for s in candidates if s.geometry.covers(here)]
         if inside:
@@ -108,14 +114,18 @@ class Sites:
 
 
 def _stack_entries(raw: Any) -> list[tuple[float, float, str | None, float | None]]:
-    out = []
+    out: list[tuple[float, float, str | None, float | None]] = []
     for item in raw or []:
         if isinstance(item, list | tuple) and len(item) >= 2:
             out.append((float(item[0]), float(item[1]), None, None))
-        elif isinstance(item, dict) and "lon" in item and "lat" in item:
+        elif isinstance(item, dict) and ("coordinates" in item or "lon" in item):
+            lon, lat = (
+                item["coordinates"][:2] if "coordinates" in item else (item["lon"], item["lat"])
+            )
             h = item.get("height_m")
-            out.append((float(item["lon"]), float(item["lat"]), item.get("id"),
-                        float(h) if h is not None else None))
+            out.append(
+                (float(lon), float(lat), item.get("id"), float(h) if h is not None else None)
+            )
         else:
             raise SitesError(f"stack entry {item!r} is neither [lon, lat] nor {{lon, lat}}")
     return out

@@ -122,7 +122,10 @@ def regions_to_detections(
     min_area_px: int,
     measure: object,
 ) -> list[Detection]:
-    """Detections from a label image; ``measure(region_mask, box)`` returns (score, dict) or None."""
+    """Detections from a label image.
+
+    ``measure(region_mask, box)`` returns ``(score, measurements)``, or None to drop the region.
+    """
     from skimage.measure import regionprops
 
     out: list[Detection] = []

@@ -21,20 +21,16 @@ from skimage.measure import label
 from imagery.detect.base import Detection, Frame, regions_to_detections, register
 
 
-def background(values: NDArray[np.float32], *, blocks: int = 16, size: int = 9) -> NDArray[
-    np.float32
-]:
+def background(
+    values: NDArray[np.float32], *, blocks: int = 16, size: int = 9
+) -> NDArray[np.float32]:
     """A smooth background: medians of ``blocks`` x ``blocks`` tiles, median-filtered over
     ``size`` tiles (about half the frame, so a large warm roof stays above it), resampled."""
     rows, cols = values.shape
     block = max(min(rows, cols) // blocks, 1)
     br, bc = max(rows // block, 1), max(cols // block, 1)
-    trimmed = values[: br * block, : bc * block] if rows >= block and cols >= block else values
-    if rows >= block and cols >= block:
-        blocks = np.median(trimmed.reshape(br, block, bc, block), axis=(1, 3))
-    else:
-        blocks = np.full((1, 1), np.median(values))
-    smooth = ndimage.median_filter(blocks, size=min(size, *blocks.shape), mode="nearest")
+    tiles = np.median(values[: br * block, : bc * block].reshape(br, block, bc, block), axis=(1, 3))
+    smooth = ndimage.median_filter(tiles, size=min(size, *tiles.shape), mode="nearest")
     zoom = (rows / smooth.shape[0], cols / smooth.shape[1])
     return np.asarray(ndimage.zoom(smooth, zoom, order=1, mode="nearest"), dtype=np.float32)
 

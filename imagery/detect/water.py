@@ -12,6 +12,7 @@ pixels) is masked from both.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,9 +40,9 @@ def _describe(d_l: float, d_a: float, d_b: float) -> str:
     return "purple/blue"
 
 
-def river_masks(frame: Frame, *, reference_frac: float) -> list[
-    tuple[NDArray[np.bool_], NDArray[np.bool_]]
-]:
+def river_masks(
+    frame: Frame, *, reference_frac: float
+) -> list[tuple[NDArray[np.bool_], NDArray[np.bool_]]]:
     """(water, upstream reference) masks of every river section in view."""
     if frame.sites is None or frame.georef is None or not frame.sites.rivers:
         return []
@@ -58,8 +59,10 @@ def river_masks(frame: Frame, *, reference_frac: float) -> list[
         margin = max(rows, cols)
         inside = (
             np.isfinite(px).all(axis=1)
-            & (px[:, 0] > -margin) & (px[:, 0] < cols + margin)
-            & (px[:, 1] > -margin) & (px[:, 1] < rows + margin)
+            & (px[:, 0] > -margin)
+            & (px[:, 0] < cols + margin)
+            & (px[:, 1] > -margin)
+            & (px[:, 1] < rows + margin)
         )
         if inside.sum() < 2:
             continue
@@ -79,6 +82,32 @@ def river_masks(frame: Frame, *, reference_frac: float) -> list[
         if water.any() and (ref & water).sum() > 50:
             out.append((water, ref & water))
     return out
+
+
+def _measure(
+    m: NDArray[np.bool_],
+    box: tuple[int, int, int, int],
+    *,
+    kind: str,
+    lab: NDArray[np.float64],
+    delta: NDArray[np.float64],
+    ref_lab: NDArray[np.float64],
+) -> tuple[float, dict[str, float | str | bool]]:
+    b0, bc0, b1, bc1 = box
+    patch = lab[b0:b1, bc0:bc1][m]
+    de = delta[b0:b1, bc0:bc1][m]
+    mean = patch.mean(axis=0)
+    shift = mean - ref_lab
+    meas: dict[str, float | str | bool] = {
+        "delta_e_mean": round(float(de.mean()), 2),
+        "delta_e_max": round(float(de.max()), 2),
+        "lab": ",".join(f"{v:.1f}" for v in mean),
+        "reference_lab": ",".join(f"{v:.1f}" for v in ref_lab),
+        "shift": _describe(*(float(v) for v in shift)),
+        "area_px": int(m.sum()),
+    }
+    score = min(1.0, float(de.mean()) / 40.0) if kind == "water_discolouration" else 0.6
+    return score, meas
 
 
 @dataclass
@@ -115,34 +144,27 @@ class WaterDetector:
             delta = np.linalg.norm(lab - ref_lab, axis=2)
             chroma = np.hypot(lab[..., 1], lab[..., 2])
             foam = w & ~glint & (lab[..., 0] > self.foam_lightness) & (chroma < self.foam_chroma)
-            odd = apply_hysteresis_threshold(np.where(w & ~glint & ~foam, delta, 0),
-                                             self.low_delta_e, self.high_delta_e)
+            odd = apply_hysteresis_threshold(
+                np.where(w & ~glint & ~foam, delta, 0), self.low_delta_e, self.high_delta_e
+            )
+            measure = partial(_measure, lab=lab, delta=delta, ref_lab=ref_lab)
             for kind, mask in (("water_discolouration", odd), ("foam", foam)):
-
-                def measure(m: NDArray[np.bool_], box: tuple[int, int, int, int],
-                            kind: str = kind) -> object:
-                    b0, bc0, b1, bc1 = box
-                    patch = lab[b0:b1, bc0:bc1][m]
-                    de = delta[b0:b1, bc0:bc1][m]
-                    mean = patch.mean(axis=0)
-                    shift = mean - ref_lab
-                    meas: dict[str, float | str | bool] = {
-                        "delta_e_mean": round(float(de.mean()), 2),
-                        "delta_e_max": round(float(de.max()), 2),
-                        "lab": ",".join(f"{v:.1f}" for v in mean),
-                        "reference_lab": ",".join(f"{v:.1f}" for v in ref_lab),
-                        "shift": _describe(*(float(v) for v in shift)),
-                        "area_px": int(m.sum()),
-                    }
-                    score = min(1.0, float(de.mean()) / 40.0)
-                    return (score if kind == "water_discolouration" else 0.6), meas
-
-                for det in regions_to_detections(label(mask, connectivity=2), kind=kind,
-                                                 min_area_px=min_px, measure=measure):
+                for det in regions_to_detections(
+                    label(mask, connectivity=2),
+                    kind=kind,
+                    min_area_px=min_px,
+                    measure=partial(measure, kind=kind),
+                ):
                     b0, bc0, b1, bc1 = det.box
-                    found.append(Detection(det.kind, det.score,
-                                           (b0 + r0, bc0 + c0, b1 + r0, bc1 + c0),
-                                           det.mask, det.measurements))
+                    found.append(
+                        Detection(
+                            det.kind,
+                            det.score,
+                            (b0 + r0, bc0 + c0, b1 + r0, bc1 + c0),
+                            det.mask,
+                            det.measurements,
+                        )
+                    )
         return found
 
 

@@ -1,0 +1,107 @@
+"""Capture processing as queue jobs: what to enqueue on ingest and what a worker runs.
+
+A job carries paths and a pose, never pixels: :func:`process_job` runs on a
+Dask worker, reads the image (on a filesystem every worker sees), and returns
+the small :class:`~imagery.pipeline.CaptureResult`; the dispatcher hands
+batches of them to :func:`imagery.persist.write_outcomes`, the single writer.
+
+The pipeline version names every detector and its version, so a new detector
+version means new jobs (:func:`enqueue_flight_captures` again), while
+enqueuing the same version twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from imagery.detect.base import Detector, select
+from imagery.pipeline import DEFAULT_WORK_PX, CaptureResult, process_capture
+from imagery.pose import LaserTarget, Pose
+from imagery.sites import Sites, load_sites
+from store.jobs import enqueue_flight
+
+TASK = "imagery.dispatch.capture:process_job"
+WRITER = "imagery.persist:write_outcomes"
+
+_POSE_FIELDS = {f.name for f in dataclasses.fields(Pose)} - {"laser"}
+
+
+def pipeline_version(detectors: Sequence[Detector] | None = None) -> str:
+    """``"name@version+..."`` of the detectors a job runs (all registered ones by default)."""
+    chosen = select() if detectors is None else detectors
+    return "+".join(sorted(f"{d.name}@{d.version}" for d in chosen))
+
+
+def pose_from_dict(raw: dict[str, Any]) -> Pose:
+    """A pose from its stored form (:meth:`Pose.as_dict`); other keys are ignored."""
+    laser = raw.get("laser")
+    return Pose(
+        **{k: v for k, v in raw.items() if k in _POSE_FIELDS and v is not None},
+        laser=LaserTarget(**laser) if laser else None,
+    )
+
+
+@lru_cache(maxsize=4)
+def _sites(path: str) -> Sites:
+    """Sites parsed once per worker process, not once per capture."""
+    return load_sites(Path(path))
+
+
+def process_job(params: dict[str, Any]) -> CaptureResult:
+    """Run :func:`~imagery.pipeline.process_capture` from a job's parameters (on a worker)."""
+    pose = params.get("pose")
+    return process_capture(
+        Path(params["path"]),
+        pose=pose_from_dict(pose) if pose else None,
+        dem=Path(params["dem"]) if params.get("dem") else None,
+        ground_alt_m=params.get("ground_alt_m"),
+        sites=_sites(params["sites"]) if params.get("sites") else None,
+        detectors=select(params["detectors"]) if params.get("detectors") else None,
+        evidence_dir=Path(params["evidence_dir"]) if params.get("evidence_dir") else None,
+        work_px=int(params.get("work_px", DEFAULT_WORK_PX)),
+        index=params.get("index"),
+    )
+
+
+def enqueue_flight_captures(
+    session: Session,
+    flight_id: uuid.UUID,
+    *,
+    detectors: Sequence[str] | None = None,
+    dem: Path | None = None,
+    ground_alt_m: float | None = None,
+    sites: Path | None = None,
+    evidence_dir: Path | None = None,
+    work_px: int = DEFAULT_WORK_PX,
+    max_attempts: int = 3,
+) -> int:
+    """Queue every capture of a flight for processing (in the caller's transaction).
+
+    Paths must be readable by every Dask worker (a shared filesystem when the
+    cluster spans machines). Returns how many jobs are new.
+    """
+    chosen = select(detectors)
+    extra: dict[str, Any] = {
+        "detectors": [d.name for d in chosen],
+        "dem": str(dem) if dem else None,
+        "ground_alt_m": ground_alt_m,
+        "sites": str(sites) if sites else None,
+        "evidence_dir": str(evidence_dir) if evidence_dir else None,
+        "work_px": work_px,
+    }
+    return enqueue_flight(
+        session,
+        flight_id,
+        pipeline_version=pipeline_version(chosen),
+        task=TASK,
+        writer=WRITER,
+        max_attempts=max_attempts,
+        extra_params={k: v for k, v in extra.items() if v is not None},
+    )

@@ -1,0 +1,107 @@
+"""Which files a run processes, and which manifest pose belongs to which file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from imagery.errors import ManifestMatchError, UnreadableImageError
+from imagery.metadata import read_metadata
+from missions.manifest import MANIFEST_NAME, CapturePose
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".tif", ".tiff", ".png"}
+
+
+def collect_images(paths: Sequence[Path]) -> tuple[list[Path], Path | None]:
+    """Image files named or inside the directories named, and a manifest found beside them.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a path that does not exist.
+    """
+    images: list[Path] = []
+    manifest = None
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or directory")
+        if path.is_dir():
+            images.extend(
+                sorted(
+                    p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                )
+            )
+            if (path / MANIFEST_NAME).is_file() and manifest is None:
+                manifest = path / MANIFEST_NAME
+        else:
+            images.append(path)
+    seen: set[Path] = set()
+    unique = []
+    for image in images:
+        key = image.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(image)
+    return unique, manifest
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def match_manifest(
+    images: Sequence[Path], poses: Sequence[CapturePose], *, max_dt_s: float = 1.5
+) -> dict[Path, CapturePose]:
+    """The manifest record of each image: by file name, else by capture time, else by order.
+
+    Order is used only when the counts agree. Images left unmatched keep their
+    own EXIF/XMP pose.
+
+    Raises
+    ------
+    ManifestMatchError
+        When the manifest matches none of the images.
+    """
+    by_name = {Path(p.image).name: p for p in poses if p.image}
+    matched: dict[Path, CapturePose] = {}
+    for image in images:
+        if image.name in by_name:
+            matched[image] = by_name[image.name]
+    rest = [i for i in images if i not in matched]
+    free = [p for p in poses if p not in matched.values()]
+    if rest and free:
+        timed = [(p, _parse_time(p.time_utc)) for p in free]
+        for image in rest:
+            try:
+                taken = read_metadata(image).taken_at
+            except UnreadableImageError:
+                continue
+            if taken is None:
+                continue
+            best = min(
+                ((abs((t - taken).total_seconds()), p) for p, t in timed if t is not None),
+                default=None,
+                key=lambda x: x[0],
+            )
+            if best is not None and best[0] <= max_dt_s:
+                matched[image] = best[1]
+        rest = [i for i in images if i not in matched]
+        free = [p for p in poses if p not in matched.values()]
+        if rest and len(rest) == len(free):
+            ordered = sorted(free, key=lambda p: p.index)
+            matched.update(zip(rest, ordered, strict=True))
+            logger.info("matched %d images to manifest records by order", len(rest))
+    if poses and not matched:
+        raise ManifestMatchError(
+            f"the manifest's {len(poses)} records match none of the {len(images)} images "
+            "(by name, time or count)"
+        )
+    return matched
