@@ -399,6 +399,7 @@ def _enterprise_tasks(
             altitude_m=altitude_m,
             angle_deg=angle_deg,
             turnaround_m=turnaround_m,
+            footprint_m=camera.footprint_m(altitude_m),
         )
         legs = [_trim_leads(leg, airspace) for leg in legs]
         tasks.append(Task(site.id, "survey", tuple(legs), speed_m_s, f"survey {site.id}"))

@@ -43,6 +43,7 @@ def plan_survey(
     altitude_m: float,
     angle_deg: float | None = None,
     turnaround_m: float = 10.0,
+    footprint_m: tuple[float, float] | None = None,
     start: tuple[float, float] | None = None,
 ) -> list[Leg]:
     """Ordered camera legs covering ``area`` (local metres).
@@ -60,6 +61,9 @@ def plan_survey(
         angle that needs the fewest legs (the fewest turns).
     turnaround_m : float
         Camera-off run-in and run-out beyond each leg's ends.
+    footprint_m : (across, along), optional
+        Photo footprint; with it, parts of the area that no lane's photos
+        reach (a narrow spike between two lanes) get extra legs of their own.
     start : (x, y), optional
         Where the vehicle comes from; the nearest corner is flown first.
     """
@@ -72,6 +76,8 @@ def plan_survey(
     if angle_deg is None:
         angle_deg = best_angle(area, spacing_m=spacing_m)
     lanes, alpha, origin = _lanes(area, spacing_m, angle_deg)
+    if footprint_m is not None:
+        lanes = _fill_gaps(area, lanes, alpha, origin, footprint_m)
     cells = _cells(lanes)
     ordered = _order(cells, alpha, origin, start)
     direction = np.array([math.cos(math.radians(alpha)), math.sin(math.radians(alpha))])
@@ -150,6 +156,65 @@ def _lanes(
                 parts.append(_Segment(k, float(xs.min()), float(xs.max()), float(ys[k])))
         lanes.append(sorted(parts, key=lambda s: s.x0))
     return lanes, alpha, origin
+
+
+def _clip_lane(rotated: shapely.Geometry, y: float, lane: int) -> list[_Segment]:
+    minx, _, maxx, _ = rotated.bounds
+    line = LineString([(minx - 1, y), (maxx + 1, y)])
+    out = []
+    for part in shapely.get_parts(line.intersection(rotated)):
+        if isinstance(part, LineString) and part.length > 1e-6:
+            xs = shapely.get_coordinates(part)[:, 0]
+            out.append(_Segment(lane, float(xs.min()), float(xs.max()), y))
+    return out
+
+
+def _fill_gaps(
+    area: Polygon | MultiPolygon,
+    lanes: list[list[_Segment]],
+    alpha: float,
+    origin: tuple[float, float],
+    footprint_m: tuple[float, float],
+    *,
+    rounds: int = 3,
+) -> list[list[_Segment]]:
+    """Add lanes through the parts of the area that no photo footprint reaches.
+
+    Each leg's photos cover a box ``across`` wide reaching ``along / 2`` beyond
+    its first and last photo. What the boxes leave uncovered (more than a
+    sliver) gets a lane through its middle, clipped to the area and limited to
+    the uncovered part, so coverage is complete without any leg leaving the area.
+    """
+    across, along = footprint_m
+    rotated = affinity.rotate(area, -alpha, origin=origin)
+    sliver = max(1e-4 * rotated.area, 1.0)
+    for _ in range(rounds):
+        boxes = [
+            shapely.box(s.x0 - along / 2, s.y - across / 2, s.x1 + along / 2, s.y + across / 2)
+            for lane in lanes
+            for s in lane
+        ]
+        covered = shapely.union_all(boxes) if boxes else Polygon()
+        residual = rotated.difference(covered)
+        gaps = [g for g in shapely.get_parts(residual) if g.area > sliver]
+        if not gaps:
+            break
+        added = []
+        for gap in gaps:
+            gminx, gminy, gmaxx, gmaxy = gap.bounds
+            y = gap.representative_point().y
+            for seg in _clip_lane(rotated, y, -1):
+                x0, x1 = max(seg.x0, gminx - along / 4), min(seg.x1, gmaxx + along / 4)
+                if x1 - x0 > 1e-6 and x0 < gmaxx and x1 > gminx:
+                    added.append(_Segment(-1, x0, x1, y))
+        if not added:
+            break
+        by_y: dict[float, list[_Segment]] = {}
+        for seg in [s for lane in lanes for s in lane] + added:
+            by_y.setdefault(seg.y, []).append(seg)
+        lanes = [sorted(by_y[y], key=lambda s: s.x0) for y in sorted(by_y)]
+        logger.debug("survey: %d extra legs for uncovered parts", len(added))
+    return lanes
 
 
 def _overlaps(a: _Segment, b: _Segment) -> bool:

@@ -1,0 +1,175 @@
+"""Whole patrols: ArduPilot item conventions, safety rules and refusals on the sample zone."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import shapely
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+from shapely.geometry import LineString
+
+from missions.camera import Aircraft
+from missions.errors import (
+    AltitudeLimitError,
+    InfeasibleError,
+    InvalidProfileError,
+    NoFlyViolationError,
+    RangeError,
+)
+from missions.plan import plan_patrol
+from missions.sites import NoFly
+
+M = mavlink
+
+
+def test_every_target_is_covered_once(zone, patrol) -> None:
+    covered = [t for s in patrol.sorties for t in s.targets]
+    assert set(covered) == set(zone.targets)
+    assert not patrol.refused
+    tasks = [t for s in patrol.sorties for t in s.tasks]
+    assert len(tasks) == len(set(tasks))
+    stacks = sum(len(e.stacks) for e in zone.enterprises)
+    assert sum(t.startswith("orbit") for t in tasks) == stacks
+
+
+def test_items_follow_ardupilot_conventions(patrol) -> None:
+    for sortie in patrol.sorties:
+        items = sortie.mission.items
+        assert [i.seq for i in items] == list(range(len(items)))
+        home, takeoff = items[0], items[1]
+        assert home.command == M.MAV_CMD_NAV_WAYPOINT and home.frame == M.MAV_FRAME_GLOBAL
+        assert home.z == sortie.dock.ground_alt_m
+        assert (home.lat, home.lon) == pytest.approx((sortie.dock.lat, sortie.dock.lon), abs=1e-7)
+        assert takeoff.command == M.MAV_CMD_NAV_TAKEOFF and takeoff.z > 0
+        assert items[2].command == M.MAV_CMD_DO_CHANGE_SPEED
+        assert items[-1].command == M.MAV_CMD_NAV_RETURN_TO_LAUNCH
+        commands = [i.command for i in items]
+        # trigger distance switched on at each leg start and off at its end, in pairs
+        triggers = [i.param1 for i in items if i.command == M.MAV_CMD_DO_SET_CAM_TRIGG_DIST]
+        assert triggers[0::2] and all(d > 0 for d in triggers[0::2])
+        assert all(d == 0 for d in triggers[1::2]) and len(triggers) % 2 == 0
+        # every ROI is cleared again
+        rois = [
+            c for c in commands if c in (M.MAV_CMD_DO_SET_ROI_LOCATION, M.MAV_CMD_DO_SET_ROI_NONE)
+        ]
+        assert rois == [M.MAV_CMD_DO_SET_ROI_LOCATION, M.MAV_CMD_DO_SET_ROI_NONE] * (len(rois) // 2)
+        for item in items:
+            assert all(
+                math.isfinite(v)
+                for v in (item.param1, item.param2, item.param3, item.param4, item.z)
+            )
+            if item.command == M.MAV_CMD_DO_MOUNT_CONTROL:
+                assert item.param1 == -90
+        assert len(items) <= patrol.aircraft.mission_capacity
+
+
+def test_photo_points_follow_the_trigger_legs(patrol) -> None:
+    sortie = patrol.sorties[0]
+    seqs = {i.seq: i for i in sortie.mission.items}
+    for photo in sortie.photo_points:
+        trig = seqs[photo.trigger_seq]
+        assert trig.command == M.MAV_CMD_DO_SET_CAM_TRIGG_DIST and trig.param1 > 0
+        # the leg starts at the waypoint just before the trigger item: the first photo is there
+    first_by_seq: dict[int, tuple[float, float]] = {}
+    for photo in sortie.photo_points:
+        first_by_seq.setdefault(photo.trigger_seq, (photo.lat, photo.lon))
+    for seq, (lat, lon) in first_by_seq.items():
+        wp = next(
+            i for i in reversed(sortie.mission.items[:seq]) if i.command == M.MAV_CMD_NAV_WAYPOINT
+        )
+        assert (lat, lon) == pytest.approx((wp.lat, wp.lon), abs=2e-7)
+    assert sortie.photo_count == len(sortie.photo_points) > 0
+
+
+def test_no_route_enters_a_no_fly_area(zone, patrol) -> None:
+    for sortie in patrol.sorties:
+        route = LineString(sortie.route[:, :2])
+        for nf in zone.no_fly:
+            assert not route.intersects(nf.area), f"sortie {sortie.number} enters {nf.id}"
+        assert float(np.max(sortie.route[:, 2])) <= 120
+
+
+def test_sorties_fit_endurance_with_reserve_and_return_to_a_dock(patrol) -> None:
+    usable = patrol.aircraft.usable_endurance_s
+    for sortie in patrol.sorties:
+        assert 0 < sortie.duration_s <= usable * 1.05  # estimate vs. routing model
+        assert tuple(sortie.route[0, :2]) == pytest.approx(tuple(sortie.route[-1, :2]))
+    assert {s.dock.id for s in patrol.sorties} == {"dock-south", "dock-north"}
+
+
+def test_geofence_includes_every_route_and_excludes_no_fly(zone, patrol) -> None:
+    inclusion = shapely.Polygon([(lon, lat) for lat, lon in patrol.fence_inclusion])
+    for sortie in patrol.sorties:
+        assert inclusion.covers(LineString(sortie.route[:, :2]))
+        fence = sortie.mission.fence
+        kinds = {i.command for i in fence}
+        assert M.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION in kinds
+        assert M.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION in kinds
+        rally = sortie.mission.rally
+        assert {(round(r.lat, 6), round(r.lon, 6)) for r in rally} == {
+            (round(d.lat, 6), round(d.lon, 6)) for d in zone.docks
+        }
+
+
+def test_target_inside_no_fly_is_refused_with_the_reason(zone) -> None:
+    ent = zone.target("ent-04")
+    covered = replace(
+        zone,
+        no_fly=(*zone.no_fly, NoFly("nfz-test", "police operation", ent.boundary.buffer(0.001))),
+    )
+    with pytest.raises(
+        NoFlyViolationError,
+        match="ent-04 lies inside no-fly area 'nfz-test' \\(police operation\\)",
+    ):
+        plan_patrol(covered, targets=["ent-04"], time_limit_s=0.2)
+    # planning everything skips it and says why
+    patrol = plan_patrol(covered, targets=None, time_limit_s=0.2, patterns=("survey",))
+    assert "police operation" in patrol.refused["ent-04"]
+    assert all("ent-04" not in s.targets for s in patrol.sorties)
+
+
+def test_target_beyond_range_is_refused(zone) -> None:
+    short = Aircraft(endurance_s=120)
+    with pytest.raises(RangeError, match="round trip takes .* more than the usable"):
+        plan_patrol(zone, targets=["ent-01"], aircraft=short, time_limit_s=0.2)
+
+
+def test_altitude_over_ceiling_and_conflicting_options_are_refused(zone) -> None:
+    with pytest.raises(AltitudeLimitError, match="above the 120 m ceiling"):
+        plan_patrol(zone, targets=["ent-01"], altitude_m=150)
+    with pytest.raises(AltitudeLimitError, match="needed for 5.0 cm/px"):
+        plan_patrol(zone, targets=["ent-01"], gsd_cm=5.0)
+    with pytest.raises(InvalidProfileError, match="not both"):
+        plan_patrol(zone, targets=["ent-01"], gsd_cm=2.0, altitude_m=60)
+    with pytest.raises(AltitudeLimitError, match="stack ent-07-s1"):
+        plan_patrol(zone, targets=["ent-07"], max_agl_m=85)
+
+
+def test_item_capacity_splits_sorties(zone) -> None:
+    small = Aircraft(mission_capacity=120)
+    patrol = plan_patrol(
+        zone, targets=["ent-04", "ent-07", "ent-12"], aircraft=small, time_limit_s=0.5
+    )
+    assert all(len(s.mission.items) <= 120 for s in patrol.sorties)
+    assert len(patrol.sorties) >= 3
+
+
+def test_gsd_sets_the_altitude_and_thermal_camera_plans(zone) -> None:
+    patrol = plan_patrol(zone, targets=["ent-01"], gsd_cm=2.0, time_limit_s=0.2)
+    assert patrol.gsd_cm == pytest.approx(2.0, abs=0.01)
+    assert patrol.altitude_m == pytest.approx(72.96, abs=0.01)
+    thermal = plan_patrol(zone, targets=["ent-01"], camera="thermal-640", time_limit_s=0.2)
+    assert thermal.lane_spacing_m < patrol.lane_spacing_m
+    assert thermal.photo_count > 0
+
+
+def test_perimeter_pattern_follows_the_boundary(zone) -> None:
+    patrol = plan_patrol(zone, targets=["ent-01"], patterns=("perimeter",), time_limit_s=0.2)
+    (sortie,) = patrol.sorties
+    ((_, pattern, leg),) = sortie.camera_legs
+    assert pattern == "perimeter"
+    boundary = zone.target("ent-01").boundary.exterior
+    assert LineString(leg).hausdorff_distance(boundary) < 1e-6
