@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _Segment:
-    lane: int
     x0: float
     x1: float
     y: float
@@ -153,19 +152,19 @@ def _lanes(
         for part in shapely.get_parts(geom):
             if isinstance(part, LineString) and part.length > 1e-6:
                 xs = shapely.get_coordinates(part)[:, 0]
-                parts.append(_Segment(k, float(xs.min()), float(xs.max()), float(ys[k])))
+                parts.append(_Segment(float(xs.min()), float(xs.max()), float(ys[k])))
         lanes.append(sorted(parts, key=lambda s: s.x0))
     return lanes, alpha, origin
 
 
-def _clip_lane(rotated: shapely.Geometry, y: float, lane: int) -> list[_Segment]:
+def _clip_lane(rotated: shapely.Geometry, y: float) -> list[_Segment]:
     minx, _, maxx, _ = rotated.bounds
     line = LineString([(minx - 1, y), (maxx + 1, y)])
     out = []
     for part in shapely.get_parts(line.intersection(rotated)):
         if isinstance(part, LineString) and part.length > 1e-6:
             xs = shapely.get_coordinates(part)[:, 0]
-            out.append(_Segment(lane, float(xs.min()), float(xs.max()), y))
+            out.append(_Segment(float(xs.min()), float(xs.max()), y))
     return out
 
 
@@ -201,12 +200,12 @@ def _fill_gaps(
             break
         added = []
         for gap in gaps:
-            gminx, gminy, gmaxx, gmaxy = gap.bounds
+            gminx, _, gmaxx, _ = gap.bounds
             y = gap.representative_point().y
-            for seg in _clip_lane(rotated, y, -1):
+            for seg in _clip_lane(rotated, y):
                 x0, x1 = max(seg.x0, gminx - along / 4), min(seg.x1, gmaxx + along / 4)
                 if x1 - x0 > 1e-6 and x0 < gmaxx and x1 > gminx:
-                    added.append(_Segment(-1, x0, x1, y))
+                    added.append(_Segment(x0, x1, y))
         if not added:
             break
         by_y: dict[float, list[_Segment]] = {}

@@ -64,5 +64,5 @@ def test_detour_is_near_the_geometric_optimum() -> None:
 
 def test_point_inside_no_fly_is_refused_with_its_reason() -> None:
     airspace = Airspace([Zone("hosp", "hospital helipad", box(0, 0, 100, 100))], margin_m=MARGIN)
-    with pytest.raises(NoFlyViolationError, match="hosp.*hospital helipad"):
+    with pytest.raises(NoFlyViolationError, match=r"hosp.*hospital helipad"):
         airspace.route_matrix([(50, 50), (500, 500)])

@@ -126,7 +126,7 @@ def test_plan_file_is_what_qgc_expects(patrol, tmp_path: Path) -> None:
         item["type"] == "SimpleItem" and len(item["params"]) == 7
         for item in doc["mission"]["items"]
     )
-    assert [p["inclusion"] for p in doc["geoFence"]["polygons"]][0] is True
+    assert doc["geoFence"]["polygons"][0]["inclusion"] is True
     assert len(doc["geoFence"]["polygons"]) == 1 + len(patrol.fence_exclusions)
     assert len(doc["rallyPoints"]["points"]) == 2
 

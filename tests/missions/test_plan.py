@@ -14,7 +14,6 @@ from shapely.geometry import LineString
 from missions.camera import Aircraft
 from missions.errors import (
     AltitudeLimitError,
-    InfeasibleError,
     InvalidProfileError,
     NoFlyViolationError,
     RangeError,
@@ -133,14 +132,14 @@ def test_target_inside_no_fly_is_refused_with_the_reason(zone) -> None:
 
 def test_target_beyond_range_is_refused(zone) -> None:
     short = Aircraft(endurance_s=120)
-    with pytest.raises(RangeError, match="round trip takes .* more than the usable"):
+    with pytest.raises(RangeError, match=r"round trip takes .* more than the usable"):
         plan_patrol(zone, targets=["ent-01"], aircraft=short, time_limit_s=0.2)
 
 
 def test_altitude_over_ceiling_and_conflicting_options_are_refused(zone) -> None:
     with pytest.raises(AltitudeLimitError, match="above the 120 m ceiling"):
         plan_patrol(zone, targets=["ent-01"], altitude_m=150)
-    with pytest.raises(AltitudeLimitError, match="needed for 5.0 cm/px"):
+    with pytest.raises(AltitudeLimitError, match=r"needed for 5\.0 cm/px"):
         plan_patrol(zone, targets=["ent-01"], gsd_cm=5.0)
     with pytest.raises(InvalidProfileError, match="not both"):
         plan_patrol(zone, targets=["ent-01"], gsd_cm=2.0, altitude_m=60)

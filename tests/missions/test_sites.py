@@ -142,5 +142,5 @@ def test_file_faults_name_the_file(tmp_path: Path) -> None:
 
 
 def test_unknown_target_lists_the_known_ones(zone) -> None:
-    with pytest.raises(InvalidSiteError, match="unknown target 'nope' .*ent-01"):
+    with pytest.raises(InvalidSiteError, match=r"unknown target 'nope' .*ent-01"):
         zone.target("nope")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -116,7 +117,7 @@ def test_legs_alternate_direction_within_a_cell() -> None:
         box(0, 0, 300, 300), spacing_m=SPACING, trigger_m=TRIGGER, altitude_m=ALT, angle_deg=0
     )
     dirs = [np.sign(leg.points[-1, 1] - leg.points[0, 1]) for leg in legs]
-    assert all(a == -b for a, b in zip(dirs[:-1], dirs[1:], strict=True))
+    assert all(a == -b for a, b in itertools.pairwise(dirs))
 
 
 def test_thin_spikes_between_lanes_get_their_own_legs() -> None:
