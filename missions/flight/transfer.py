@@ -319,8 +319,10 @@ def compare(
     """Differences between an uploaded list and its read-back, one line each.
 
     Positions must match to the 1e-7 degree and altitudes to the centimetre
-    (ArduPilot stores centimetres); parameters to float32 precision. Item 0 of
-    a mission is home, which ArduPilot replaces with its own, so it is skipped.
+    (ArduPilot stores centimetres); parameters to float32 precision. Frames
+    count only for commands with a position: ArduPilot keeps no frame for the
+    others and returns them as MAV_FRAME_GLOBAL. Item 0 of a mission is home,
+    which ArduPilot replaces with its own, so it is skipped.
     """
     differences: list[str] = []
     if len(sent) != len(held):
@@ -331,7 +333,9 @@ def compare(
         if a.command != b.command:
             differences.append(f"item {seq}: command {b.command} on the vehicle, sent {a.command}")
             continue
-        if _FRAME_TWINS.get(a.frame, a.frame) != _FRAME_TWINS.get(b.frame, b.frame):
+        if a.has_position and _FRAME_TWINS.get(a.frame, a.frame) != _FRAME_TWINS.get(
+            b.frame, b.frame
+        ):
             differences.append(f"item {seq}: frame {b.frame} on the vehicle, sent {a.frame}")
         if abs(a.x - b.x) > 1 or abs(a.y - b.y) > 1:
             differences.append(

@@ -1,0 +1,212 @@
+"""Fly one mission from upload to landing, keeping everything in a flight directory.
+
+``flight-<id>/`` holds ``flight.tlog`` (every MAVLink frame both ways),
+``captures.jsonl`` (one pose per photo, written as each CAMERA_FEEDBACK
+arrives), ``events.jsonl`` (the event stream) and ``flight.json`` (the summary,
+written last). This is what the CLI, the server and the demo call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from missions.flight.errors import FlightAbortedError, FlightError
+from missions.flight.events import FlightEvent
+from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
+from missions.flight.vehicle import Vehicle, distance_m, reached_all
+from missions.items import Mission
+from missions.manifest import MANIFEST_NAME
+
+logger = logging.getLogger(__name__)
+
+EventCallback = Callable[[FlightEvent], Awaitable[None] | None]
+
+
+class Endpoint(Protocol):
+    """Anything with a connection URL and a heartbeat period (a running ``sitl.Sitl``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def heartbeat_interval_s(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlightResult:
+    """What a flight left behind and how it went."""
+
+    flight_id: str
+    flight_dir: Path
+    manifest_path: Path
+    tlog_path: Path
+    events_path: Path
+    summary_path: Path
+    captures: int
+    distance_flown_m: float
+    duration_s: float
+    items_reached: tuple[int, ...]
+    items_missed: tuple[int, ...]
+    landed_lat: float
+    landed_lon: float
+    landed_from_home_m: float
+    link_outages: int
+    events: tuple[FlightEvent, ...]
+
+    def summary(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("events")
+        return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
+
+
+def new_flight_id() -> str:
+    """Sortable and unique: UTC time plus a short random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def _estimate_s(mission: Mission, speed_m_s: float = 3.0) -> float:
+    """A generous wall-clock bound on the flight, from the route length."""
+    points = [(i.lat, i.lon) for i in mission.items if i.has_position and (i.x or i.y)]
+    length = sum(distance_m(a[0], a[1], b[0], b[1]) for a, b in itertools.pairwise(points))
+    return 120.0 + 2 * length / speed_m_s
+
+
+async def fly_mission(
+    target: str | Endpoint,
+    mission: Mission,
+    *,
+    out_dir: Path,
+    flight_id: str | None = None,
+    on_event: EventCallback | None = None,
+    speedup: float = 1.0,
+    timeout_s: float | None = None,
+    link_timeout_s: float = 5.0,
+    transfer_settings: TransferSettings = DEFAULT_SETTINGS,
+    min_battery_pct: float = 30.0,
+) -> FlightResult:
+    """Upload, check, arm, fly ``mission`` in AUTO and return once landed and disarmed.
+
+    Parameters
+    ----------
+    target : str or Endpoint
+        A connection URL (``tcp:127.0.0.1:5760``, ``udpin:127.0.0.1:14550``)
+        or a running SITL instance.
+    out_dir : Path
+        Parent of the new ``flight-<id>/`` directory.
+    on_event : callable, optional
+        Called with every :class:`FlightEvent` (may be a coroutine function).
+    speedup : float
+        The simulation speed-up when flying SITL, to scale timeouts and the
+        GCS heartbeat (ignored when ``target`` is a SITL instance: it knows).
+    timeout_s : float, optional
+        Wall-clock limit for the flight; default from the route length.
+
+    Raises ``FlightAbortedError`` when the flight ends away from home or
+    before every waypoint was reached; the flight directory is kept.
+    """
+    url = target if isinstance(target, str) else target.url
+    heartbeat = min(1.0, 1.0 / speedup) if isinstance(target, str) else target.heartbeat_interval_s
+    scale = 1.0 / max(1.0, 1.0 / heartbeat)
+    flight_id = flight_id or new_flight_id()
+    flight_dir = out_dir / f"flight-{flight_id}"
+    flight_dir.mkdir(parents=True, exist_ok=False)
+    tlog_path = flight_dir / "flight.tlog"
+    events_path = flight_dir / "events.jsonl"
+    manifest_path = flight_dir / MANIFEST_NAME
+    manifest_path.touch()
+    limit = timeout_s if timeout_s is not None else _estimate_s(mission) * scale + 60.0
+    started = time.monotonic()
+    events: list[FlightEvent] = []
+
+    vehicle = await Vehicle.connect(
+        url,
+        tlog_path=tlog_path,
+        events_path=events_path,
+        heartbeat_interval_s=heartbeat,
+        link_timeout_s=link_timeout_s,
+    )
+    pump = asyncio.create_task(_pump(vehicle, events, on_event), name="flight-events")
+    await asyncio.sleep(0)  # let the pump subscribe before anything happens
+    try:
+        vehicle.record_captures(manifest_path)
+        await vehicle.upload_mission(mission, settings=transfer_settings)
+        await vehicle.wait_ready(timeout_s=60.0)
+        await vehicle.preflight(min_battery_pct=min_battery_pct)
+        await vehicle.start_mission()
+        try:
+            await vehicle.wait_landed(timeout_s=limit, link_outage_s=max(60.0, limit / 4))
+        except (FlightError, asyncio.CancelledError):
+            with contextlib.suppress(Exception):
+                await asyncio.shield(vehicle.return_to_launch())
+            raise
+        await asyncio.sleep(0.2)  # the last events of the landing
+    finally:
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        position = vehicle.telemetry.position
+        home = vehicle.telemetry.home
+        captures = vehicle.captures_written
+        outages = vehicle.link.reconnects + sum(1 for e in events if e.kind == "link_lost")
+        await vehicle.close()
+
+    reached = tuple(sorted(vehicle.telemetry.reached))
+    missed = tuple(reached_all(vehicle.telemetry.reached, mission))
+    landed = (position.lat, position.lon) if position else (0.0, 0.0)
+    home_ll = (home.lat, home.lon) if home else (mission.home.lat, mission.home.lon)
+    result = FlightResult(
+        flight_id=flight_id,
+        flight_dir=flight_dir,
+        manifest_path=manifest_path,
+        tlog_path=tlog_path,
+        events_path=events_path,
+        summary_path=flight_dir / "flight.json",
+        captures=captures,
+        distance_flown_m=round(vehicle.distance_flown_m, 1),
+        duration_s=round(time.monotonic() - started, 1),
+        items_reached=reached,
+        items_missed=missed,
+        landed_lat=landed[0],
+        landed_lon=landed[1],
+        landed_from_home_m=round(distance_m(*landed, *home_ll), 2),
+        link_outages=outages,
+        events=tuple(events),
+    )
+    result.summary_path.write_text(json.dumps(result.summary(), indent=2) + "\n", "utf-8")
+    logger.info(
+        "flight %s: %d captures, %.0f m flown, landed %.1f m from home",
+        flight_id,
+        captures,
+        result.distance_flown_m,
+        result.landed_from_home_m,
+    )
+    if missed:
+        raise FlightAbortedError(f"flight {flight_id} landed without reaching items {list(missed)}")
+    return result
+
+
+async def _pump(
+    vehicle: Vehicle, events: list[FlightEvent], on_event: EventCallback | None
+) -> None:
+    async for event in vehicle.event_stream():
+        events.append(event)
+        if on_event is None:
+            continue
+        try:
+            outcome = on_event(event)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:  # a failing display must not stop the flight
+            logger.exception("event callback failed on %s", event.kind)

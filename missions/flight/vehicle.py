@@ -1,0 +1,782 @@
+"""One vehicle: telemetry, events and the verbs that fly it.
+
+The shape is MAVSDK-Python's (``await vehicle.arm()``, ``async for pos in
+vehicle.positions()``, a typed exception for each refusal) without its server
+process: everything runs on the asyncio loop over :class:`MavLink`.
+Conventions are ArduPilot's: arm in GUIDED then ``MAV_CMD_MISSION_START``;
+pause holds in GUIDED and resume goes back to AUTO at the current item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from pymavlink import mavutil
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from missions.flight import transfer
+from missions.flight.capture import (
+    ManifestWriter,
+    camera_attitude,
+    feedback_time_utc,
+    quaternion_to_euler,
+)
+from missions.flight.errors import (
+    CommandDeniedError,
+    CommandTimeoutError,
+    FlightError,
+    LinkTimeoutError,
+    PreflightError,
+)
+from missions.flight.events import (
+    Armed,
+    Captured,
+    CapturesMissed,
+    CurrentItem,
+    Disarmed,
+    EventBus,
+    FlightEvent,
+    ItemReached,
+    Landed,
+    LinkLost,
+    LinkRestored,
+    MissionUploaded,
+    ModeChanged,
+    Progress,
+    StatusText,
+)
+from missions.flight.link import LinkState, MavLink, Message
+from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
+from missions.items import Mission, MissionItem, MissionType
+from missions.manifest import CapturePose
+
+logger = logging.getLogger(__name__)
+
+_EARTH_RADIUS_M = 6_371_000.0
+
+#: EKF_STATUS_REPORT flags that must all be set before flying on GPS.
+_EKF_NEEDED = (
+    mavlink.EKF_ATTITUDE
+    | mavlink.EKF_VELOCITY_HORIZ
+    | mavlink.EKF_POS_HORIZ_ABS
+    | mavlink.EKF_POS_VERT_ABS
+)
+
+
+#: Telemetry streams asked for: status, position, attitude, HUD, EKF/battery/mount.
+#: Not the raw sensor and RC streams, which would multiply the traffic.
+_STREAMS = (
+    mavlink.MAV_DATA_STREAM_EXTENDED_STATUS,
+    mavlink.MAV_DATA_STREAM_POSITION,
+    mavlink.MAV_DATA_STREAM_EXTRA1,
+    mavlink.MAV_DATA_STREAM_EXTRA2,
+    mavlink.MAV_DATA_STREAM_EXTRA3,
+)
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine; plenty for mission legs)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    lat: float
+    lon: float
+    alt_amsl_m: float
+    alt_rel_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightReport:
+    """Each named check and whether it passed, with a reason when not."""
+
+    checks: dict[str, str | None]
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {name: why for name, why in self.checks.items() if why is not None}
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Telemetry:
+    """The latest of everything the vehicle reported; updated as messages arrive."""
+
+    armed: bool = False
+    mode: str = ""
+    custom_mode: int = -1
+    position: Position | None = None
+    home: Position | None = None
+    attitude_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    gimbal_deg: tuple[float, float, float] | None = None
+    groundspeed_m_s: float = 0.0
+    gps_fix: int = 0
+    satellites: int = 0
+    ekf_flags: int = 0
+    battery_pct: float | None = None
+    battery_v: float | None = None
+    prearm_ok: bool | None = None
+    landed_state: int = mavlink.MAV_LANDED_STATE_UNDEFINED
+    current_seq: int = 0
+    reached: set[int] = field(default_factory=set)
+    wp_dist_m: float = 0.0
+    last_capture_index: int | None = None
+    status_texts: list[str] = field(default_factory=list)
+
+
+class Vehicle:
+    """A connected vehicle. Create with :meth:`connect`; close (or ``async with``) after."""
+
+    def __init__(self, link: MavLink, *, events_path: Path | None = None) -> None:
+        self.link = link
+        self.telemetry = Telemetry()
+        self.events = EventBus(events_path)
+        self.mission: Mission | None = None
+        self.distance_flown_m = 0.0
+        self._modes: dict[str, int] = {}
+        self._manifest: ManifestWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lost_at: float | None = None
+        self._stream_rate_hz = 4.0
+        self._last_position_at = 0.0
+        self._last_fix: tuple[float, float] | None = None
+        link.on_state(self._on_link_state)
+
+    # -- life cycle ---------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        tlog_path: Path | None = None,
+        events_path: Path | None = None,
+        heartbeat_interval_s: float = 1.0,
+        link_timeout_s: float = 5.0,
+        timeout_s: float = 30.0,
+        stream_rate_hz: float = 4.0,
+    ) -> Vehicle:
+        """Open ``url``, wait for the vehicle and ask for its telemetry streams."""
+        link = MavLink(
+            url,
+            tlog_path=tlog_path,
+            heartbeat_interval_s=heartbeat_interval_s,
+            link_timeout_s=link_timeout_s,
+        )
+        vehicle = cls(link, events_path=events_path)
+        vehicle._stream_rate_hz = stream_rate_hz
+        vehicle._tasks.append(asyncio.create_task(vehicle._track(), name="vehicle-track"))
+        try:
+            await link.open(timeout_s=timeout_s)
+        except BaseException:
+            await vehicle.close()
+            raise
+        vehicle._tasks.append(asyncio.create_task(vehicle._keep_streams(), name="vehicle-streams"))
+        return vehicle
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self.link.close()
+        self.events.close()
+        self.stop_recording()
+
+    async def __aenter__(self) -> Vehicle:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- telemetry -----------------------------------------------------------
+
+    async def positions(self) -> AsyncIterator[Position]:
+        """Each GLOBAL_POSITION_INT as a :class:`Position`."""
+        with self.link.subscribe(mavlink.MAVLink_global_position_int_message) as sub:
+            async for msg in sub:
+                yield _position(msg)
+
+    async def event_stream(self) -> AsyncIterator[FlightEvent]:
+        """Every :class:`FlightEvent` from now on."""
+        async for event in self.events.subscribe():
+            yield event
+
+    def record_captures(self, manifest_path: Path) -> None:
+        """Write each CAMERA_FEEDBACK to ``manifest_path`` (JSON Lines) from now on."""
+        self._manifest = ManifestWriter(manifest_path)
+
+    def stop_recording(self) -> None:
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+
+    @property
+    def captures_written(self) -> int:
+        return self._manifest.count if self._manifest is not None else 0
+
+    def _on_link_state(self, state: LinkState) -> None:
+        if state is LinkState.LOST and self._lost_at is None:
+            self._lost_at = time.monotonic()
+            self.events.publish(LinkLost(url=self.link.url))
+        elif state is LinkState.CONNECTED and self._lost_at is not None:
+            outage = time.monotonic() - self._lost_at
+            self._lost_at = None
+            self.events.publish(LinkRestored(url=self.link.url, outage_s=round(outage, 2)))
+            self._request_streams()
+
+    def _request_streams(self) -> None:
+        link = self.link
+        for stream in _STREAMS:
+            link.send(
+                link.mav.request_data_stream_encode(
+                    link.target_system,
+                    link.target_component,
+                    stream,
+                    max(1, round(self._stream_rate_hz)),
+                    1,
+                )
+            )
+        interval_us = int(1e6 / self._stream_rate_hz)
+        for msg_id in (
+            mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE,
+            mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS,
+            mavlink.MAVLINK_MSG_ID_HOME_POSITION,
+        ):
+            link.send(
+                link.mav.command_long_encode(
+                    link.target_system,
+                    link.target_component,
+                    mavlink.MAV_CMD_SET_MESSAGE_INTERVAL,
+                    0,
+                    msg_id,
+                    interval_us,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                )
+            )
+
+    async def _keep_streams(self) -> None:
+        """Ask for streams now and again whenever positions stop (a lost request)."""
+        self._request_streams()
+        while True:
+            await asyncio.sleep(1.0)
+            if time.monotonic() - self._last_position_at > 2.0:
+                self._request_streams()
+
+    async def _track(self) -> None:
+        last_progress = 0.0
+        with self.link.subscribe() as sub:
+            async for msg in sub:
+                try:
+                    self._update(msg)
+                except Exception:  # one odd message must not stop the tracking
+                    logger.exception("could not process %s", msg.get_type())
+                now = time.monotonic()
+                if now - last_progress >= 1.0 and self.telemetry.position is not None:
+                    last_progress = now
+                    self.events.publish(self.progress())
+
+    def _update(self, msg: Message) -> None:
+        t = self.telemetry
+        if isinstance(msg, mavlink.MAVLink_heartbeat_message):
+            if msg.get_srcComponent() != self.link.target_component:
+                return
+            if not self._modes:
+                self._modes = {v: k for k, v in mavutil.mode_mapping_bynumber(msg.type).items()}
+            armed = bool(msg.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED)
+            if armed != t.armed:
+                t.armed = armed
+                self.events.publish(Armed() if armed else Disarmed())
+            if msg.custom_mode != t.custom_mode:
+                t.custom_mode = msg.custom_mode
+                t.mode = next(
+                    (n for n, v in self._modes.items() if v == msg.custom_mode),
+                    str(msg.custom_mode),
+                )
+                self.events.publish(ModeChanged(mode=t.mode))
+        elif isinstance(msg, mavlink.MAVLink_global_position_int_message):
+            t.position = _position(msg)
+            self._last_position_at = time.monotonic()
+            if t.armed and self._last_fix is not None:
+                self.distance_flown_m += distance_m(*self._last_fix, t.position.lat, t.position.lon)
+            self._last_fix = (t.position.lat, t.position.lon)
+        elif isinstance(msg, mavlink.MAVLink_attitude_message):
+            t.attitude_deg = (
+                math.degrees(msg.roll),
+                math.degrees(msg.pitch),
+                math.degrees(msg.yaw),
+            )
+        elif isinstance(msg, mavlink.MAVLink_mount_status_message):
+            # pointing_a pitch, pointing_b roll, pointing_c yaw, centidegrees, body frame
+            t.gimbal_deg = (msg.pointing_b / 100, msg.pointing_a / 100, msg.pointing_c / 100)
+        elif isinstance(msg, mavlink.MAVLink_gimbal_device_attitude_status_message):
+            t.gimbal_deg = quaternion_to_euler(tuple(msg.q))
+        elif isinstance(msg, mavlink.MAVLink_vfr_hud_message):
+            t.groundspeed_m_s = msg.groundspeed
+        elif isinstance(msg, mavlink.MAVLink_gps_raw_int_message):
+            t.gps_fix, t.satellites = msg.fix_type, msg.satellites_visible
+        elif isinstance(msg, mavlink.MAVLink_ekf_status_report_message):
+            t.ekf_flags = msg.flags
+        elif isinstance(msg, mavlink.MAVLink_sys_status_message):
+            t.battery_pct = None if msg.battery_remaining < 0 else float(msg.battery_remaining)
+            t.battery_v = msg.voltage_battery / 1000 if msg.voltage_battery != 65535 else None
+            if msg.onboard_control_sensors_present & mavlink.MAV_SYS_STATUS_PREARM_CHECK:
+                t.prearm_ok = bool(
+                    msg.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_PREARM_CHECK
+                )
+        elif isinstance(msg, mavlink.MAVLink_home_position_message):
+            t.home = Position(msg.latitude / 1e7, msg.longitude / 1e7, msg.altitude / 1000, 0.0)
+        elif isinstance(msg, mavlink.MAVLink_extended_sys_state_message):
+            was_flying = t.landed_state == mavlink.MAV_LANDED_STATE_IN_AIR
+            t.landed_state = msg.landed_state
+            if (
+                was_flying
+                and msg.landed_state == mavlink.MAV_LANDED_STATE_ON_GROUND
+                and t.position is not None
+            ):
+                self.events.publish(Landed(lat=t.position.lat, lon=t.position.lon))
+        elif isinstance(msg, mavlink.MAVLink_mission_current_message):
+            if msg.seq != t.current_seq:
+                t.current_seq = msg.seq
+                self.events.publish(CurrentItem(seq=msg.seq))
+        elif isinstance(msg, mavlink.MAVLink_mission_item_reached_message):
+            if msg.seq not in t.reached:
+                t.reached.add(msg.seq)
+                self.events.publish(ItemReached(seq=msg.seq))
+        elif isinstance(msg, mavlink.MAVLink_nav_controller_output_message):
+            t.wp_dist_m = float(msg.wp_dist)
+        elif isinstance(msg, mavlink.MAVLink_statustext_message):
+            text = msg.text.rstrip("\0") if isinstance(msg.text, str) else str(msg.text)
+            t.status_texts = [*t.status_texts[-49:], text]
+            self.events.publish(StatusText(severity=msg.severity, text=text))
+            # ArduPilot sends MISSION_ITEM_REACHED from a one-slot queue, so of two
+            # waypoints reached close together only the second is reported; its
+            # "Reached command #N" text comes for each one.
+            reached = _REACHED_TEXT.fullmatch(text)
+            if reached is not None and int(reached.group(1)) not in t.reached:
+                t.reached.add(int(reached.group(1)))
+                self.events.publish(ItemReached(seq=int(reached.group(1))))
+        elif isinstance(msg, mavlink.MAVLink_camera_feedback_message):
+            self._captured(msg)
+
+    def _captured(self, msg: mavlink.MAVLink_camera_feedback_message) -> None:
+        t = self.telemetry
+        index = int(msg.img_idx)
+        if t.last_capture_index is not None and index <= t.last_capture_index:
+            return  # a repeat
+        if t.last_capture_index is not None and index > t.last_capture_index + 1:
+            self.events.publish(
+                CapturesMissed(first_index=t.last_capture_index + 1, last_index=index - 1)
+            )
+        t.last_capture_index = index
+        vehicle = (float(msg.roll), float(msg.pitch), float(msg.yaw))
+        cam_roll, cam_pitch, cam_yaw = camera_attitude(vehicle, t.gimbal_deg or (0.0, 0.0, 0.0))
+        pose = CapturePose(
+            index=index,
+            time_utc=feedback_time_utc(int(msg.time_usec)),
+            lat=msg.lat / 1e7,
+            lon=msg.lng / 1e7,
+            alt_amsl_m=float(msg.alt_msl),
+            alt_rel_m=float(msg.alt_rel),
+            roll_deg=vehicle[0],
+            pitch_deg=vehicle[1],
+            yaw_deg=vehicle[2] % 360.0,
+            camera_roll_deg=round(cam_roll, 3),
+            camera_pitch_deg=round(cam_pitch, 3),
+            camera_yaw_deg=round(cam_yaw, 3),
+            time_boot_ms=None,
+        )
+        if self._manifest is not None:
+            self._manifest.write(pose)
+        self.events.publish(Captured(pose=pose))
+
+    # -- progress ------------------------------------------------------------
+
+    def _route(self) -> list[tuple[int, float, float]]:
+        """(seq, lat, lon) of every place the mission flies to, home last on RTL."""
+        if self.mission is None:
+            return []
+        route = [
+            (i.seq, i.lat, i.lon)
+            for i in self.mission.items[1:]
+            if i.command in _NAV_TO_POINT and (i.x or i.y)
+        ]
+        home = self.telemetry.home or (
+            Position(self.mission.home.lat, self.mission.home.lon, 0.0, 0.0)
+        )
+        for item in self.mission.items[1:]:
+            if item.command == mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH:
+                route.append((item.seq, home.lat, home.lon))
+        return route
+
+    def progress(self) -> Progress:
+        """Where the flight stands now: current item, distance still to fly, ETA."""
+        t = self.telemetry
+        pos = t.position or Position(0.0, 0.0, 0.0, 0.0)
+        route = [leg for leg in self._route() if leg[0] >= t.current_seq]
+        to_go = 0.0
+        if route:
+            to_go = distance_m(pos.lat, pos.lon, route[0][1], route[0][2])
+            for (_, a_lat, a_lon), (_, b_lat, b_lon) in itertools.pairwise(route):
+                to_go += distance_m(a_lat, a_lon, b_lat, b_lon)
+        speed = t.groundspeed_m_s
+        total = len(self.mission.items) if self.mission is not None else 0
+        return Progress(
+            lat=pos.lat,
+            lon=pos.lon,
+            alt_rel_m=round(pos.alt_rel_m, 2),
+            current_seq=t.current_seq,
+            total_items=total,
+            reached=len(t.reached),
+            distance_to_go_m=round(to_go, 1),
+            eta_s=round(to_go / speed, 1) if speed > 0.5 else None,
+            groundspeed_m_s=round(speed, 2),
+            battery_pct=t.battery_pct,
+            mode=t.mode,
+        )
+
+    # -- commands ------------------------------------------------------------
+
+    async def command(
+        self,
+        command: int,
+        *params: float,
+        timeout_s: float = 1.5,
+        retries: int = 5,
+    ) -> None:
+        """COMMAND_LONG until acknowledged; ``CommandDeniedError`` when refused."""
+        link = self.link
+        values = [*params, *[0.0] * (7 - len(params))]
+        name = _command_name(command)
+        with link.subscribe(mavlink.MAVLink_command_ack_message) as sub:
+            for confirmation in range(retries + 1):
+                link.send(
+                    link.mav.command_long_encode(
+                        link.target_system, link.target_component, command, confirmation, *values
+                    )
+                )
+                deadline = time.monotonic() + timeout_s
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        ack = await sub.get(left)
+                    except LinkTimeoutError:
+                        break
+                    if not isinstance(ack, mavlink.MAVLink_command_ack_message):
+                        continue
+                    if ack.command != command:
+                        continue
+                    if ack.result == mavlink.MAV_RESULT_IN_PROGRESS:
+                        deadline = time.monotonic() + timeout_s
+                        continue
+                    if ack.result == mavlink.MAV_RESULT_ACCEPTED:
+                        return
+                    result = mavlink.enums["MAV_RESULT"][ack.result].name
+                    hint = self._recent_text()
+                    raise CommandDeniedError(
+                        f"{name} refused: {result}" + (f" ({hint})" if hint else ""),
+                        command=command,
+                        result=ack.result,
+                    )
+        raise CommandTimeoutError(f"{name}: no COMMAND_ACK after {retries} retries")
+
+    def _recent_text(self) -> str:
+        texts = self.telemetry.status_texts[-3:]
+        return "; ".join(t for t in texts if "PreArm" in t or "Arm" in t or "fail" in t.lower())
+
+    async def set_mode(self, mode: str, *, timeout_s: float = 10.0) -> None:
+        """Switch flight mode by ArduPilot name (``GUIDED``, ``AUTO``, ``RTL``...)."""
+        await self._wait(lambda: bool(self._modes), timeout_s, "the vehicle's mode list")
+        if mode not in self._modes:
+            raise ValueError(f"unknown flight mode {mode!r} (known: {', '.join(self._modes)})")
+        number = self._modes[mode]
+        await self.command(
+            mavlink.MAV_CMD_DO_SET_MODE, mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number
+        )
+        await self._wait(lambda: self.telemetry.custom_mode == number, timeout_s, f"mode {mode}")
+
+    async def arm(self, *, timeout_s: float = 10.0) -> None:
+        await self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
+        await self._wait(lambda: self.telemetry.armed, timeout_s, "armed")
+
+    async def disarm(self, *, force: bool = False, timeout_s: float = 10.0) -> None:
+        await self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0, 21196 if force else 0)
+        await self._wait(lambda: not self.telemetry.armed, timeout_s, "disarmed")
+
+    async def takeoff(self, altitude_m: float, *, timeout_s: float = 60.0) -> None:
+        """Climb in GUIDED to ``altitude_m`` above home (arms first when needed)."""
+        await self.set_mode("GUIDED")
+        if not self.telemetry.armed:
+            await self.arm()
+        await self.command(mavlink.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, math.nan, 0, 0, altitude_m)
+        await self._wait(
+            lambda: (self.telemetry.position or Position(0, 0, 0, 0)).alt_rel_m > altitude_m * 0.95,
+            timeout_s,
+            f"{altitude_m:g} m above home",
+        )
+
+    async def start_mission(self) -> None:
+        """Arm in GUIDED if needed, then start AUTO from the first item."""
+        if not self.telemetry.armed:
+            await self.set_mode("GUIDED")
+            await self.arm()
+        await self.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
+        await self._wait(lambda: self.telemetry.mode == "AUTO", 10.0, "mode AUTO")
+
+    async def pause(self) -> None:
+        """Hold position where the vehicle is (GUIDED stops at its braking point)."""
+        await self.set_mode("GUIDED")
+
+    async def resume(self) -> None:
+        """Carry on with the mission from the item it was flying to."""
+        await self.set_mode("AUTO")
+
+    async def return_to_launch(self) -> None:
+        """Abort the mission and fly home (RTL)."""
+        await self.set_mode("RTL")
+
+    async def set_param(self, name: str, value: float, *, timeout_s: float = 2.0) -> None:
+        """PARAM_SET until the vehicle echoes the value back."""
+        link = self.link
+        for _ in range(5):
+            link.send(
+                link.mav.param_set_encode(
+                    link.target_system,
+                    link.target_component,
+                    name.encode(),
+                    value,
+                    mavlink.MAV_PARAM_TYPE_REAL32,
+                )
+            )
+            try:
+                await link.wait_for(
+                    mavlink.MAVLink_param_value_message,
+                    timeout_s=timeout_s,
+                    where=lambda m: m.param_id == name and math.isclose(m.param_value, value),
+                )
+                return
+            except LinkTimeoutError:
+                continue
+        raise CommandTimeoutError(f"parameter {name} not confirmed at {value:g}")
+
+    async def get_param(self, name: str, *, timeout_s: float = 2.0) -> float:
+        link = self.link
+        for _ in range(5):
+            link.send(
+                link.mav.param_request_read_encode(
+                    link.target_system, link.target_component, name.encode(), -1
+                )
+            )
+            try:
+                msg = await link.wait_for(
+                    mavlink.MAVLink_param_value_message,
+                    timeout_s=timeout_s,
+                    where=lambda m: m.param_id == name,
+                )
+                return float(msg.param_value)
+            except LinkTimeoutError:
+                continue
+        raise CommandTimeoutError(f"parameter {name}: no PARAM_VALUE")
+
+    async def reboot(self) -> None:
+        """Reboot the autopilot and wait until it is heard again."""
+        with contextlib.suppress(CommandTimeoutError):
+            await self.command(mavlink.MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN, 1, retries=1)
+        self.telemetry.custom_mode = -1
+        self.telemetry.prearm_ok = None
+        self.telemetry.ekf_flags = 0
+        await asyncio.sleep(1.0)
+        await self.link.wait_connected(timeout_s=60.0)
+        self._request_streams()
+
+    async def setup_signing(self, key: bytes) -> None:
+        """Give the vehicle a MAVLink 2 signing key, then sign this link with it.
+
+        Once done the vehicle refuses unsigned commands on its signing-capable
+        links. Only while disarmed (ArduPilot refuses otherwise).
+        """
+        from missions.flight.link import signing_timestamp
+
+        if len(key) != 32:
+            raise ValueError("a MAVLink signing key is 32 bytes")
+        link = self.link
+        link.send(
+            link.mav.setup_signing_encode(
+                link.target_system, link.target_component, key, signing_timestamp()
+            )
+        )
+        link.enable_signing(key)
+
+    # -- missions ------------------------------------------------------------
+
+    async def upload_mission(
+        self, mission: Mission, *, settings: TransferSettings = DEFAULT_SETTINGS
+    ) -> None:
+        """Upload mission, fence and rally, each checked by reading it back."""
+        started = time.monotonic()
+        await transfer.upload_verified(self.link, mission, settings=settings)
+        self.mission = mission
+        self.telemetry.reached.clear()
+        self.events.publish(
+            MissionUploaded(
+                items=len(mission.items),
+                fence=len(mission.fence),
+                rally=len(mission.rally),
+                seconds=round(time.monotonic() - started, 2),
+            )
+        )
+
+    async def download_mission(
+        self,
+        mission_type: MissionType = MissionType.MISSION,
+        *,
+        settings: TransferSettings = DEFAULT_SETTINGS,
+    ) -> list[MissionItem]:
+        return await transfer.download(self.link, mission_type, settings=settings)
+
+    async def preflight(
+        self, *, min_battery_pct: float = 30.0, timeout_s: float = 20.0
+    ) -> PreflightReport:
+        """Run the pre-flight checks; raises ``PreflightError`` naming each failure.
+
+        GPS 3D fix, EKF position estimate, battery, the autopilot's own
+        pre-arm checks, and the fence on board matching the mission's.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            report = await self._checks(min_battery_pct)
+            if report.ok or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        if not report.ok:
+            raise PreflightError(
+                "pre-flight checks failed: "
+                + "; ".join(f"{name}: {why}" for name, why in report.failures.items())
+            )
+        return report
+
+    async def _checks(self, min_battery_pct: float) -> PreflightReport:
+        t = self.telemetry
+        checks: dict[str, str | None] = {}
+        checks["gps"] = None if t.gps_fix >= 3 else f"fix type {t.gps_fix}, need 3D (3)"
+        missing = _EKF_NEEDED & ~t.ekf_flags
+        checks["ekf"] = None if not missing else f"EKF flags {t.ekf_flags:#x} lack {missing:#x}"
+        if t.battery_pct is None:
+            checks["battery"] = None if t.battery_v is not None else "no battery report"
+        else:
+            checks["battery"] = (
+                None
+                if t.battery_pct >= min_battery_pct
+                else f"{t.battery_pct:g} % < {min_battery_pct:g} %"
+            )
+        checks["prearm"] = (
+            None
+            if t.prearm_ok is not False
+            else (self._recent_text() or "autopilot says not ready")
+        )
+        if self.mission is not None and self.mission.fence:
+            held = await transfer.download(self.link, MissionType.FENCE)
+            checks["fence"] = (
+                None
+                if len(held) == len(self.mission.fence)
+                else f"{len(held)} fence items on board, mission has {len(self.mission.fence)}"
+            )
+        return PreflightReport(checks)
+
+    async def wait_landed(self, *, timeout_s: float, link_outage_s: float = 60.0) -> None:
+        """Return once the vehicle is on the ground and disarmed.
+
+        A lost link is waited out for up to ``link_outage_s`` seconds at a time.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not (
+            not self.telemetry.armed
+            and self.telemetry.landed_state
+            in (mavlink.MAV_LANDED_STATE_ON_GROUND, mavlink.MAV_LANDED_STATE_UNDEFINED)
+        ):
+            if time.monotonic() > deadline:
+                raise FlightError(f"not landed and disarmed within {timeout_s:g} s")
+            if self.link.state is not LinkState.CONNECTED:
+                await self.link.wait_connected(timeout_s=link_outage_s)
+            await asyncio.sleep(0.1)
+
+    async def wait_ready(self, *, timeout_s: float = 60.0) -> None:
+        """Wait until the autopilot reports it could arm (pre-arm checks pass)."""
+        await self._wait(
+            lambda: (
+                self.telemetry.prearm_ok is True
+                and not (_EKF_NEEDED & ~self.telemetry.ekf_flags)
+                and self.telemetry.gps_fix >= 3
+            ),
+            timeout_s,
+            "ready to arm",
+        )
+
+    async def _wait(self, condition: object, timeout_s: float, what: str) -> None:
+        assert callable(condition)
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                hint = self._recent_text()
+                raise LinkTimeoutError(
+                    f"vehicle not {what} within {timeout_s:g} s" + (f" ({hint})" if hint else "")
+                )
+            await asyncio.sleep(0.05)
+
+
+_REACHED_TEXT = re.compile(r"Reached command #(\d+)")
+
+_NAV_TO_POINT = frozenset(
+    {
+        mavlink.MAV_CMD_NAV_WAYPOINT,
+        mavlink.MAV_CMD_NAV_SPLINE_WAYPOINT,
+        mavlink.MAV_CMD_NAV_LOITER_TIME,
+        mavlink.MAV_CMD_NAV_LOITER_TURNS,
+        mavlink.MAV_CMD_NAV_LAND,
+    }
+)
+
+
+def _position(msg: mavlink.MAVLink_global_position_int_message) -> Position:
+    return Position(msg.lat / 1e7, msg.lon / 1e7, msg.alt / 1000, msg.relative_alt / 1000)
+
+
+def _command_name(command: int) -> str:
+    entry = mavlink.enums["MAV_CMD"].get(command)
+    return entry.name if entry is not None else f"command {command}"
+
+
+def reached_all(reached: Sequence[int] | set[int], mission: Mission) -> list[int]:
+    """Mission items with a position the vehicle never reported reaching."""
+    return [
+        item.seq
+        for item in mission.items[1:]
+        if item.command in _NAV_TO_POINT and (item.x or item.y) and item.seq not in reached
+    ]
