@@ -43,8 +43,8 @@ def _radius(item: Located) -> float:
 def group(
     items: Sequence[Located],
     *,
-    sigmas: float = 3.0,
-    min_link_m: float = 5.0,
+    sigmas: float = 1.0,
+    min_link_m: float = 3.0,
     default_error_m: float = 5.0,
 ) -> dict[Hashable, str]:
     """Group id of every item (items alone in their group get their own id)."""

@@ -35,6 +35,7 @@ _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 NS_DJI = "http://www.dji.com/drone-dji/1.0/"
 NS_SENSEFLY = "http://ns.sensefly.com/sensefly/1.0/"
+NS_EXIF = "http://ns.adobe.com/exif/1.0/"
 THERMAL_SIZES = {(640, 512), (320, 256), (336, 256), (160, 120), (640, 480), (1280, 1024)}
 
 
@@ -109,6 +110,18 @@ def _float(value: Any) -> float | None:
     return None if math.isnan(out) else out
 
 
+def _xmp_number(xmp: dict[str, dict[str, str]], key: str) -> float | None:
+    """An XMP exif: value, plain or as a rational 'num/den'."""
+    raw = xmp.get(NS_EXIF, {}).get(key)
+    if raw is None:
+        return None
+    num, _, den = raw.partition("/")
+    try:
+        return float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def _time(exif_ifd: dict[int, Any], xmp: dict[str, dict[str, str]]) -> datetime | None:
     raw = exif_ifd.get(0x9003)
     if not raw:
@@ -174,6 +187,18 @@ def read_metadata(path: Path) -> CaptureMeta:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImageError(f"{path}: not a readable image ({exc})") from exc
 
+    for tag, key in (
+        (0x920A, "FocalLength"),
+        (0xA20E, "FocalPlaneXResolution"),
+        (0xA20F, "FocalPlaneYResolution"),
+        (0xA210, "FocalPlaneResolutionUnit"),
+        (0xA002, "PixelXDimension"),
+        (0xA003, "PixelYDimension"),
+    ):
+        if exif_ifd.get(tag) is None:  # EXIF values written as XMP (TIFF writers often do)
+            value = _xmp_number(xmp, key)
+            if value is not None:
+                exif_ifd[tag] = value
     unit = exif_ifd.get(0xA210)
     per_mm = {2: 1 / 25.4, 3: 1 / 10.0, 4: 1.0}.get(int(unit)) if unit else None
     fx_res, fy_res = _float(exif_ifd.get(0xA20E)), _float(exif_ifd.get(0xA20F))

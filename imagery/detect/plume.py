@@ -3,8 +3,9 @@
 Steam and smoke are bright-to-grey, unsaturated and hazy: their dark
 channel (the minimum over colour and a small window, He et al.'s haze
 prior) is high where the ground behind them is not. They have soft edges,
-where a white roof or car has sharp ones, so a region whose rim gradient is
-steep is rejected. Sky (blue, smooth, touching the top edge in oblique
+where a white roof or car has sharp ones: strong edges are cut out of the
+candidate mask (so a plume drifting over a roof separates from it) and a
+region whose surroundings change steeply at its rim is rejected. Sky (blue, smooth, touching the top edge in oblique
 views) is masked first. With stacks known and the frame georeferenced, only
 pixels within ``radius_m`` of a stack are searched: pale roads and concrete
 look like grey smoke by colour alone, so a georeferenced frame with no stack
@@ -71,7 +72,8 @@ class PlumeDetector:
     low: float = 0.3
     min_area_frac: float = 0.002
     min_area_m2: float = 4.0
-    max_rim_gradient: float = 0.09
+    max_rim_gradient: float = 0.07
+    edge_gradient: float = 0.08
 
     def probability(self, rgb: NDArray[np.float32]) -> NDArray[np.float32]:
         """Per-pixel plume likelihood in [0, 1] from haze, whiteness and saturation."""
@@ -97,19 +99,25 @@ class PlumeDetector:
         prob[sky_mask(rgb)] = 0
         if near is not None:
             prob[~near] = 0
-        found = apply_hysteresis_threshold(prob, self.low, self.high)
+        grad = sobel(rgb.max(axis=2))
+        hard = ndimage.binary_dilation(grad > self.edge_gradient, iterations=1)
+        found = apply_hysteresis_threshold(np.where(hard, 0, prob), self.low, self.high)
         found = ndimage.binary_opening(found, iterations=1)
         rows, cols = frame.shape
         min_px = max(int(self.min_area_frac * rows * cols), 12)
         gsd = frame.gsd_m()
         if gsd:
             min_px = max(min_px, int(self.min_area_m2 / gsd**2))
-        grad = sobel(rgb.max(axis=2))
 
         def measure(mask: NDArray[np.bool_], box: tuple[int, int, int, int]) -> object:
             r0, c0, r1, c1 = box
-            rim = mask & ~ndimage.binary_erosion(mask, border_value=0)
-            rim_grad = float(grad[r0:r1, c0:c1][rim].mean()) if rim.any() else 0.0
+            pad = 4
+            a0, b0 = max(r0 - pad, 0), max(c0 - pad, 0)
+            a1, b1 = min(r1 + pad, rows), min(c1 + pad, cols)
+            inside = np.zeros((a1 - a0, b1 - b0), dtype=bool)
+            inside[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0] = mask
+            ring = ndimage.binary_dilation(inside, iterations=pad) & ~inside
+            rim_grad = float(grad[a0:a1, b0:b1][ring].mean()) if ring.any() else 0.0
             if rim_grad > self.max_rim_gradient:
                 return None
             p = prob[r0:r1, c0:c1][mask]
