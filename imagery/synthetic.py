@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from missions.manifest import MANIFEST_NAME, CapturePose, write_manifest
 from numpy.typing import NDArray
 from PIL import Image
 from rasterio.features import rasterize
@@ -42,6 +41,7 @@ from imagery.georef import Georef, utm_epsg
 from imagery.pose import Pose
 from imagery.sites import Sites
 from imagery.thermal import FLIR_K_PER_COUNT, RADIOMETRIC_DESCRIPTION
+from missions.manifest import MANIFEST_NAME, CapturePose, write_manifest
 
 logger = logging.getLogger(__name__)
 

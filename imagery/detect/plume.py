@@ -5,12 +5,14 @@ channel (the minimum over colour and a small window, He et al.'s haze
 prior) is high where the ground behind them is not. They have soft edges,
 where a white roof or car has sharp ones: strong edges are cut out of the
 candidate mask (so a plume drifting over a roof separates from it) and a
-region whose surroundings change steeply at its rim is rejected. Sky (blue, smooth, touching the top edge in oblique
-views) is masked first. With stacks known and the frame georeferenced, only
-pixels within ``radius_m`` of a stack are searched: pale roads and concrete
-look like grey smoke by colour alone, so a georeferenced frame with no stack
-in reach is not searched at all. A frame without georeference (a fixed
-camera watching a plant) is searched whole.
+region whose surroundings change steeply at its rim is rejected. Sky (blue,
+smooth, touching the top edge in oblique views) is masked first.
+
+With stacks known and the frame georeferenced, only pixels within
+``radius_m`` of a stack are searched: pale roads and concrete look like grey
+smoke by colour alone, so a georeferenced frame with no stack in reach is
+not searched at all. A frame without georeference (a fixed camera watching
+a plant) is searched whole.
 """
 
 from __future__ import annotations
