@@ -36,7 +36,7 @@ from missions.items import Mission
 from missions.orbit import plan_orbit
 from missions.path import Leg, Task, fit_trigger, polyline_length
 from missions.perimeter import plan_perimeter
-from missions.routing import DockSpec, fit_tasks, plan_routes
+from missions.routing import DockSpec, fit_tasks, nearest_neighbour, plan_routes
 from missions.safety import DEFAULT_MAX_AGL_M, check_capacity, check_path
 from missions.sites import Dock, Enterprise, River, Sites
 from missions.sortie import PhotoPoint, build_sortie
@@ -93,6 +93,8 @@ class Patrol:
     fence_exclusions: tuple[tuple[str, tuple[tuple[float, float], ...]], ...]
     refused: dict[str, str] = field(default_factory=dict)
     terrain_following: bool = False
+    routed_length_m: float = 0.0
+    baseline_length_m: float | None = None
 
     @property
     def length_m(self) -> float:
@@ -125,6 +127,7 @@ def plan_patrol(
     max_agl_m: float = DEFAULT_MAX_AGL_M,
     no_fly_margin_m: float = 15.0,
     time_limit_s: float = 1.0,
+    compare_baseline: bool = False,
 ) -> Patrol:
     """Plan sorties covering ``targets`` (default: every enterprise and river).
 
@@ -149,6 +152,12 @@ def plan_patrol(
         A DEM GeoTIFF; with it altitudes are AMSL and follow the terrain.
     max_agl_m : float
         Ceiling above ground no waypoint may exceed (120 m by default).
+    time_limit_s : float
+        Time the routing solver may spend improving the sorties.
+    compare_baseline : bool
+        Also order the tasks greedily (nearest neighbour) and report that
+        length in ``Patrol.baseline_length_m``, beside ``routed_length_m``
+        from the same routing model.
     """
     cam = get_camera(camera) if isinstance(camera, str) else camera
     craft = aircraft or Aircraft()
@@ -263,6 +272,11 @@ def plan_patrol(
     else:
         raise CapacityError("cannot split the patrol into sorties within the item capacity")
 
+    baseline = None
+    if compare_baseline:
+        baseline = nearest_neighbour(
+            tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude
+        ).length_m
     inclusion_local = _operating_area(sites, frame, [b.path for b in built])
     inclusion = _ring(frame.to_geo(inclusion_local))
     exclusions = tuple(
@@ -326,6 +340,8 @@ def plan_patrol(
         fence_exclusions=exclusions,
         refused=refused,
         terrain_following=terrain is not None,
+        routed_length_m=routes.length_m,
+        baseline_length_m=baseline,
     )
 
 

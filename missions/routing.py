@@ -6,7 +6,8 @@ nodes of which exactly one is visited. Each possible sortie is a vehicle that
 starts and ends at its dock; a time dimension keeps every sortie within the
 aircraft's usable endurance (endurance less reserve, less take-off and
 landing), an item dimension keeps it within the autopilot's mission capacity,
-and a fixed cost per sortie makes the solver use as few as it can. Travel
+and each sortie costs its take-off and landing time, so the solver merges
+sorties only when that saves flight time. Travel
 between tasks uses the no-fly-avoiding route lengths.
 
 A greedy nearest-neighbour tour over the same data is the baseline the
@@ -190,7 +191,8 @@ def plan_routes(
     routing.AddDimension(time_index, 0, int(budget_s * SCALE), True, "time")
     items_index = routing.RegisterTransitCallback(items_cb)
     routing.AddDimension(items_index, 0, capacity, True, "items")
-    routing.SetFixedCostOfAllVehicles(int(300 * SCALE))
+    # a sortie costs its take-off and landing: fewer sorties only when that pays
+    routing.SetFixedCostOfAllVehicles(round(flight_overhead_s(aircraft, altitude_m) * SCALE))
     by_task: dict[int, list[int]] = {}
     for v, (k, _) in enumerate(data.variants):
         by_task.setdefault(k, []).append(manager.NodeToIndex(nd + v))

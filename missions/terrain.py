@@ -45,9 +45,10 @@ class Terrain:
         lon = np.atleast_1d(np.asarray(lon, dtype=float))
         lat = np.atleast_1d(np.asarray(lat, dtype=float))
         x, y = self._to_dem.transform(lon, lat)
-        col, row = self._inverse * (np.asarray(x), np.asarray(y))
-        col = np.asarray(col) - 0.5  # pixel centres
-        row = np.asarray(row) - 0.5
+        inv = self._inverse
+        x, y = np.asarray(x), np.asarray(y)
+        col = inv.a * x + inv.b * y + inv.c - 0.5  # relative to pixel centres
+        row = inv.d * x + inv.e * y + inv.f - 0.5
         h, w = self._data.shape
         c0 = np.clip(np.floor(col).astype(int), 0, w - 2 if w > 1 else 0)
         r0 = np.clip(np.floor(row).astype(int), 0, h - 2 if h > 1 else 0)

@@ -1,0 +1,99 @@
+"""`ecopatrol plan`: files written, summary printed, one line and exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from missions import cli
+from missions.export.qgc_plan import read_plan
+from missions.export.waypoints import read_waypoints
+
+
+def app() -> typer.Typer:
+    root = typer.Typer()
+
+    @root.callback()
+    def _root() -> None:
+        """Stand-in for the ecopatrol root."""
+
+    cli.register(root)
+    return root
+
+
+def test_plan_writes_every_file_and_a_summary(zone_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app(),
+        [
+            "plan",
+            str(zone_path),
+            "--out",
+            str(out),
+            "--targets",
+            "ent-01,river-xiliu",
+            "--gsd-cm",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "GSD 2.00 cm/px" in result.output and "ent-01" in result.output
+    plans = sorted(out.glob("sortie-*.plan"))
+    assert plans and len(plans) == len(sorted(out.glob("sortie-*.waypoints")))
+    for plan in plans:
+        mission = read_plan(plan)
+        assert read_waypoints(plan.with_suffix(".waypoints")).items == mission.items
+        photos = json.loads((out / f"{plan.stem}.photos.json").read_text())
+        assert photos and {"lat", "lon", "alt_m", "trigger_seq"} <= set(photos[0])
+    geo = json.loads((out / "patrol.geojson").read_text())
+    assert geo["type"] == "FeatureCollection"
+    assert (out / "patrol.kml").read_text().startswith("<?xml")
+
+
+def test_bad_input_is_one_line_and_exit_2(zone_path: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    cases = [
+        (
+            ["plan", str(zone_path), "--out", str(tmp_path), "--targets", "nope"],
+            "unknown target 'nope'",
+        ),
+        (["plan", str(tmp_path / "none.geojson"), "--out", str(tmp_path)], "no such file"),
+        (["plan", str(zone_path), "--out", str(tmp_path), "--altitude-m", "300"], "ceiling"),
+        (["plan", str(zone_path), "--out", str(tmp_path), "--camera", "x"], "unknown camera 'x'"),
+        (
+            ["plan", str(zone_path), "--out", str(tmp_path), "--gsd-cm", "2", "--altitude-m", "50"],
+            "not both",
+        ),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app(), args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output
+        assert "Traceback" not in result.output
+    assert not list(tmp_path.glob("sortie-*"))
+
+
+def test_installed_command_runs(zone_path: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from ecopatrol.cli import main; main()",
+            "plan",
+            str(zone_path),
+            "--out",
+            str(tmp_path),
+            "--targets",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown target" in proc.stderr
