@@ -48,6 +48,9 @@ def process(
     evidence_dir: Annotated[
         Path | None, typer.Option(help="Where thumbnails and overlays go (default: beside the DB).")
     ] = None,
+    geotiff_dir: Annotated[
+        Path | None, typer.Option(help="Also write each capture as a UTM GeoTIFF here.")
+    ] = None,
     detector: Annotated[
         list[str] | None, typer.Option(help="Run only these detectors (repeatable).")
     ] = None,
@@ -103,6 +106,7 @@ def process(
         sites=zone,
         detectors=chosen,
         evidence_dir=evidence_dir,
+        geotiff_dir=geotiff_dir,
     )
     results: list[CaptureResult] = []
     console = Console(stderr=True)

@@ -337,6 +337,7 @@ def process_capture(
     sites: Sites | None = None,
     detectors: Sequence[Detector] | None = None,
     evidence_dir: Path | None = None,
+    geotiff_dir: Path | None = None,
     work_px: int = DEFAULT_WORK_PX,
     index: int | None = None,
 ) -> CaptureResult:
@@ -352,6 +353,7 @@ def process_capture(
     sites : known stacks, rivers and enterprises (plume and water detectors need them).
     detectors : which detectors to run (default: every registered one).
     evidence_dir : where to write thumbnails, masks and overlays (none written when None).
+    geotiff_dir : where to write the capture as a UTM GeoTIFF at working resolution.
 
     Returns
     -------
@@ -428,6 +430,15 @@ def process_capture(
                 continue
             placed.append((det, finding))
     findings = [f for _, f in placed]
+    if geotiff_dir is not None:
+        from imagery.geotiff import write_geotiff
+
+        pixels = rgb if rgb is not None else thermal.values if thermal is not None else None
+        assert pixels is not None
+        try:
+            write_geotiff(pixels, georef, Path(geotiff_dir) / f"{path.stem}-{sha[:8]}.tif")
+        except ImageryError as exc:
+            warnings.append(f"no GeoTIFF: {exc}")
     if evidence_dir is not None and placed:
         findings = _write_evidence(frame, placed, Path(evidence_dir) / sha[:16])
     return CaptureResult(
