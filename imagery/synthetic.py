@@ -348,6 +348,7 @@ def render_captures(
     seed: int = 0,
     start: datetime | None = None,
     quality: int = 90,
+    pose_sigma: tuple[float, float] = (0.0, 0.0),
 ) -> list[Path]:
     """Render one image per pose into ``out_dir``, with EXIF/XMP pose and a manifest.
 
@@ -358,6 +359,9 @@ def render_captures(
     anomalies : injected at their ground positions before rendering.
     camera : intrinsics (default :func:`synthetic_camera` for ``kind``).
     kind : ``rgb`` (JPEG) or ``thermal`` (16-bit radiometric TIFF, 0.04 K per count).
+    pose_sigma : (horizontal metres, attitude degrees) of Gaussian error added to the pose
+        written in the file and manifest (the image is rendered from the true pose), as a
+        drone's GNSS and gimbal would report it.
 
     Returns
     -------
@@ -377,6 +381,7 @@ def render_captures(
         when = start + timedelta(seconds=2 * i)
         georef = Georef.build(camera, pose, ground_alt_m=basemap.ground_alt_m)
         view = render_view(georef, scene, kind=kind)
+        recorded = _perturb(pose, rng, *pose_sigma) if any(pose_sigma) else pose
         name = f"SYN_{i:04d}_{'T' if kind == 'thermal' else 'W'}"
         if kind == "rgb":
             shade = 1 - 0.15 * _radial(camera)[..., None]
@@ -386,8 +391,8 @@ def render_captures(
             image.save(
                 path,
                 quality=quality,
-                exif=_exif(pose, camera, RGB_MODEL, when),
-                xmp=_xmp(pose, camera, RGB_MODEL, when),
+                exif=_exif(recorded, camera, RGB_MODEL, when),
+                xmp=_xmp(recorded, camera, RGB_MODEL, when),
             )
         else:
             kelvin = view + 273.15 + rng.normal(0, 0.08, view.shape).astype(np.float32)
@@ -396,17 +401,32 @@ def render_captures(
             path = out_dir / f"{name}.tiff"
             image.save(
                 path,
-                exif=_exif(pose, camera, THERMAL_MODEL, when),
+                exif=_exif(recorded, camera, THERMAL_MODEL, when),
                 tiffinfo={
                     270: RADIOMETRIC_DESCRIPTION,
-                    700: _xmp(pose, camera, THERMAL_MODEL, when),
+                    700: _xmp(recorded, camera, THERMAL_MODEL, when),
                 },
             )
         paths.append(path)
-        records.append(_record(i, pose, when, path.name, item))
+        records.append(_record(i, recorded, when, path.name, item))
+
     write_manifest(out_dir / MANIFEST_NAME, records)
     logger.info("rendered %d %s captures into %s", len(paths), kind, out_dir)
     return paths
+
+
+def _perturb(pose: Pose, rng: np.random.Generator, sigma_m: float, sigma_deg: float) -> Pose:
+    """The pose as a drone with these GNSS and attitude errors would record it."""
+    dn, de = rng.normal(0, sigma_m, 2)
+    dy, dp, dr = rng.normal(0, sigma_deg, 3)
+    return replace(
+        pose,
+        lat=pose.lat + dn / 111_320.0,
+        lon=pose.lon + de / (111_320.0 * math.cos(math.radians(pose.lat))),
+        yaw_deg=pose.yaw_deg + dy,
+        pitch_deg=max(pose.pitch_deg + dp, -90.0),
+        roll_deg=pose.roll_deg + dr,
+    )
 
 
 def _radial(camera: Camera) -> NDArray[np.float32]:
