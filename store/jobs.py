@@ -282,6 +282,7 @@ def capture_params(capture: Capture) -> dict[str, Any]:
     """What a worker needs about a capture: its path and pose, never its pixels."""
     return {
         "capture_id": str(capture.id),
+        "index": capture.index,
         "path": capture.path,
         "kind": capture.kind,
         "pose": capture.pose,
