@@ -17,7 +17,7 @@ import logging
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,7 @@ def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 
         ang = float(rng.uniform(0, 2 * math.pi))
         dist = float(rng.uniform(15, 28))
         hx, hy = _offset(stack.lon, stack.lat, dist * math.cos(ang), dist * math.sin(ang))
-        anomalies = (
+        anomalies: tuple[Anomaly, ...] = (
             Anomaly("plume", px, py, radius_m=9.0, bearing_deg=wind, strength=0.85),
             Anomaly(
                 "hotspot",
@@ -165,7 +165,7 @@ def run_scene(
     poses = SurveyLine(
         *start, scene.bearing_deg, 35.0, 3, alt_rel_m=alt_rel_m, ground_alt_m=basemap.ground_alt_m
     ).poses()
-    results = []
+    results: list[CaptureResult] = []
     for kind in ("rgb", "thermal"):
         cam = synthetic_camera(kind, width=rgb_width)
         paths = render_captures(
@@ -190,14 +190,31 @@ def _visible(truth: Anomaly, results: Sequence[CaptureResult]) -> bool:
     )
 
 
-def score(
-    scenes: Sequence[tuple[Scene, Sequence[CaptureResult]]],
-) -> dict[str, Metrics]:
+@dataclass
+class _Tally:
+    truths: int = 0
+    groups: int = 0
+    matched: int = 0
+    false_groups: int = 0
+    errors: list[float] = field(default_factory=list)
+
+
+def _match(
+    truth: Anomaly, mine: list[list[FindingResult]], used: set[int], radius: float
+) -> tuple[float, int] | None:
+    best = None
+    for gi, members in enumerate(mine):
+        lat = float(np.mean([m.lat for m in members]))
+        lon = float(np.mean([m.lon for m in members]))
+        d = math.hypot((lon - truth.lon) * math.cos(math.radians(lat)), lat - truth.lat) * 111_320.0
+        if d <= radius and gi not in used and (best is None or d < best[0]):
+            best = (d, gi)
+    return best
+
+
+def score(scenes: Sequence[tuple[Scene, Sequence[CaptureResult]]]) -> dict[str, Metrics]:
     """Recall, precision and geolocation error per finding kind over processed scenes."""
-    totals: dict[str, dict[str, list[float] | int]] = {
-        k: {"truths": 0, "groups": 0, "matched": 0, "false": 0, "errors": []}
-        for k in MATCH_RADIUS_M
-    }
+    totals = {k: _Tally() for k in MATCH_RADIUS_M}
     for scene, results in scenes:
         findings: list[FindingResult] = [f for r in results for f in r.findings]
         ids = group(
@@ -212,36 +229,20 @@ def score(
         for f in findings:
             groups.setdefault(ids[f.dedupe_key], []).append(f)
         for kind, radius in MATCH_RADIUS_M.items():
-            t = totals[kind]
+            tally = totals[kind]
             truths = [a for a in scene.anomalies if a.kind == kind and _visible(a, results)]
             mine = [g for g in groups.values() if g[0].kind == kind]
-            t["truths"] = int(t["truths"]) + len(truths)  # type: ignore[call-overload]
-            t["groups"] = int(t["groups"]) + len(mine)  # type: ignore[call-overload]
+            tally.truths += len(truths)
+            tally.groups += len(mine)
             used: set[int] = set()
             for truth in truths:
-                best = None
-                for gi, members in enumerate(mine):
-                    lat = float(np.mean([m.lat for m in members]))
-                    lon = float(np.mean([m.lon for m in members]))
-                    d = (
-                        math.hypot((lon - truth.lon) * math.cos(math.radians(lat)), lat - truth.lat)
-                        * 111_320.0
-                    )
-                    if d <= radius and gi not in used and (best is None or d < best[0]):
-                        best = (d, gi)
+                best = _match(truth, mine, used, radius)
                 if best is not None:
                     used.add(best[1])
-                    t["matched"] = int(t["matched"]) + 1  # type: ignore[call-overload]
-                    t["errors"].append(best[0])  # type: ignore[union-attr]
-            t["false"] = int(t["false"]) + len(mine) - len(used)  # type: ignore[call-overload]
+                    tally.matched += 1
+                    tally.errors.append(best[0])
+            tally.false_groups += len(mine) - len(used)
     return {
-        k: Metrics(
-            k,
-            int(v["truths"]),
-            int(v["groups"]),
-            int(v["matched"]),  # type: ignore[call-overload]
-            int(v["false"]),
-            tuple(v["errors"]),
-        )  # type: ignore[call-overload,arg-type]
-        for k, v in totals.items()
+        k: Metrics(k, t.truths, t.groups, t.matched, t.false_groups, tuple(t.errors))
+        for k, t in totals.items()
     }

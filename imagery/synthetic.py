@@ -32,6 +32,7 @@ from rasterio.transform import from_origin
 from scipy import ndimage
 from shapely import affinity
 from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import transform as shp_transform
 from shapely.ops import unary_union
 
@@ -172,7 +173,11 @@ def make_basemap(
         temp[m] = t_c + 0.3 * fine[m]
 
     if sites is not None:
-        yards, blue_roofs, white_roofs, stacks, water = [], [], [], [], []
+        yards: list[BaseGeometry] = []
+        blue_roofs: list[BaseGeometry] = []
+        white_roofs: list[BaseGeometry] = []
+        stacks: list[BaseGeometry] = []
+        water: list[BaseGeometry] = []
         for stack in sites.stacks:
             stacks.append(Point(to_utm(stack.lon, stack.lat)).buffer(2.0))
         keep_clear = unary_union([s.buffer(25.0) for s in stacks]) if stacks else None
