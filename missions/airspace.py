@@ -20,6 +20,7 @@ import shapely
 from numpy.typing import NDArray
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
+from shapely import STRtree
 from shapely.geometry import MultiPolygon, Polygon
 
 from missions.errors import NoFlyViolationError
@@ -59,6 +60,7 @@ class Airspace:
         self.keep_out: Polygon | MultiPolygon = grown
         self._test = grown.buffer(-0.5) if not grown.is_empty else grown
         shapely.prepare(self._test)
+        self._tree = STRtree(list(shapely.get_parts(self._test)))
         corners = grown.buffer(1.0, quad_segs=2, join_style="mitre").simplify(0.5)
         nodes: list[NDArray[np.float64]] = []
         for poly in shapely.get_parts(corners):
@@ -104,7 +106,8 @@ class Airspace:
     def _solve(
         self, pts: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.float64]]:
-        inside = [(float(p[0]), float(p[1])) for p in pts if self._inside(p)]
+        mask = shapely.contains_xy(self._test, pts[:, 0], pts[:, 1])
+        inside = [(float(p[0]), float(p[1])) for p in pts[mask]]
         if inside:
             zone = self.zone_at(inside[0])
             where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly margin"
@@ -115,7 +118,7 @@ class Airspace:
         all_pts = np.vstack([pts, self._nodes])
         qq = self._visible_pairs(pts, pts)
         qn = self._visible_pairs(pts, self._nodes)
-        rows, cols, weights = [], [], []
+        rows, cols = [], []
         for (i, j), offset_i, offset_j in (
             (qq, 0, 0),
             (qn, 0, n_q),
@@ -128,7 +131,6 @@ class Airspace:
             r = np.concatenate(rows)
             c = np.concatenate(cols)
             w = np.hypot(*(all_pts[r] - all_pts[c]).T)
-            weights.append(w)
             graph = csr_array(
                 (np.concatenate([w, w]), (np.concatenate([r, c]), np.concatenate([c, r]))),
                 shape=(n_q + n_n, n_q + n_n),
@@ -139,9 +141,6 @@ class Airspace:
             graph, directed=False, indices=np.arange(n_q), return_predecessors=True
         )
         return dist[:, :n_q], pred, all_pts
-
-    def _inside(self, p: NDArray[np.float64]) -> bool:
-        return bool(shapely.contains_xy(self._test, p[0], p[1]))
 
     def _visible_pairs(
         self, a: NDArray[np.float64], b: NDArray[np.float64]
@@ -156,7 +155,8 @@ class Airspace:
             keep = i < j
             i, j = i[keep], j[keep]
         segs = shapely.linestrings(np.stack([a[i], b[j]], axis=1))
-        ok = ~shapely.intersects(segs, self._test)
+        ok = np.ones(len(segs), dtype=bool)
+        ok[self._tree.query(segs, predicate="intersects")[0]] = False
         return i[ok], j[ok]
 
     @staticmethod

@@ -36,7 +36,7 @@ from missions.items import Mission
 from missions.orbit import plan_orbit
 from missions.path import Leg, Task, fit_trigger, polyline_length
 from missions.perimeter import plan_perimeter
-from missions.routing import DockSpec, fit_tasks, nearest_neighbour, plan_routes
+from missions.routing import DockSpec, RoutingProblem, fit_tasks
 from missions.safety import DEFAULT_MAX_AGL_M, check_capacity, check_path
 from missions.sites import Dock, Enterprise, River, Sites
 from missions.sortie import PhotoPoint, build_sortie
@@ -240,17 +240,10 @@ def plan_patrol(
         raise InfeasibleError(f"no target can be planned ({reasons})")
 
     tasks = fit_tasks(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
+    problem = RoutingProblem(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
     capacity = craft.mission_capacity
     for _ in range(4):
-        routes = plan_routes(
-            tasks,
-            docks,
-            airspace=airspace,
-            aircraft=craft,
-            altitude_m=altitude,
-            time_limit_s=time_limit_s,
-            item_capacity=capacity,
-        )
+        routes = problem.solve(time_limit_s=time_limit_s, item_capacity=capacity)
         built = [
             build_sortie(
                 list(plan.tasks),
@@ -274,9 +267,7 @@ def plan_patrol(
 
     baseline = None
     if compare_baseline:
-        baseline = nearest_neighbour(
-            tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude
-        ).length_m
+        baseline = problem.nearest_neighbour().length_m
     inclusion_local = _operating_area(sites, frame, [b.path for b in built])
     inclusion = _ring(frame.to_geo(inclusion_local))
     exclusions = tuple(

@@ -91,18 +91,27 @@ def flight_overhead_s(aircraft: Aircraft, altitude_m: float) -> float:
     return altitude_m / aircraft.climb_rate_m_s + altitude_m / aircraft.descent_rate_m_s
 
 
-class _Data:
-    """Nodes, variants and the travel matrix shared by the solver and the baseline."""
+class RoutingProblem:
+    """Tasks, docks and the travel matrix, built once for the solver and the baseline.
+
+    Node ``n < len(docks)`` is a dock; the others are task variants (a task
+    and, when it may be flown the other way round, its reverse).
+    """
 
     def __init__(
         self,
         tasks: Sequence[Task],
         docks: Sequence[DockSpec],
+        *,
         airspace: Airspace,
         aircraft: Aircraft,
+        altitude_m: float,
     ) -> None:
         self.tasks = list(tasks)
         self.docks = list(docks)
+        self.aircraft = aircraft
+        self.altitude_m = altitude_m
+        self.budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
         self.variants: list[tuple[int, Task]] = []
         for k, task in enumerate(tasks):
             self.variants.append((k, task))
@@ -116,202 +125,171 @@ class _Data:
         dist, _, _ = airspace.route_matrix(points)
         if not np.all(np.isfinite(dist)):
             raise RangeError("some targets cannot be reached around the no-fly areas")
-        euclid = np.hypot(
-            *(np.asarray(points)[:, None] - np.asarray(points)[None, :]).transpose(2, 0, 1)
-        )
-        self.routed = dist > euclid + 0.5
-        self.dist = dist
+        pts = np.asarray(points)
+        euclid = np.hypot(*(pts[:, None] - pts[None, :]).transpose(2, 0, 1))
         nd = len(docks)
-        # node n: 0..nd-1 docks; nd+v: variant v (entry point nd+2v, exit nd+2v+1)
         self.n_nodes = nd + len(self.variants)
-        self.entry = np.array(list(range(nd)) + [nd + 2 * v for v in range(len(self.variants))])
-        self.exit = np.array(list(range(nd)) + [nd + 2 * v + 1 for v in range(len(self.variants))])
-        self.service = np.array(
+        entry = np.array(list(range(nd)) + [nd + 2 * v for v in range(len(self.variants))])
+        exit_ = np.array(list(range(nd)) + [nd + 2 * v + 1 for v in range(len(self.variants))])
+        # travel_m[i, j]: from the end of node i to the start of node j
+        self.travel_m = dist[np.ix_(exit_, entry)]
+        self.routed = (dist > euclid + 0.5)[np.ix_(exit_, entry)]
+        self.service_s = np.array(
             [0.0] * nd + [task_duration_s(t, aircraft) for _, t in self.variants]
         )
-        self.length = np.array([0.0] * nd + [t.length_m for _, t in self.variants])
+        self.length_m = np.array([0.0] * nd + [t.length_m for _, t in self.variants])
         self.items = np.array([0] * nd + [task_items(t) for _, t in self.variants])
         self.speed = aircraft.cruise_speed_m_s
 
-    def travel_m(self, i: int, j: int) -> float:
-        return float(self.dist[self.exit[i], self.entry[j]])
-
-    def travel_s(self, i: int, j: int) -> float:
-        return self.travel_m(i, j) / self.speed
-
-    def hop_items(self, i: int, j: int) -> int:
-        return ROUTED_HOP_ITEMS if self.routed[self.exit[i], self.entry[j]] else 1
-
-
-def plan_routes(
-    tasks: Sequence[Task],
-    docks: Sequence[DockSpec],
-    *,
-    airspace: Airspace,
-    aircraft: Aircraft,
-    altitude_m: float,
-    time_limit_s: float = 1.0,
-    item_capacity: int | None = None,
-) -> RoutingResult:
-    """Sorties flying every task, each from and back to a dock, least total time.
-
-    Raises :class:`RangeError` when some task fits no sortie (too far from
-    every dock) and :class:`CapacityError` when one alone exceeds the item
-    capacity.
-    """
-    if not tasks:
-        return RoutingResult((), 0.0)
-    data = _Data(tasks, docks, airspace, aircraft)
-    budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
-    capacity = (item_capacity or aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS
-    _check_each_fits(data, budget_s, capacity)
-    nd = len(docks)
-    total = float(data.service.sum()) + 2 * float(
-        np.mean(
-            [min(data.dist[d, data.entry[n]] for d in range(nd)) for n in range(nd, data.n_nodes)]
+    def _sortie(self, dock: int, nodes: list[int]) -> SortiePlan:
+        nd = len(self.docks)
+        seq = [dock, *nodes, dock]
+        travel = float(sum(self.travel_m[i, j] for i, j in itertools.pairwise(seq)))
+        length = travel + float(sum(self.length_m[n] for n in nodes))
+        duration = (
+            travel / self.speed
+            + float(sum(self.service_s[n] for n in nodes))
+            + flight_overhead_s(self.aircraft, self.altitude_m)
         )
-    ) / data.speed * len(tasks)
-    per_dock = min(len(tasks), max(2, math.ceil(1.5 * total / budget_s) + 1))
-    vehicle_dock = [d for d in range(nd) for _ in range(per_dock)]
-    manager = pywrapcp.RoutingIndexManager(
-        data.n_nodes, len(vehicle_dock), vehicle_dock, vehicle_dock
-    )
-    routing = pywrapcp.RoutingModel(manager)
+        return SortiePlan(dock, tuple(self.variants[n - nd][1] for n in nodes), length, duration)
 
-    def time_cb(a: int, b: int) -> int:
-        i, j = manager.IndexToNode(a), manager.IndexToNode(b)
-        return round((data.travel_s(i, j) + data.service[j]) * SCALE)
+    def check_each_fits(self, capacity: int) -> None:
+        """Refuse, with reasons, tasks no sortie can fly on its own."""
+        nd = len(self.docks)
+        problems = []
+        for k, task in enumerate(self.tasks):
+            nodes = [nd + v for v, (t, _) in enumerate(self.variants) if t == k]
+            best = min(
+                (self.travel_m[d, n] + self.travel_m[n, d]) / self.speed + self.service_s[n]
+                for n in nodes
+                for d in range(nd)
+            )
+            name = task.label or task.target_id
+            if min(int(self.items[n]) for n in nodes) + 2 > capacity:
+                raise CapacityError(
+                    f"{name}: needs {int(self.items[nodes[0]])} mission items, more than the "
+                    f"{capacity + SORTIE_OVERHEAD_ITEMS} the autopilot stores"
+                )
+            if best > self.budget_s:
+                problems.append(
+                    f"{name}: a round trip takes {best / 60:.1f} min, more than the usable "
+                    f"{self.budget_s / 60:.1f} min"
+                )
+        if problems:
+            raise RangeError("beyond range: " + "; ".join(problems))
 
-    def items_cb(a: int, b: int) -> int:
-        i, j = manager.IndexToNode(a), manager.IndexToNode(b)
-        return int(data.items[j]) + data.hop_items(i, j)
+    def solve(
+        self, *, time_limit_s: float = 1.0, item_capacity: int | None = None
+    ) -> RoutingResult:
+        """Sorties flying every task, each from and back to a dock, least total time.
 
-    time_index = routing.RegisterTransitCallback(time_cb)
-    routing.SetArcCostEvaluatorOfAllVehicles(time_index)
-    routing.AddDimension(time_index, 0, int(budget_s * SCALE), True, "time")
-    items_index = routing.RegisterTransitCallback(items_cb)
-    routing.AddDimension(items_index, 0, capacity, True, "items")
-    # a sortie costs its take-off and landing: fewer sorties only when that pays
-    routing.SetFixedCostOfAllVehicles(round(flight_overhead_s(aircraft, altitude_m) * SCALE))
-    by_task: dict[int, list[int]] = {}
-    for v, (k, _) in enumerate(data.variants):
-        by_task.setdefault(k, []).append(manager.NodeToIndex(nd + v))
-    for indices in by_task.values():
-        routing.AddDisjunction(indices, 10**9, 1)
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    )
-    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
-    solution = routing.SolveWithParameters(params)
-    if solution is None:
-        raise RangeError("no set of sorties fits the aircraft's endurance; add a dock or drones")
-    sorties = []
-    visited: set[int] = set()
-    for vehicle, dock in enumerate(vehicle_dock):
-        index = routing.Start(vehicle)
-        nodes = []
-        while not routing.IsEnd(index):
-            node = manager.IndexToNode(index)
-            if node >= nd:
-                nodes.append(node)
-            index = solution.Value(routing.NextVar(index))
-        if not nodes:
-            continue
-        visited.update(data.variants[n - nd][0] for n in nodes)
-        sorties.append(_sortie(data, dock, nodes, aircraft, altitude_m))
-    missing = [tasks[k].label or tasks[k].target_id for k in range(len(tasks)) if k not in visited]
-    if missing:
-        raise RangeError(f"could not fit into any sortie: {', '.join(missing)}")
-    length = sum(s.estimated_length_m for s in sorties)
-    logger.info("routing: %d tasks into %d sorties, %.0f m", len(tasks), len(sorties), length)
-    return RoutingResult(tuple(sorties), length)
-
-
-def _sortie(
-    data: _Data, dock: int, nodes: list[int], aircraft: Aircraft, altitude_m: float
-) -> SortiePlan:
-    nd = len(data.docks)
-    seq = [dock, *nodes, dock]
-    travel = sum(data.travel_m(i, j) for i, j in itertools.pairwise(seq))
-    length = travel + float(sum(data.length[n] for n in nodes))
-    duration = (
-        travel / data.speed
-        + float(sum(data.service[n] for n in nodes))
-        + flight_overhead_s(aircraft, altitude_m)
-    )
-    return SortiePlan(dock, tuple(data.variants[n - nd][1] for n in nodes), length, duration)
-
-
-def _check_each_fits(data: _Data, budget_s: float, capacity: int) -> None:
-    nd = len(data.docks)
-    problems = []
-    for k, task in enumerate(data.tasks):
-        nodes = [nd + v for v, (t, _) in enumerate(data.variants) if t == k]
-        best = min(
-            data.travel_s(d, n) + data.service[n] + data.travel_s(n, d)
-            for n in nodes
-            for d in range(nd)
+        Raises :class:`RangeError` when some task fits no sortie (too far from
+        every dock) and :class:`CapacityError` when one alone exceeds the item
+        capacity.
+        """
+        if not self.tasks:
+            return RoutingResult((), 0.0)
+        capacity = (item_capacity or self.aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS
+        self.check_each_fits(capacity)
+        nd = len(self.docks)
+        reach = float(np.mean(self.travel_m[:nd, nd:].min(axis=0))) / self.speed
+        total = float(self.service_s.sum()) / max(1, len(self.variants)) * len(self.tasks)
+        total += 2 * reach * len(self.tasks)
+        per_dock = min(len(self.tasks), max(2, math.ceil(1.5 * total / self.budget_s) + 1))
+        vehicle_dock = [d for d in range(nd) for _ in range(per_dock)]
+        manager = pywrapcp.RoutingIndexManager(
+            self.n_nodes, len(vehicle_dock), vehicle_dock, vehicle_dock
         )
-        name = task.label or task.target_id
-        if min(int(data.items[n]) for n in nodes) + 2 > capacity:
-            raise CapacityError(
-                f"{name}: needs {int(data.items[nodes[0]])} mission items, more than the "
-                f"{capacity + SORTIE_OVERHEAD_ITEMS} the autopilot stores"
+        routing = pywrapcp.RoutingModel(manager)
+        time_matrix = np.rint(
+            (self.travel_m / self.speed + self.service_s[None, :]) * SCALE
+        ).astype(np.int64)
+        item_matrix = self.items[None, :] + np.where(self.routed, ROUTED_HOP_ITEMS, 1)
+        time_index = routing.RegisterTransitMatrix(time_matrix.tolist())
+        routing.SetArcCostEvaluatorOfAllVehicles(time_index)
+        routing.AddDimension(time_index, 0, int(self.budget_s * SCALE), True, "time")
+        items_index = routing.RegisterTransitMatrix(item_matrix.astype(np.int64).tolist())
+        routing.AddDimension(items_index, 0, capacity, True, "items")
+        # a sortie costs its take-off and landing: fewer sorties only when that pays
+        routing.SetFixedCostOfAllVehicles(
+            round(flight_overhead_s(self.aircraft, self.altitude_m) * SCALE)
+        )
+        by_task: dict[int, list[int]] = {}
+        for v, (k, _) in enumerate(self.variants):
+            by_task.setdefault(k, []).append(manager.NodeToIndex(nd + v))
+        for indices in by_task.values():
+            routing.AddDisjunction(indices, 10**9, 1)
+        params = pywrapcp.DefaultRoutingSearchParameters()
+        params.first_solution_strategy = (
+            routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        )
+        params.local_search_metaheuristic = (
+            routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        )
+        params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+        solution = routing.SolveWithParameters(params)
+        if solution is None:
+            raise RangeError(
+                "no set of sorties fits the aircraft's endurance; add a dock or drones"
             )
-        if best > budget_s:
-            problems.append(
-                f"{name}: a round trip takes {best / 60:.1f} min, more than the usable "
-                f"{budget_s / 60:.1f} min"
-            )
-    if problems:
-        raise RangeError("beyond range: " + "; ".join(problems))
-
-
-def nearest_neighbour(
-    tasks: Sequence[Task],
-    docks: Sequence[DockSpec],
-    *,
-    airspace: Airspace,
-    aircraft: Aircraft,
-    altitude_m: float,
-) -> RoutingResult:
-    """Greedy baseline: from a dock, always fly to the nearest task that still fits."""
-    data = _Data(tasks, docks, airspace, aircraft)
-    nd = len(docks)
-    budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
-    todo = set(range(len(tasks)))
-    sorties = []
-    while todo:
-        candidates = [
-            (data.travel_m(d, nd + v), d)
-            for v, (k, _) in enumerate(data.variants)
-            if k in todo
-            for d in range(nd)
+        sorties = []
+        visited: set[int] = set()
+        for vehicle, dock in enumerate(vehicle_dock):
+            index = routing.Start(vehicle)
+            nodes = []
+            while not routing.IsEnd(index):
+                node = manager.IndexToNode(index)
+                if node >= nd:
+                    nodes.append(node)
+                index = solution.Value(routing.NextVar(index))
+            if nodes:
+                visited.update(self.variants[n - nd][0] for n in nodes)
+                sorties.append(self._sortie(dock, nodes))
+        missing = [
+            self.tasks[k].label or self.tasks[k].target_id
+            for k in range(len(self.tasks))
+            if k not in visited
         ]
-        dock = min(candidates)[1]
-        here, used, nodes = dock, 0.0, []
-        while True:
-            options = []
-            for v, (k, _) in enumerate(data.variants):
-                n = nd + v
-                if k not in todo:
-                    continue
-                cost = data.travel_s(here, n) + data.service[n]
-                if used + cost + data.travel_s(n, dock) <= budget_s:
-                    options.append((data.travel_m(here, n), n, k, cost))
-            if not options:
-                break
-            _, n, k, cost = min(options)
-            nodes.append(n)
-            todo.discard(k)
-            used += cost
-            here = n
-        if not nodes:
-            raise RangeError("a task fits no sortie from any dock")
-        sorties.append(_sortie(data, dock, nodes, aircraft, altitude_m))
-    return RoutingResult(tuple(sorties), sum(s.estimated_length_m for s in sorties))
+        if missing:
+            raise RangeError(f"could not fit into any sortie: {', '.join(missing)}")
+        length = sum(s.estimated_length_m for s in sorties)
+        logger.info(
+            "routing: %d tasks into %d sorties, %.0f m", len(self.tasks), len(sorties), length
+        )
+        return RoutingResult(tuple(sorties), length)
+
+    def nearest_neighbour(self) -> RoutingResult:
+        """Greedy baseline: from a dock, always fly to the nearest task that still fits."""
+        nd = len(self.docks)
+        todo = set(range(len(self.tasks)))
+        sorties = []
+        task_of = np.array([k for k, _ in self.variants])
+        while todo:
+            open_nodes = np.array([nd + v for v in range(len(self.variants)) if task_of[v] in todo])
+            near = self.travel_m[:nd][:, open_nodes]
+            dock = int(np.unravel_index(np.argmin(near), near.shape)[0])
+            here, used, nodes = dock, 0.0, []
+            while True:
+                open_nodes = np.array(
+                    [nd + v for v in range(len(self.variants)) if task_of[v] in todo], dtype=int
+                )
+                if len(open_nodes) == 0:
+                    break
+                cost = self.travel_m[here, open_nodes] / self.speed + self.service_s[open_nodes]
+                back = self.travel_m[open_nodes, dock] / self.speed
+                fits = used + cost + back <= self.budget_s
+                if not np.any(fits):
+                    break
+                candidates = open_nodes[fits]
+                pick = int(candidates[np.argmin(self.travel_m[here, candidates])])
+                used += float(self.travel_m[here, pick] / self.speed + self.service_s[pick])
+                nodes.append(pick)
+                todo.discard(int(task_of[pick - nd]))
+                here = pick
+            if not nodes:
+                raise RangeError("a task fits no sortie from any dock")
+            sorties.append(self._sortie(dock, nodes))
+        return RoutingResult(tuple(sorties), sum(s.estimated_length_m for s in sorties))
 
 
 def split_task(task: Task, parts: int) -> list[Task]:
@@ -337,15 +315,18 @@ def fit_tasks(
     """Split tasks too long (or with too many items) for one sortie into runs of legs."""
     budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
     capacity = (item_capacity or aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS - 2
-    out: list[Task] = []
+    nd = len(docks)
+    points = [d.xy for d in docks]
     for task in tasks:
+        points.extend([task.entry, task.exit])
+    dist: NDArray[np.float64] = airspace.route_matrix(points)[0]
+    out: list[Task] = []
+    for k, task in enumerate(tasks):
         if len(task.legs) < 2:
             out.append(task)
             continue
-        pts = [d.xy for d in docks] + [task.entry, task.exit]
-        dist: NDArray[np.float64] = airspace.route_matrix(pts)[0]
-        nd = len(docks)
-        reach = min(dist[d, nd] + dist[nd + 1, d] for d in range(nd)) / aircraft.cruise_speed_m_s
+        entry, exit_ = nd + 2 * k, nd + 2 * k + 1
+        reach = min(dist[d, entry] + dist[exit_, d] for d in range(nd)) / aircraft.cruise_speed_m_s
         need_time = task_duration_s(task, aircraft) / max(budget_s * 0.9 - reach, 1.0)
         need_items = task_items(task) / capacity
         parts = math.ceil(max(need_time, need_items, 1.0) - 1e-9)

@@ -104,14 +104,21 @@ def best_angle(area: Polygon | MultiPolygon, *, spacing_m: float) -> float:
     """Lane direction (degrees from north) giving the fewest legs, then the least length.
 
     Candidates are every edge direction of the convex hull (the minimum width
-    of a polygon is across one of them) plus every 15 degrees.
+    of a polygon is across one of them) plus every 15 degrees; only those whose
+    hull width needs at most one lane more than the narrowest are clipped.
     """
     hull = np.asarray(area.convex_hull.exterior.coords)
     edges = np.diff(hull, axis=0)
     bearings = np.degrees(np.arctan2(edges[:, 0], edges[:, 1])) % 180
-    candidates = sorted({round(float(b), 3) for b in bearings} | set(range(0, 180, 15)))
+    candidates = np.array(sorted({round(float(b), 3) for b in bearings} | set(range(0, 180, 15))))
+    # the hull's width across the lanes bounds the lane count; clip only the promising angles
+    theta = np.radians(candidates)
+    normal = np.column_stack([np.cos(theta), -np.sin(theta)])
+    across = hull @ normal.T
+    lanes_needed = np.ceil((across.max(axis=0) - across.min(axis=0)) / spacing_m - 1e-9)
+    promising = candidates[lanes_needed <= lanes_needed.min() + 1]
     best: tuple[int, float, float] | None = None
-    for angle in candidates:
+    for angle in promising:
         lanes, _, _ = _lanes(area, spacing_m, angle)
         count = sum(len(lane) for lane in lanes)
         length = sum(s.x1 - s.x0 for lane in lanes for s in lane)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from affine import Affine
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.errors import TerrainError
 from missions.geo import LocalFrame
@@ -63,7 +64,7 @@ def test_waypoints_keep_their_height_above_ground(zone, dem) -> None:
         # survey legs at 60 m, stack orbits 10 m over their tops (28 m and 80 m stacks)
         assert set(np.round(agl, 1)) <= {60.0, 38.0, 90.0}
         # between waypoints the straight line stays within a few metres of the wanted height
-        for a, b in zip(wps[:-1], wps[1:], strict=True):
+        for a, b in itertools.pairwise(wps):
             t = np.linspace(0, 1, 20)
             la, lo = a.lat + t * (b.lat - a.lat), a.lon + t * (b.lon - a.lon)
             line = a.z + t * (b.z - a.z)
