@@ -47,11 +47,12 @@ def _root(
 
 def _register_all() -> None:
     from imagery import cli as imagery_cli
+    from imagery.dispatch import cli as dispatch_cli
     from missions import cli as missions_cli
     from server import cli as server_cli
     from sitl import cli as sitl_cli
 
-    for module in (missions_cli, sitl_cli, imagery_cli, server_cli):
+    for module in (missions_cli, sitl_cli, imagery_cli, dispatch_cli, server_cli):
         module.register(app)
 
 
