@@ -29,6 +29,7 @@ from missions.errors import (
     InvalidProfileError,
     InvalidSiteError,
     NoFlyViolationError,
+    RangeError,
 )
 from missions.geo import LocalFrame
 from missions.geofence import fence_items, rally_items
@@ -38,7 +39,7 @@ from missions.path import Leg, Task, fit_trigger, polyline_length
 from missions.perimeter import plan_perimeter
 from missions.routing import DockSpec, RoutingProblem, fit_tasks
 from missions.safety import DEFAULT_MAX_AGL_M, check_capacity, check_path
-from missions.sites import Dock, Enterprise, River, Sites
+from missions.sites import Dock, Enterprise, River, Sites, Stack
 from missions.sortie import PhotoPoint, build_sortie
 from missions.survey import plan_survey
 from missions.terrain import Terrain
@@ -214,6 +215,7 @@ def plan_patrol(
                         orbit_clearance_m=orbit_clearance_m,
                         max_agl_m=max_agl_m,
                         craft=craft,
+                        refused=None if explicit else refused,
                     )
                 )
             elif "corridor" in patterns:
@@ -241,9 +243,12 @@ def plan_patrol(
 
     tasks = fit_tasks(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
     problem = RoutingProblem(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
-    capacity = craft.mission_capacity
-    for _ in range(4):
-        routes = problem.solve(time_limit_s=time_limit_s, item_capacity=capacity)
+    # the routing model estimates; the built missions are the truth: tighten and re-route
+    capacity, margin = craft.mission_capacity, 1.0
+    for _ in range(5):
+        routes = problem.solve(
+            time_limit_s=time_limit_s, item_capacity=capacity, time_margin=margin
+        )
         built = [
             build_sortie(
                 list(plan.tasks),
@@ -258,12 +263,24 @@ def plan_patrol(
             for k, plan in enumerate(routes.sorties)
         ]
         worst = max(len(b.mission.items) for b in built)
-        if worst <= craft.mission_capacity:
+        longest = max(b.duration_s for b in built)
+        if worst <= craft.mission_capacity and longest <= craft.usable_endurance_s:
             break
-        capacity -= worst - craft.mission_capacity + 10
-        logger.info("a sortie needs %d items; re-routing with capacity %d", worst, capacity)
+        if worst > craft.mission_capacity:
+            capacity -= worst - craft.mission_capacity + 10
+            logger.info("a sortie needs %d items; re-routing with capacity %d", worst, capacity)
+        if longest > craft.usable_endurance_s:
+            margin *= 0.98 * craft.usable_endurance_s / longest
+            logger.info(
+                "a sortie lasts %.0f s; re-routing with %.0f%% of the budget", longest, 100 * margin
+            )
     else:
-        raise CapacityError("cannot split the patrol into sorties within the item capacity")
+        if worst > craft.mission_capacity:
+            raise CapacityError("cannot split the patrol into sorties within the item capacity")
+        raise RangeError(
+            f"cannot split the patrol into sorties within the usable endurance "
+            f"({craft.usable_endurance_s / 60:.0f} min)"
+        )
 
     baseline = None
     if compare_baseline:
@@ -384,7 +401,13 @@ def _enterprise_tasks(
     orbit_clearance_m: float,
     max_agl_m: float,
     craft: Aircraft,
+    refused: dict[str, str] | None,
 ) -> list[Task]:
+    """Survey, perimeter and stack orbits of one enterprise.
+
+    A stack orbit that cannot be flown is raised when ``refused`` is None (the
+    caller asked for this target) and otherwise recorded there and skipped.
+    """
     boundary = frame.to_local(site.boundary)
     area = boundary.difference(airspace.keep_out) if not airspace.keep_out.is_empty else boundary
     tasks: list[Task] = []
@@ -420,28 +443,22 @@ def _enterprise_tasks(
             tasks.append(Task(site.id, "perimeter", tuple(legs), speed_m_s, f"perimeter {site.id}"))
     if "orbit" in patterns:
         for stack in site.stacks:
-            altitude = stack.height_m + orbit_clearance_m
-            if altitude > max_agl_m:
-                raise AltitudeLimitError(
-                    f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
-                    f"{altitude:.0f} m, above the {max_agl_m:.0f} m ceiling"
+            try:
+                legs = _stack_orbit(
+                    site,
+                    stack,
+                    frame=frame,
+                    airspace=airspace,
+                    camera=camera,
+                    altitude_m=stack.height_m + orbit_clearance_m,
+                    max_agl_m=max_agl_m,
                 )
-            center = frame.xy(stack.lon, stack.lat)
-            legs = plan_orbit(
-                center, stack_height_m=stack.height_m, camera=camera, altitudes_m=[altitude]
-            )
-            for leg in legs:
-                ring = LineString(leg.points)
-                if not airspace.keep_out.is_empty and ring.intersects(airspace.keep_out):
-                    zone = next(
-                        (z for z in airspace.zones if ring.distance(z.area) < airspace.margin_m),
-                        None,
-                    )
-                    where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly area"
-                    raise NoFlyViolationError(
-                        f"{site.id}: the orbit of stack {stack.id} would come within "
-                        f"{airspace.margin_m:.0f} m of {where}"
-                    )
+            except InfeasibleError as exc:
+                if refused is None:
+                    raise
+                refused[stack.id] = str(exc)
+                logger.warning("skipping the orbit of %s: %s", stack.id, exc)
+                continue
             ring_trigger = legs[0].trigger_m or 1.0
             orbit_speed = min(
                 craft.max_survey_speed_m_s, ring_trigger / max(camera.min_trigger_interval_s, 0.1)
@@ -457,6 +474,40 @@ def _enterprise_tasks(
                 )
             )
     return tasks
+
+
+def _stack_orbit(
+    site: Enterprise,
+    stack: Stack,
+    *,
+    frame: LocalFrame,
+    airspace: Airspace,
+    camera: Camera,
+    altitude_m: float,
+    max_agl_m: float,
+) -> list[Leg]:
+    """The orbit rings of one stack, refused if too high or too near a no-fly area."""
+    if altitude_m > max_agl_m:
+        raise AltitudeLimitError(
+            f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
+            f"{altitude_m:.0f} m, above the {max_agl_m:.0f} m ceiling"
+        )
+    center = frame.xy(stack.lon, stack.lat)
+    legs = plan_orbit(
+        center, stack_height_m=stack.height_m, camera=camera, altitudes_m=[altitude_m]
+    )
+    for leg in legs:
+        ring = LineString(leg.points)
+        if not airspace.keep_out.is_empty and ring.intersects(airspace.keep_out):
+            zone = next(
+                (z for z in airspace.zones if ring.distance(z.area) < airspace.margin_m), None
+            )
+            where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly area"
+            raise NoFlyViolationError(
+                f"{site.id}: the orbit of stack {stack.id} would come within "
+                f"{airspace.margin_m:.0f} m of {where}"
+            )
+    return legs
 
 
 def _river_tasks(

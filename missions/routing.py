@@ -179,23 +179,29 @@ class RoutingProblem:
             raise RangeError("beyond range: " + "; ".join(problems))
 
     def solve(
-        self, *, time_limit_s: float = 1.0, item_capacity: int | None = None
+        self,
+        *,
+        time_limit_s: float = 1.0,
+        item_capacity: int | None = None,
+        time_margin: float = 1.0,
     ) -> RoutingResult:
         """Sorties flying every task, each from and back to a dock, least total time.
 
-        Raises :class:`RangeError` when some task fits no sortie (too far from
-        every dock) and :class:`CapacityError` when one alone exceeds the item
-        capacity.
+        ``time_margin`` (at most 1) scales the time budget down when the
+        built missions turn out longer than the model estimated. Raises
+        :class:`RangeError` when some task fits no sortie (too far from every
+        dock) and :class:`CapacityError` when one alone exceeds the item capacity.
         """
         if not self.tasks:
             return RoutingResult((), 0.0)
         capacity = (item_capacity or self.aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS
         self.check_each_fits(capacity)
+        budget_s = self.budget_s * time_margin
         nd = len(self.docks)
         reach = float(np.mean(self.travel_m[:nd, nd:].min(axis=0))) / self.speed
         total = float(self.service_s.sum()) / max(1, len(self.variants)) * len(self.tasks)
         total += 2 * reach * len(self.tasks)
-        per_dock = min(len(self.tasks), max(2, math.ceil(1.5 * total / self.budget_s) + 1))
+        per_dock = min(len(self.tasks), max(2, math.ceil(1.5 * total / budget_s) + 1))
         vehicle_dock = [d for d in range(nd) for _ in range(per_dock)]
         manager = pywrapcp.RoutingIndexManager(
             self.n_nodes, len(vehicle_dock), vehicle_dock, vehicle_dock
@@ -207,7 +213,7 @@ class RoutingProblem:
         item_matrix = self.items[None, :] + np.where(self.routed, ROUTED_HOP_ITEMS, 1)
         time_index = routing.RegisterTransitMatrix(time_matrix.tolist())
         routing.SetArcCostEvaluatorOfAllVehicles(time_index)
-        routing.AddDimension(time_index, 0, int(self.budget_s * SCALE), True, "time")
+        routing.AddDimension(time_index, 0, int(budget_s * SCALE), True, "time")
         items_index = routing.RegisterTransitMatrix(item_matrix.astype(np.int64).tolist())
         routing.AddDimension(items_index, 0, capacity, True, "items")
         # a sortie costs its take-off and landing: fewer sorties only when that pays
