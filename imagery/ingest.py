@@ -79,6 +79,7 @@ def match_manifest(
     free = [p for p in poses if p not in matched.values()]
     if rest and free:
         timed = [(p, _parse_time(p.time_utc)) for p in free]
+        pairs = []
         for image in rest:
             try:
                 taken = read_metadata(image).taken_at
@@ -86,13 +87,14 @@ def match_manifest(
                 continue
             if taken is None:
                 continue
-            best = min(
-                ((abs((t - taken).total_seconds()), p) for p, t in timed if t is not None),
-                default=None,
-                key=lambda x: x[0],
-            )
-            if best is not None and best[0] <= max_dt_s:
-                matched[image] = best[1]
+            for k, (_, t) in enumerate(timed):
+                if t is not None and abs((t - taken).total_seconds()) <= max_dt_s:
+                    pairs.append((abs((t - taken).total_seconds()), image.name, k, image))
+        used: set[int] = set()
+        for _, _, k, image in sorted(pairs):  # nearest in time first, each record once
+            if image not in matched and k not in used:
+                matched[image] = timed[k][0]
+                used.add(k)
         rest = [i for i in images if i not in matched]
         free = [p for p in poses if p not in matched.values()]
         if rest and len(rest) == len(free):

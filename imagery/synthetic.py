@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from PIL import Image
 from rasterio.features import rasterize
@@ -33,7 +34,6 @@ from scipy import ndimage
 from shapely import affinity
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shp_transform
 from shapely.ops import unary_union
 
 from imagery.camera import Camera
@@ -162,6 +162,9 @@ def make_basemap(
     transform = from_origin(x0, y1, gsd_m, gsd_m)
     to_utm = transformer(4326, epsg).transform
 
+    def shp_transform(geom: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(geom, lambda xy: np.column_stack(to_utm(xy[:, 0], xy[:, 1])))
+
     def paint(
         geoms: Sequence[object], colour: Sequence[float], t_c: float, texture: float = 0.02
     ) -> None:
@@ -182,7 +185,7 @@ def make_basemap(
             stacks.append(Point(to_utm(stack.lon, stack.lat)).buffer(2.0))
         keep_clear = unary_union([s.buffer(25.0) for s in stacks]) if stacks else None
         for i, site in enumerate(sites.sites):
-            geom = shp_transform(to_utm, site.geometry)
+            geom = shp_transform(site.geometry)
             if site.kind == "enterprise":
                 yards.append(geom)
                 roof = affinity.scale(geom.convex_hull, 0.45, 0.35)
@@ -191,7 +194,7 @@ def make_basemap(
                     roof = roof.difference(keep_clear)
                 (white_roofs if i % 3 == 0 else blue_roofs).append(roof)
         for river in sites.rivers:
-            water.append(shp_transform(to_utm, river.line).buffer(river.width_m / 2))
+            water.append(shp_transform(river.line).buffer(river.width_m / 2))
         paint(yards, (0.52, 0.51, 0.49), 30.0, 0.04)
         paint(blue_roofs, (0.32, 0.45, 0.62), 33.0)
         paint(white_roofs, (0.80, 0.80, 0.78), 28.0)

@@ -93,6 +93,11 @@ def register(detector: Detector) -> Detector:
     return detector
 
 
+def unregister(name: str) -> None:
+    """Remove a detector by name (a missing name is ignored)."""
+    _REGISTRY.pop(name, None)
+
+
 def available() -> dict[str, Detector]:
     """Registered detectors by name (the built-in ones are registered on import)."""
     import imagery.detect.plume

