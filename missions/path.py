@@ -144,15 +144,22 @@ def polyline_length(points: NDArray[np.float64]) -> float:
     return float(np.sum(np.hypot(*np.diff(pts, axis=0).T))) if len(pts) > 1 else 0.0
 
 
-def fit_trigger(length_m: float, trigger_m: float) -> float:
-    """Shorten ``trigger_m`` slightly so the last photo falls just before the leg's end.
+END_MARGIN_M = 3.0
 
-    With ``n = ceil(L / d)`` intervals the photos span the whole leg instead of
-    leaving up to one trigger distance unphotographed at the far edge; the
-    result is rounded down to the centimetre so exports carry it exactly.
+
+def fit_trigger(length_m: float, trigger_m: float, *, end_margin_m: float = END_MARGIN_M) -> float:
+    """Shorten ``trigger_m`` so the photos span the leg, the last just before its end.
+
+    With ``n = ceil(L' / d)`` intervals over ``L' = L - end_margin_m`` the
+    photos reach the far edge instead of leaving up to one trigger distance
+    unphotographed there. The margin matters because ArduCopter counts a
+    waypoint reached a couple of metres early (WPNAV_RADIUS) and runs the
+    trigger-off item then, which would swallow a photo planned at the very end.
+    The result is rounded down to the centimetre so exports carry it exactly.
     """
-    if length_m <= 0:
+    usable = max(length_m - end_margin_m, length_m / 2)
+    if usable <= 0:
         return round(trigger_m, 2)
-    n = max(1, math.ceil(length_m / trigger_m - 1e-9))
-    fitted = math.floor(length_m / n * 0.998 * 100) / 100
+    n = max(1, math.ceil(usable / trigger_m - 1e-9))
+    fitted = math.floor(usable / n * 100) / 100
     return max(0.01, min(fitted, math.floor(trigger_m * 100) / 100))
