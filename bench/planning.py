@@ -16,6 +16,7 @@ from collections.abc import Callable
 from shapely.geometry import Point, Polygon, box
 
 from missions.camera import CAMERAS, Aircraft
+from missions.path import Leg
 from missions.plan import plan_patrol
 from missions.sites import Dock, Enterprise, NoFly, Sites
 from missions.survey import plan_survey
@@ -24,8 +25,8 @@ CAM = CAMERAS["wide-20mp"]
 ALT = 60.0
 
 
-def best_of(runs: int, fn: Callable[[], object]) -> tuple[float, object]:
-    best, result = math.inf, None
+def best_of(runs: int, fn: Callable[[], list[Leg]]) -> tuple[float, list[Leg]]:
+    best, result = math.inf, []
     for _ in range(runs):
         t0 = time.perf_counter()
         result = fn()
@@ -33,7 +34,7 @@ def best_of(runs: int, fn: Callable[[], object]) -> tuple[float, object]:
     return best, result
 
 
-def survey(side_m: float) -> list:
+def survey(side_m: float) -> list[Leg]:
     # a concave site (an L with a courtyard) so clipping and cells are exercised
     outer = box(0, 0, side_m, side_m).difference(box(0.6 * side_m, 0.6 * side_m, side_m, side_m))
     area = outer.difference(box(0.2 * side_m, 0.2 * side_m, 0.3 * side_m, 0.3 * side_m))
@@ -65,7 +66,7 @@ def hundred_sites(seed: int = 7) -> Sites:
         box(x, y, x + 300, y + 300)
         for x, y in ((-2000, -1000), (1500, 1500), (0, 2500), (-2500, 2000), (2500, -2500))
     ]
-    enterprises = []
+    enterprises: list[Enterprise] = []
     while len(enterprises) < 100:
         e, n = rng.uniform(-3800, 3800), rng.uniform(-3800, 3800)
         w, h = rng.uniform(80, 180), rng.uniform(80, 180)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -132,7 +133,7 @@ def test_plan_file_is_what_qgc_expects(patrol, tmp_path: Path) -> None:
 
 
 def test_qgc_null_params_read_as_nan_and_complex_items_are_refused(tmp_path: Path) -> None:
-    doc = {
+    doc: dict[str, Any] = {
         "fileType": "Plan",
         "mission": {
             "plannedHomePosition": [34.8, 113.5, 100],
