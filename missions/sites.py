@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import shapely
+from shapely.errors import ShapelyError
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, shape
 
 from missions.errors import InvalidSiteError
@@ -259,7 +260,7 @@ def _geometry(label: str, geometry: object, *, kinds: Sequence[str]) -> shapely.
         )
     try:
         geom = shape(geometry)
-    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, ShapelyError) as exc:
         raise InvalidSiteError(f"{label}: malformed {gtype} coordinates ({exc})") from None
     if geom.is_empty:
         raise InvalidSiteError(f"{label}: empty {gtype}")

@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from missions.errors import InvalidSiteError
 from missions.sites import load_sites, parse_sites
+
+ZONE_TEXT = (
+    Path(__file__).resolve().parents[2] / "examples" / "zhengzhou-hightech" / "sites.geojson"
+).read_text()
 
 
 def test_sample_zone_has_what_the_readme_promises(zone) -> None:
@@ -144,3 +150,35 @@ def test_file_faults_name_the_file(tmp_path: Path) -> None:
 def test_unknown_target_lists_the_known_ones(zone) -> None:
     with pytest.raises(InvalidSiteError, match=r"unknown target 'nope' .*ent-01"):
         zone.target("nope")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["enterprise", "river", "no_fly", "dock", "stack", None]),
+    key=st.sampled_from(
+        ["geometry", "coordinates", "width_m", "reason", "ground_alt_m", "stacks", "id", "type"]
+    ),
+    value=json_values,
+)
+def test_any_malformed_feature_gives_one_site_error_never_a_crash(kind, key, value) -> None:
+    base = json.loads(ZONE_TEXT)["features"]
+    feature = next((f for f in base if f["properties"]["kind"] == kind), base[0])
+    if key == "coordinates":
+        feature["geometry"]["coordinates"] = value
+    elif key in ("geometry", "type"):
+        feature[key] = value
+    else:
+        feature["properties"][key] = value
+    try:
+        parse_sites({"type": "FeatureCollection", "features": [feature]})
+    except InvalidSiteError as exc:
+        assert str(exc) and "\n" not in str(exc)
