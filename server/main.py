@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from server import pages
 from server.api.routes import captures, exports, findings, flights, login, missions, sites, users
@@ -31,6 +34,7 @@ from store.db import make_engine
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 DEFAULT_BODY_LIMIT = 20 * 1024 * 1024
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/login/access-token", f"{API_PREFIX}/logout"})
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -84,12 +88,23 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(500, f"internal error (incident {incident}); the operator has the log")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette lists only the first matching route's methods; list every route's.
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(app, request)))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     del _invalid, _integrity, _db_down, _unexpected, _http
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _scope = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
 
 
 def _jsonable(errors: object) -> object:
@@ -97,6 +112,69 @@ def _jsonable(errors: object) -> object:
     from fastapi.encoders import jsonable_encoder
 
     return jsonable_encoder(errors, custom_encoder={Exception: str})
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The generated schema, corrected to say what the handlers really return.
+
+    Validation errors carry a one-line ``detail`` plus the ``errors`` list; every
+    route but sign-in may answer 401/403; any body may be refused as too large.
+    """
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["HTTPValidationError"] = {
+            "title": "HTTPValidationError",
+            "type": "object",
+            "properties": {
+                "detail": {"type": "string", "title": "Detail"},
+                "errors": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/ValidationError"},
+                },
+            },
+            "required": ["detail"],
+        }
+        components["ErrorDetail"] = {
+            "title": "ErrorDetail",
+            "type": "object",
+            "properties": {"detail": {"type": "string"}},
+            "required": ["detail"],
+        }
+        error = {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}
+            }
+        }
+        invalid = {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+            }
+        }
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, response in responses.items():
+                    if code == "422":
+                        response["content"] = invalid["content"]
+                    elif code.startswith(("4", "5")):
+                        response["content"] = error["content"]
+                if path not in PUBLIC_PATHS:
+                    responses.setdefault("401", {"description": "not signed in", **error})
+                    responses.setdefault("403", {"description": "role not allowed", **error})
+                if "requestBody" in operation:
+                    responses.setdefault("400", {"description": "body not parseable", **error})
+                    responses.setdefault("413", {"description": "body too large", **error})
+                    responses.setdefault("422", {"description": "invalid input", **invalid})
+        app.openapi_schema = schema
+        return schema
+
+    return build
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -132,9 +210,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (login, users, sites, missions, flights, captures, findings, exports):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(flights.ws_router, prefix=API_PREFIX)
+    app.include_router(flights.records_router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("server", "static")]), name="static")
     _install_handlers(app)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(
         BodyLimitMiddleware,
         upload_limit=settings.upload_max_bytes,

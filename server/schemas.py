@@ -7,16 +7,25 @@ Families per entity in the FastAPI template's manner: ``XCreate`` in,
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
 from store.models import FindingStatus, FlightStatus, ReviewDecision, Role
 
 GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString"]
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; every stored time is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Message(BaseModel):
@@ -45,6 +54,12 @@ class UserUpdate(BaseModel):
     is_active: bool | None = None
 
 
+class UserUpdateMe(BaseModel):
+    full_name: str | None = Field(default=None, max_length=128)
+    current_password: str | None = Field(default=None, max_length=256)
+    new_password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -53,7 +68,7 @@ class UserPublic(BaseModel):
     full_name: str
     role: Role
     is_active: bool
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class UsersPublic(BaseModel):
@@ -68,14 +83,15 @@ class Geometry(BaseModel):
     """A GeoJSON geometry in WGS 84 longitude/latitude, checked for validity."""
 
     type: GeometryType
-    coordinates: list[Any]
+    coordinates: list[Any] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _valid(self) -> Geometry:
         try:
             geom = shape(self.model_dump())
-        except (ValueError, TypeError, IndexError, AttributeError) as exc:
-            raise ValueError(f"not a valid {self.type}: {exc}") from exc
+        except (ShapelyError, ValueError, TypeError, LookupError, AttributeError) as exc:
+            # shapely reports malformed nesting with whichever builtin it trips over
+            raise ValueError(f"not a valid {self.type}: {exc or type(exc).__name__}") from None
         if geom.is_empty:
             raise ValueError(f"empty {self.type}")
         if not geom.is_valid:
@@ -150,7 +166,7 @@ class FindingPublic(BaseModel):
     position_error_m: float | None
     measurements: dict[str, Any] | None
     status: FindingStatus
-    created_at: datetime
+    created_at: UTCDateTime
     has_thumbnail: bool = False
     has_overlay: bool = False
 
@@ -177,7 +193,7 @@ class ReviewPublic(BaseModel):
     comment: str
     previous_status: FindingStatus | None
     duplicate_of: uuid.UUID | None
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class ReviewsPublic(BaseModel):
@@ -198,13 +214,13 @@ class CapturePublic(BaseModel):
     sha256: str
     width: int | None
     height: int | None
-    taken_at: datetime | None
+    taken_at: UTCDateTime | None
     lat: float | None
     lon: float | None
     footprint: dict[str, Any] | None
     status: str
     failure_reason: str | None
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class CapturesPublic(BaseModel):
@@ -226,7 +242,7 @@ class MissionPublic(BaseModel):
     length_m: float
     duration_s: float
     photo_count: int
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class MissionsPublic(BaseModel):
@@ -259,9 +275,9 @@ class FlightPublic(BaseModel):
     status: FlightStatus
     connection: str
     distance_m: float
-    started_at: datetime | None
-    ended_at: datetime | None
-    created_at: datetime
+    started_at: UTCDateTime | None
+    ended_at: UTCDateTime | None
+    created_at: UTCDateTime
     live: dict[str, Any] | None = None
 
 

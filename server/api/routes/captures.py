@@ -148,7 +148,6 @@ def capture_file(session: Session, capture: Capture, settings: Settings) -> Path
     responses={
         200: {"content": {"image/jpeg": {}}},
         404: {"model": Message},
-        422: {"model": Message},
     },
 )
 def capture_image(
@@ -170,5 +169,5 @@ def capture_image(
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except UploadRejectedError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return FileResponse(path, media_type="image/jpeg")

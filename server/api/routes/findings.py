@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -51,6 +51,17 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return min_lon, min_lat, max_lon, max_lat
 
 
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date or date-time (UTC when no zone is given); not epoch numbers."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 date or date-time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 class FindingFilter:
     """Query parameters shared by the list, the exports and the report."""
 
@@ -61,9 +72,21 @@ class FindingFilter:
         status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
         flight_id: Annotated[uuid.UUID | None, Query()] = None,
         date_from: Annotated[
-            datetime | None, Query(description="created at or after (ISO 8601)")
+            str | None,
+            Query(
+                max_length=64,
+                description="created at or after (ISO 8601; UTC when no zone is given)",
+                json_schema_extra={"format": "date-time"},
+            ),
         ] = None,
-        date_to: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+        date_to: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                description="created before (ISO 8601; UTC when no zone is given)",
+                json_schema_extra={"format": "date-time"},
+            ),
+        ] = None,
         bbox: Annotated[
             str | None,
             Query(
@@ -76,13 +99,15 @@ class FindingFilter:
     ) -> None:
         try:
             self.bbox = parse_bbox(bbox)
+            self.date_from = parse_time(date_from, "date_from")
+            self.date_to = parse_time(date_to, "date_to")
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-        if date_from and date_to and _aware(date_to) < _aware(date_from):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "date_to is before date_from")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "date_to is before date_from"
+            )
         self.site_id, self.kind, self.status, self.flight_id = site_id, kind, status_, flight_id
-        self.date_from = _aware(date_from) if date_from else None
-        self.date_to = _aware(date_to) if date_to else None
         self.min_score = min_score
 
     def clauses(self) -> list[ColumnElement[bool]]:
@@ -113,12 +138,6 @@ class FindingFilter:
 
 
 FilterDep = Annotated[FindingFilter, Depends()]
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def finding_public(finding: Finding) -> FindingPublic:
@@ -230,7 +249,7 @@ def list_reviews(session: SessionDep, _: CurrentUser, finding_id: uuid.UUID) -> 
 @router.post(
     "/{finding_id}/reviews",
     status_code=status.HTTP_201_CREATED,
-    responses={404: {"model": Message}, 422: {"model": Message}},
+    responses={404: {"model": Message}},
 )
 def review_finding(
     session: SessionDep, inspector: InspectorUser, finding_id: uuid.UUID, body: ReviewCreate
@@ -240,19 +259,19 @@ def review_finding(
     if body.decision is ReviewDecision.DUPLICATE:
         if body.duplicate_of is None:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, "a duplicate must name duplicate_of"
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "a duplicate must name duplicate_of"
             )
         if body.duplicate_of == finding.id:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, "a finding cannot duplicate itself"
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "a finding cannot duplicate itself"
             )
         if session.get(Finding, body.duplicate_of) is None:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, "duplicate_of: no such finding"
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "duplicate_of: no such finding"
             )
     elif body.duplicate_of is not None:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, "duplicate_of is only for a duplicate decision"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "duplicate_of is only for a duplicate decision"
         )
     review = Review(
         finding_id=finding.id,

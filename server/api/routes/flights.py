@@ -17,6 +17,7 @@ from store.models import Flight, FlightStatus, Mission
 
 router = APIRouter(prefix="/flights", tags=["flights"])
 ws_router = APIRouter(prefix="/flights", tags=["flights"])
+records_router = APIRouter(prefix="/flight-records", tags=["flights"])
 
 
 class FlightRecordCreate(BaseModel):
@@ -82,7 +83,7 @@ async def launch_flight(
     return _public(flight, manager)
 
 
-@router.post("/records", status_code=status.HTTP_201_CREATED, responses={404: {"model": Message}})
+@records_router.post("", status_code=status.HTTP_201_CREATED, responses={404: {"model": Message}})
 def create_flight_record(
     session: SessionDep, request: Request, _: OperatorUser, body: FlightRecordCreate
 ) -> FlightPublic:

@@ -11,8 +11,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import select
 
 from server.api.deps import CurrentUser, SessionDep, SettingsDep
-from server.schemas import Message, Token, UserPublic
-from server.security import COOKIE_NAME, create_token, verify_password
+from server.schemas import Message, Token, UserPublic, UserUpdateMe
+from server.security import COOKIE_NAME, create_token, hash_password, verify_password
 from store.models import User
 
 logger = logging.getLogger(__name__)
@@ -60,4 +60,19 @@ def logout(response: Response) -> Message:
 
 @router.get("/users/me")
 def read_me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+@router.patch("/users/me", responses={400: {"model": Message}})
+def update_me(session: SessionDep, user: CurrentUser, body: UserUpdateMe) -> UserPublic:
+    """Change one's own name or password (the current password is required for the latter)."""
+    if body.new_password is not None:
+        if not verify_password(body.current_password or "", user.password_hash):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the current password is wrong")
+        user.password_hash = hash_password(body.new_password)
+    if body.full_name is not None:
+        user.full_name = body.full_name
+    session.add(user)
+    session.commit()
+    session.refresh(user)
     return UserPublic.model_validate(user)

@@ -82,11 +82,14 @@ def create_site(session: SessionDep, _: OperatorUser, feature: SiteFeature) -> d
     return site_to_feature(site)
 
 
-@router.post("/import")
+@router.put("")
 def import_sites(
     session: SessionDep, _: OperatorUser, collection: SiteCollection
 ) -> SiteImportResult:
-    """Create or update sites by id from a FeatureCollection (a zone's ``sites.geojson``)."""
+    """Create or update sites by id from a FeatureCollection (a zone's ``sites.geojson``).
+
+    Sites not in the collection are left alone; the whole collection applies or none of it.
+    """
     existing = {s.site_id: s for s in session.exec(select(Site))}
     created = updated = 0
     for feature in collection.features:
@@ -110,7 +113,7 @@ def read_site(session: SessionDep, _: CurrentUser, site_id: str = SiteId) -> dic
 @router.put(
     "/{site_id}",
     response_model=SiteFeature,
-    responses={404: {"model": Message}, 422: {"model": Message}},
+    responses={404: {"model": Message}},
 )
 def replace_site(
     session: SessionDep, _: OperatorUser, feature: SiteFeature, site_id: str = SiteId
@@ -118,7 +121,7 @@ def replace_site(
     site = _get(session, site_id)
     if feature.properties.id != site_id:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, "the feature's id must match the URL's site id"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "the feature's id must match the URL's site id"
         )
     _apply(site, feature)
     session.add(site)

@@ -1,0 +1,187 @@
+"""The role matrix: every route, every role, and anonymous callers, checked against the rules.
+
+admin: everything; operator: sites, plans, flights, uploads, no reviews, no accounts;
+inspector: reads and reviews, nothing that changes the zone or flies; anonymous: nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from store.models import Capture, Mission
+
+from .conftest import seed_findings
+
+ALL = {"admin", "operator", "inspector"}
+OPS = {"admin", "operator"}
+REVIEWERS = {"admin", "inspector"}
+ADMIN = {"admin"}
+SQUARE = {
+    "type": "Polygon",
+    "coordinates": [[[113.50, 34.80], [113.51, 34.80], [113.51, 34.81], [113.50, 34.80]]],
+}
+
+
+def _site(site_id: str) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": SQUARE,
+        "properties": {"id": site_id, "kind": "enterprise"},
+    }
+
+
+def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str]]]:
+    f, fl, m, c = ids["finding"], ids["flight"], ids["mission"], ids["capture"]
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+    return [
+        ("GET", "/api/v1/users/me", {}, ALL),
+        ("PATCH", "/api/v1/users/me", {"json": {"full_name": "Me"}}, ALL),
+        ("GET", "/api/v1/users", {}, ADMIN),
+        (
+            "POST",
+            "/api/v1/users",
+            {"json": {"username": "u-{role}", "password": "longenough"}},
+            ADMIN,
+        ),
+        ("PATCH", f"/api/v1/users/{ids['inspector']}", {"json": {"full_name": "X"}}, ADMIN),
+        ("GET", "/api/v1/sites", {}, ALL),
+        ("POST", "/api/v1/sites", {"json": _site("s-{role}")}, OPS),
+        (
+            "PUT",
+            "/api/v1/sites",
+            {"json": {"type": "FeatureCollection", "features": [_site("i-{role}")]}},
+            OPS,
+        ),
+        ("GET", "/api/v1/sites/base", {}, ALL),
+        ("PUT", "/api/v1/sites/base", {"json": _site("base")}, OPS),
+        ("DELETE", "/api/v1/sites/del-{role}", {}, OPS),
+        ("GET", "/api/v1/missions", {}, ALL),
+        ("GET", f"/api/v1/missions/{m}", {}, ALL),
+        ("GET", "/api/v1/patrols", {}, ALL),
+        ("GET", "/api/v1/patrols/p1/report", {}, ALL),
+        ("GET", "/api/v1/patrols/p1/geojson", {}, ALL),
+        ("GET", "/api/v1/flights", {}, ALL),
+        ("GET", f"/api/v1/flights/{fl}", {}, ALL),
+        ("POST", "/api/v1/flight-records", {"json": {"name": "manual"}}, OPS),
+        ("POST", "/api/v1/flights", {"json": {"mission_id": str(uuid.uuid4()), "sitl": True}}, OPS),
+        ("POST", f"/api/v1/flights/{fl}/pause", {}, OPS),
+        ("POST", f"/api/v1/flights/{fl}/resume", {}, OPS),
+        ("POST", f"/api/v1/flights/{fl}/abort", {}, OPS),
+        (
+            "POST",
+            f"/api/v1/flights/{fl}/uploads",
+            {"files": {"file": ("a-{role}.jpg", jpeg, "image/jpeg")}},
+            OPS,
+        ),
+        ("GET", "/api/v1/captures", {}, ALL),
+        ("GET", f"/api/v1/captures/{c}", {}, ALL),
+        ("GET", f"/api/v1/captures/{c}/image", {}, ALL),
+        ("GET", "/api/v1/findings", {}, ALL),
+        ("GET", f"/api/v1/findings/{f}", {}, ALL),
+        ("GET", f"/api/v1/findings/{f}/thumbnail", {}, ALL),
+        ("GET", f"/api/v1/findings/{f}/overlay", {}, ALL),
+        ("GET", f"/api/v1/findings/{f}/reviews", {}, ALL),
+        ("POST", f"/api/v1/findings/{f}/reviews", {"json": {"decision": "confirm"}}, REVIEWERS),
+        ("GET", "/api/v1/exports/findings.geojson", {}, ALL),
+        ("GET", "/api/v1/exports/findings.csv", {}, ALL),
+        ("GET", "/api/v1/exports/findings.kml", {}, ALL),
+    ]
+
+
+def _fill(kwargs: dict[str, Any], role: str) -> dict[str, Any]:
+    def sub(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("{role}", role)
+        if isinstance(value, dict):
+            return {k: sub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(io.BytesIO(v) if isinstance(v, bytes) else sub(v) for v in value)
+        return value
+
+    return sub(kwargs)
+
+
+def test_every_route_checks_its_role(client: TestClient, headers, engine) -> None:
+    finding = seed_findings(engine, 1)[0]
+    with Session(engine) as session:
+        capture = session.exec(select(Capture)).one()
+        mission = Mission(name="m", patrol_name="p1")
+        session.add(mission)
+        session.commit()
+        ids = {
+            "finding": str(finding),
+            "flight": str(capture.flight_id),
+            "capture": str(capture.id),
+            "mission": str(mission.id),
+        }
+    users = client.get("/api/v1/users", headers=headers["admin"]).json()["data"]
+    ids["inspector"] = next(u["id"] for u in users if u["username"] == "inspector")
+    client.post("/api/v1/sites", json=_site("base"), headers=headers["admin"])
+    for role in ALL:
+        client.post("/api/v1/sites", json=_site(f"del-{role}"), headers=headers["admin"])
+
+    matrix = _matrix(ids)
+    assert len({(m, p) for m, p, _k, _r in matrix}) == len(matrix)
+    wrong: list[str] = []
+    for method, path, kwargs, allowed in matrix:
+        anonymous = client.request(method, path.replace("{role}", "anon"), **_fill(kwargs, "anon"))
+        if anonymous.status_code != 401:
+            wrong.append(f"anonymous {method} {path}: {anonymous.status_code}")
+        for role in sorted(ALL):
+            r = client.request(
+                method, path.replace("{role}", role), headers=headers[role], **_fill(kwargs, role)
+            )
+            if role in allowed and r.status_code in (401, 403):
+                wrong.append(f"{role} {method} {path}: refused {r.status_code} {r.text[:80]}")
+            if role not in allowed and r.status_code != 403:
+                wrong.append(f"{role} {method} {path}: expected 403, got {r.status_code}")
+            if r.status_code >= 500:
+                wrong.append(f"{role} {method} {path}: server error {r.status_code}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_matrix_covers_every_api_route(app) -> None:
+    """A new route without a row in the matrix fails here, so no route escapes the check."""
+    from fastapi.routing import APIRoute
+
+    matrix_paths = {
+        (m, p)
+        for m, p, _k, _r in _matrix(
+            dict.fromkeys(["finding", "flight", "mission", "capture", "inspector"], "X")
+        )
+    }
+    normalised = {(m, _shape(p)) for m, p in matrix_paths}
+    missing = []
+    for route in app.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.path.startswith("/api/v1")
+            and route.include_in_schema
+        ):
+            for method in route.methods - {"HEAD"}:
+                if (method, _shape(route.path)) not in normalised and route.path not in {
+                    "/api/v1/login/access-token",
+                    "/api/v1/logout",
+                }:
+                    missing.append(f"{method} {route.path}")
+    assert not missing, missing
+
+
+def _shape(path: str) -> str:
+    """Path parameters and concrete ids alike become ``*``."""
+    parts = []
+    for part in path.split("/"):
+        if part.startswith("{") or part in {"X", "base", "p1"} or part.startswith("del-"):
+            parts.append("*")
+        elif part.startswith("findings."):
+            parts.append("findings.*")
+        else:
+            parts.append(part)
+    return "/".join(parts)

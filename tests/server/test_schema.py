@@ -1,0 +1,62 @@
+"""Schemathesis over the app's own OpenAPI schema: no 5xx, responses as documented."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from schemathesis import checks
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+
+from server.accounts import add_user
+from server.main import create_app
+from server.settings import Settings
+from store.db import make_engine, migrate
+from store.models import Role
+
+from .conftest import PASSWORD, SITES, seed_findings, token_for
+
+
+@pytest.fixture(scope="module")
+def schema_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, dict[str, str]]]:
+    tmp: Path = tmp_path_factory.mktemp("schema")
+    config = Settings(
+        data_dir=tmp / "data",
+        database_url=f"sqlite:///{tmp / 'db.sqlite'}",
+        secret_key="schemathesis-secret-0123456789abcdef",
+        upload_max_bytes=64 * 1024,
+    )
+    engine = make_engine(config.db_url)
+    migrate(engine)
+    add_user(engine, "admin", PASSWORD, role=Role.ADMIN)
+    seed_findings(engine, 20)
+    app = create_app(config)
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {token_for(client, 'admin')}"}
+        client.post("/api/v1/sites/import", json=json.loads(SITES.read_text()), headers=headers)
+        yield app, headers
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def api_schema(schema_app):  # type: ignore[no-untyped-def]
+    app, headers = schema_app
+    return schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=headers)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_schema(case, schema_app) -> None:  # type: ignore[no-untyped-def]
+    """Every check but ``positive_data_acceptance``: a schema cannot say that a polygon must
+    not cross itself or that a launch needs a connection or SITL, so the server rightly
+    refuses some schema-valid inputs with a 422 and a reason."""
+    _app, headers = schema_app
+    case.call_and_validate(headers=headers, excluded_checks=[checks.positive_data_acceptance])
