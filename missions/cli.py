@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -48,6 +48,9 @@ def plan(
     front_overlap: Annotated[float, typer.Option(help="Front overlap, 0..1.")] = 0.8,
     side_overlap: Annotated[float, typer.Option(help="Side overlap, 0..1.")] = 0.7,
     max_agl_m: Annotated[float, typer.Option(help="Altitude ceiling above ground.")] = 120.0,
+    orbit_offsets_m: Annotated[
+        str, typer.Option(help="Stack orbit rings, metres above each stack's top (e.g. 10,-15).")
+    ] = "10",
 ) -> None:
     """Plan a patrol: one QGC .plan and .waypoints per sortie, plus GeoJSON and KML."""
     from missions.export.geojson import write_geojson
@@ -58,6 +61,10 @@ def plan(
 
     if gsd_cm is not None and altitude_m is not None:
         _fail("give either --gsd-cm or --altitude-m, not both")
+    try:
+        offsets = [float(v) for v in orbit_offsets_m.split(",") if v.strip()]
+    except ValueError:
+        _fail(f"--orbit-offsets-m must be numbers separated by commas, got {orbit_offsets_m!r}")
     try:
         zone = load_sites(sites)
         patrol = plan_patrol(
@@ -71,6 +78,7 @@ def plan(
             front_overlap=front_overlap,
             side_overlap=side_overlap,
             max_agl_m=max_agl_m,
+            orbit_offsets_m=offsets,
         )
     except MissionError as exc:
         _fail(str(exc))
@@ -98,7 +106,7 @@ def plan(
     _summary(patrol, out)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 

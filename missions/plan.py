@@ -50,6 +50,7 @@ PATTERNS = ("survey", "orbit", "corridor", "perimeter")
 DEFAULT_PATTERNS = ("survey", "orbit", "corridor")
 DEFAULT_ALTITUDE_M = 60.0
 FENCE_MARGIN_M = 100.0
+MIN_ORBIT_AGL_M = 15.0
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def plan_patrol(
     angle_deg: float | None = None,
     turnaround_m: float = 10.0,
     patterns: Collection[str] = DEFAULT_PATTERNS,
-    orbit_clearance_m: float = 10.0,
+    orbit_offsets_m: Sequence[float] = (10.0,),
     dem: Terrain | str | Path | None = None,
     max_agl_m: float = DEFAULT_MAX_AGL_M,
     no_fly_margin_m: float = 15.0,
@@ -149,6 +150,10 @@ def plan_patrol(
         Survey lane direction from north; None picks the fewest-turn angle per site.
     patterns : collection of str
         Among ``survey``, ``orbit``, ``corridor`` (rivers) and ``perimeter``.
+    orbit_offsets_m : sequence of float
+        One orbit ring per entry, at the stack's top plus this (negative: a
+        ring below the top, looking at the stack's side); each ring at least
+        ``MIN_ORBIT_AGL_M`` above ground.
     dem : Terrain or path, optional
         A DEM GeoTIFF; with it altitudes are AMSL and follow the terrain.
     max_agl_m : float
@@ -212,7 +217,7 @@ def plan_patrol(
                         angle_deg=angle_deg,
                         turnaround_m=turnaround_m,
                         patterns=patterns,
-                        orbit_clearance_m=orbit_clearance_m,
+                        orbit_offsets_m=orbit_offsets_m,
                         max_agl_m=max_agl_m,
                         craft=craft,
                         refused=None if explicit else refused,
@@ -398,7 +403,7 @@ def _enterprise_tasks(
     angle_deg: float | None,
     turnaround_m: float,
     patterns: Collection[str],
-    orbit_clearance_m: float,
+    orbit_offsets_m: Sequence[float],
     max_agl_m: float,
     craft: Aircraft,
     refused: dict[str, str] | None,
@@ -450,7 +455,7 @@ def _enterprise_tasks(
                     frame=frame,
                     airspace=airspace,
                     camera=camera,
-                    altitude_m=stack.height_m + orbit_clearance_m,
+                    altitudes_m=[stack.height_m + offset for offset in orbit_offsets_m],
                     max_agl_m=max_agl_m,
                 )
             except InfeasibleError as exc:
@@ -483,19 +488,23 @@ def _stack_orbit(
     frame: LocalFrame,
     airspace: Airspace,
     camera: Camera,
-    altitude_m: float,
+    altitudes_m: Sequence[float],
     max_agl_m: float,
 ) -> list[Leg]:
-    """The orbit rings of one stack, refused if too high or too near a no-fly area."""
-    if altitude_m > max_agl_m:
-        raise AltitudeLimitError(
-            f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
-            f"{altitude_m:.0f} m, above the {max_agl_m:.0f} m ceiling"
-        )
+    """The orbit rings of one stack, refused if too high, too low or too near a no-fly area."""
+    for altitude_m in altitudes_m:
+        if altitude_m > max_agl_m:
+            raise AltitudeLimitError(
+                f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
+                f"{altitude_m:.0f} m, above the {max_agl_m:.0f} m ceiling"
+            )
+        if altitude_m < MIN_ORBIT_AGL_M:
+            raise AltitudeLimitError(
+                f"{site.id}: orbit of stack {stack.id} at {altitude_m:.0f} m is below the "
+                f"{MIN_ORBIT_AGL_M:.0f} m floor over buildings"
+            )
     center = frame.xy(stack.lon, stack.lat)
-    legs = plan_orbit(
-        center, stack_height_m=stack.height_m, camera=camera, altitudes_m=[altitude_m]
-    )
+    legs = plan_orbit(center, stack_height_m=stack.height_m, camera=camera, altitudes_m=altitudes_m)
     for leg in legs:
         ring = LineString(leg.points)
         if not airspace.keep_out.is_empty and ring.intersects(airspace.keep_out):

@@ -238,9 +238,12 @@ class _Builder:
     def fly_leg(self, task: Task, leg: Leg, *, first: bool) -> None:
         start = (float(leg.points[0, 0]), float(leg.points[0, 1]))
         if leg.lead_in is not None:
+            # at the run-in point: speed and gimbal settle before the first photo
             self.transit(leg.lead_in, leg.altitude_m)
             if first:
                 self.set_speed(task.speed_m_s)
+            if leg.roi is None:
+                self.point_gimbal(leg.gimbal_pitch_deg)
         self.transit(start, leg.altitude_m)
         if first:
             self.set_speed(task.speed_m_s)

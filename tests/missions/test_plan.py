@@ -228,3 +228,32 @@ def test_a_stack_too_tall_for_the_ceiling_skips_only_its_orbit(zone) -> None:
     assert "above the 85 m ceiling" in patrol.refused["ent-07-s1"]
     tasks = [t for s in patrol.sorties for t in s.tasks]
     assert "survey ent-07" in tasks and not any("ent-07-s" in t for t in tasks)
+
+
+def test_stack_orbits_at_several_heights_look_at_the_stack(zone) -> None:
+    patrol = plan_patrol(
+        zone, targets=["ent-07"], patterns=("orbit",), orbit_offsets_m=(10, -25), time_limit_s=0.3
+    )
+    stacks = {s.id: s for s in zone.target("ent-07").stacks}
+    rings = [(t, legs) for s in patrol.sorties for t, p, legs in s.camera_legs if p == "orbit"]
+    assert len(rings) == 2 * len(stacks)
+    rois = [
+        i
+        for s in patrol.sorties
+        for i in s.mission.items
+        if i.command == M.MAV_CMD_DO_SET_ROI_LOCATION
+    ]
+    assert len(rois) == len(rings)
+    for roi in rois:
+        nearest = min(
+            stacks.values(), key=lambda st_: abs(st_.lat - roi.lat) + abs(st_.lon - roi.lon)
+        )
+        assert (roi.lat, roi.lon) == pytest.approx((nearest.lat, nearest.lon), abs=1e-6)
+        assert roi.z == pytest.approx(nearest.height_m / 2)
+    heights = sorted({round(float(p.agl_m)) for s in patrol.sorties for p in s.photo_points})
+    assert heights == [55, 90]
+
+
+def test_orbit_below_the_floor_is_refused(zone) -> None:
+    with pytest.raises(AltitudeLimitError, match="below the 15 m floor"):
+        plan_patrol(zone, targets=["ent-03"], orbit_offsets_m=(-20,), time_limit_s=0.2)
