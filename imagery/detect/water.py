@@ -1,8 +1,9 @@
 """Water discolouration and foam along known river sections.
 
 The river's course (from the sites file, upstream end first) is projected
-into the frame and buffered to its width; the frame's own upstream water is
-the reference, so light, season and sediment load cancel out. Pixels whose
+into the frame and buffered to its width less the pose uncertainty (so the
+mask stays off the banks); the frame's own upstream water is the reference,
+so light, season and sediment load cancel out. Pixels whose
 CIELAB colour differs from that reference by more than ``high_delta_e``
 (grown through ``low_delta_e``) form discolouration patches; bright,
 colourless, unsaturated patches are foam. Specular glint (near-saturated
@@ -49,6 +50,8 @@ def river_masks(
     gsd = frame.gsd_m()
     if not gsd:
         return []
+    error_m = frame.georef.position_error_m()
+    error_m = error_m if np.isfinite(error_m) else 0.0
     rows, cols = frame.shape
     out = []
     for river in frame.sites.rivers:
@@ -68,7 +71,10 @@ def river_masks(
             continue
         idx = np.flatnonzero(inside)
         line = LineString(px[idx[0] : idx[-1] + 1])
-        half_px = river.width_m / 2 / gsd * 0.9
+        # Keep clear of the banks by the pose uncertainty: a mask shifted onto the bank
+        # would report the bank's colour as discoloured water.
+        margin_m = min(error_m, 0.3 * river.width_m / 2)
+        half_px = (river.width_m / 2 - margin_m) / gsd
         frame_box = LineString([(0, 0), (cols, 0), (cols, rows), (0, rows), (0, 0)]).convex_hull
         visible = line.intersection(frame_box.buffer(half_px))
         if visible.is_empty or visible.length < 4 * half_px:
