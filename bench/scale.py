@@ -1,0 +1,170 @@
+"""Captures per second through the dispatcher with 1 and 2 local Dask worker processes.
+
+    python bench/scale.py                 # 500 captures, 1 then 2 workers, SQLite
+    python bench/scale.py --captures 1000 --workers 1,2,4 --db postgresql+psycopg://...
+
+Synthetic captures are rendered over the example zone's sites with plumes
+injected at some stacks (so the detectors find things and the writer has
+findings to write). Rendering costs more than processing, so ``--views``
+distinct views are rendered and copied into as many files as ``--captures``,
+each made unique (a tag after the JPEG's end marker: same pixels, different
+hash, so every file is its own capture with its own findings).
+
+Each worker count gets a fresh database and a fresh LocalCluster, warmed up
+(modules imported) before the clock starts; the clock covers claiming,
+processing and writing every capture. The machine's other load changes the
+figures: run it on an idle machine to compare numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from imagery.dispatch import Dispatcher, DispatchSettings, open_client
+from imagery.dispatch.capture import enqueue_flight_captures
+from imagery.sites import load_sites
+from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures, synthetic_camera
+from store.db import make_engine, migrate, session_scope
+from store.jobs import JOBS, JobStatus
+from store.models import Capture, Finding, Flight
+
+REPO = Path(__file__).resolve().parent.parent
+SITES = REPO / "examples" / "zhengzhou-hightech" / "sites.geojson"
+
+
+def render_views(out_dir: Path, *, views: int, width: int) -> list[Path]:
+    """``views`` nadir captures along a line over enterprises with stacks, plumes injected."""
+    sites = load_sites(SITES)
+    line = SurveyLine(113.5200, 34.8040, 90.0, 500.0 / max(views - 1, 1), views)
+    poses = line.poses()
+    lons, lats = [p.lon for p in poses], [p.lat for p in poses]
+    basemap = make_basemap(
+        sites,
+        bounds_lonlat=(min(lons) - 0.001, min(lats) - 0.001, max(lons) + 0.001, max(lats) + 0.001),
+        gsd_m=0.3,
+    )
+    plumes = [Anomaly("plume", s.lon + 0.0002, s.lat, radius_m=8.0) for s in sites.stacks[:6]]
+    return render_captures(
+        poses,
+        basemap=basemap,
+        anomalies=plumes,
+        camera=synthetic_camera("rgb", width=width),
+        out_dir=out_dir,
+    )
+
+
+def make_captures(views: list[Path], out_dir: Path, n: int) -> list[Path]:
+    """``n`` files cycling through ``views``, each unique by a tag after the end marker."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        view = views[i % len(views)]
+        path = out_dir / f"CAP_{i:05d}{view.suffix}"
+        shutil.copyfile(view, path)
+        with path.open("ab") as fh:
+            fh.write(f"ecopatrol-bench:{i}".encode())
+        paths.append(path)
+    return paths
+
+
+def queue(url: str, captures: list[Path]) -> None:
+    engine = make_engine(url)
+    migrate(engine)
+    JOBS.create(engine, checkfirst=True)  # until the migration history has processing_job
+    with session_scope(engine) as session:
+        flight = Flight(name="bench")
+        session.add(flight)
+        session.flush()
+        session.add_all(
+            Capture(id=uuid.uuid4(), flight_id=flight.id, index=i, path=str(p))
+            for i, p in enumerate(captures)
+        )
+        session.flush()
+        enqueue_flight_captures(session, flight.id, sites=SITES)
+    engine.dispose()
+
+
+def run(url: str, workers: int) -> tuple[float, int, int]:
+    """Seconds to drain the queue with ``workers`` processes; captures and findings written."""
+    engine = make_engine(url)
+    with open_client(n_workers=workers, threads_per_worker=1) as client:
+        client.wait_for_workers(workers)
+        client.run(importlib.import_module, "imagery.dispatch.capture")
+        client.run(importlib.import_module, "imagery.detect.plume")
+        dispatcher = Dispatcher(engine, client, settings=DispatchSettings(poll_interval_s=0.05))
+        start = time.perf_counter()
+        report = dispatcher.run(drain=True)
+        seconds = time.perf_counter() - start
+    with engine.connect() as conn:
+        done = conn.execute(
+            select(func.count()).where(JOBS.c.status == JobStatus.DONE)
+        ).scalar_one()
+        findings = conn.execute(select(func.count()).select_from(Finding)).scalar_one()
+    engine.dispose()
+    if report.failed:
+        raise SystemExit(f"{report.failed} jobs failed: see `ecopatrol status --db {url}`")
+    return seconds, done, findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--captures", type=int, default=500)
+    parser.add_argument("--views", type=int, default=20, help="distinct rendered views")
+    parser.add_argument("--width", type=int, default=320, help="capture width in pixels")
+    parser.add_argument("--workers", default="1,2", help="worker process counts to compare")
+    parser.add_argument("--db", help="PostgreSQL URL (a fresh database per run is up to you)")
+    args = parser.parse_args(argv)
+    counts = [int(w) for w in args.workers.split(",")]
+    if args.captures < 1 or args.views < 1 or min(counts) < 1:
+        parser.error("captures, views and worker counts must be positive")
+    if args.db and len(counts) > 1:
+        parser.error("--db takes one worker count (each run needs an empty queue)")
+    logging.basicConfig(level=logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix="ecopatrol-bench-"))
+    try:
+        t0 = time.perf_counter()
+        views = render_views(work / "views", views=args.views, width=args.width)
+        captures = make_captures(views, work / "captures", args.captures)
+        print(
+            f"{len(captures)} captures ({len(views)} rendered views, {args.width} px wide) "
+            f"ready in {time.perf_counter() - t0:.1f} s on {os.cpu_count()} cores "
+            f"(load average {os.getloadavg()[0]:.1f})"
+        )
+        rates: dict[int, float] = {}
+        for workers in counts:
+            url = args.db or f"sqlite:///{work / f'w{workers}.db'}"
+            queue(url, captures)
+            seconds, done, findings = run(url, workers)
+            rates[workers] = done / seconds
+            print(
+                f"{workers} worker process{'es' if workers > 1 else ''}: {done} captures in "
+                f"{seconds:.1f} s = {rates[workers]:.1f} captures/s ({findings} findings)"
+            )
+        base = counts[0]
+        for workers in counts[1:]:
+            ratio = rates[workers] / rates[base]
+            print(
+                f"scaling {base} -> {workers} workers: x{ratio:.2f} "
+                f"({100 * ratio / (workers / base):.0f}% of linear)"
+            )
+        if not all(math.isfinite(r) and r > 0 for r in rates.values()):
+            return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
