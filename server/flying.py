@@ -1,17 +1,174 @@
-"""Flying one mission with the flight layer (``missions.flight``), feeding a FlightRun."""
+"""Flying one stored mission with ``missions.flight.Vehicle``, feeding a live FlightRun.
+
+The steps are those of ``missions.flight.fly.fly_mission`` (upload and read
+back, wait ready, pre-flight checks, AUTO, wait landed), taken one by one here
+because the service must hold the vehicle to pause, resume or abort it while
+it flies. SITL, when asked for, is started at the sortie's dock and stopped
+after the flight whatever happens.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-from server.errors import FlightControlError
+from missions.flight.events import (
+    Captured,
+    CapturesMissed,
+    FlightEvent,
+    ItemReached,
+    Landed,
+    ModeChanged,
+    Progress,
+    StatusText,
+)
+from missions.flight.vehicle import Vehicle, reached_all
+from missions.manifest import MANIFEST_NAME
+from server.planning import items_from_json
 from store.models import FlightStatus, Mission
 
 if TYPE_CHECKING:
     from server.flights import FlightManager, FlightRun, LaunchTarget
 
+logger = logging.getLogger(__name__)
+ROUTE_SPEED_M_S = 3.0
+
+
+class VehiclePilot:
+    """Pause/resume/abort on a connected vehicle; an abort flies home (RTL) and is remembered."""
+
+    def __init__(self, vehicle: Vehicle) -> None:
+        self.vehicle = vehicle
+        self.aborted = False
+
+    async def pause(self) -> None:
+        await self.vehicle.pause()
+
+    async def resume(self) -> None:
+        await self.vehicle.resume()
+
+    async def abort(self) -> None:
+        self.aborted = True
+        await self.vehicle.return_to_launch()
+
+
+def event_changes(event: FlightEvent) -> dict[str, Any]:
+    """The live-state fields a flight event updates."""
+    if isinstance(event, Progress):
+        return {
+            "lat": event.lat,
+            "lon": event.lon,
+            "alt_rel_m": round(event.alt_rel_m, 1),
+            "current_item": event.current_seq,
+            "item_count": event.total_items,
+            "reached": event.reached,
+            "distance_to_go_m": round(event.distance_to_go_m, 1),
+            "eta_s": None if event.eta_s is None else round(event.eta_s),
+            "groundspeed_m_s": round(event.groundspeed_m_s, 1),
+            "battery_pct": event.battery_pct,
+            "mode": event.mode,
+        }
+    if isinstance(event, ModeChanged):
+        return {"mode": event.mode}
+    if isinstance(event, Captured):
+        return {"last_photo": event.pose.index}
+    if isinstance(event, CapturesMissed):
+        return {"message": f"photos {event.first_index}-{event.last_index} not reported"}
+    if isinstance(event, StatusText):
+        return {"message": event.text}
+    if isinstance(event, ItemReached):
+        return {"last_reached": event.seq}
+    if isinstance(event, Landed):
+        return {"lat": event.lat, "lon": event.lon, "message": "landed"}
+    return {}
+
+
+@contextlib.asynccontextmanager
+async def _endpoint(
+    target: LaunchTarget, mission: Mission, speedup: int
+) -> AsyncIterator[tuple[str, float]]:
+    """(connection URL, GCS heartbeat period): the given link, or a SITL at the sortie's dock."""
+    if not target.sitl:
+        yield str(target.connection), 1.0
+        return
+    from sitl.instance import Home, start
+
+    dock = (mission.plan or {}).get("dock") or {}
+    if not {"lat", "lon"} <= dock.keys():
+        raise ValueError(f"mission {mission.name!r} has no dock to start SITL at")
+    home = Home(float(dock["lat"]), float(dock["lon"]), float(dock.get("ground_alt_m", 0.0)))
+    sitl = await start(home=home, speedup=speedup)
+    try:
+        yield sitl.url, sitl.heartbeat_interval_s
+    finally:
+        await asyncio.to_thread(sitl.stop)
+
 
 async def fly_mission(
     run: FlightRun, mission: Mission, target: LaunchTarget, manager: FlightManager
 ) -> FlightStatus:
-    raise FlightControlError("the flight layer is not wired yet")
+    """Fly ``mission`` to the end; the returned status is what the flight ended as."""
+    items = items_from_json(mission.plan or {}, name=mission.name)
+    flight_dir = manager.settings.flights_dir / str(run.flight_id)
+    flight_dir.mkdir(parents=True, exist_ok=True)
+    run.publish(message="starting SITL" if target.sitl else f"connecting to {target.connection}")
+    async with _endpoint(target, mission, manager.settings.sitl_speedup) as (url, heartbeat):
+        vehicle = await Vehicle.connect(
+            url,
+            tlog_path=flight_dir / "flight.tlog",
+            events_path=flight_dir / "events.jsonl",
+            heartbeat_interval_s=heartbeat,
+        )
+        pilot = VehiclePilot(vehicle)
+        pump = asyncio.create_task(_pump(vehicle, run), name=f"flight-{run.flight_id}-events")
+        await asyncio.sleep(0)
+        try:
+            vehicle.record_captures(flight_dir / MANIFEST_NAME)
+            run.publish(message="uploading the mission")
+            await vehicle.upload_mission(items)
+            run.publish(message="waiting for the vehicle to be ready")
+            await vehicle.wait_ready(timeout_s=90.0)
+            await vehicle.preflight()
+            run.pilot = pilot
+            await vehicle.start_mission()
+            manager.record(run, FlightStatus.FLYING, message="flying the mission")
+            speedup = manager.settings.sitl_speedup if target.sitl else 1
+            limit = 180.0 + 2 * mission.length_m / ROUTE_SPEED_M_S / speedup
+            await vehicle.wait_landed(timeout_s=limit, link_outage_s=max(60.0, limit / 4))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if vehicle.telemetry.armed:
+                    await asyncio.shield(vehicle.return_to_launch())
+            raise
+        finally:
+            run.pilot = None
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            run.publish(
+                distance_m=round(vehicle.distance_flown_m, 1), photos=vehicle.captures_written
+            )
+            await vehicle.close()
+    missed = reached_all(vehicle.telemetry.reached, items)
+    if pilot.aborted:
+        run.publish(message="aborted by the operator; landed at home")
+        return FlightStatus.ABORTED
+    if missed:
+        run.publish(message=f"landed without reaching items {missed[:10]}")
+        return FlightStatus.ABORTED
+    run.publish(message=f"landed; {vehicle.captures_written} photos")
+    return FlightStatus.LANDED
+
+
+async def _pump(vehicle: Vehicle, run: FlightRun) -> None:
+    photos = 0
+    async for event in vehicle.event_stream():
+        changes = event_changes(event)
+        if isinstance(event, Captured):
+            photos += 1
+            changes["photos"] = photos
+        if changes:
+            run.publish(**changes)

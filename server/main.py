@@ -28,6 +28,7 @@ from server.errors import (
 )
 from server.flights import FlightManager
 from server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from server.processing import ProcessingQueue
 from server.settings import Settings, get_settings
 from store.db import make_engine
 
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.db_url)
     manager = FlightManager(engine, settings)
+    processing = ProcessingQueue(engine, settings.data_dir / "evidence", settings.flights_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -193,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await manager.shutdown()
+            await processing.shutdown()
             engine.dispose()
 
     app = FastAPI(
@@ -207,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.flights = manager
+    app.state.processing = processing
     for module in (login, users, sites, missions, flights, captures, findings, exports):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(flights.ws_router, prefix=API_PREFIX)

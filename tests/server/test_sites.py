@@ -1,4 +1,4 @@
-"""Sites: the zone's GeoJSON goes in and comes out the same; bad geometry is refused with a reason."""
+"""Sites: the zone's GeoJSON goes in and comes out the same; bad geometry gets a reason."""
 
 from __future__ import annotations
 

@@ -6,14 +6,15 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
 from server.api.deps import CurrentUser, OperatorUser, SessionDep, SettingsDep
-from server.errors import NotFoundError, UploadRejectedError, UploadTooLargeError
+from server.errors import ConflictError, NotFoundError, UploadRejectedError, UploadTooLargeError
 from server.previews import preview
+from server.processing import ProcessingQueue
 from server.schemas import CapturePublic, CapturesPublic, Message
 from server.settings import Settings
 from server.uploads import save_upload
@@ -74,12 +75,13 @@ async def upload_capture(
         session.add(flight)
     capture_id = None
     if saved.media_type.startswith("image/"):
-        relative = saved.path.name
+        # the absolute path, as the imagery pipeline keys captures (flight, path)
+        stored = str(saved.path.resolve())
         capture = session.exec(
-            select(Capture).where(Capture.flight_id == flight.id, Capture.path == relative)
+            select(Capture).where(Capture.flight_id == flight.id, Capture.path == stored)
         ).first()
         if capture is None:
-            capture = Capture(flight_id=flight.id, path=relative)
+            capture = Capture(flight_id=flight.id, path=stored)
         capture.sha256 = saved.sha256
         capture.kind = "thermal" if saved.media_type == "image/tiff" else "rgb"
         capture.status = CaptureStatus.PENDING
@@ -171,3 +173,33 @@ def capture_image(
     except UploadRejectedError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return FileResponse(path, media_type="image/jpeg")
+
+
+@router.post(
+    "/flights/{flight_id}/process",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={404: {"model": Message}, 409: {"model": Message}},
+)
+async def process_flight(
+    session: SessionDep, request: Request, _: OperatorUser, flight_id: uuid.UUID
+) -> dict[str, Any]:
+    """Georeference and run the detectors over the flight's photos, in the background."""
+    flight = _flight(session, flight_id)
+    queue: ProcessingQueue = request.app.state.processing
+    try:
+        return queue.start(flight).public()
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ConflictError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+@router.get("/flights/{flight_id}/process", responses={404: {"model": Message}})
+def processing_state(
+    session: SessionDep, request: Request, _: CurrentUser, flight_id: uuid.UUID
+) -> dict[str, Any]:
+    """The state of the flight's latest processing run (``state`` is ``none`` if never run)."""
+    _flight(session, flight_id)
+    queue: ProcessingQueue = request.app.state.processing
+    state = queue.states.get(flight_id)
+    return state.public() if state else {"state": "none"}

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
-from sqlmodel import col, func, select
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, func, select
 
-from server.api.deps import CurrentUser, SessionDep
+from missions.errors import MissionError
+from missions.plan import Patrol
+from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
+from server.planning import plan_from_store, store_patrol
 from server.report import patrol_report
 from server.schemas import Message, MissionPublic, MissionsPublic
 from store.models import Mission
@@ -129,3 +133,68 @@ def patrol_geojson(
                     }
                 )
     return {"type": "FeatureCollection", "features": features}
+
+
+class PlanRequest(BaseModel):
+    """What to plan; every option has the planner's default."""
+
+    patrol_name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$")
+    targets: list[str] | None = Field(
+        default=None, max_length=500, description="enterprise and river ids; all when omitted"
+    )
+    camera: Literal["wide-20mp", "thermal-640"] = "wide-20mp"
+    altitude_m: float | None = Field(default=None, gt=0, le=500)
+    gsd_cm: float | None = Field(default=None, gt=0, le=100)
+    front_overlap: float = Field(default=0.8, ge=0, lt=1)
+    side_overlap: float = Field(default=0.7, ge=0, lt=1)
+    patterns: list[Literal["survey", "orbit", "corridor", "perimeter"]] = Field(
+        default_factory=lambda: ["survey", "orbit", "corridor"], min_length=1, max_length=4
+    )
+
+
+class PlanResult(BaseModel):
+    patrol_name: str
+    sorties: list[MissionPublic]
+    refused: dict[str, str]
+    length_m: float
+    duration_s: float
+    photo_count: int
+
+
+@router.post(
+    "/plans",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": Message}, 422: {"model": Message}},
+)
+async def create_plan(session: SessionDep, _: OperatorUser, body: PlanRequest) -> PlanResult:
+    """Plan a patrol over the stored sites (``missions.plan.plan_patrol``) and keep its sorties."""
+    if session.exec(select(Mission.id).where(Mission.patrol_name == body.patrol_name)).first():
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"a patrol named {body.patrol_name!r} already exists"
+        )
+    if body.altitude_m is not None and body.gsd_cm is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "give altitude_m or gsd_cm, not both"
+        )
+    options = body.model_dump(exclude={"patrol_name", "targets"})
+    try:
+        # the routing solver is CPU-bound: keep the event loop free for telemetry
+        patrol = await asyncio.to_thread(
+            _plan_in_new_session, session.get_bind(), body.targets, options
+        )
+    except MissionError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    rows = store_patrol(session, patrol, body.patrol_name)
+    return PlanResult(
+        patrol_name=body.patrol_name,
+        sorties=[MissionPublic.model_validate(r) for r in rows],
+        refused=dict(patrol.refused),
+        length_m=patrol.length_m,
+        duration_s=patrol.duration_s,
+        photo_count=patrol.photo_count,
+    )
+
+
+def _plan_in_new_session(bind: Any, targets: list[str] | None, options: dict[str, Any]) -> Patrol:
+    with Session(bind) as session:
+        return plan_from_store(session, targets=targets, **options)

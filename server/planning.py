@@ -1,0 +1,110 @@
+"""Planning a patrol over the stored sites with ``missions.plan`` and keeping its sorties.
+
+Each sortie becomes one ``Mission`` row whose ``plan`` holds the exact
+MISSION_ITEM_INT lists (mission, fence, rally) that will be uploaded, the
+route as flown and the planned photo points as GeoJSON for the map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from missions.items import Mission as ItemMission
+from missions.items import MissionItem, MissionType
+from missions.plan import Patrol, plan_patrol
+from missions.sites import parse_sites
+from server.errors import ConflictError
+from store.models import Mission, Site
+
+ITEM_LISTS = ("items", "fence", "rally")
+
+
+def items_to_json(mission: ItemMission) -> dict[str, list[dict[str, Any]]]:
+    return {
+        name: [{**asdict(i), "mission_type": int(i.mission_type)} for i in getattr(mission, name)]
+        for name in ITEM_LISTS
+    }
+
+
+def items_from_json(plan: dict[str, Any], *, name: str = "") -> ItemMission:
+    """The uploadable mission stored by :func:`store_patrol`; ValueError when malformed."""
+    try:
+        lists = {
+            key: tuple(
+                MissionItem(**{**raw, "mission_type": MissionType(raw["mission_type"])})
+                for raw in plan["mission"][key]
+            )
+            for key in ITEM_LISTS
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"mission {name!r} has no uploadable item list ({exc})") from None
+    if not lists["items"]:
+        raise ValueError(f"mission {name!r} has no items")
+    return ItemMission(items=lists["items"], fence=lists["fence"], rally=lists["rally"], name=name)
+
+
+def zone_geojson(session: Session) -> dict[str, Any]:
+    """The stored sites in the shape ``missions.sites.parse_sites`` reads."""
+    features = []
+    for site in session.exec(select(Site).order_by(col(Site.site_id))):
+        properties = dict(site.properties or {})
+        properties.update(id=site.site_id, kind=site.kind, name=site.name)
+        features.append({"type": "Feature", "geometry": site.geometry, "properties": properties})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def plan_from_store(session: Session, *, targets: Sequence[str] | None, **options: Any) -> Patrol:
+    """Run the planner over the stored zone (MissionError subclasses say what is wrong)."""
+    sites = parse_sites(zone_geojson(session))
+    return plan_patrol(sites, targets=targets, **options)
+
+
+def store_patrol(session: Session, patrol: Patrol, patrol_name: str) -> list[Mission]:
+    """One Mission row per sortie, committed together; the name must be new."""
+    taken = session.exec(select(Mission.id).where(Mission.patrol_name == patrol_name)).first()
+    if taken is not None:
+        raise ConflictError(f"a patrol named {patrol_name!r} already exists")
+    rows = []
+    for sortie in patrol.sorties:
+        route = {
+            "type": "LineString",
+            "coordinates": [[float(p[0]), float(p[1])] for p in sortie.route],
+        }
+        photos = {
+            "type": "MultiPoint",
+            "coordinates": [[p.lon, p.lat] for p in sortie.photo_points],
+        }
+        row = Mission(
+            name=f"{patrol_name} · sortie {sortie.number}",
+            patrol_name=patrol_name,
+            sortie_index=sortie.number,
+            targets=list(sortie.targets),
+            length_m=sortie.length_m,
+            duration_s=sortie.duration_s,
+            photo_count=sortie.photo_count,
+            plan={
+                "dock": {
+                    "id": sortie.dock.id,
+                    "lat": sortie.dock.lat,
+                    "lon": sortie.dock.lon,
+                    "ground_alt_m": sortie.dock.ground_alt_m,
+                },
+                "tasks": list(sortie.tasks),
+                "route": route,
+                "photos": photos,
+                "altitude_m": patrol.altitude_m,
+                "gsd_cm": patrol.gsd_cm,
+                "camera": patrol.camera.name,
+                "mission": items_to_json(sortie.mission),
+            },
+        )
+        session.add(row)
+        rows.append(row)
+    session.commit()
+    for row in rows:
+        session.refresh(row)
+    return rows

@@ -1,0 +1,152 @@
+"use strict";
+// The operator's page: plan a patrol over the stored sites, launch a sortie, watch and control it.
+
+const map = baseMap("map");
+const routeLayer = L.layerGroup().addTo(map);
+const liveLayer = L.layerGroup().addTo(map);
+const ROUTE_COLOURS = ["#0b6efd", "#e83e8c", "#20c997", "#fd7e14", "#6f42c1", "#17a2b8"];
+let flight = null;
+let live = null;
+
+async function loadSites() {
+  const sites = await api("/sites");
+  const layer = siteLayer(sites).addTo(map);
+  if (sites.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+  const box = document.getElementById("targets");
+  box.innerHTML = sites.features
+    .filter((f) => ["enterprise", "river"].includes(f.properties.kind))
+    .map((f) => `<label class="row"><input type="checkbox" value="${esc(f.properties.id)}"> ${esc(f.properties.id)} <span class="muted">${esc(f.properties.name || f.properties.kind)}</span></label>`)
+    .join("");
+}
+
+async function loadPatrolNames() {
+  const select = document.getElementById("patrol-select");
+  select.querySelectorAll("option:not(:first-child)").forEach((o) => o.remove());
+  for (const p of await api("/patrols")) {
+    const option = document.createElement("option");
+    option.value = option.textContent = p.name;
+    select.appendChild(option);
+  }
+}
+
+async function showPatrol(name) {
+  routeLayer.clearLayers();
+  const [fc, missions] = await Promise.all([
+    api(`/patrols/${encodeURIComponent(name)}/geojson`),
+    api(`/missions?patrol_name=${encodeURIComponent(name)}&limit=100`),
+  ]);
+  const layer = L.geoJSON(fc, {
+    style: (f) => ({ color: ROUTE_COLOURS[f.properties.sortie_index % ROUTE_COLOURS.length], weight: 3, opacity: 0.85 }),
+    pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 2.5, weight: 0, fillOpacity: 0.9, fillColor: ROUTE_COLOURS[f.properties.sortie_index % ROUTE_COLOURS.length] }),
+    onEachFeature: (f, l) => l.bindTooltip(esc(f.properties.mission_name)),
+  }).addTo(routeLayer);
+  if (fc.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
+  const box = document.getElementById("sorties");
+  box.classList.remove("muted");
+  box.innerHTML = "";
+  for (const m of missions.data.sort((a, b) => a.sortie_index - b.sortie_index)) {
+    const card = document.createElement("div");
+    card.className = "card";
+    card.dataset.sortie = m.sortie_index;
+    card.innerHTML = `<div class="row" style="justify-content:space-between"><b style="color:${ROUTE_COLOURS[m.sortie_index % ROUTE_COLOURS.length]}">Sortie ${m.sortie_index}</b>
+      <button class="primary fly">Fly</button></div>
+      ${esc((m.targets || []).join(", "))}<br><span class="muted">${(m.length_m / 1000).toFixed(2)} km · ${Math.round(m.duration_s / 60)} min · ${m.photo_count} photos</span>`;
+    card.querySelector(".fly").addEventListener("click", () => launch(m));
+    box.appendChild(card);
+  }
+}
+
+async function plan(event) {
+  event.preventDefault();
+  const status = document.getElementById("plan-status");
+  const button = document.getElementById("plan-submit");
+  const targets = [...document.querySelectorAll("#targets input:checked")].map((i) => i.value);
+  const body = {
+    patrol_name: document.getElementById("patrol-name").value.trim(),
+    camera: document.getElementById("camera").value,
+    altitude_m: Number(document.getElementById("altitude").value),
+    front_overlap: Number(document.getElementById("front").value),
+    side_overlap: Number(document.getElementById("side").value),
+  };
+  if (targets.length) body.targets = targets;
+  button.disabled = true;
+  status.textContent = "planning…";
+  try {
+    const result = await api("/plans", { method: "POST", json: body });
+    const refused = Object.entries(result.refused);
+    status.textContent = `${result.sorties.length} sorties, ${(result.length_m / 1000).toFixed(1)} km, ${result.photo_count} photos`
+      + (refused.length ? `; refused: ${refused.map(([k, v]) => `${k} (${v})`).join("; ")}` : "");
+    await loadPatrolNames();
+    document.getElementById("patrol-select").value = result.patrol_name;
+    await showPatrol(result.patrol_name);
+  } catch (err) {
+    status.textContent = "";
+    toast(err.message, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function launch(mission) {
+  const target = document.querySelector('input[name="target"]:checked').value;
+  const body = { mission_id: mission.id };
+  if (target === "sitl") body.sitl = true; else body.connection = document.getElementById("connection").value.trim();
+  try {
+    flight = await api("/flights", { method: "POST", json: body });
+  } catch (err) { toast(err.message, true); return; }
+  toast(`launching ${mission.name}`);
+  watch(flight);
+}
+
+function watch(f) {
+  live?.remove();
+  const box = document.getElementById("live");
+  box.classList.remove("muted");
+  live = new LiveFlight(liveLayer, f.id, (s) => {
+    box.innerHTML = `${esc(f.name)}<br>${describeState(s)}`;
+    const flying = !["landed", "aborted", "failed"].includes(s.status);
+    document.getElementById("btn-pause").disabled = !flying || s.status !== "flying" || s.paused;
+    document.getElementById("btn-resume").disabled = !flying || !s.paused;
+    document.getElementById("btn-abort").disabled = !flying || s.status !== "flying";
+    document.getElementById("btn-process").disabled = flying;
+  });
+}
+
+async function control(verb) {
+  if (!flight) return;
+  try { await api(`/flights/${flight.id}/${verb}`, { method: "POST" }); toast(verb); } catch (err) { toast(err.message, true); }
+}
+
+async function processPhotos() {
+  if (!flight) return;
+  try {
+    await api(`/flights/${flight.id}/process`, { method: "POST" });
+  } catch (err) { toast(err.message, true); return; }
+  const box = document.getElementById("live");
+  const poll = async () => {
+    const s = await api(`/flights/${flight.id}/process`);
+    box.innerHTML = `processing: <b>${esc(s.state)}</b> ${s.processed || 0}/${s.images || 0} ${esc(s.message || "")}`;
+    if (s.state === "queued" || s.state === "running") setTimeout(poll, 1500);
+  };
+  poll();
+}
+
+(async () => {
+  const me = await initHeader("plan");
+  if (me.role === "inspector") {
+    document.querySelector("main").innerHTML = '<p style="padding:2rem">Inspectors do not plan or fly patrols.</p>';
+    return;
+  }
+  document.getElementById("patrol-name").value = `patrol-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-")}`;
+  document.getElementById("plan-form").addEventListener("submit", plan);
+  document.getElementById("patrol-select").addEventListener("change", (e) => e.target.value && showPatrol(e.target.value));
+  document.getElementById("btn-pause").addEventListener("click", () => control("pause"));
+  document.getElementById("btn-resume").addEventListener("click", () => control("resume"));
+  document.getElementById("btn-abort").addEventListener("click", () => control("abort"));
+  document.getElementById("btn-process").addEventListener("click", processPhotos);
+  await loadSites();
+  await loadPatrolNames();
+  const running = (await api("/flights?limit=10")).data.find((f) => f.live && !["landed", "aborted", "failed"].includes(f.status));
+  if (running) { flight = running; watch(running); }
+  document.body.dataset.ready = "1";
+})().catch((err) => toast(err.message, true));
