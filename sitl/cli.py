@@ -1,9 +1,250 @@
-"""Sub-commands of `ecopatrol` for this package."""
+"""``ecopatrol fly`` (fly one sortie and watch it live) and ``ecopatrol sitl start|stop``.
+
+``fly`` lives here rather than in ``missions`` because ``--sitl`` needs this
+package, and ``sitl`` depends on ``missions``, never the other way round.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from missions.errors import MissionError
+from missions.export.qgc_plan import read_plan
+from missions.flight.errors import FlightError
+from missions.flight.events import Captured, FlightEvent, Progress
+from missions.flight.fly import Endpoint, FlightResult, fly_mission
+from missions.items import Mission
+from sitl.errors import SitlError
+from sitl.instance import Home, Sitl, detach, running, start, stop_detached
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: Events printed as lines above the live panel (the rest only update it).
+_LOGGED = {
+    "mission_uploaded",
+    "armed",
+    "disarmed",
+    "mode_changed",
+    "link_lost",
+    "link_restored",
+    "landed",
+    "captures_missed",
+}
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+class _Display:
+    """The live panel: progress of the flight, refreshed on each event."""
+
+    def __init__(self, mission: Mission) -> None:
+        self.mission = mission
+        self.progress: Progress | None = None
+        self.captures = 0
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def _render(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        p = self.progress
+        if p is None:
+            table.add_row("[dim]waiting for telemetry[/]")
+            return table
+        eta = f"{p.eta_s:.0f} s" if p.eta_s is not None else "-"
+        table.add_row(
+            f"[bold]{p.mode or '?'}[/]",
+            f"item {p.current_seq}/{p.total_items - 1}",
+            f"reached {p.reached}",
+            f"to go {p.distance_to_go_m / 1000:.2f} km",
+            f"ETA {eta}",
+            f"alt {p.alt_rel_m:.1f} m",
+            f"{p.groundspeed_m_s:.1f} m/s",
+            f"photos {self.captures}",
+            f"battery {p.battery_pct:.0f} %" if p.battery_pct is not None else "",
+        )
+        return table
+
+    def __call__(self, event: FlightEvent) -> None:
+        if isinstance(event, Progress):
+            self.progress = event
+        elif isinstance(event, Captured):
+            self.captures += 1
+        elif event.kind in _LOGGED:
+            console.print(f"[cyan]{event.time_utc[11:19]}[/] {event}", highlight=False)
+        elif event.kind == "status_text" and getattr(event, "severity", 7) <= 4:
+            console.print(f"[yellow]{event.time_utc[11:19]}[/] {event}", highlight=False)
+        self.live.update(self._render())
+
+
+@contextlib.asynccontextmanager
+async def _target(
+    mission: Mission, connect: str | None, use_sitl: bool, speedup: float
+) -> AsyncIterator[str | Endpoint]:
+    if not use_sitl:
+        assert connect is not None
+        yield connect
+        return
+    home = mission.home
+    async with running(home=Home(home.lat, home.lon, home.z), speedup=speedup) as sitl:
+        console.print(f"SITL instance {sitl.instance} at {sitl.url}, speed-up {speedup:g}")
+        yield sitl
+
+
+async def _fly(
+    mission: Mission, target_args: tuple[str | None, bool, float], out: Path
+) -> FlightResult:
+    display = _Display(mission)
+    async with _target(mission, *target_args) as target:
+        with display.live:
+            return await fly_mission(
+                target, mission, out_dir=out, on_event=display, speedup=target_args[2]
+            )
+
+
+def fly(
+    plan: Annotated[Path, typer.Argument(help="QGroundControl .plan file of one sortie.")],
+    connect: Annotated[
+        str | None,
+        typer.Option(
+            "--connect", help="Vehicle URL: tcp:HOST:PORT, udpin:HOST:PORT, serial:DEV:BAUD."
+        ),
+    ] = None,
+    use_sitl: Annotated[
+        bool,
+        typer.Option("--sitl", help="Start ArduCopter SITL at the plan's home for this flight."),
+    ] = False,
+    speedup: Annotated[
+        float, typer.Option("--speedup", help="SITL speed-up (with --sitl).", min=1.0)
+    ] = 10.0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where flight-<id>/ goes (default: beside the plan)."),
+    ] = None,
+) -> None:
+    """Upload, check, arm and fly a sortie; exit 0 once landed and disarmed."""
+    if (connect is None) == (not use_sitl):
+        raise _fail("give exactly one of --connect URL or --sitl")
+    try:
+        mission = read_plan(plan)
+    except MissionError as exc:
+        raise _fail(str(exc)) from None
+    if len(mission.items) < 2:
+        raise _fail(f"{plan}: the plan has no mission items to fly")
+    if connect is not None:
+        from missions.flight.link import parse_url
+
+        try:
+            parse_url(connect)
+        except FlightError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        result = asyncio.run(_fly(mission, (connect, use_sitl, speedup), out or plan.parent))
+    except (FlightError, SitlError, OSError) as exc:
+        raise _fail(str(exc), code=1) from None
+    _summary(result)
+
+
+def _summary(result: FlightResult) -> None:
+    rows: list[tuple[str, Any]] = [
+        ("flight", result.flight_dir),
+        ("photos", f"{result.captures} in {result.manifest_path.name}"),
+        ("distance flown", f"{result.distance_flown_m / 1000:.2f} km"),
+        ("duration", f"{result.duration_s:.0f} s"),
+        ("landed", f"{result.landed_from_home_m:.1f} m from home"),
+        ("link outages", result.link_outages),
+    ]
+    table = Table(show_header=False, box=None)
+    for name, value in rows:
+        table.add_row(f"[bold]{name}[/]", str(value))
+    console.print(table)
+
+
+sitl_app = typer.Typer(help="Run ArduCopter SITL on 127.0.0.1 for flights by hand.")
+
+
+def _parse_home(text: str) -> Home:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not 2 <= len(values) <= 4 or not (-90 <= values[0] <= 90 and -180 <= values[1] <= 180):
+        raise _fail(f"--home {text!r}: expected LAT,LON[,ALT_AMSL_M[,HEADING_DEG]]")
+    return Home(*values)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, float]:
+    params: dict[str, float] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            params[name.strip().upper()] = float(value)
+        except ValueError:
+            raise _fail(f"--param {pair!r}: expected NAME=VALUE with a number") from None
+    return params
+
+
+@sitl_app.command("start")
+def sitl_start(
+    home: Annotated[
+        str, typer.Option(help="LAT,LON[,ALT_AMSL_M[,HEADING_DEG]] where the copter boots.")
+    ] = "34.8062128,113.5267177,112,0",
+    speedup: Annotated[float, typer.Option(help="Simulation speed-up.", min=1.0)] = 1.0,
+    instance: Annotated[
+        int | None, typer.Option(help="Instance number (default: the first free one).", min=0)
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Parameter override NAME=VALUE (repeatable).")
+    ] = None,
+) -> None:
+    """Start a SITL copter in the background and print where to connect."""
+    where = _parse_home(home)
+    params = _parse_params(param or [])
+    try:
+        sitl = asyncio.run(_start(where, speedup, instance, params))
+    except (SitlError, FlightError, OSError) as exc:
+        raise _fail(str(exc), code=1) from None
+    state = detach(sitl)
+    console.print(
+        f"SITL instance {sitl.instance} ready (pid {sitl.process.pid}, speed-up {speedup:g})\n"
+        f"  connect: {sitl.url}   second port: {sitl.url2}\n"
+        f"  stop:    ecopatrol sitl stop --instance {sitl.instance}   ({state})",
+        highlight=False,
+    )
+
+
+async def _start(
+    home: Home, speedup: float, instance: int | None, params: dict[str, float]
+) -> Sitl:
+    return await start(home=home, speedup=speedup, instance=instance, params=params or None)
+
+
+@sitl_app.command("stop")
+def sitl_stop(
+    instance: Annotated[
+        int | None, typer.Option(help="Instance to stop (default: every one started here).")
+    ] = None,
+) -> None:
+    """Stop SITL instances started with ``ecopatrol sitl start``."""
+    stopped = stop_detached(instance)
+    if not stopped:
+        which = f"instance {instance}" if instance is not None else "instance"
+        raise _fail(f"no running SITL {which} started by ecopatrol", code=1)
+    console.print("stopped SITL instance " + ", ".join(str(n) for n in stopped))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root app."""
+    """Add ``fly`` and ``sitl start|stop`` to the root app."""
+    app.command("fly")(fly)
+    app.add_typer(sitl_app, name="sitl")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -313,3 +314,50 @@ async def running(
         yield sitl
     finally:
         sitl.stop()
+
+
+def _state_path(instance: int) -> Path:
+    return LOCK_DIR / f"instance-{instance}.json"
+
+
+def detach(sitl: Sitl) -> Path:
+    """Leave ``sitl`` running after this process exits; :func:`stop_detached` ends it."""
+    path = _state_path(sitl.instance)
+    path.write_text(
+        json.dumps(
+            {
+                "instance": sitl.instance,
+                "pid": sitl.process.pid,
+                "workdir": str(sitl.workdir),
+                "url": sitl.url,
+                "url2": sitl.url2,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def stop_detached(instance: int | None = None) -> list[int]:
+    """Stop instances left running by :func:`detach`; returns the instance numbers stopped."""
+    paths = [_state_path(instance)] if instance is not None else sorted(LOCK_DIR.glob("*.json"))
+    stopped: list[int] = []
+    for path in paths:
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            pid, number, workdir = int(state["pid"]), int(state["instance"]), state["workdir"]
+        except (OSError, ValueError, KeyError):
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(50):
+                os.killpg(pid, 0)
+                time.sleep(0.1)
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        path.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+        stopped.append(number)
+        logger.info("stopped detached SITL instance %d (pid %d)", number, pid)
+    return stopped

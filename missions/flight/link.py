@@ -485,6 +485,13 @@ class MavLink:
         signing.timestamp = signing_timestamp()
         signing.allow_unsigned_callback = None
 
+    def disable_signing(self) -> None:
+        """Send unsigned frames again."""
+        signing = self.mav.signing
+        signing.secret_key = None
+        signing.sign_outgoing = False
+        signing.link_id = 0
+
     # -- receiving -----------------------------------------------------------
 
     def subscribe(self, *types: type[Message], maxsize: int = 1000) -> Subscription:

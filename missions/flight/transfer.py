@@ -145,7 +145,9 @@ async def upload(
     """Upload one list as MISSION_ITEM_INT; returns once the vehicle accepts it.
 
     Raises ``TransferTimeoutError`` when the vehicle stops answering and a
-    ``TransferRejectedError`` subclass when it refuses the list.
+    ``TransferRejectedError`` subclass when it refuses the list. A repeated
+    item is answered by ArduPilot with INVALID_SEQUENCE, which is a NAK, not
+    the end of the upload.
     """
     items = [item.with_seq(seq) for seq, item in enumerate(items)]
     count = len(items)
@@ -162,6 +164,7 @@ async def upload(
         link.send(last_sent)
         highest_sent = -1
         misses = 0
+        final_resent = False
         while True:
             try:
                 msg = await sub.get(settings.item_timeout_s)
@@ -176,11 +179,23 @@ async def upload(
                     ) from None
                 logger.debug("upload: resending after %d misses", misses)
                 link.send(last_sent)
+                final_resent = highest_sent == count - 1
                 continue
             if getattr(msg, "mission_type", kind) != kind:
                 continue
             if isinstance(msg, mavlink.MAVLink_mission_ack_message):
+                if msg.type == mavlink.MAV_MISSION_INVALID_SEQUENCE:
+                    # ArduPilot's answer to a repeated item: a NAK, the upload goes on
+                    logger.debug("upload: duplicate item refused, waiting for the next request")
+                    continue
                 if msg.type != mavlink.MAV_MISSION_ACCEPTED:
+                    if final_resent and msg.type == mavlink.MAV_MISSION_ERROR:
+                        # ArduPilot answers a repeated final item with ERROR once the
+                        # upload is complete: the ACCEPTED was lost on the way
+                        raise TransferTimeoutError(
+                            f"{mission_type.name.lower()} upload: final MISSION_ACK lost",
+                            after_last_item=True,
+                        )
                     raise _rejected(msg.type, mission_type, "upload")
                 if highest_sent == count - 1:
                     break
@@ -306,9 +321,10 @@ async def _until_reply(
         value = accept(msg)
         if value is not None:
             return value
-        if (
-            isinstance(msg, mavlink.MAVLink_mission_ack_message)
-            and msg.type != mavlink.MAV_MISSION_ACCEPTED
+        if isinstance(msg, mavlink.MAVLink_mission_ack_message) and msg.type not in (
+            mavlink.MAV_MISSION_ACCEPTED,
+            # ArduPilot's answer to an item repeated after an upload ended: stale here
+            mavlink.MAV_MISSION_ERROR,
         ):
             raise _rejected(msg.type, MissionType(msg.mission_type), "transfer")
 

@@ -355,7 +355,10 @@ class Vehicle:
         elif isinstance(msg, mavlink.MAVLink_home_position_message):
             t.home = Position(msg.latitude / 1e7, msg.longitude / 1e7, msg.altitude / 1000, 0.0)
         elif isinstance(msg, mavlink.MAVLink_extended_sys_state_message):
-            was_flying = t.landed_state == mavlink.MAV_LANDED_STATE_IN_AIR
+            was_flying = t.landed_state in (
+                mavlink.MAV_LANDED_STATE_IN_AIR,
+                mavlink.MAV_LANDED_STATE_LANDING,
+            )
             t.landed_state = msg.landed_state
             if (
                 was_flying
@@ -365,6 +368,8 @@ class Vehicle:
                 self.events.publish(Landed(lat=t.position.lat, lon=t.position.lon))
         elif isinstance(msg, mavlink.MAVLink_mission_current_message):
             if msg.seq != t.current_seq:
+                if t.mode == "AUTO" and t.armed and msg.seq > t.current_seq:
+                    self._passed(t.current_seq, msg.seq)
                 t.current_seq = msg.seq
                 self.events.publish(CurrentItem(seq=msg.seq))
         elif isinstance(msg, mavlink.MAVLink_mission_item_reached_message):
@@ -386,6 +391,20 @@ class Vehicle:
                 self.events.publish(ItemReached(seq=int(reached.group(1))))
         elif isinstance(msg, mavlink.MAVLink_camera_feedback_message):
             self._captured(msg)
+
+    def _passed(self, old_seq: int, new_seq: int) -> None:
+        """Count the nav items before ``new_seq`` as reached.
+
+        ArduPilot moves MISSION_CURRENT past a nav item only once it is done,
+        and MISSION_CURRENT is streamed, so this survives a lossy link where a
+        MISSION_ITEM_REACHED (sent once) may never arrive.
+        """
+        if self.mission is None:
+            return
+        for item in self.mission.items[max(1, old_seq) : new_seq]:
+            if item.command in _NAV_TO_POINT and item.seq not in self.telemetry.reached:
+                self.telemetry.reached.add(item.seq)
+                self.events.publish(ItemReached(seq=item.seq))
 
     def _captured(self, msg: mavlink.MAVLink_camera_feedback_message) -> None:
         t = self.telemetry
@@ -633,6 +652,15 @@ class Vehicle:
             )
         )
         link.enable_signing(key)
+
+    async def disable_signing(self) -> None:
+        """Remove the vehicle's signing key (an all-zero key and timestamp), then stop signing."""
+        link = self.link
+        link.send(
+            link.mav.setup_signing_encode(link.target_system, link.target_component, bytes(32), 0)
+        )
+        await asyncio.sleep(0.2)
+        link.disable_signing()
 
     # -- missions ------------------------------------------------------------
 

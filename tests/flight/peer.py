@@ -156,13 +156,15 @@ class ScriptedVehicle:
                 self._request(msg.count + 5, msg.mission_type)  # out of range: ignored
             self._request(0, msg.mission_type)
         elif isinstance(msg, mavlink.MAVLink_mission_item_int_message) and not self._upload:
-            stored = self.lists.get(msg.mission_type, [])
-            if stored and msg.seq == len(stored) - 1:
-                self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)  # the ACK was lost
+            # ArduPilot: an item while no upload runs (a repeat of the final item
+            # whose ACK was lost) is answered with ERROR
+            self._ack(mavlink.MAV_MISSION_ERROR, msg.mission_type)
         elif isinstance(msg, mavlink.MAVLink_mission_item_int_message) and self._upload:
             kind, count, items = self._upload
             if msg.mission_type != kind or msg.seq != len(items):
-                self._request(len(items), kind)  # out of order: ask again, as ArduPilot does
+                # out of order: a NAK, then ask again (ArduPilot re-requests on a timer)
+                self._ack(mavlink.MAV_MISSION_INVALID_SEQUENCE, kind)
+                self._request(len(items), kind)
                 return
             if msg.seq == f.refuse_seq:
                 self._upload = None
