@@ -15,7 +15,7 @@ import numpy as np
 
 from missions.camera import Camera
 from missions.errors import InvalidProfileError
-from missions.path import Leg, polyline_length
+from missions.path import END_MARGIN_M, Leg
 
 FILL = 0.8  # fraction of the vertical FOV the stack may fill
 
@@ -64,24 +64,31 @@ def plan_orbit(
     photos_per_ring: int = 24,
     min_radius_m: float = 25.0,
 ) -> list[Leg]:
-    """One closed ring per altitude around ``center`` (local metres), ROI on the stack.
+    """One ring per altitude around ``center`` (local metres), ROI on the stack.
 
-    Rings are polygons of ``photos_per_ring`` vertices; the trigger distance is
-    the chord between vertices so a photo is taken about every ``360 /
-    photos_per_ring`` degrees.
+    A ring has a vertex every ``360 / photos_per_ring`` degrees and a trigger
+    distance a hair shorter than the chord between vertices, so a photo is
+    taken near each vertex. The camera leg stops a few metres past the last
+    photo (ArduCopter runs the trigger-off item when it counts the end
+    waypoint reached, a little early) rather than closing the circle, whose
+    last photo would repeat the first.
     """
     if photos_per_ring < 6:
         raise InvalidProfileError("photos_per_ring must be at least 6")
     legs = []
     cx, cy = center
+    step = 360 / photos_per_ring
     for altitude in altitudes_m:
         radius = orbit_radius_m(stack_height_m, altitude, camera=camera, min_radius_m=min_radius_m)
-        bearings = np.radians(
-            start_bearing_deg + np.arange(photos_per_ring + 1) * 360 / photos_per_ring
-        )
-        ring = np.column_stack([cx + radius * np.sin(bearings), cy + radius * np.cos(bearings)])
-        chord = 2 * radius * math.sin(math.pi / photos_per_ring)
+        chord = 2 * radius * math.sin(math.radians(step) / 2)
         trigger = math.floor(chord * 0.995 * 100) / 100
+        overrun_deg = min(math.degrees((END_MARGIN_M + 1.0) / radius), 0.6 * step)
+        degrees = np.append(
+            start_bearing_deg + np.arange(photos_per_ring) * step,
+            start_bearing_deg + (photos_per_ring - 1) * step + overrun_deg,
+        )
+        bearings = np.radians(degrees)
+        ring = np.column_stack([cx + radius * np.sin(bearings), cy + radius * np.cos(bearings)])
         legs.append(
             Leg(
                 points=ring,
@@ -91,7 +98,3 @@ def plan_orbit(
             )
         )
     return legs
-
-
-def ring_length_m(leg: Leg) -> float:
-    return polyline_length(leg.points)
