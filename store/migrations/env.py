@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Engine, create_engine
 from sqlmodel import SQLModel
 
-from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store import jobs, models  # noqa: F401  (register the tables on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 

@@ -70,7 +70,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         database_url=db_url,
         secret_key="test-secret-key-0123456789abcdef",
-        upload_max_bytes=256 * 1024,
+        upload_max_bytes=4 * 1024 * 1024,
     )
 
 

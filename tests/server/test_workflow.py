@@ -1,0 +1,111 @@
+"""The operator's and inspector's day through the API: plan the sample zone, take photos in,
+process them, review what was found, export and report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from imagery.sites import load_sites
+from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
+
+from .conftest import SITES
+
+
+def _import_zone(client: TestClient, h) -> None:
+    r = client.put("/api/v1/sites", json=json.loads(SITES.read_text()), headers=h)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.slow
+def test_plan_the_sample_zone(client: TestClient, headers) -> None:
+    op = headers["operator"]
+    _import_zone(client, op)
+    r = client.post(
+        "/api/v1/plans", json={"patrol_name": "june", "targets": ["ent-01", "ent-02"]}, headers=op
+    )
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    assert plan["sorties"] and plan["photo_count"] > 0
+    assert {t for s in plan["sorties"] for t in s["targets"]} == {"ent-01", "ent-02"}
+    again = client.post("/api/v1/plans", json={"patrol_name": "june"}, headers=op)
+    assert again.status_code == 409
+    bad = client.post("/api/v1/plans", json={"patrol_name": "x", "targets": ["nope"]}, headers=op)
+    assert bad.status_code == 422 and "nope" in bad.json()["detail"]
+
+    fc = client.get("/api/v1/patrols/june/geojson", headers=headers["inspector"]).json()
+    routes = [f for f in fc["features"] if f["properties"]["layer"] == "route"]
+    assert len(routes) == len(plan["sorties"])
+    assert all(len(f["geometry"]["coordinates"]) > 2 for f in routes)
+    photos = sum(
+        len(f["geometry"]["coordinates"])
+        for f in fc["features"]
+        if f["properties"]["layer"] == "photos"
+    )
+    assert photos == plan["photo_count"]
+    patrols = client.get("/api/v1/patrols", headers=op).json()
+    assert patrols[0]["name"] == "june" and patrols[0]["sorties"] == len(plan["sorties"])
+    report = client.get("/api/v1/patrols/june/report", headers=headers["inspector"])
+    assert report.status_code == 200 and "<svg" in report.text and "ent-01" in report.text
+
+
+@pytest.mark.slow
+def test_upload_process_review_export(client: TestClient, headers, tmp_path: Path) -> None:
+    op, insp = headers["operator"], headers["inspector"]
+    _import_zone(client, op)
+    zone = load_sites(SITES)
+    stack = zone.stacks[0]
+    bounds = (stack.lon - 0.002, stack.lat - 0.0015, stack.lon + 0.002, stack.lat + 0.0015)
+    basemap = make_basemap(zone, bounds_lonlat=bounds, gsd_m=0.3)
+    poses = SurveyLine(stack.lon - 0.0002, stack.lat, 90.0, 20.0, 2, alt_rel_m=120).poses()
+    hot = Anomaly("hotspot", stack.lon - 0.0002, stack.lat + 0.0001, radius_m=2.5)
+    shots = render_captures(
+        poses, basemap=basemap, anomalies=[hot], kind="thermal", out_dir=tmp_path / "shots"
+    )
+
+    flight = client.post("/api/v1/flight-records", json={"name": "synthetic"}, headers=op).json()
+    for path in shots:
+        r = client.post(
+            f"/api/v1/flights/{flight['id']}/uploads",
+            files={"file": (path.name, path.read_bytes(), "image/jpeg")},
+            headers=op,
+        )
+        assert r.status_code == 201, r.text
+    assert client.post(f"/api/v1/flights/{flight['id']}/process", headers=insp).status_code == 403
+    r = client.post(f"/api/v1/flights/{flight['id']}/process", headers=op)
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 120
+    state = {}
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/v1/flights/{flight['id']}/process", headers=op).json()
+        if state["state"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert state["state"] == "done", state
+    assert state["processed"] == len(shots)
+
+    found = client.get(
+        f"/api/v1/findings?flight_id={flight['id']}&status=pending", headers=insp
+    ).json()
+    assert found["count"] >= 1
+    finding = found["data"][0]
+    assert abs(finding["lat"] - hot.lat) < 1e-4 and abs(finding["lon"] - hot.lon) < 1e-4
+    image = client.get(f"/api/v1/captures/{finding['capture_id']}/image", headers=insp)
+    assert image.status_code == 200 and image.content[:3] == b"\xff\xd8\xff"
+    if finding["has_thumbnail"]:
+        assert (
+            client.get(f"/api/v1/findings/{finding['id']}/thumbnail", headers=insp).status_code
+            == 200
+        )
+    r = client.post(
+        f"/api/v1/findings/{finding['id']}/reviews",
+        json={"decision": "confirm", "comment": "stack base leak"},
+        headers=insp,
+    )
+    assert r.status_code == 201
+    exported = client.get("/api/v1/exports/findings.geojson", headers=insp).json()
+    assert [f["id"] for f in exported["features"]] == [finding["id"]]
