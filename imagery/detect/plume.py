@@ -28,10 +28,19 @@ from skimage.measure import label
 from imagery.detect.base import Detection, Frame, regions_to_detections, register
 
 
+def channel_max(rgb: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Per-pixel maximum over colour (channel-wise, much faster than a reduction on axis 2)."""
+    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
+def channel_min(rgb: NDArray[np.float32]) -> NDArray[np.float32]:
+    return np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
 def sky_mask(rgb: NDArray[np.float32]) -> NDArray[np.bool_]:
     """Blue, smooth pixels connected to the top edge (empty for nadir frames)."""
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    value = rgb.max(axis=2)
+    value = channel_max(rgb)
     local_std = np.sqrt(
         np.maximum(ndimage.uniform_filter(value**2, 7) - ndimage.uniform_filter(value, 7) ** 2, 0)
     )
@@ -62,6 +71,13 @@ def stack_mask(frame: Frame, radius_m: float) -> NDArray[np.bool_] | None:
     return mask
 
 
+def typical_dark(rgb: NDArray[np.float32]) -> float:
+    """Median dark channel of a frame, from a coarse subsample."""
+    step = max(min(rgb.shape[:2]) // 128, 1)
+    coarse = channel_min(rgb[::step, ::step])
+    return float(np.median(ndimage.minimum_filter(coarse, size=max(5 // step, 1))))
+
+
 @dataclass
 class PlumeDetector:
     """Smoke/steam: haze prior + low saturation, soft edges, sky masked, near stacks."""
@@ -77,15 +93,20 @@ class PlumeDetector:
     max_rim_gradient: float = 0.07
     edge_gradient: float = 0.08
 
-    def probability(self, rgb: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Per-pixel plume likelihood in [0, 1] from haze, whiteness and saturation."""
-        mx, mn = rgb.max(axis=2), rgb.min(axis=2)
+    def probability(
+        self, rgb: NDArray[np.float32], *, typical: float | None = None
+    ) -> NDArray[np.float32]:
+        """Per-pixel plume likelihood in [0, 1] from haze, whiteness and saturation.
+
+        ``typical`` is the frame's usual dark channel (computed from ``rgb`` when None).
+        """
+        mx, mn = channel_max(rgb), channel_min(rgb)
         sat = (mx - mn) / np.maximum(mx, 1e-3)
         dark = ndimage.minimum_filter(mn, size=5)
         haze = np.clip((dark - 0.45) / 0.25, 0, 1)
         # Haze added over the scene: brighter dark channel than the frame's typical ground.
-        step = max(min(dark.shape) // 32, 1)
-        typical = float(np.median(dark[::step, ::step]))
+        if typical is None:
+            typical = typical_dark(rgb)
         lift = np.clip((dark - typical - 0.10) / 0.15, 0, 1)
         grey = np.clip((0.30 - sat) / 0.15, 0, 1)
         return np.asarray(haze * grey * lift, dtype=np.float32)
@@ -93,20 +114,27 @@ class PlumeDetector:
     def detect(self, frame: Frame) -> list[Detection]:
         if frame.rgb is None:
             return []
-        rgb = frame.rgb
         near = stack_mask(frame, self.radius_m)
         if frame.georef is not None and (near is None or not near.any()):
             return []
-        prob = self.probability(rgb)
+        full_rows, full_cols = frame.shape
+        typical = typical_dark(frame.rgb)
+        w0, w1, v0, v1 = 0, full_rows, 0, full_cols  # work only around the stacks
+        if near is not None:
+            rr, cc = np.nonzero(near.any(axis=1))[0], np.nonzero(near.any(axis=0))[0]
+            w0, w1, v0, v1 = int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1
+            near = near[w0:w1, v0:v1]
+        rgb = frame.rgb[w0:w1, v0:v1]
+        prob = self.probability(rgb, typical=typical)
         prob[sky_mask(rgb)] = 0
         if near is not None:
             prob[~near] = 0
-        grad = sobel(rgb.max(axis=2))
+        grad = sobel(channel_max(rgb))
         hard = ndimage.binary_dilation(grad > self.edge_gradient, iterations=1)
         found = apply_hysteresis_threshold(np.where(hard, 0, prob), self.low, self.high)
         found = ndimage.binary_opening(found, iterations=1)
-        rows, cols = frame.shape
-        min_px = max(int(self.min_area_frac * rows * cols), 12)
+        rows, cols = rgb.shape[:2]
+        min_px = max(int(self.min_area_frac * full_rows * full_cols), 12)
         gsd = frame.gsd_m()
         if gsd:
             min_px = max(min_px, int(self.min_area_m2 / gsd**2))
@@ -128,15 +156,25 @@ class PlumeDetector:
                 "mean_probability": round(float(p.mean()), 3),
                 "rim_gradient": round(rim_grad, 4),
                 "area_px": int(mask.sum()),
-                "mean_brightness": round(float(px.max(axis=1).mean()), 3),
-                "colour": "white" if float(px.min(axis=1).mean()) > 0.6 else "grey",
+                "mean_brightness": round(float(np.max(px, axis=1).mean()), 3),
+                "colour": "white" if float(np.min(px, axis=1).mean()) > 0.6 else "grey",
             }
             size = min(1.0, float(mask.sum()) / (5 * min_px))
             return float(p.mean()) * (0.5 + 0.5 * size), m
 
-        return regions_to_detections(
+        found_here = regions_to_detections(
             label(found, connectivity=2), kind="plume", min_area_px=min_px, measure=measure
         )
+        return [
+            Detection(
+                d.kind,
+                d.score,
+                (d.box[0] + w0, d.box[1] + v0, d.box[2] + w0, d.box[3] + v0),
+                d.mask,
+                d.measurements,
+            )
+            for d in found_here
+        ]
 
 
 register(PlumeDetector())
