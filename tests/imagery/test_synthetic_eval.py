@@ -25,8 +25,9 @@ from imagery.sites import Sites
 @pytest.mark.slow
 def test_detectors_on_synthetic_scenes(tmp_path: Path, zone_sites: Sites) -> None:
     scenes = build_scenes(zone_sites, seed=0)
-    processed = [(scene, run_scene(scene, zone_sites, tmp_path, seed=i))
-                 for i, scene in enumerate(scenes)]
+    processed = [
+        (scene, run_scene(scene, zone_sites, tmp_path, seed=i)) for i, scene in enumerate(scenes)
+    ]
     metrics = score(processed)
     print()
     for m in metrics.values():
