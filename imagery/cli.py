@@ -22,9 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> typer.Exit:
-    from ecopatrol.cli import fail
-
-    return fail(message)
+    """One line on stderr; the exit (code 2: bad input) to raise."""
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
