@@ -204,6 +204,14 @@ def make_basemap(
     return Basemap(rgb, temp.astype(np.float32), x0, y1, gsd_m, epsg, ground_alt_m)
 
 
+def zone_bounds(sites: Sites, *, margin_m: float = 150.0) -> tuple[float, float, float, float]:
+    """(west, south, east, north) around every site of a zone plus a margin."""
+    w, s, e, n = shapely.GeometryCollection([x.geometry for x in sites.sites]).bounds
+    dlat = margin_m / 111_320.0
+    dlon = dlat / math.cos(math.radians((s + n) / 2))
+    return w - dlon, s - dlat, e + dlon, n + dlat
+
+
 def inject(basemap: Basemap, anomalies: Sequence[Anomaly], *, seed: int = 1) -> Basemap:
     """A copy of the basemap with the anomalies painted in."""
     rgb, temp = basemap.rgb.copy(), basemap.temp_c.copy()
@@ -387,7 +395,10 @@ def render_captures(
     for i, item in enumerate(poses):
         pose = pose_from_manifest(item) if isinstance(item, CapturePose) else item
         when = start + timedelta(seconds=2 * i)
-        georef = Georef.build(camera, pose, ground_alt_m=basemap.ground_alt_m)
+        # The scene is flat at the take-off height of the pose (so a SITL manifest whose home
+        # altitude differs from the basemap's renders at the scale processing will assume).
+        ground = pose.ground_alt_m if pose.ground_alt_m is not None else basemap.ground_alt_m
+        georef = Georef.build(camera, pose, ground_alt_m=ground)
         view = render_view(georef, scene, kind=kind)
         recorded = _perturb(pose, rng, *pose_sigma) if any(pose_sigma) else pose
         name = f"SYN_{i:04d}_{'T' if kind == 'thermal' else 'W'}"
