@@ -1,0 +1,243 @@
+"""The web UI in Debian's chromium (Playwright, headless): sign in, plan the sample zone,
+see the routes on the map, review findings from the queue by keyboard, export.
+
+Screenshots go to ``test-artifacts/browser/``; the map and the review queue are also
+copied to ``docs/screenshots/`` for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from PIL import Image, ImageDraw
+from sqlmodel import Session, select
+
+from server.accounts import add_user
+from server.main import create_app
+from server.settings import Settings
+from store.db import make_engine, migrate
+from store.models import Capture, Finding, FindingStatus, Role
+
+from .conftest import PASSWORD, SITES, seed_findings
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+DOCS_SHOTS = REPO / "docs" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
+    """A real uvicorn on loopback over a seeded SQLite store."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    tmp = tmp_path_factory.mktemp("browser")
+    settings = Settings(
+        data_dir=tmp / "data",
+        database_url=f"sqlite:///{tmp / 'db.sqlite'}",
+        secret_key="browser-test-secret-0123456789abcdef",
+    )
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    for role in Role:
+        add_user(engine, role.value, PASSWORD, role=role, full_name=f"{role.value.title()} Li")
+    ids = seed_findings(engine, 6)
+    photo = tmp / "IMG_0001.JPG"
+    image = Image.new("RGB", (1200, 800), (70, 96, 62))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((300, 250, 520, 420), fill=(200, 60, 40))
+    image.save(photo, quality=85)
+    with Session(engine) as session:
+        capture = session.exec(select(Capture)).one()
+        capture.path, capture.width, capture.height = str(photo), 1200, 800
+        session.add(capture)
+        for finding in session.exec(select(Finding)):
+            finding.pixel_box = [300, 250, 520, 420]
+            finding.lat, finding.lon = 34.8042 + (finding.score / 100), 113.5213
+            finding.status = FindingStatus.PENDING
+            session.add(finding)
+        session.commit()
+    port = _free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    token = httpx.post(
+        f"{base}/api/v1/login/access-token", data={"username": "admin", "password": PASSWORD}
+    ).json()["access_token"]
+    httpx.put(
+        f"{base}/api/v1/sites",
+        json=json.loads(SITES.read_text()),
+        headers={"Authorization": f"Bearer {token}"},
+    ).raise_for_status()
+    yield base, {"token": token, "findings": [str(i) for i in ids]}
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def _shot(page, name: str, *, docs: bool = False) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    if docs:
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS_SHOTS / f"{name}.png")
+
+
+def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}/")
+    page.wait_for_url("**/login?next=/")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/")
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+
+
+def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+    base, _seed = live_server
+    context = browser.new_context(viewport={"width": 1400, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}/login")
+    page.fill("#username", "operator")
+    page.fill("#password", "wrong password")
+    page.click("#login-submit")
+    page.wait_for_selector("#login-error:has-text('wrong username or password')")
+    _sign_in(page, base, "operator")
+
+    page.goto(f"{base}/plan")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#patrol-name", "browser-patrol")
+    page.check("#targets input[value='ent-01']")
+    page.check("#targets input[value='ent-02']")
+    page.click("#plan-submit")
+    page.wait_for_selector("#sorties .card", timeout=60_000)
+    assert "sorties" in page.inner_text("#plan-status")
+    _shot(page, "plan")
+
+    page.goto(f"{base}/")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.input_value("#patrol-select") == "browser-patrol"
+    # routes are dashed polylines in Leaflet's SVG overlay pane
+    page.wait_for_selector("path.leaflet-interactive[stroke-dasharray]")
+    assert page.locator("path.leaflet-interactive[stroke-dasharray]").count() >= 1
+    assert page.locator("#findings-list li").count() == 6
+    _shot(page, "map", docs=True)
+    assert errors == []
+    context.close()
+
+
+def test_inspector_reviews_by_keyboard_and_exports(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+    base, seed = live_server
+    context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _sign_in(page, base, "inspector")
+    assert page.locator("nav a[data-page='plan']").count() == 0
+
+    page.goto(f"{base}/review")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#capture-img:not([hidden])")
+    page.wait_for_selector("#capture-overlay rect")
+    assert page.inner_text("#queue-pos") == "1 / 6"
+    _shot(page, "review-queue", docs=True)
+    first = page.evaluate("state.queue[0].id")
+
+    page.fill("#comment", "visible leak at the stack base")
+    page.locator("#comment").press("Escape")
+    page.keyboard.press("c")
+    page.wait_for_selector("#queue-pos:has-text('1 / 5')")
+    second = page.evaluate("state.queue[0].id")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    page.keyboard.press("r")
+    page.wait_for_selector("#queue-pos:has-text('1 / 4')")
+    page.keyboard.press("d")  # a duplicate of the one just rejected
+    page.wait_for_selector("#queue-pos:has-text('1 / 3')")
+    _shot(page, "review-after")
+
+    headers = {"Authorization": f"Bearer {seed['token']}"}
+    status = {
+        f: httpx.get(f"{base}/api/v1/findings/{f}", headers=headers).json()["status"]
+        for f in (first, second)
+    }
+    assert status == {first: "confirmed", second: "rejected"}
+    trail = httpx.get(f"{base}/api/v1/findings/{first}/reviews", headers=headers).json()["data"]
+    assert [(t["username"], t["comment"]) for t in trail] == [
+        ("inspector", "visible leak at the stack base")
+    ]
+
+    page.uncheck("#only-pending")
+    page.wait_for_selector(
+        "#f-status.confirmed, #f-status.rejected, #f-status.duplicate, #f-status.pending"
+    )
+    with page.expect_download() as download:
+        page.click("a[href='/api/v1/exports/findings.geojson']")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert [f["id"] for f in exported["features"]] == [first]
+    assert errors == []
+    context.close()
+
+
+def test_docs_page_works_offline(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+    base, _seed = live_server
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith((base, "data:", "blob:")) else None,
+    )
+    page.goto(f"{base}/login")
+    page.fill("#username", "admin")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/docs")
+    page.wait_for_selector(".opblock-summary-path[data-path='/api/v1/findings']", timeout=20_000)
+    _shot(page, "api-docs")
+    assert outside == []
+    context.close()
