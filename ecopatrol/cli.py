@@ -10,11 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from ecopatrol import __version__
+from store.db import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:
+    from ecopatrol.demo import DemoSummary
 
 app = typer.Typer(
     name="ecopatrol",
@@ -60,6 +66,87 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line on stderr and return the exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+@app.command()
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the web UI afterwards.")
+    ] = True,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the flight, captures and database go.")
+    ] = DEFAULT_DATA_DIR / "demo",
+    sitl: Annotated[
+        bool | None,
+        typer.Option(
+            "--sitl/--no-sitl",
+            help="Require SITL, or skip it (default: if found).",
+        ),
+    ] = None,
+    speedup: Annotated[float, typer.Option(min=1.0, max=50.0, help="SITL speed-up.")] = 20.0,
+    host: Annotated[str, typer.Option(help="Address the web UI listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the web UI.")] = 8000,
+) -> None:
+    """The whole patrol on the sample zone: plan, fly in SITL, process, review."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+    from ecopatrol.demo import run_demo
+
+    console = Console()
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("starting", total=None)
+
+        def stage(text: str) -> None:
+            progress.update(task, description=text)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = run_demo(
+            data_dir=data_dir, use_sitl=sitl, speedup=speedup, stage=stage, advance=advance
+        )
+    _print_summary(console, summary)
+    if not serve:
+        return
+    import uvicorn
+
+    from server.main import create_app
+    from server.settings import Settings
+
+    settings = Settings(data_dir=data_dir, database_url=summary.db_url)
+    console.print(f"\nWeb UI: [bold]http://{host}:{port}/[/]  (Ctrl-C to stop)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _print_summary(console: Console, summary: DemoSummary) -> None:
+    from rich.table import Table
+
+    if not summary.flown_in_sitl:
+        console.print(f"[yellow]note:[/] {summary.sitl_note}")
+    table = Table(title="Demo patrol", show_header=False)
+    table.add_row("distance flown", f"{summary.distance_m / 1000:.2f} km")
+    table.add_row("captures", f"{summary.captures} ({summary.failed_captures} failed)")
+    for kind, count in sorted(summary.findings_by_kind.items()):
+        table.add_row(f"findings: {kind}", str(count))
+    table.add_row(
+        "injected anomalies found",
+        f"{summary.injected_found} of {summary.injected_visible} in the flown footprints"
+        f" ({summary.injected} injected)",
+    )
+    table.add_row("false detections (groups)", str(summary.false_groups))
+    table.add_row("median position error", f"{summary.median_error_m:.1f} m")
+    table.add_row("flight directory", summary.flight_dir)
+    table.add_row("database", summary.db_url)
+    for user, password in summary.logins.items():
+        table.add_row(f"login: {user}", password)
+    console.print(table)
 
 
 def main() -> None:
