@@ -149,9 +149,6 @@ CAMERAS: dict[str, Camera] = {
     ),
 }
 
-AIRCRAFT: dict[str, Aircraft] = {"quad": Aircraft()}
-
-
 def get_camera(name: str) -> Camera:
     """A preset camera by name."""
     try:

@@ -157,4 +157,10 @@ def _summary(patrol: Patrol, out: Path) -> None:
     console.print(table)
     for target, reason in patrol.refused.items():
         console.print(f"[yellow]refused[/] {target}: {reason}", highlight=False)
+    drones = {(s.dock.id, s.drone) for s in patrol.sorties}
+    if len(drones) > 1:
+        console.print(
+            f"{len(drones)} drones in parallel: done in {patrol.makespan_s / 60:.1f} min of flight",
+            highlight=False,
+        )
     console.print(f"wrote {len(patrol.sorties)} sorties, patrol.geojson and patrol.kml to {out}")

@@ -37,10 +37,10 @@ from missions.items import Mission
 from missions.orbit import plan_orbit
 from missions.path import Leg, Task, fit_trigger, polyline_length
 from missions.perimeter import plan_perimeter
-from missions.routing import DockSpec, RoutingProblem, fit_tasks
+from missions.routing import DockSpec, RoutingProblem, SortiePlan, fit_tasks
 from missions.safety import DEFAULT_MAX_AGL_M, check_capacity, check_path
 from missions.sites import Dock, Enterprise, River, Sites, Stack
-from missions.sortie import PhotoPoint, build_sortie
+from missions.sortie import BuiltSortie, PhotoPoint, build_sortie
 from missions.survey import plan_survey
 from missions.terrain import Terrain
 
@@ -109,6 +109,14 @@ class Patrol:
     @property
     def photo_count(self) -> int:
         return sum(s.photo_count for s in self.sorties)
+
+    @property
+    def makespan_s(self) -> float:
+        """Flight time of the busiest drone: the patrol's duration when drones fly in parallel."""
+        busy: dict[tuple[str, int], float] = {}
+        for s in self.sorties:
+            busy[(s.dock.id, s.drone)] = busy.get((s.dock.id, s.drone), 0.0) + s.duration_s
+        return max(busy.values(), default=0.0)
 
 
 def plan_patrol(
@@ -299,7 +307,7 @@ def plan_patrol(
     rally = rally_items([(d.lat, d.lon, altitude) for d in sites.docks])
 
     sorties = []
-    flown_by_dock: dict[int, int] = {}
+    drones = _assign_drones(routes.sorties, built, sites.docks)
     for k, (plan, b) in enumerate(zip(routes.sorties, built, strict=True)):
         name = f"sortie-{k + 1}"
         mission = replace(b.mission, fence=fence, rally=rally, name=name)
@@ -308,8 +316,6 @@ def plan_patrol(
             b.path, airspace=airspace, max_agl_m=max_agl_m, inclusion=inclusion_local, name=name
         )
         site_dock = sites.docks[plan.dock]
-        count = flown_by_dock.get(plan.dock, 0)
-        flown_by_dock[plan.dock] = count + 1
         lonlat = frame.lonlat(b.path[:, :2])
         alts = b.path[:, 2].copy()
         if terrain is not None:
@@ -320,7 +326,7 @@ def plan_patrol(
             Sortie(
                 number=k + 1,
                 dock=site_dock,
-                drone=count % site_dock.drones + 1,
+                drone=drones[k],
                 mission=mission,
                 photo_points=b.photo_points,
                 length_m=b.length_m,
@@ -356,6 +362,24 @@ def plan_patrol(
         routed_length_m=routes.length_m,
         baseline_length_m=baseline,
     )
+
+
+def _assign_drones(
+    plans: Sequence[SortiePlan], built: Sequence[BuiltSortie], docks: Sequence[Dock]
+) -> list[int]:
+    """Drone number (1-based, per dock) for each sortie, longest first to the least busy.
+
+    The LPT rule keeps the busiest drone's total flight time within 4/3 of
+    the best possible split.
+    """
+    drone = [1] * len(plans)
+    busy = {d: [0.0] * docks[d].drones for d in range(len(docks))}
+    for k in sorted(range(len(plans)), key=lambda k: -built[k].duration_s):
+        loads = busy[plans[k].dock]
+        pick = loads.index(min(loads))
+        loads[pick] += built[k].duration_s
+        drone[k] = pick + 1
+    return drone
 
 
 def _altitude(
