@@ -69,9 +69,17 @@ async def test_sortie_1_flies_end_to_end(
     assert covered > 0.9, f"only {covered:.0%} of the planned photo points were photographed"
     nearest = d.argmin(axis=1)
     planned_alt = np.array([sample_sortie.photo_points[i].alt_m for i in nearest])
-    assert np.abs(np.array([p.alt_rel_m for p in poses]) - planned_alt).max() < 3.0
-    looking_down = np.mean([p.camera_pitch_deg < -80 for p in poses])
-    assert looking_down > 0.95
+    alt_error = np.abs(np.array([p.alt_rel_m for p in poses]) - planned_alt)
+    # a photo fired at the start of a leg may still be on the climb between two heights
+    assert (alt_error < 3.0).mean() > 0.97, sorted(alt_error)[-5:]
+    # nadir patterns look straight down (orbits look at the stack instead)
+    nadir = [
+        pose.camera_pitch_deg
+        for pose, i in zip(poses, nearest, strict=True)
+        if sample_sortie.photo_points[i].pattern in ("survey", "corridor")
+    ]
+    assert len(nadir) > 50
+    assert np.mean(np.array(nadir) < -80) > 0.95
 
     # the tlog holds both directions and every CAMERA_FEEDBACK of the manifest
     tlog = mavutil.mavlink_connection(str(result.tlog_path))
