@@ -1,0 +1,69 @@
+"""Water detector: discolouration against upstream water, foam, glint masked, sites named."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from imagery.detect.base import select
+from imagery.pipeline import process_capture
+from imagery.sites import Sites
+from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
+
+
+def _river_pass(zone_sites: Sites, tmp_path: Path, anomalies: list[Anomaly], name: str):
+    river = zone_sites.rivers[0]
+    here = river.line.interpolate(0.5, normalized=True)
+    ahead = river.line.interpolate(0.52, normalized=True)
+    bearing = math.degrees(
+        math.atan2((ahead.x - here.x) * math.cos(math.radians(here.y)), ahead.y - here.y)
+    )
+    basemap = make_basemap(
+        zone_sites,
+        bounds_lonlat=(here.x - 0.002, here.y - 0.0016, here.x + 0.002, here.y + 0.0016),
+        gsd_m=0.3,
+    )
+    (pose,) = SurveyLine(here.x, here.y, bearing, 1.0, 1, alt_rel_m=100).poses()
+    (path,) = render_captures([pose], basemap=basemap, anomalies=anomalies, out_dir=tmp_path / name)
+    return river, here, process_capture(path, sites=zone_sites, detectors=select(["water"]))
+
+
+def test_foam_and_discolouration_downstream(zone_sites: Sites, tmp_path: Path) -> None:
+    river, here, _ = _river_pass(zone_sites, tmp_path, [], "probe")
+    d = 1 / 111_320
+    coslat = math.cos(math.radians(here.y))
+    ahead = river.line.interpolate(river.line.project(here) + 25 * d)
+    foam_at = river.line.interpolate(river.line.project(here) + 45 * d)
+    anomalies = [
+        Anomaly("water_discolouration", ahead.x, ahead.y, radius_m=10, colour=(0.55, 0.38, 0.18)),
+        Anomaly(
+            "water_discolouration",
+            foam_at.x,
+            foam_at.y,
+            radius_m=6,
+            strength=1.0,
+            colour=(0.92, 0.92, 0.90),
+        ),
+    ]
+    _, _, result = _river_pass(zone_sites, tmp_path, anomalies, "dirty")
+    kinds = {f.kind: f for f in result.findings}
+    assert set(kinds) == {"water_discolouration", "foam"}, result.findings
+    brown = kinds["water_discolouration"]
+    assert brown.site_id == river.site_id and brown.measurements["shift"] == "brown/red"
+    assert math.hypot((brown.lon - ahead.x) * coslat, brown.lat - ahead.y) / d < 6
+    assert "site_river_km" in brown.measurements
+
+
+def test_clean_river_gives_nothing(zone_sites: Sites, tmp_path: Path) -> None:
+    _, _, result = _river_pass(zone_sites, tmp_path, [], "clean")
+    assert result.ok and result.findings == ()
+
+
+def test_river_needs_sites(zone_sites: Sites, tmp_path: Path) -> None:
+    _, _, result = _river_pass(zone_sites, tmp_path, [], "nosites")
+    again = process_capture(Path(result.path), detectors=select(["water"]))
+    assert again.ok and again.findings == ()
+    with pytest.raises(ValueError):
+        select(["waterr"])
