@@ -72,10 +72,18 @@ class Georef:
         Raises
         ------
         GeoreferenceError
-            With no DEM, no ground height and no height above take-off in the pose.
+            With no DEM, no ground height and no height above take-off in the pose, or a
+            DEM with no height under the camera.
         """
         ground: Ground
         if dem is not None:
+            e, n = transformer(4326, utm_epsg(pose.lon, pose.lat)).transform(pose.lon, pose.lat)
+            below = dem.sample(np.array([e]), np.array([n]), epsg=utm_epsg(pose.lon, pose.lat))
+            if not np.isfinite(below[0]):
+                raise GeoreferenceError(
+                    f"DEM {dem.path or ''} has no height under the camera at "
+                    f"{pose.lat:.6f},{pose.lon:.6f}"
+                )
             ground = dem
         else:
             alt = ground_alt_m if ground_alt_m is not None else pose.ground_alt_m
