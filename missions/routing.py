@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 SCALE = 10  # time in deciseconds for the integer solver
 ROUTED_HOP_ITEMS = 6  # allowance for the waypoints of a hop routed around no-fly areas
 SORTIE_OVERHEAD_ITEMS = 8  # home, takeoff, speed, final hops, RTL
+SMALL_PROBLEM = 12  # task variants up to which greedy descent is enough
 
 
 @dataclass(frozen=True)
@@ -229,8 +230,12 @@ class RoutingProblem:
         params.first_solution_strategy = (
             routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
         )
+        # small problems: stop at the first local optimum (near-instant, usually optimal);
+        # larger ones: guided local search until the time limit
         params.local_search_metaheuristic = (
-            routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+            routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+            if len(self.variants) <= SMALL_PROBLEM
+            else routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
         )
         params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
         solution = routing.SolveWithParameters(params)
@@ -298,17 +303,6 @@ class RoutingProblem:
         return RoutingResult(tuple(sorties), sum(s.estimated_length_m for s in sorties))
 
 
-def split_task(task: Task, parts: int) -> list[Task]:
-    """Split a multi-leg task into ``parts`` runs of consecutive legs."""
-    parts = max(1, min(parts, len(task.legs)))
-    bounds = np.linspace(0, len(task.legs), parts + 1).round().astype(int)
-    out = []
-    for k, (a, b) in enumerate(itertools.pairwise(bounds)):
-        base = task.label or f"{task.pattern} {task.target_id}"
-        out.append(replace(task, legs=task.legs[a:b], label=f"{base} (part {k + 1}/{parts})"))
-    return out
-
-
 def fit_tasks(
     tasks: Sequence[Task],
     docks: Sequence[DockSpec],
@@ -318,27 +312,59 @@ def fit_tasks(
     altitude_m: float,
     item_capacity: int | None = None,
 ) -> list[Task]:
-    """Split tasks too long (or with too many items) for one sortie into runs of legs."""
-    budget_s = aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m)
+    """Split tasks too long (or with too many items) for one sortie into runs of legs.
+
+    Legs are taken in flying order while the run, with the trip from and back
+    to the nearest dock, stays within 95 % of the time budget and within the
+    item capacity; a single leg that cannot fit is a :class:`RangeError`.
+    """
+    budget_s = 0.95 * (aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m))
     capacity = (item_capacity or aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS - 2
-    nd = len(docks)
-    points = [d.xy for d in docks]
-    for task in tasks:
-        points.extend([task.entry, task.exit])
-    dist: NDArray[np.float64] = airspace.route_matrix(points)[0]
     out: list[Task] = []
-    for k, task in enumerate(tasks):
+    for task in tasks:
         if len(task.legs) < 2:
             out.append(task)
             continue
-        entry, exit_ = nd + 2 * k, nd + 2 * k + 1
-        reach = min(dist[d, entry] + dist[exit_, d] for d in range(nd)) / aircraft.cruise_speed_m_s
-        need_time = task_duration_s(task, aircraft) / max(budget_s * 0.9 - reach, 1.0)
-        need_items = task_items(task) / capacity
-        parts = math.ceil(max(need_time, need_items, 1.0) - 1e-9)
-        if parts > 1:
-            logger.info("splitting %s %s into %d parts", task.pattern, task.target_id, parts)
-            out.extend(split_task(task, parts))
-        else:
+        whole = task_duration_s(task, aircraft)
+        points = [d.xy for d in docks]
+        for leg in task.legs:
+            points.extend([leg.start, leg.end])
+        dist: NDArray[np.float64] = airspace.route_matrix(points)[0]
+        nd = len(docks)
+
+        def reach_s(a: int, b: int, dist: NDArray[np.float64] = dist, nd: int = nd) -> float:
+            start, end = nd + 2 * a, nd + 2 * b + 1
+            return min(dist[d, start] + dist[end, d] for d in range(nd)) / aircraft.cruise_speed_m_s
+
+        if whole + reach_s(0, len(task.legs) - 1) <= budget_s and task_items(task) <= capacity:
             out.append(task)
+            continue
+
+        def fits(a: int, b: int, task: Task = task) -> bool:
+            run = replace(task, legs=task.legs[a : b + 1])
+            return (
+                task_duration_s(run, aircraft) + reach_s(a, b) <= budget_s
+                and task_items(run) <= capacity
+            )
+
+        runs: list[tuple[int, int]] = []
+        first = 0
+        for last in range(len(task.legs)):
+            if fits(first, last):
+                continue
+            if last > first:
+                runs.append((first, last))
+                first = last
+            if not fits(first, last):
+                raise RangeError(
+                    f"{task.label or task.target_id}: one leg of "
+                    f"{task.legs[last].length_m:.0f} m cannot be flown within a sortie"
+                )
+        runs.append((first, len(task.legs)))
+        base = task.label or f"{task.pattern} {task.target_id}"
+        logger.info("splitting %s into %d parts", base, len(runs))
+        out.extend(
+            replace(task, legs=task.legs[a:b], label=f"{base} (part {k + 1}/{len(runs)})")
+            for k, (a, b) in enumerate(runs)
+        )
     return out

@@ -22,7 +22,7 @@ from missions.errors import (
     RangeError,
 )
 from missions.plan import plan_patrol
-from missions.sites import NoFly
+from missions.sites import Enterprise, NoFly, Sites
 
 M = mavlink
 
@@ -257,3 +257,27 @@ def test_stack_orbits_at_several_heights_look_at_the_stack(zone) -> None:
 def test_orbit_below_the_floor_is_refused(zone) -> None:
     with pytest.raises(AltitudeLimitError, match="below the 15 m floor"):
         plan_patrol(zone, targets=["ent-03"], orbit_offsets_m=(-20,), time_limit_s=0.2)
+
+
+def test_a_site_too_big_for_one_sortie_is_split_across_sorties(zone) -> None:
+    dock = zone.docks[0]
+    big = shapely.box(dock.lon + 0.001, dock.lat + 0.001, dock.lon + 0.012, dock.lat + 0.010)
+    site = Enterprise("big", "one square kilometre", big)
+    sites = Sites((site,), (), (), (dock,))
+    patrol = plan_patrol(sites, time_limit_s=0.5, patterns=("survey",))
+    assert len(patrol.sorties) >= 3
+    assert all(s.duration_s <= patrol.aircraft.usable_endurance_s for s in patrol.sorties)
+    assert all(s.targets == ("big",) for s in patrol.sorties)
+    labels = [t for s in patrol.sorties for t in s.tasks]
+    assert all("part" in t for t in labels)
+    # together the parts fly every lane of the single-sortie survey exactly once
+    legs = [leg for s in patrol.sorties for _, _, leg in s.camera_legs]
+    assert len(legs) == len({tuple(np.round(leg[0], 7)) for leg in legs})
+
+
+def test_a_leg_longer_than_the_endurance_is_refused(zone) -> None:
+    dock = zone.docks[0]
+    long_site = shapely.box(dock.lon + 0.001, dock.lat + 0.001, dock.lon + 0.2, dock.lat + 0.0015)
+    sites = Sites((Enterprise("strip", "", long_site),), (), (), (dock,))
+    with pytest.raises(RangeError, match=r"strip: one leg of \d+ m cannot be flown"):
+        plan_patrol(sites, time_limit_s=0.2, patterns=("survey",), angle_deg=90)
