@@ -71,12 +71,18 @@ def camera_attitude(
 
 
 def quaternion_to_euler(q: tuple[float, float, float, float]) -> tuple[float, float, float]:
-    """(w, x, y, z) quaternion to roll, pitch, yaw in degrees."""
+    """(w, x, y, z) quaternion to roll, pitch, yaw in degrees (via :func:`euler`)."""
     w, x, y, z = q
-    roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-    pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
-    yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    return math.degrees(roll), math.degrees(pitch), math.degrees(yaw)
+    norm = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
+    matrix = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    return euler(matrix)
 
 
 def feedback_time_utc(time_usec: int) -> str:
