@@ -351,6 +351,8 @@ def stop_detached(instance: int | None = None) -> list[int]:
         try:
             os.killpg(pid, signal.SIGTERM)
             for _ in range(50):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child
                 os.killpg(pid, 0)
                 time.sleep(0.1)
             os.killpg(pid, signal.SIGKILL)
