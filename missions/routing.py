@@ -356,9 +356,12 @@ def fit_tasks(
                 runs.append((first, last))
                 first = last
             if not fits(first, last):
+                run = replace(task, legs=task.legs[last : last + 1])
+                need = task_duration_s(run, aircraft) + reach_s(last, last)
                 raise RangeError(
-                    f"{task.label or task.target_id}: one leg of "
-                    f"{task.legs[last].length_m:.0f} m cannot be flown within a sortie"
+                    f"{task.label or task.target_id}: a round trip from the nearest dock to "
+                    f"fly one {task.legs[last].length_m:.0f} m leg takes {need / 60:.1f} min, "
+                    f"more than the usable {budget_s / 60:.1f} min"
                 )
         runs.append((first, len(task.legs)))
         base = task.label or f"{task.pattern} {task.target_id}"

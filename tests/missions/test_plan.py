@@ -135,7 +135,7 @@ def test_target_inside_no_fly_is_refused_with_the_reason(zone) -> None:
 
 def test_target_beyond_range_is_refused(zone) -> None:
     short = Aircraft(endurance_s=120)
-    with pytest.raises(RangeError, match=r"round trip takes .* more than the usable"):
+    with pytest.raises(RangeError, match=r"round trip .*takes .* more than the usable"):
         plan_patrol(zone, targets=["ent-01"], aircraft=short, time_limit_s=0.2)
 
 
@@ -279,5 +279,5 @@ def test_a_leg_longer_than_the_endurance_is_refused(zone) -> None:
     dock = zone.docks[0]
     long_site = shapely.box(dock.lon + 0.001, dock.lat + 0.001, dock.lon + 0.2, dock.lat + 0.0015)
     sites = Sites((Enterprise("strip", "", long_site),), (), (), (dock,))
-    with pytest.raises(RangeError, match=r"strip: one leg of \d+ m cannot be flown"):
+    with pytest.raises(RangeError, match=r"strip: a round trip .* one \d+ m leg takes"):
         plan_patrol(sites, time_limit_s=0.2, patterns=("survey",), angle_deg=90)
