@@ -54,11 +54,9 @@ class FlightRun:
         """Merge ``changes`` into the live state and push the new state to every subscriber."""
         self.state.update(changes)
         lat, lon = changes.get("lat"), changes.get("lon")
-        moved = (
-            lat is not None and lon is not None and (not self.track or self.track[-1] != (lon, lat))
-        )
-        if moved:
-            self.track.append((lon, lat))
+        point = (float(lon), float(lat)) if lat is not None and lon is not None else None
+        if point is not None and (not self.track or self.track[-1] != point):
+            self.track.append(point)
             del self.track[:-TRACK_POINTS]
         message = {"type": "state", "flight_id": str(self.flight_id), **self.state}
         for queue in list(self.subscribers):

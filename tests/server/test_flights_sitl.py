@@ -33,10 +33,21 @@ pytestmark = [pytest.mark.sitl, pytest.mark.slow]
 def _short_mission() -> ItemMission:
     lat, lon, alt = HOME
     items = [
-        MissionItem(0, mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_CMD_NAV_WAYPOINT, x=to_e7(lat), y=to_e7(lon), z=alt),
+        MissionItem(
+            0,
+            mavlink.MAV_FRAME_GLOBAL,
+            mavlink.MAV_CMD_NAV_WAYPOINT,
+            x=to_e7(lat),
+            y=to_e7(lon),
+            z=alt,
+        ),
         MissionItem(1, REL, mavlink.MAV_CMD_NAV_TAKEOFF, x=to_e7(lat), y=to_e7(lon), z=20),
-        MissionItem(2, REL, mavlink.MAV_CMD_NAV_WAYPOINT, x=to_e7(lat + 0.0012), y=to_e7(lon), z=20),
-        MissionItem(3, REL, mavlink.MAV_CMD_NAV_WAYPOINT, x=to_e7(lat + 0.0012), y=to_e7(lon + 0.0012), z=20),
+        MissionItem(
+            2, REL, mavlink.MAV_CMD_NAV_WAYPOINT, x=to_e7(lat + 0.0012), y=to_e7(lon), z=20
+        ),
+        MissionItem(
+            3, REL, mavlink.MAV_CMD_NAV_WAYPOINT, x=to_e7(lat + 0.0012), y=to_e7(lon + 0.0012), z=20
+        ),
         MissionItem(4, REL, mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH),
     ]
     return ItemMission(items=tuple(items), name="short")
@@ -88,7 +99,9 @@ def test_launch_watch_pause_resume_abort(tmp_path: Path) -> None:
         r = client.post("/api/v1/flights", json={"mission_id": mission_id, "sitl": True}, headers=h)
         assert r.status_code == 202, r.text
         flight_id = r.json()["id"]
-        busy = client.post("/api/v1/flights", json={"mission_id": mission_id, "sitl": True}, headers=h)
+        busy = client.post(
+            "/api/v1/flights", json={"mission_id": mission_id, "sitl": True}, headers=h
+        )
         assert busy.status_code == 409
         with client.websocket_connect(f"/api/v1/flights/{flight_id}/telemetry?token={token}") as ws:
             first = ws.receive_json()

@@ -135,6 +135,10 @@ def patrol_geojson(
     return {"type": "FeatureCollection", "features": features}
 
 
+Pattern = Literal["survey", "orbit", "corridor", "perimeter"]
+DEFAULT_PATTERNS: tuple[Pattern, ...] = ("survey", "orbit", "corridor")
+
+
 class PlanRequest(BaseModel):
     """What to plan; every option has the planner's default."""
 
@@ -147,8 +151,8 @@ class PlanRequest(BaseModel):
     gsd_cm: float | None = Field(default=None, gt=0, le=100)
     front_overlap: float = Field(default=0.8, ge=0, lt=1)
     side_overlap: float = Field(default=0.7, ge=0, lt=1)
-    patterns: list[Literal["survey", "orbit", "corridor", "perimeter"]] = Field(
-        default_factory=lambda: ["survey", "orbit", "corridor"], min_length=1, max_length=4
+    patterns: list[Pattern] = Field(
+        default_factory=lambda: list(DEFAULT_PATTERNS), min_length=1, max_length=4
     )
 
 
