@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from store.db import make_engine, migrate
 from store.jobs import JOBS
+from tests.dispatch.helpers import SyntheticViews, render_synthetic_views
 
 POSTGRES_ENV = "ECOPATROL_TEST_POSTGRES_URL"
 
@@ -72,3 +73,9 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = prepare(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def synthetic_views(tmp_path_factory: pytest.TempPathFactory) -> SyntheticViews:
+    """Synthetic captures over the example zone, rendered once per session."""
+    return render_synthetic_views(tmp_path_factory.mktemp("views"))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from bench.scale import SITES, make_captures, render_views
+from imagery.dispatch.capture import enqueue_flight_captures, process_job
 from store.db import session_scope
 from store.jobs import JobStatus, ProcessingJob, enqueue_flight
 from store.models import Capture, Finding, Flight
@@ -68,4 +71,65 @@ def assert_exactly_once(engine: Engine, flight_id: uuid.UUID, n: int) -> list[Pr
     assert not missing, f"{len(missing)} findings lost"
     assert not extra, f"{len(extra)} findings duplicated or invented"
     assert all(by_id[j.capture_id].status == "processed" for j in jobs)
+    return list(jobs)
+
+
+@dataclass(frozen=True)
+class SyntheticViews:
+    """Rendered synthetic views and what the pipeline finds in each (run here, once)."""
+
+    paths: list[Path]
+    expected: list[Counter[tuple[str, tuple[int, ...]]]]
+
+
+def render_synthetic_views(directory: Path, *, views: int = 8) -> SyntheticViews:
+    paths = render_views(directory, views=views, width=320)
+    expected = [
+        Counter(
+            (f.kind, tuple(f.pixel_box))
+            for f in process_job({"path": str(p), "sites": str(SITES)}).findings
+        )
+        for p in paths
+    ]
+    assert sum(map(len, expected)) > 0, "the synthetic scene should hold findings"
+    return SyntheticViews(paths, expected)
+
+
+def make_synthetic_flight(
+    engine: Engine, views: SyntheticViews, directory: Path, n: int
+) -> uuid.UUID:
+    """``n`` unique captures cycling through the views, queued for the real pipeline."""
+    paths = make_captures(views.paths, directory, n)
+    with session_scope(engine) as session:
+        flight = Flight(name=directory.name, directory=str(directory))
+        session.add(flight)
+        session.flush()
+        session.add_all(
+            Capture(flight_id=flight.id, index=i, path=str(p)) for i, p in enumerate(paths)
+        )
+        session.flush()
+        enqueue_flight_captures(session, flight.id, sites=SITES)
+        return flight.id
+
+
+def assert_pipeline_exactly_once(
+    engine: Engine, flight_id: uuid.UUID, views: SyntheticViews, n: int
+) -> list[ProcessingJob]:
+    """Each capture has exactly the findings its view has: none lost, none twice."""
+    with Session(engine) as session:
+        captures = session.exec(select(Capture).where(Capture.flight_id == flight_id)).all()
+        findings = session.exec(select(Finding).where(Finding.flight_id == flight_id)).all()
+        jobs = session.exec(select(ProcessingJob).where(ProcessingJob.flight_id == flight_id)).all()
+    assert len(captures) == len(jobs) == n
+    assert {JobStatus(j.status) for j in jobs} == {JobStatus.DONE}
+    found: dict[uuid.UUID, Counter[tuple[str, tuple[int, ...]]]] = {
+        c.id: Counter() for c in captures
+    }
+    for f in findings:
+        found[f.capture_id][(f.kind, tuple(f.pixel_box or ()))] += 1
+    for capture in captures:
+        expected = views.expected[(capture.index or 0) % len(views.paths)]
+        assert found[capture.id] == expected, f"capture {capture.index}: {found[capture.id]}"
+        assert capture.status == "processed"
+    assert len({f.dedupe_key for f in findings}) == len(findings)
     return list(jobs)
