@@ -141,14 +141,19 @@ class RoutingProblem:
         self.length_m = np.array([0.0] * nd + [t.length_m for _, t in self.variants])
         self.items = np.array([0] * nd + [task_items(t) for _, t in self.variants])
         self.speed = aircraft.cruise_speed_m_s
+        # a hop costs its flight time and the two turns at its ends
+        self.travel_s = self.travel_m / self.speed + 2 * aircraft.turn_time_s
+        np.fill_diagonal(self.travel_s, 0.0)
 
     def _sortie(self, dock: int, nodes: list[int]) -> SortiePlan:
         nd = len(self.docks)
         seq = [dock, *nodes, dock]
-        travel = float(sum(self.travel_m[i, j] for i, j in itertools.pairwise(seq)))
-        length = travel + float(sum(self.length_m[n] for n in nodes))
+        hops = list(itertools.pairwise(seq))
+        length = float(sum(self.travel_m[i, j] for i, j in hops)) + float(
+            sum(self.length_m[n] for n in nodes)
+        )
         duration = (
-            travel / self.speed
+            float(sum(self.travel_s[i, j] for i, j in hops))
             + float(sum(self.service_s[n] for n in nodes))
             + flight_overhead_s(self.aircraft, self.altitude_m)
         )
@@ -161,7 +166,7 @@ class RoutingProblem:
         for k, task in enumerate(self.tasks):
             nodes = [nd + v for v, (t, _) in enumerate(self.variants) if t == k]
             best = min(
-                (self.travel_m[d, n] + self.travel_m[n, d]) / self.speed + self.service_s[n]
+                self.travel_s[d, n] + self.travel_s[n, d] + self.service_s[n]
                 for n in nodes
                 for d in range(nd)
             )
@@ -208,9 +213,7 @@ class RoutingProblem:
             self.n_nodes, len(vehicle_dock), vehicle_dock, vehicle_dock
         )
         routing = pywrapcp.RoutingModel(manager)
-        time_matrix = np.rint(
-            (self.travel_m / self.speed + self.service_s[None, :]) * SCALE
-        ).astype(np.int64)
+        time_matrix = np.rint((self.travel_s + self.service_s[None, :]) * SCALE).astype(np.int64)
         item_matrix = self.items[None, :] + np.where(self.routed, ROUTED_HOP_ITEMS, 1)
         time_index = routing.RegisterTransitMatrix(time_matrix.tolist())
         routing.SetArcCostEvaluatorOfAllVehicles(time_index)
@@ -286,14 +289,14 @@ class RoutingProblem:
                 )
                 if len(open_nodes) == 0:
                     break
-                cost = self.travel_m[here, open_nodes] / self.speed + self.service_s[open_nodes]
-                back = self.travel_m[open_nodes, dock] / self.speed
+                cost = self.travel_s[here, open_nodes] + self.service_s[open_nodes]
+                back = self.travel_s[open_nodes, dock]
                 fits = used + cost + back <= self.budget_s
                 if not np.any(fits):
                     break
                 candidates = open_nodes[fits]
                 pick = int(candidates[np.argmin(self.travel_m[here, candidates])])
-                used += float(self.travel_m[here, pick] / self.speed + self.service_s[pick])
+                used += float(self.travel_s[here, pick] + self.service_s[pick])
                 nodes.append(pick)
                 todo.discard(int(task_of[pick - nd]))
                 here = pick
@@ -320,25 +323,29 @@ def fit_tasks(
     """
     budget_s = 0.95 * (aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m))
     capacity = (item_capacity or aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS - 2
-    out: list[Task] = []
+    nd = len(docks)
+    ends = [d.xy for d in docks]
     for task in tasks:
-        if len(task.legs) < 2:
+        ends.extend([task.entry, task.exit])
+    trips: NDArray[np.float64] = airspace.route_matrix(ends)[0]
+    out: list[Task] = []
+    for k, task in enumerate(tasks):
+        trip_s = (
+            min(trips[d, nd + 2 * k] + trips[nd + 2 * k + 1, d] for d in range(nd))
+            / aircraft.cruise_speed_m_s
+        )
+        fits_whole = task_duration_s(task, aircraft) + trip_s <= budget_s
+        if len(task.legs) < 2 or (fits_whole and task_items(task) <= capacity):
             out.append(task)
             continue
-        whole = task_duration_s(task, aircraft)
         points = [d.xy for d in docks]
         for leg in task.legs:
             points.extend([leg.start, leg.end])
         dist: NDArray[np.float64] = airspace.route_matrix(points)[0]
-        nd = len(docks)
 
         def reach_s(a: int, b: int, dist: NDArray[np.float64] = dist, nd: int = nd) -> float:
             start, end = nd + 2 * a, nd + 2 * b + 1
             return min(dist[d, start] + dist[end, d] for d in range(nd)) / aircraft.cruise_speed_m_s
-
-        if whole + reach_s(0, len(task.legs) - 1) <= budget_s and task_items(task) <= capacity:
-            out.append(task)
-            continue
 
         def fits(a: int, b: int, task: Task = task) -> bool:
             run = replace(task, legs=task.legs[a : b + 1])
