@@ -82,7 +82,6 @@ def make_captures(views: list[Path], out_dir: Path, n: int) -> list[Path]:
 def queue(url: str, captures: list[Path]) -> None:
     engine = make_engine(url)
     migrate(engine)
-    JOBS.create(engine, checkfirst=True)  # until the migration history has processing_job
     with session_scope(engine) as session:
         flight = Flight(name="bench")
         session.add(flight)

@@ -16,7 +16,6 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from store.db import make_engine, migrate
-from store.jobs import JOBS
 from tests.dispatch.helpers import SyntheticViews, render_synthetic_views
 
 POSTGRES_ENV = "ECOPATROL_TEST_POSTGRES_URL"
@@ -61,10 +60,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 def prepare(url: str) -> Engine:
-    """The store's schema, plus ``processing_job`` while the migration history lacks it."""
+    """An engine on ``url`` with the store's schema (Alembic, ``processing_job`` included)."""
     engine = make_engine(url)
     migrate(engine)
-    JOBS.create(engine, checkfirst=True)
     return engine
 
 

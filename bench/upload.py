@@ -1,0 +1,131 @@
+"""Seconds to upload and verify a 600-item mission to SITL, against MAVProxy's ``wp load``.
+
+Both sides load the same ``.waypoints`` file into the same SITL instance over
+loopback UDP, one after the other. Ours is timed to the read-back compare
+(upload, MISSION_ACK, download, compare); MAVProxy's ``wp load`` is timed from
+the command to its "Loaded N waypoints" line, which it prints when the last
+item is sent, before any MISSION_ACK and with no read-back. The ratio is
+ours / MAVProxy's, so below 1 means faster despite the extra verification.
+
+    python bench/upload.py [--items 600] [--speedup 1] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from missions.export.waypoints import read_waypoints, write_waypoints
+from missions.flight import transfer
+from missions.flight.vehicle import Vehicle
+from missions.items import Mission, MissionItem, to_e7
+from sitl.instance import Home, Sitl, start
+
+HOME = Home(34.8062128, 113.5267177, 112.0)
+LOADED = re.compile(r"Loaded (\d+) waypoints in ([\d.]+)s")
+
+
+def zigzag(count: int) -> Mission:
+    """``count`` items including home: take-off then a lawnmower of waypoints."""
+    rel = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+    items = [
+        MissionItem(0, mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_CMD_NAV_WAYPOINT,
+                    x=to_e7(HOME.lat), y=to_e7(HOME.lon), z=HOME.alt_amsl_m),
+        MissionItem(1, rel, mavlink.MAV_CMD_NAV_TAKEOFF, z=40.0),
+    ]  # fmt: skip
+    while len(items) < count:
+        i = len(items)
+        lat = HOME.lat + 5.0 * (i // 2) / 111_320
+        lon = HOME.lon + 200.0 * (i % 2) / (111_320 * math.cos(math.radians(HOME.lat)))
+        items.append(MissionItem(i, rel, mavlink.MAV_CMD_NAV_WAYPOINT,
+                                 x=to_e7(lat), y=to_e7(lon), z=40.0))  # fmt: skip
+    return Mission(items=tuple(items), name="bench")
+
+
+async def ours(sitl: Sitl, mission: Mission) -> tuple[float, float]:
+    """(upload to ACK, upload + download + compare) in seconds."""
+    vehicle = await Vehicle.connect(sitl.url, heartbeat_interval_s=sitl.heartbeat_interval_s)
+    try:
+        await transfer.clear(vehicle.link)
+        started = time.perf_counter()
+        await transfer.upload(vehicle.link, mission.items)
+        uploaded = time.perf_counter() - started
+        held = await transfer.download(vehicle.link)
+        differences = transfer.compare(list(mission.items), held, skip_home=True)
+        verified = time.perf_counter() - started
+        if differences:
+            raise SystemExit(f"read-back differs: {differences[0]}")
+        return uploaded, verified
+    finally:
+        await vehicle.close()
+
+
+def mavproxy(sitl: Sitl, path: Path, count: int, workdir: Path) -> float:
+    """Seconds from ``wp load`` to MAVProxy's "Loaded N waypoints" line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "MAVProxy.mavproxy", f"--master={sitl.url}",
+         f"--state-basedir={workdir}", "--nowait", "--default-modules=wp"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=workdir, text=True, bufsize=1,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        deadline = time.monotonic() + 60
+        for line in proc.stdout:
+            if "online system" in line or "Detected vehicle" in line:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("MAVProxy never saw the vehicle")
+        time.sleep(1.0)  # let its start-up parameter and mission fetches settle
+        proc.stdin.write("wp clear\n")
+        time.sleep(1.0)
+        started = time.perf_counter()
+        proc.stdin.write(f"wp load {path}\n")
+        for line in proc.stdout:
+            match = LOADED.search(line)
+            if match and int(match.group(1)) == count:
+                return time.perf_counter() - started
+        raise SystemExit("MAVProxy exited before loading the mission")
+    finally:
+        proc.stdin.write("exit\n")
+        proc.terminate()
+        proc.wait(10)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=600)
+    parser.add_argument("--speedup", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ecopatrol-bench-") as tmp:
+        path = write_waypoints(zigzag(args.items), Path(tmp) / "bench.waypoints")
+        mission = read_waypoints(path)  # exactly what MAVProxy reads
+        sitl = await start(home=HOME, speedup=args.speedup)
+        try:
+            theirs = [mavproxy(sitl, path, args.items, Path(tmp)) for _ in range(args.runs)]
+            mine = [await ours(sitl, mission) for _ in range(args.runs)]
+        finally:
+            sitl.stop()
+    up = statistics.median(m[0] for m in mine)
+    verified = statistics.median(m[1] for m in mine)
+    mp = statistics.median(theirs)
+    print(f"{args.items} items, SITL speed-up {args.speedup:g}, median of {args.runs} runs")
+    print(f"  ecopatrol upload to MISSION_ACK      {up:6.2f} s")
+    print(f"  ecopatrol upload + read-back verify  {verified:6.2f} s")
+    print(f"  MAVProxy wp load (last item sent)    {mp:6.2f} s")
+    print(f"  ratio ecopatrol verified / MAVProxy  {verified / mp:6.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
