@@ -153,7 +153,7 @@ def run_scene(
 ) -> list[CaptureResult]:
     """Render and process one scene's pass (three colour and three thermal captures)."""
     lon, lat = scene.centre
-    half = 0.0025
+    half = 0.0016  # 180 m: the pass (70 m) plus half a colour footprint (75 m) and margin
     basemap = make_basemap(
         sites,
         bounds_lonlat=(lon - half * 1.25, lat - half, lon + half * 1.25, lat + half),

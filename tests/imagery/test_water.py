@@ -13,7 +13,9 @@ from imagery.sites import Sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 
 
-def _river_pass(zone_sites: Sites, tmp_path: Path, anomalies: list[Anomaly], name: str):
+@pytest.fixture(scope="module")
+def river_scene(zone_sites: Sites):
+    """A nadir view over the middle of the first river, along its flow."""
     river = zone_sites.rivers[0]
     here = river.line.interpolate(0.5, normalized=True)
     ahead = river.line.interpolate(0.52, normalized=True)
@@ -22,16 +24,21 @@ def _river_pass(zone_sites: Sites, tmp_path: Path, anomalies: list[Anomaly], nam
     )
     basemap = make_basemap(
         zone_sites,
-        bounds_lonlat=(here.x - 0.002, here.y - 0.0016, here.x + 0.002, here.y + 0.0016),
+        bounds_lonlat=(here.x - 0.0012, here.y - 0.001, here.x + 0.0012, here.y + 0.001),
         gsd_m=0.3,
     )
     (pose,) = SurveyLine(here.x, here.y, bearing, 1.0, 1, alt_rel_m=100).poses()
+    return river, here, basemap, pose
+
+
+def _river_pass(zone_sites, river_scene, tmp_path: Path, anomalies: list[Anomaly], name: str):
+    river, here, basemap, pose = river_scene
     (path,) = render_captures([pose], basemap=basemap, anomalies=anomalies, out_dir=tmp_path / name)
     return river, here, process_capture(path, sites=zone_sites, detectors=select(["water"]))
 
 
-def test_foam_and_discolouration_downstream(zone_sites: Sites, tmp_path: Path) -> None:
-    river, here, _ = _river_pass(zone_sites, tmp_path, [], "probe")
+def test_foam_and_discolouration_downstream(zone_sites: Sites, river_scene, tmp_path: Path) -> None:
+    river, here, _, _ = river_scene
     d = 1 / 111_320
     coslat = math.cos(math.radians(here.y))
     ahead = river.line.interpolate(river.line.project(here) + 25 * d)
@@ -47,7 +54,7 @@ def test_foam_and_discolouration_downstream(zone_sites: Sites, tmp_path: Path) -
             colour=(0.92, 0.92, 0.90),
         ),
     ]
-    _, _, result = _river_pass(zone_sites, tmp_path, anomalies, "dirty")
+    _, _, result = _river_pass(zone_sites, river_scene, tmp_path, anomalies, "dirty")
     kinds = {f.kind: f for f in result.findings}
     assert set(kinds) == {"water_discolouration", "foam"}, result.findings
     brown = kinds["water_discolouration"]
@@ -56,14 +63,12 @@ def test_foam_and_discolouration_downstream(zone_sites: Sites, tmp_path: Path) -
     assert "site_river_km" in brown.measurements
 
 
-def test_clean_river_gives_nothing(zone_sites: Sites, tmp_path: Path) -> None:
-    _, _, result = _river_pass(zone_sites, tmp_path, [], "clean")
+def test_clean_river_gives_nothing_and_needs_sites(
+    zone_sites: Sites, river_scene, tmp_path: Path
+) -> None:
+    _, _, result = _river_pass(zone_sites, river_scene, tmp_path, [], "clean")
     assert result.ok and result.findings == ()
-
-
-def test_river_needs_sites(zone_sites: Sites, tmp_path: Path) -> None:
-    _, _, result = _river_pass(zone_sites, tmp_path, [], "nosites")
-    again = process_capture(Path(result.path), detectors=select(["water"]))
-    assert again.ok and again.findings == ()
-    with pytest.raises(ValueError):
-        select(["waterr"])
+    brown = Anomaly("water_discolouration", river_scene[1].x, river_scene[1].y, radius_m=10)
+    _, _, dirty = _river_pass(zone_sites, river_scene, tmp_path, [brown], "nosites")
+    again = process_capture(Path(dirty.path), detectors=select(["water"]))
+    assert dirty.findings and again.ok and again.findings == ()
