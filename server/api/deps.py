@@ -86,9 +86,14 @@ InspectorUser = Annotated[User, Depends(require(Role.ADMIN, Role.INSPECTOR))]
 
 
 def websocket_user(websocket: WebSocket) -> User | None:
-    """The user of a WebSocket handshake (session cookie or ``?token=``)."""
+    """The user of a WebSocket handshake: the session cookie, or a bearer Authorization header.
+
+    Never a query parameter: URLs end up in access logs, and tokens must not.
+    """
     settings: Settings = websocket.app.state.settings
-    token = websocket.query_params.get("token") or websocket.cookies.get(COOKIE_NAME)
+    auth = websocket.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    token = bearer or websocket.cookies.get(COOKIE_NAME)
     with Session(websocket.app.state.engine) as session:
         user = user_from_token(session, token, settings)
         if user is not None:

@@ -81,3 +81,21 @@ def test_pages_redirect_to_login_without_session(client: TestClient) -> None:
         assert r.status_code == 303 and r.headers["location"].startswith("/login"), page
     assert client.get("/login").status_code == 200
     assert client.get("/api/v1/openapi.json").status_code == 401
+
+
+def test_telemetry_socket_needs_a_session(client: TestClient, headers) -> None:
+    import uuid
+
+    import pytest
+    from starlette.websockets import WebSocketDisconnect
+
+    url = f"/api/v1/flights/{uuid.uuid4()}/telemetry"
+    with pytest.raises(WebSocketDisconnect) as anonymous, client.websocket_connect(url):
+        pass
+    assert anonymous.value.code == 4401
+    with (
+        pytest.raises(WebSocketDisconnect) as unknown,
+        client.websocket_connect(url, headers=headers["inspector"]),
+    ):
+        pass
+    assert unknown.value.code == 4404

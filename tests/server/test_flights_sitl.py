@@ -103,7 +103,7 @@ def test_launch_watch_pause_resume_abort(tmp_path: Path) -> None:
             "/api/v1/flights", json={"mission_id": mission_id, "sitl": True}, headers=h
         )
         assert busy.status_code == 409
-        with client.websocket_connect(f"/api/v1/flights/{flight_id}/telemetry?token={token}") as ws:
+        with client.websocket_connect(f"/api/v1/flights/{flight_id}/telemetry", headers=h) as ws:
             first = ws.receive_json()
             assert first["type"] == "snapshot" and "track" in first
             _until(ws, lambda m: m.get("status") == "flying", "take-off")

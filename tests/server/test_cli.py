@@ -1,0 +1,85 @@
+"""``ecopatrol user add`` and ``ecopatrol serve`` as an administrator runs them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+SECRET = "first-admin-password"
+
+
+def _ecopatrol(
+    *args: str, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ecopatrol", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_user_add_then_serve(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "ECOPATROL_DATA_DIR": str(tmp_path / "data"),
+        "ECOPATROL_SECRET_KEY": "cli-test-secret-0123456789abcdef",
+    }
+    env.pop("ECOPATROL_DATABASE_URL", None)
+    made = _ecopatrol(
+        "user", "add", "chief", "--role", "admin", "--password-stdin", env=env, stdin=SECRET + "\n"
+    )
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == "created admin chief"
+    again = _ecopatrol("user", "add", "chief", "--password-stdin", env=env, stdin=SECRET + "\n")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    short = _ecopatrol("user", "add", "bob", "--password-stdin", env=env, stdin="short\n")
+    assert (
+        short.returncode == 2
+        and "password" in short.stderr
+        and "short" not in short.stderr.split(":", 1)[0]
+    )
+    assert (tmp_path / "data" / "ecopatrol.db").is_file()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        ["ecopatrol", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/login").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        r = httpx.post(
+            f"{base}/api/v1/login/access-token", data={"username": "chief", "password": SECRET}
+        )
+        assert r.status_code == 200
+        me = httpx.get(
+            f"{base}/api/v1/users/me",
+            headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+        )
+        assert me.json()["role"] == "admin"
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert SECRET not in output
+    assert r.json()["access_token"] not in output
