@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from store.models import Capture, Finding, FindingStatus, Flight, Review
+from store.models import Capture, CaptureStatus, Finding, FindingStatus, Flight, Review
 
 _FINDING_COLUMNS = set(Finding.model_fields) - {
     "id",
@@ -62,7 +62,7 @@ def upsert_capture(
         session.add(capture)
     for key, value in row.items():
         if key in _CAPTURE_COLUMNS:
-            setattr(capture, key, value)
+            setattr(capture, key, CaptureStatus(value) if key == "status" else value)
     session.flush()
     return capture
 
