@@ -528,7 +528,17 @@ def _stack_orbit(
                 f"{MIN_ORBIT_AGL_M:.0f} m floor over buildings"
             )
     center = frame.xy(stack.lon, stack.lat)
-    legs = plan_orbit(center, stack_height_m=stack.height_m, camera=camera, altitudes_m=altitudes_m)
+    # start on the side facing the site's middle, where its survey is flown
+    middle = frame.to_local(site.boundary).centroid
+    dx, dy = middle.x - center[0], middle.y - center[1]
+    bearing = math.degrees(math.atan2(dx, dy)) if math.hypot(dx, dy) > 1 else 0.0
+    legs = plan_orbit(
+        center,
+        stack_height_m=stack.height_m,
+        camera=camera,
+        altitudes_m=altitudes_m,
+        start_bearing_deg=round(bearing, 1),
+    )
     for leg in legs:
         ring = LineString(leg.points)
         if not airspace.keep_out.is_empty and ring.intersects(airspace.keep_out):
