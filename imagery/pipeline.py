@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
-from shapely.geometry import Polygon, mapping
-from skimage.measure import approximate_polygon, find_contours
+from shapely.geometry import LineString, Polygon, mapping
+from skimage.measure import find_contours
 
 from imagery.camera import Camera
 from imagery.dem import Dem, load_dem
@@ -175,7 +175,8 @@ def _outline(det: Detection) -> NDArray[np.float64]:
     r0, c0, r1, c1 = det.box
     if not contours:
         return np.array([[c0, r0], [c1, r0], [c1, r1], [c0, r1]], dtype=np.float64)
-    ring = approximate_polygon(max(contours, key=len), tolerance=1.0)
+    contour = max(contours, key=len)
+    ring = np.asarray(LineString(contour).simplify(1.0).coords) if len(contour) > 3 else contour
     return np.stack([ring[:, 1] - 1 + c0, ring[:, 0] - 1 + r0], axis=1)
 
 
