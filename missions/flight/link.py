@@ -242,6 +242,7 @@ class _UdpTransport(_Transport):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+            await asyncio.sleep(0)  # the socket is released on the next loop pass
 
     @property
     def reopens(self) -> bool:

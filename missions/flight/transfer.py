@@ -66,11 +66,13 @@ class TransferSettings:
     """Timeouts and retries for one transfer.
 
     ``item_timeout_s`` is how long to wait for each reply; ``retries`` how
-    many times one step is resent before giving up.
+    many times one step is resent before giving up; ``window`` how many item
+    requests a download keeps in flight.
     """
 
     item_timeout_s: float = 1.0
     retries: int = 10
+    window: int = 8
 
 
 DEFAULT_SETTINGS = TransferSettings()
@@ -237,31 +239,76 @@ async def download(
         )
         count = await _until_reply(link, sub, request, count_of, settings, f"{name} item count")
 
-    items: list[MissionItem] = []
     with link.subscribe(
         mavlink.MAVLink_mission_item_int_message,
         mavlink.MAVLink_mission_item_message,
         mavlink.MAVLink_mission_ack_message,
     ) as sub:
-        for seq in range(count):
-
-            def item_of(msg: Message, seq: int = seq) -> MissionItem | None:
-                if isinstance(msg, mavlink.MAVLink_mission_ack_message) or msg.seq != seq:
-                    return None
-                return _item_from_message(msg, mission_type)
-
-            request = link.mav.mission_request_int_encode(
-                link.target_system, link.target_component, seq, kind
-            )
-            items.append(
-                await _until_reply(link, sub, request, item_of, settings, f"{name} item {seq}")
-            )
+        items = await _download_items(link, sub, count, mission_type, settings)
     link.send(
         link.mav.mission_ack_encode(
             link.target_system, link.target_component, mavlink.MAV_MISSION_ACCEPTED, kind
         )
     )
     return items
+
+
+async def _download_items(
+    link: MavLink,
+    sub: Subscription,
+    count: int,
+    mission_type: MissionType,
+    settings: TransferSettings,
+) -> list[MissionItem]:
+    """Request items ``window`` at a time, re-requesting each one that does not come.
+
+    ArduPilot answers every MISSION_REQUEST_INT on its own, so keeping a few
+    requests in flight hides the round trip without changing the protocol.
+    """
+    kind = int(mission_type)
+    name = mission_type.name.lower()
+    got: dict[int, MissionItem] = {}
+    pending: dict[int, float] = {}  # seq -> when last requested
+    misses: dict[int, int] = {}
+    next_seq = 0
+
+    def request(seq: int) -> None:
+        link.send(
+            link.mav.mission_request_int_encode(
+                link.target_system, link.target_component, seq, kind
+            )
+        )
+        pending[seq] = time.monotonic()
+
+    while len(got) < count:
+        while len(pending) < settings.window and next_seq < count:
+            request(next_seq)
+            next_seq += 1
+        wait = min(pending.values()) + settings.item_timeout_s - time.monotonic()
+        try:
+            msg = await sub.get(max(wait, 0.001))
+        except LinkTimeoutError:
+            now = time.monotonic()
+            for seq, sent in sorted(pending.items()):
+                if now - sent >= settings.item_timeout_s:
+                    misses[seq] = misses.get(seq, 0) + 1
+                    if misses[seq] > settings.retries:
+                        raise TransferTimeoutError(
+                            f"no {name} item {seq} after {settings.retries} retries"
+                        ) from None
+                    logger.debug("no %s item %d yet, asking again", name, seq)
+                    request(seq)
+            continue
+        if getattr(msg, "mission_type", kind) != kind:
+            continue
+        if isinstance(msg, mavlink.MAVLink_mission_ack_message):
+            if msg.type not in (mavlink.MAV_MISSION_ACCEPTED, mavlink.MAV_MISSION_ERROR):
+                raise _rejected(msg.type, mission_type, "download")
+            continue  # ERROR: ArduPilot's answer to a stale repeated upload item
+        if msg.seq in pending:
+            del pending[msg.seq]
+            got[msg.seq] = _item_from_message(msg, mission_type)
+    return [got[seq] for seq in range(count)]
 
 
 async def clear(
