@@ -50,10 +50,13 @@ async function show() {
     ["position", `${f.lat.toFixed(6)}, ${f.lon.toFixed(6)}${f.position_error_m != null ? ` ± ${fmt(f.position_error_m)} m` : ""}`],
     ["area", f.area_m2 != null ? `${fmt(f.area_m2)} m²` : "–"],
     ["detector", `${f.detector} ${f.detector_version}`],
-    ...Object.entries(f.measurements || {}).map(([k, v]) => [k, typeof v === "number" ? fmt(v, 2) : JSON.stringify(v)]),
     ["recorded", new Date(f.created_at).toLocaleString()],
   ];
-  document.getElementById("f-details").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
+  const measured = Object.entries(f.measurements || {}).filter(([, v]) => v !== null && v !== "");
+  document.getElementById("f-details").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")
+    + (measured.length ? `<dt>measured</dt><dd><details><summary>${measured.length} values</summary><dl class="kv">${
+      measured.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === "number" ? fmt(v, 2) : String(v))}</dd>`).join("")
+    }</dl></details></dd>` : "");
   showOnMap(f);
   await Promise.all([showCapture(f), showAudit(f)]);
 }
@@ -63,12 +66,21 @@ async function showCapture(f) {
   const svg = document.getElementById("capture-overlay");
   const empty = document.getElementById("viewer-empty");
   state.capture = await api(`/captures/${f.capture_id}`).catch(() => null);
-  img.onload = () => { empty.hidden = true; img.hidden = false; drawBox(f); };
+  img.onload = () => { empty.hidden = true; img.hidden = false; fit(); drawBox(f); };
   img.onerror = () => {
     img.hidden = true; svg.hidden = true; empty.hidden = false;
     empty.textContent = "The capture image is not available on the server.";
   };
   img.src = `/api/v1/captures/${f.capture_id}/image?max_px=1600`;
+}
+
+// Scale the preview to fill the viewer (small thermal frames included), keeping its aspect.
+function fit() {
+  const img = document.getElementById("capture-img");
+  const host = img.parentElement.getBoundingClientRect();
+  const k = Math.min(host.width / img.naturalWidth, host.height / img.naturalHeight) * 0.96;
+  img.style.width = `${img.naturalWidth * k}px`;
+  img.style.height = `${img.naturalHeight * k}px`;
 }
 
 function drawBox(f) {
@@ -160,7 +172,7 @@ document.getElementById("btn-duplicate").addEventListener("click", () => decide(
 document.getElementById("btn-next").addEventListener("click", () => step(1));
 document.getElementById("btn-prev").addEventListener("click", () => step(-1));
 document.getElementById("only-pending").addEventListener("change", () => loadQueue());
-window.addEventListener("resize", () => current() && drawBox(current()));
+window.addEventListener("resize", () => { if (current()) { fit(); drawBox(current()); } });
 
 (async () => {
   state.me = await initHeader("review");

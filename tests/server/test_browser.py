@@ -18,16 +18,16 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from PIL import Image, ImageDraw
-from sqlmodel import Session, select
 
+from imagery.sites import load_sites
+from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from server.accounts import add_user
 from server.main import create_app
 from server.settings import Settings
 from store.db import make_engine, migrate
-from store.models import Capture, Finding, FindingStatus, Role
+from store.models import Role
 
-from .conftest import PASSWORD, SITES, seed_findings
+from .conftest import PASSWORD, SITES
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
-    """A real uvicorn on loopback over a seeded SQLite store."""
+    """A real uvicorn on loopback over SQLite, the sample zone and a processed synthetic patrol."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     tmp = tmp_path_factory.mktemp("browser")
@@ -66,22 +66,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     migrate(engine)
     for role in Role:
         add_user(engine, role.value, PASSWORD, role=role, full_name=f"{role.value.title()} Li")
-    ids = seed_findings(engine, 6)
-    photo = tmp / "IMG_0001.JPG"
-    image = Image.new("RGB", (1200, 800), (70, 96, 62))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((300, 250, 520, 420), fill=(200, 60, 40))
-    image.save(photo, quality=85)
-    with Session(engine) as session:
-        capture = session.exec(select(Capture)).one()
-        capture.path, capture.width, capture.height = str(photo), 1200, 800
-        session.add(capture)
-        for finding in session.exec(select(Finding)):
-            finding.pixel_box = [300, 250, 520, 420]
-            finding.lat, finding.lon = 34.8042 + (finding.score / 100), 113.5213
-            finding.status = FindingStatus.PENDING
-            session.add(finding)
-        session.commit()
     port = _free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -94,15 +78,50 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     token = httpx.post(
         f"{base}/api/v1/login/access-token", data={"username": "admin", "password": PASSWORD}
     ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
     httpx.put(
-        f"{base}/api/v1/sites",
-        json=json.loads(SITES.read_text()),
-        headers={"Authorization": f"Bearer {token}"},
+        f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
     ).raise_for_status()
-    yield base, {"token": token, "findings": [str(i) for i in ids]}
+    count = _fly_synthetic_patrol(base, auth, tmp)
+    yield base, {"token": token, "findings": count}
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
+
+
+def _fly_synthetic_patrol(base: str, auth: dict[str, str], tmp: Path) -> int:
+    """Thermal frames over a yard with two hot spots, uploaded and processed through the API."""
+    zone = load_sites(SITES)
+    stack = zone.stacks[0]
+    bounds = (stack.lon - 0.002, stack.lat - 0.0015, stack.lon + 0.002, stack.lat + 0.0015)
+    basemap = make_basemap(zone, bounds_lonlat=bounds, gsd_m=0.3)
+    poses = SurveyLine(stack.lon - 0.0003, stack.lat, 90.0, 15.0, 3, alt_rel_m=100).poses()
+    hot = [
+        Anomaly("hotspot", stack.lon - 0.0002, stack.lat + 0.0001, radius_m=3.0),
+        Anomaly("hotspot", stack.lon + 0.0001, stack.lat - 0.0001, radius_m=2.0, rise_c=25.0),
+    ]
+    shots = render_captures(
+        poses, basemap=basemap, anomalies=hot, kind="thermal", out_dir=tmp / "shots"
+    )
+    flight = httpx.post(f"{base}/api/v1/flight-records", json={"name": "yard survey"}, headers=auth)
+    flight_id = flight.json()["id"]
+    for path in shots:
+        httpx.post(
+            f"{base}/api/v1/flights/{flight_id}/uploads",
+            files={"file": (path.name, path.read_bytes(), "image/tiff")},
+            headers=auth,
+        ).raise_for_status()
+    httpx.post(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).raise_for_status()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).json()
+        if state["state"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert state["state"] == "done", state
+    count = int(httpx.get(f"{base}/api/v1/findings", headers=auth).json()["count"])
+    assert count >= 3, f"the synthetic patrol gave only {count} findings"
+    return count
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +182,7 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     # routes are dashed polylines in Leaflet's SVG overlay pane
     page.wait_for_selector("path.leaflet-interactive[stroke-dasharray]")
     assert page.locator("path.leaflet-interactive[stroke-dasharray]").count() >= 1
-    assert page.locator("#findings-list li").count() == 6
+    assert page.locator("#findings-list li").count() == _seed["findings"]
     _shot(page, "map", docs=True)
     assert errors == []
     context.close()
@@ -182,21 +201,22 @@ def test_inspector_reviews_by_keyboard_and_exports(live_server, browser) -> None
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("#capture-img:not([hidden])")
     page.wait_for_selector("#capture-overlay rect")
-    assert page.inner_text("#queue-pos") == "1 / 6"
+    n = seed["findings"]
+    assert page.inner_text("#queue-pos") == f"1 / {n}"
     _shot(page, "review-queue", docs=True)
     first = page.evaluate("state.queue[0].id")
 
     page.fill("#comment", "visible leak at the stack base")
     page.locator("#comment").press("Escape")
     page.keyboard.press("c")
-    page.wait_for_selector("#queue-pos:has-text('1 / 5')")
+    page.wait_for_selector(f"#queue-pos:has-text('1 / {n - 1}')")
     second = page.evaluate("state.queue[0].id")
     page.keyboard.press("j")
     page.keyboard.press("k")
     page.keyboard.press("r")
-    page.wait_for_selector("#queue-pos:has-text('1 / 4')")
+    page.wait_for_selector(f"#queue-pos:has-text('1 / {n - 2}')")
     page.keyboard.press("d")  # a duplicate of the one just rejected
-    page.wait_for_selector("#queue-pos:has-text('1 / 3')")
+    page.wait_for_selector(f"#queue-pos:has-text('1 / {n - 3}')")
     _shot(page, "review-after")
 
     headers = {"Authorization": f"Bearer {seed['token']}"}
