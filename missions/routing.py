@@ -125,7 +125,17 @@ class RoutingProblem:
             points.extend([t.entry, t.exit])
         dist, _, _ = airspace.route_matrix(points)
         if not np.all(np.isfinite(dist)):
-            raise RangeError("some targets cannot be reached around the no-fly areas")
+            cut_off = sorted(
+                {
+                    t.label or t.target_id
+                    for v, (_, t) in enumerate(self.variants)
+                    if not np.all(np.isfinite(dist[len(docks) + 2 * v]))
+                }
+            )
+            raise RangeError(
+                "no route around the no-fly areas reaches "
+                + (", ".join(cut_off) if cut_off else "every dock")
+            )
         pts = np.asarray(points)
         euclid = np.hypot(*(pts[:, None] - pts[None, :]).transpose(2, 0, 1))
         nd = len(docks)
@@ -334,6 +344,9 @@ def fit_tasks(
             min(trips[d, nd + 2 * k] + trips[nd + 2 * k + 1, d] for d in range(nd))
             / aircraft.cruise_speed_m_s
         )
+        if not math.isfinite(trip_s):
+            name = task.label or task.target_id
+            raise RangeError(f"no route around the no-fly areas reaches {name}")
         fits_whole = task_duration_s(task, aircraft) + trip_s <= budget_s
         if len(task.legs) < 2 or (fits_whole and task_items(task) <= capacity):
             out.append(task)

@@ -281,3 +281,11 @@ def test_a_leg_longer_than_the_endurance_is_refused(zone) -> None:
     sites = Sites((Enterprise("strip", "", long_site),), (), (), (dock,))
     with pytest.raises(RangeError, match=r"strip: a round trip .* one \d+ m leg takes"):
         plan_patrol(sites, time_limit_s=0.2, patterns=("survey",), angle_deg=90)
+
+
+def test_a_site_walled_in_by_no_fly_areas_is_refused_by_name(zone) -> None:
+    ent = zone.target("ent-04")
+    ring = ent.boundary.buffer(0.004).difference(ent.boundary.buffer(0.002))
+    walled = replace(zone, no_fly=(NoFly("ring", "walled", ring),))
+    with pytest.raises(RangeError, match="no route around the no-fly areas reaches survey ent-04"):
+        plan_patrol(walled, targets=["ent-04"], patterns=("survey",), time_limit_s=0.2)
