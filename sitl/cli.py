@@ -227,7 +227,9 @@ def sitl_start(
 async def _start(
     home: Home, speedup: float, instance: int | None, params: dict[str, float]
 ) -> Sitl:
-    return await start(home=home, speedup=speedup, instance=instance, params=params or None)
+    return await start(
+        home=home, speedup=speedup, instance=instance, params=params or None, tie_to_parent=False
+    )
 
 
 @sitl_app.command("stop")
@@ -236,7 +238,7 @@ def sitl_stop(
         int | None, typer.Option(help="Instance to stop (default: every one started here).")
     ] = None,
 ) -> None:
-    """Stop SITL instances started with ``ecopatrol sitl start``."""
+    """Stop SITL instances started with `ecopatrol sitl start`."""
     stopped = stop_detached(instance)
     if not stopped:
         which = f"instance {instance}" if instance is not None else "instance"

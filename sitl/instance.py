@@ -16,8 +16,9 @@ connection does.
 
 from __future__ import annotations
 
-import asyncio
+import atexit
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +77,24 @@ class Home:
 
     def __str__(self) -> str:
         return f"{self.lat:.7f},{self.lon:.7f},{self.alt_amsl_m:g},{self.heading_deg:g}"
+
+
+_live: weakref.WeakSet[Sitl] = weakref.WeakSet()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Interpreter exit: stop every instance this process still runs."""
+    for sitl in list(_live):
+        if sitl.tied:
+            sitl.stop()
 
 
 def _udp_port_free(port: int) -> bool:
@@ -128,6 +148,10 @@ class Sitl:
     log_path: Path
     _lock: IO[str] | None = field(default=None, repr=False)
     _own_workdir: bool = field(default=True, repr=False)
+    tied: bool = field(default=True, repr=False)
+
+    def __hash__(self) -> int:
+        return id(self)
 
     @property
     def url(self) -> str:
@@ -189,8 +213,14 @@ def launch(
     workdir: Path | None = None,
     binary: Path | None = None,
     model: str = "quad",
+    tie_to_parent: bool = True,
 ) -> Sitl:
-    """Start the SITL process (not yet ready to fly: see :func:`start`)."""
+    """Start the SITL process (not yet ready to fly: see :func:`start`).
+
+    With ``tie_to_parent`` (Linux) the kernel terminates SITL if this process
+    dies without stopping it, even by SIGKILL; ``ecopatrol sitl start`` turns
+    that off to leave it running.
+    """
     binary = binary or find_binary()
     if speedup <= 0:
         raise ValueError(f"speed-up must be positive, got {speedup:g}")
@@ -229,9 +259,11 @@ def launch(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop() kills all of it
+            preexec_fn=_die_with_parent if tie_to_parent else None,
         )
-    sitl = Sitl(number, home, speedup, workdir, process, log_path, lock, own)
-    time.sleep(0.2)
+    sitl = Sitl(number, home, speedup, workdir, process, log_path, lock, own, tie_to_parent)
+    _live.add(sitl)
+    time.sleep(0.1)
     if process.poll() is not None:
         tail = sitl.log_tail()
         sitl.stop()
@@ -283,10 +315,17 @@ async def start(
     params: dict[str, float] | None = None,
     workdir: Path | None = None,
     timeout_s: float = 120.0,
+    tie_to_parent: bool = True,
 ) -> Sitl:
     """Start SITL and return once it is ready to arm; stopped again on any failure."""
-    sitl = await asyncio.to_thread(
-        launch, home=home, speedup=speedup, instance=instance, params=params, workdir=workdir
+    # in this thread: the kernel ties the child to the thread that forked it
+    sitl = launch(
+        home=home,
+        speedup=speedup,
+        instance=instance,
+        params=params,
+        workdir=workdir,
+        tie_to_parent=tie_to_parent,
     )
     try:
         await prepare(sitl, timeout_s=timeout_s)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,30 @@ def test_sitl_start_and_stop_commands(sitl_binary: Path) -> None:
         os.killpg(pid, 0)
     again = runner.invoke(app, ["sitl", "stop", "--instance", str(number)])
     assert again.exit_code == 1
+
+
+@pytest.mark.sitl
+def test_sitl_dies_with_a_killed_parent(sitl_binary: Path) -> None:
+    code = (
+        "import time\n"
+        "from pathlib import Path\n"
+        "from sitl.instance import Home, launch\n"
+        f"s = launch(home=Home(34.8, 113.55, 100.0), binary=Path({str(sitl_binary)!r}))\n"
+        "print(s.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    os.killpg(pid, 0)  # running
+    parent.kill()  # SIGKILL: no finalizer, no atexit
+    parent.wait()
+    for _ in range(50):
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(pid, 9)
+        pytest.fail("SITL outlived its killed parent")
