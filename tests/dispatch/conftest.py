@@ -1,12 +1,16 @@
-"""Fixtures for the dispatcher tests: a fresh database per test, SQLite or PostgreSQL.
+"""Fixtures for the dispatcher tests: a fresh, migrated database per test, SQLite or PostgreSQL.
 
+The schema is migrated once per session into a template (a SQLite file that
+each test copies, a PostgreSQL template database each test's database is
+created from), so a test pays for a file copy, not for an Alembic run.
 PostgreSQL tests use ``ECOPATROL_TEST_POSTGRES_URL`` (``tools/test.sh`` starts a
-throwaway cluster on loopback) and get a database of their own, dropped after.
+throwaway cluster on loopback) and skip without it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,18 +25,17 @@ from tests.dispatch.helpers import SyntheticViews, render_synthetic_views
 POSTGRES_ENV = "ECOPATROL_TEST_POSTGRES_URL"
 
 
-def _postgres_url() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
+def _database(admin_url: str, name: str) -> str:
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[tuple[str, str]]:
+    """(admin URL, template database name) with the store's schema migrated in."""
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
         pytest.skip(f"{POSTGRES_ENV} is not set (tools/test.sh starts a PostgreSQL for these)")
-    return url
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test."""
-    admin_url = _postgres_url()
-    name = f"ecopatrol_dispatch_{uuid.uuid4().hex[:12]}"
+    name = f"ecopatrol_dispatch_tmpl_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -40,8 +43,11 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:  # an unreachable server is an environment fault, not ours
         admin.dispose()
         pytest.skip(f"PostgreSQL at {POSTGRES_ENV} is not reachable: {exc}")
+    engine = make_engine(_database(admin_url, name))
+    migrate(engine)
+    engine.dispose()
     try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        yield admin_url, name
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -49,8 +55,36 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ecopatrol.db'}"
+def postgres_url(postgres_template: tuple[str, str]) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, dropped after."""
+    admin_url, template = postgres_template
+    name = f"ecopatrol_dispatch_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield _database(admin_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "ecopatrol.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A SQLite file of this test's own."""
+    path = tmp_path / "ecopatrol.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -59,16 +93,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-def prepare(url: str) -> Engine:
-    """An engine on ``url`` with the store's schema (Alembic, ``processing_job`` included)."""
-    engine = make_engine(url)
-    migrate(engine)
-    return engine
-
-
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    engine = prepare(db_url)
+    engine = make_engine(db_url)
     yield engine
     engine.dispose()
 

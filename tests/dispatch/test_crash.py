@@ -16,8 +16,8 @@ import psutil
 import pytest
 from sqlmodel import Session, select
 
+from store.db import make_engine
 from store.jobs import JobStatus, ProcessingJob
-from tests.dispatch.conftest import prepare
 from tests.dispatch.helpers import (
     SyntheticViews,
     assert_pipeline_exactly_once,
@@ -41,7 +41,7 @@ def dispatcher_args(url: str) -> list[str]:
 def test_killing_a_worker_then_the_dispatcher_loses_and_repeats_nothing(
     db_url: str, tmp_path: Path, synthetic_views: SyntheticViews
 ) -> None:
-    engine = prepare(db_url)
+    engine = make_engine(db_url)
     flight_id = make_synthetic_flight(engine, synthetic_views, tmp_path / "flight", N)
     log = tmp_path / "dispatcher.log"
     done = lambda: job_counts(engine)[JobStatus.DONE]  # noqa: E731

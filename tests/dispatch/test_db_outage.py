@@ -13,7 +13,7 @@ from distributed import Client, LocalCluster
 from sqlalchemy import create_engine, text
 
 from imagery.dispatch import Dispatcher, DispatchSettings
-from tests.dispatch.conftest import prepare
+from store.db import make_engine
 from tests.dispatch.helpers import assert_exactly_once, make_flight
 
 N = 80
@@ -24,7 +24,7 @@ def test_cut_connections_lose_and_repeat_nothing(
     postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="imagery.dispatch.dispatcher")
-    engine = prepare(postgres_url)
+    engine = make_engine(postgres_url)
     flight_id = make_flight(engine, tmp_path / "f", N, sleep_s=0.02)
     killer = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     cuts = 0

@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from imagery.dispatch import Dispatcher, DispatchSettings
 from imagery.dispatch.errors import TaskPathError
 from imagery.dispatch.tasks import resolve
+from store.db import make_engine
 from store.jobs import JobStatus, ProcessingJob
-from tests.dispatch.conftest import prepare
 from tests.dispatch.helpers import assert_exactly_once, job_counts, make_flight
 
 TASKS = "tests.dispatch.tasks"
@@ -86,7 +86,7 @@ def test_an_unknown_task_path_fails_the_job_not_the_dispatcher(
 def test_a_task_that_kills_its_worker_process_fails_after_its_attempts(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    engine = prepare(sqlite_url)
+    engine = make_engine(sqlite_url)
     good = make_flight(engine, tmp_path / "good", 4)
     make_flight(
         engine, tmp_path / "bad", 1, task="tests.dispatch.tasks:kill_worker", max_attempts=2

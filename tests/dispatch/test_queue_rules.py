@@ -20,7 +20,7 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, select
 
-from store.db import session_scope
+from store.db import make_engine, session_scope
 from store.jobs import (
     JOBS,
     JobStatus,
@@ -33,28 +33,21 @@ from store.jobs import (
     utcnow,
 )
 from store.models import Capture, Flight
-from tests.dispatch.conftest import prepare
 from tests.dispatch.helpers import make_flight
 
 WORKERS = ("a", "b")
 LEASE_S = 10
 MAX_ATTEMPTS = 3
-_ENGINE: list[Engine] = []
-
-
-def shared_engine(tmp: Path) -> Engine:
-    """One SQLite file for every example (each example clears it)."""
-    if not _ENGINE:
-        _ENGINE.append(prepare(f"sqlite:///{tmp / 'rules.db'}"))
-    return _ENGINE[0]
 
 
 class Queue(RuleBasedStateMachine):
+    """Runs on one SQLite file for every example (each example clears it first)."""
+
     tmp: Path
+    engine: Engine
 
     def __init__(self) -> None:
         super().__init__()
-        self.engine = shared_engine(self.tmp)
         with session_scope(self.engine) as session:
             session.execute(delete(JOBS))
             session.execute(delete(Capture))
@@ -141,8 +134,8 @@ class Queue(RuleBasedStateMachine):
         assert statuses <= {JobStatus.DONE, JobStatus.FAILED}
 
 
-def test_queue_rules(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    Queue.tmp = tmp_path_factory.mktemp("rules")
+def test_queue_rules(sqlite_url: str, tmp_path: Path) -> None:
+    Queue.tmp, Queue.engine = tmp_path, make_engine(sqlite_url)
     try:
         run_state_machine_as_test(
             Queue,
@@ -154,4 +147,4 @@ def test_queue_rules(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
             ),
         )
     finally:
-        _ENGINE.pop().dispose()
+        Queue.engine.dispose()

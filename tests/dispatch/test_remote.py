@@ -16,8 +16,8 @@ from distributed import Client
 from sqlmodel import Session, select
 
 from imagery.dispatch import SCHEDULER_ENV
+from store.db import make_engine
 from store.jobs import ProcessingJob
-from tests.dispatch.conftest import prepare
 from tests.dispatch.helpers import assert_exactly_once, make_flight
 from tests.dispatch.procs import python, spawned
 
@@ -34,7 +34,7 @@ def free_port() -> int:
 def test_a_batch_runs_on_a_remote_scheduler_with_two_workers(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    engine = prepare(sqlite_url)
+    engine = make_engine(sqlite_url)
     flight_id = make_flight(engine, tmp_path / "flight", N, sleep_s=0.02)
     address = f"tcp://127.0.0.1:{free_port()}"
     log = tmp_path / "cluster.log"
@@ -78,7 +78,6 @@ def test_a_batch_runs_on_a_remote_scheduler_with_two_workers(
 
 
 def test_a_bad_scheduler_address_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
-    prepare(sqlite_url).dispose()
     log = tmp_path / "out.log"
     with spawned(
         python("-m", "imagery.dispatch.cli", "worker", "--db", sqlite_url,
