@@ -95,6 +95,7 @@ async def fly_mission(
     link_timeout_s: float = 5.0,
     transfer_settings: TransferSettings = DEFAULT_SETTINGS,
     min_battery_pct: float = 30.0,
+    signing_key: bytes | None = None,
 ) -> FlightResult:
     """Upload, check, arm, fly ``mission`` in AUTO and return once landed and disarmed.
 
@@ -112,6 +113,8 @@ async def fly_mission(
         GCS heartbeat (ignored when ``target`` is a SITL instance: it knows).
     timeout_s : float, optional
         Wall-clock limit for the flight; default from the route length.
+    signing_key : bytes, optional
+        The vehicle's MAVLink 2 signing key (32 bytes), for public networks.
 
     Raises ``FlightAbortedError`` when the flight ends away from home or
     before every waypoint was reached; the flight directory is kept.
@@ -136,6 +139,7 @@ async def fly_mission(
         events_path=events_path,
         heartbeat_interval_s=heartbeat,
         link_timeout_s=link_timeout_s,
+        signing_key=signing_key,
     )
     pump = asyncio.create_task(_pump(vehicle, events, on_event), name="flight-events")
     await asyncio.sleep(0)  # let the pump subscribe before anything happens

@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -172,8 +172,13 @@ class Vehicle:
         link_timeout_s: float = 5.0,
         timeout_s: float = 30.0,
         stream_rate_hz: float = 4.0,
+        signing_key: bytes | None = None,
     ) -> Vehicle:
-        """Open ``url``, wait for the vehicle and ask for its telemetry streams."""
+        """Open ``url``, wait for the vehicle and ask for its telemetry streams.
+
+        With ``signing_key`` (32 bytes, already given to the vehicle with
+        :meth:`setup_signing`) every frame is signed and unsigned ones refused.
+        """
         link = MavLink(
             url,
             tlog_path=tlog_path,
@@ -182,6 +187,8 @@ class Vehicle:
         )
         vehicle = cls(link, events_path=events_path)
         vehicle._stream_rate_hz = stream_rate_hz
+        if signing_key is not None:
+            link.enable_signing(signing_key)
         vehicle._tasks.append(asyncio.create_task(vehicle._track(), name="vehicle-track"))
         try:
             await link.open(timeout_s=timeout_s)
@@ -532,22 +539,24 @@ class Vehicle:
 
     async def set_mode(self, mode: str, *, timeout_s: float = 10.0) -> None:
         """Switch flight mode by ArduPilot name (``GUIDED``, ``AUTO``, ``RTL``...)."""
-        await self._wait(lambda: bool(self._modes), timeout_s, "the vehicle's mode list")
+        await self.wait_until(lambda: bool(self._modes), timeout_s, "the vehicle's mode list")
         if mode not in self._modes:
             raise ValueError(f"unknown flight mode {mode!r} (known: {', '.join(self._modes)})")
         number = self._modes[mode]
         await self.command(
             mavlink.MAV_CMD_DO_SET_MODE, mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number
         )
-        await self._wait(lambda: self.telemetry.custom_mode == number, timeout_s, f"mode {mode}")
+        await self.wait_until(
+            lambda: self.telemetry.custom_mode == number, timeout_s, f"mode {mode}"
+        )
 
     async def arm(self, *, timeout_s: float = 10.0) -> None:
         await self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
-        await self._wait(lambda: self.telemetry.armed, timeout_s, "armed")
+        await self.wait_until(lambda: self.telemetry.armed, timeout_s, "armed")
 
     async def disarm(self, *, force: bool = False, timeout_s: float = 10.0) -> None:
         await self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0, 21196 if force else 0)
-        await self._wait(lambda: not self.telemetry.armed, timeout_s, "disarmed")
+        await self.wait_until(lambda: not self.telemetry.armed, timeout_s, "disarmed")
 
     async def takeoff(self, altitude_m: float, *, timeout_s: float = 60.0) -> None:
         """Climb in GUIDED to ``altitude_m`` above home (arms first when needed)."""
@@ -555,7 +564,7 @@ class Vehicle:
         if not self.telemetry.armed:
             await self.arm()
         await self.command(mavlink.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, math.nan, 0, 0, altitude_m)
-        await self._wait(
+        await self.wait_until(
             lambda: (self.telemetry.position or Position(0, 0, 0, 0)).alt_rel_m > altitude_m * 0.95,
             timeout_s,
             f"{altitude_m:g} m above home",
@@ -567,7 +576,7 @@ class Vehicle:
             await self.set_mode("GUIDED")
             await self.arm()
         await self.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
-        await self._wait(lambda: self.telemetry.mode == "AUTO", 10.0, "mode AUTO")
+        await self.wait_until(lambda: self.telemetry.mode == "AUTO", 10.0, "mode AUTO")
 
     async def pause(self) -> None:
         """Hold position where the vehicle is (GUIDED stops at its braking point)."""
@@ -757,7 +766,7 @@ class Vehicle:
 
     async def wait_ready(self, *, timeout_s: float = 60.0) -> None:
         """Wait until the autopilot reports it could arm (pre-arm checks pass)."""
-        await self._wait(
+        await self.wait_until(
             lambda: (
                 self.telemetry.prearm_ok is True
                 and not (_EKF_NEEDED & ~self.telemetry.ekf_flags)
@@ -767,8 +776,8 @@ class Vehicle:
             "ready to arm",
         )
 
-    async def _wait(self, condition: object, timeout_s: float, what: str) -> None:
-        assert callable(condition)
+    async def wait_until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Poll ``condition`` until true; ``LinkTimeoutError`` naming ``what`` if it never is."""
         deadline = time.monotonic() + timeout_s
         while not condition():
             if time.monotonic() > deadline:

@@ -118,7 +118,9 @@ async def test_pause_resume_and_abort_to_rtl(sitl_copter: Sitl, sample_sortie: S
         await vehicle.wait_ready()
         await vehicle.preflight()
         await vehicle.start_mission()
-        await vehicle._wait(lambda: vehicle.telemetry.current_seq >= 5, 60, "on the second leg")
+        await vehicle.wait_until(
+            lambda: vehicle.telemetry.current_seq >= 5, 60, "on the second leg"
+        )
         await vehicle.pause()
         await asyncio.sleep(0.5)
         here = vehicle.telemetry.position
@@ -130,7 +132,7 @@ async def test_pause_resume_and_abort_to_rtl(sitl_copter: Sitl, sample_sortie: S
         paused_at = vehicle.telemetry.current_seq
         await vehicle.resume()
         assert vehicle.telemetry.mode == "AUTO"
-        await vehicle._wait(
+        await vehicle.wait_until(
             lambda: vehicle.telemetry.current_seq > paused_at, 60, "past the paused item"
         )
         await vehicle.return_to_launch()
