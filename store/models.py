@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -184,3 +184,11 @@ class Review(SQLModel, table=True):
     previous_status: FindingStatus | None = None
     duplicate_of: uuid.UUID | None = Field(default=None, foreign_key="finding.id")
     created_at: datetime = _ts()
+
+
+# The findings list pages by (created_at, id) or (score, id); with these the database walks an
+# index instead of sorting every matching row, also after a status filter.
+Index("ix_finding_created_at_id", Finding.created_at, Finding.id)
+Index("ix_finding_status_created_at_id", Finding.status, Finding.created_at, Finding.id)
+Index("ix_finding_status_score_id", Finding.status, Finding.score, Finding.id)
+Index("ix_finding_score_id", Finding.score, Finding.id)

@@ -158,12 +158,13 @@ def query_findings(
     clauses = filters.clauses()
     count = session.exec(select(func.count()).select_from(Finding).where(*clauses)).one()
     query = select(Finding).where(*clauses)
+    # id breaks ties in the same direction, so one index serves the whole ORDER BY
     if order == "score":
-        query = query.order_by(col(Finding.score).desc(), col(Finding.id))
+        query = query.order_by(col(Finding.score).desc(), col(Finding.id).desc())
     elif order == "oldest":
         query = query.order_by(col(Finding.created_at), col(Finding.id))
     else:
-        query = query.order_by(col(Finding.created_at).desc(), col(Finding.id))
+        query = query.order_by(col(Finding.created_at).desc(), col(Finding.id).desc())
     query = query.offset(skip)
     if limit is not None:
         query = query.limit(limit)
