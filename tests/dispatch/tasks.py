@@ -84,3 +84,10 @@ def write_marks(session: Session, outcomes: Sequence[JobOutcome]) -> None:
         .where(Capture.id.in_([o.job.capture_id for o in outcomes]))  # type: ignore[attr-defined]
         .values(status=CaptureStatus.PROCESSED)
     )
+
+
+def write_marks_refusing_capture_4(session: Session, outcomes: Sequence[JobOutcome]) -> None:
+    """A writer that cannot store one capture's result (as a constraint violation would)."""
+    if any(x == 4 for o in outcomes for x, _ in o.result):
+        raise ValueError("capture 4 does not fit the schema")
+    write_marks(session, outcomes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dask
 import pytest
@@ -16,6 +17,7 @@ from imagery.dispatch.errors import TaskPathError
 from imagery.dispatch.tasks import resolve
 from store.db import make_engine
 from store.jobs import JobStatus, ProcessingJob
+from store.models import Finding
 from tests.dispatch.helpers import assert_exactly_once, job_counts, make_flight
 
 TASKS = "tests.dispatch.tasks"
@@ -32,14 +34,14 @@ def client() -> Iterator[Client]:
         yield client
 
 
-def fast(**kw: object) -> DispatchSettings:
-    return DispatchSettings(
-        lease_s=10,
-        batch_size=8,
-        poll_interval_s=0.05,
-        retry_delay_s=0,
-        **kw,  # type: ignore[arg-type]
-    )
+def fast(**overrides: Any) -> DispatchSettings:
+    options: dict[str, Any] = {
+        "lease_s": 10,
+        "batch_size": 8,
+        "poll_interval_s": 0.05,
+        "retry_delay_s": 0,
+    }
+    return DispatchSettings(**{**options, **overrides})
 
 
 def test_drains_a_flight_exactly_once(engine: Engine, client: Client, tmp_path: Path) -> None:
@@ -80,6 +82,29 @@ def test_an_unknown_task_path_fails_the_job_not_the_dispatcher(
     assert job_counts(engine)[JobStatus.FAILED] == 1
     with pytest.raises(TaskPathError, match="not 'module:function'"):
         resolve("no-colon")
+
+
+def test_a_result_the_writer_refuses_fails_alone(
+    engine: Engine, client: Client, tmp_path: Path
+) -> None:
+    flight_id = make_flight(engine, tmp_path / "f", 12, max_attempts=2)
+    with Session(engine) as session:
+        for job in session.exec(select(ProcessingJob)).all():
+            job.writer = f"{TASKS}:write_marks_refusing_capture_4"
+            session.add(job)
+        session.commit()
+    report = Dispatcher(engine, client, settings=fast(batch_size=12)).run(drain=True)
+    assert (report.written, report.failed) == (11, 1)
+    with Session(engine) as session:
+        jobs = session.exec(select(ProcessingJob)).all()
+        findings = session.exec(select(Finding)).all()
+    (bad,) = [j for j in jobs if j.status == JobStatus.FAILED]
+    assert bad.params and bad.params["index"] == 4 and bad.attempts == 2
+    assert "writing results: ValueError" in (bad.last_error or "")
+    expected = {(i, k) for i in range(12) if i != 4 for k in range(i % 3)}
+    assert {(int(f.lat), int(f.lon)) for f in findings} == expected
+    assert len(findings) == len(expected)
+    assert flight_id
 
 
 @pytest.mark.slow
