@@ -13,6 +13,7 @@ enqueuing the same version twice changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import uuid
 from collections.abc import Sequence
 from functools import lru_cache
@@ -30,13 +31,21 @@ from store.jobs import enqueue_flight
 TASK = "imagery.dispatch.capture:process_job"
 WRITER = "imagery.persist:write_outcomes"
 
+_VERSION_CHARS = 64  # ProcessingJob.pipeline_version
 _POSE_FIELDS = {f.name for f in dataclasses.fields(Pose)} - {"laser"}
 
 
 def pipeline_version(detectors: Sequence[Detector] | None = None) -> str:
-    """``"name@version+..."`` of the detectors a job runs (all registered ones by default)."""
+    """``"name@version+..."`` of the detectors a job runs (all registered ones by default).
+
+    A list too long for the column keeps its start and ends in a hash of the whole.
+    """
     chosen = select() if detectors is None else detectors
-    return "+".join(sorted(f"{d.name}@{d.version}" for d in chosen))
+    version = "+".join(sorted(f"{d.name}@{d.version}" for d in chosen))
+    if len(version) <= _VERSION_CHARS:
+        return version
+    digest = hashlib.sha256(version.encode()).hexdigest()[:16]
+    return f"{version[: _VERSION_CHARS - 17]}~{digest}"
 
 
 def pose_from_dict(raw: dict[str, Any]) -> Pose:
