@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -20,7 +21,7 @@ from imagery.dispatch.cluster import SCHEDULER_ENV, check_address, open_client
 from imagery.dispatch.dispatcher import Dispatcher, DispatchSettings
 from imagery.dispatch.errors import SchedulerUnreachableError
 from store.db import DEFAULT_DATA_DIR, default_url, make_engine, migrate
-from store.jobs import JobStatus, queue_stats
+from store.jobs import JobStatus, flight_progress, queue_stats
 
 logger = logging.getLogger(__name__)
 
@@ -123,13 +124,21 @@ def status(
         float, typer.Option(min=0.1, help="Throughput over the last N minutes.")
     ] = 15.0,
     failures: Annotated[int, typer.Option(min=0, help="Latest failures to list.")] = 5,
+    flight: Annotated[
+        str | None, typer.Option(help="Also show one flight's progress (its id).")
+    ] = None,
 ) -> None:
     """Show the processing queue: depth, throughput and failures."""
+    try:
+        flight_id = uuid.UUID(flight) if flight else None
+    except ValueError as exc:
+        raise _fail(f"--flight {flight!r} is not a flight id (a UUID)") from exc
     url = _db_url(db)
     engine = make_engine(url)
     try:
         with Session(engine) as session:
             stats = queue_stats(session, window_s=window_min * 60, recent_failures=failures)
+            progress = flight_progress(session, flight_id) if flight_id else None
     except DBAPIError as exc:
         raise _fail(
             f"no processing queue in {engine.url.render_as_string()}: {exc.orig or exc}", 1
@@ -142,6 +151,11 @@ def status(
         counts.add_column(str(name), justify="right")
     counts.add_row(*(str(stats.counts[s]) for s in JobStatus), f"{stats.per_minute:.1f}")
     console.print(counts)
+    if progress is not None:
+        console.print(
+            f"flight {progress.flight_id}: {progress.finished}/{progress.total} finished "
+            f"({100 * progress.fraction:.0f}%), {progress.counts[JobStatus.FAILED]} failed"
+        )
     if stats.oldest_queued_at is not None:
         age = datetime.now(UTC) - stats.oldest_queued_at
         console.print(f"oldest queued job waiting {age.total_seconds():.0f} s")

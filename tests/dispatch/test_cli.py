@@ -24,13 +24,14 @@ def app() -> typer.Typer:
 def test_status_shows_depth_throughput_and_failures(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    make_flight(engine, tmp_path / "f", 3, max_attempts=1)
+    flight_id = make_flight(engine, tmp_path / "f", 3, max_attempts=1)
     (job, *_) = claim(engine, worker="w", limit=3, lease_s=60)
     fail(engine, job.id, worker="w", reason="cannot read SYN_0001.JPG")
-    result = runner.invoke(app(), ["status", "--db", db_url])
+    result = runner.invoke(app(), ["status", "--db", db_url, "--flight", str(flight_id)])
     assert result.exit_code == 0, result.output
     assert "queued" in result.output and "per minute" in result.output
     assert "cannot read SYN_0001.JPG" in result.output
+    assert f"flight {flight_id}: 1/3 finished (33%), 1 failed" in result.output
     counts = next(line for line in result.output.splitlines() if "│" in line and "0" in line)
     assert [cell.strip() for cell in counts.split("│")[1:-1]] == ["0", "2", "0", "1", "0.0"]
 
@@ -40,6 +41,11 @@ def test_status_on_a_database_without_a_queue_is_one_line(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert result.output.startswith("error: no processing queue in")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_status_rejects_a_flight_that_is_no_id(sqlite_url: str) -> None:
+    result = runner.invoke(app(), ["status", "--db", sqlite_url, "--flight", "ent-01"])
+    assert result.exit_code == 2 and "not a flight id" in result.output
 
 
 def test_worker_rejects_bad_settings_in_one_line(sqlite_url: str) -> None:
