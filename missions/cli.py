@@ -155,8 +155,8 @@ def _summary(patrol: Patrol, out: Path) -> None:
         "",
     )
     console.print(table)
-    for target, reason in patrol.refused.items():
-        console.print(f"[yellow]refused[/] {target}: {reason}", highlight=False)
+    for reason in patrol.refused.values():
+        console.print(f"[yellow]left out[/] {reason}", highlight=False)
     drones = {(s.dock.id, s.drone) for s in patrol.sorties}
     if len(drones) > 1:
         console.print(

@@ -250,12 +250,29 @@ def plan_patrol(
                 raise
             refused[target.id] = str(exc)
             logger.warning("skipping %s: %s", target.id, exc)
+    tasks = fit_tasks(
+        tasks,
+        docks,
+        airspace=airspace,
+        aircraft=craft,
+        altitude_m=altitude,
+        refused=None if explicit else refused,
+    )
     if not tasks:
-        reasons = "; ".join(f"{k}: {v}" for k, v in refused.items()) or "nothing to fly"
+        reasons = "; ".join(refused.values()) or "nothing to fly"
         raise InfeasibleError(f"no target can be planned ({reasons})")
-
-    tasks = fit_tasks(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
     problem = RoutingProblem(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
+    unfit = problem.unfit()
+    if unfit and not explicit:
+        for k, reason in unfit.items():
+            refused[tasks[k].label or tasks[k].target_id] = reason
+            logger.warning("leaving out %s", reason)
+        tasks = [t for k, t in enumerate(tasks) if k not in unfit]
+        if not tasks:
+            raise InfeasibleError("no target can be planned (" + "; ".join(unfit.values()) + ")")
+        problem = RoutingProblem(
+            tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude
+        )
     # the routing model estimates; the built missions are the truth: tighten and re-route
     capacity, margin = craft.mission_capacity, 1.0
     for _ in range(5):

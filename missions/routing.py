@@ -169,10 +169,11 @@ class RoutingProblem:
         )
         return SortiePlan(dock, tuple(self.variants[n - nd][1] for n in nodes), length, duration)
 
-    def check_each_fits(self, capacity: int) -> None:
-        """Refuse, with reasons, tasks no sortie can fly on its own."""
+    def unfit(self, capacity: int | None = None) -> dict[int, str]:
+        """Tasks no sortie can fly even on its own, by index, with the reason."""
+        capacity = (capacity or self.aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS
         nd = len(self.docks)
-        problems = []
+        problems: dict[int, str] = {}
         for k, task in enumerate(self.tasks):
             nodes = [nd + v for v, (t, _) in enumerate(self.variants) if t == k]
             best = min(
@@ -182,17 +183,16 @@ class RoutingProblem:
             )
             name = task.label or task.target_id
             if min(int(self.items[n]) for n in nodes) + 2 > capacity:
-                raise CapacityError(
+                problems[k] = (
                     f"{name}: needs {int(self.items[nodes[0]])} mission items, more than the "
                     f"{capacity + SORTIE_OVERHEAD_ITEMS} the autopilot stores"
                 )
-            if best > self.budget_s:
-                problems.append(
+            elif best > self.budget_s:
+                problems[k] = (
                     f"{name}: a round trip takes {best / 60:.1f} min, more than the usable "
                     f"{self.budget_s / 60:.1f} min"
                 )
-        if problems:
-            raise RangeError("beyond range: " + "; ".join(problems))
+        return problems
 
     def solve(
         self,
@@ -210,8 +210,13 @@ class RoutingProblem:
         """
         if not self.tasks:
             return RoutingResult((), 0.0)
+        problems = self.unfit(item_capacity)
+        if problems:
+            reasons = "; ".join(problems.values())
+            if all("mission items" in p for p in problems.values()):
+                raise CapacityError(reasons)
+            raise RangeError("beyond range: " + reasons)
         capacity = (item_capacity or self.aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS
-        self.check_each_fits(capacity)
         budget_s = self.budget_s * time_margin
         nd = len(self.docks)
         reach = float(np.mean(self.travel_m[:nd, nd:].min(axis=0))) / self.speed
@@ -324,12 +329,15 @@ def fit_tasks(
     aircraft: Aircraft,
     altitude_m: float,
     item_capacity: int | None = None,
+    refused: dict[str, str] | None = None,
 ) -> list[Task]:
     """Split tasks too long (or with too many items) for one sortie into runs of legs.
 
     Legs are taken in flying order while the run, with the trip from and back
     to the nearest dock, stays within 95 % of the time budget and within the
-    item capacity; a single leg that cannot fit is a :class:`RangeError`.
+    item capacity. A task that cannot be flown (no route reaches it, or one
+    of its legs cannot fit) is a :class:`RangeError`, or, given ``refused``,
+    recorded there by label and left out.
     """
     budget_s = 0.95 * (aircraft.usable_endurance_s - flight_overhead_s(aircraft, altitude_m))
     capacity = (item_capacity or aircraft.mission_capacity) - SORTIE_OVERHEAD_ITEMS - 2
@@ -340,54 +348,86 @@ def fit_tasks(
     trips: NDArray[np.float64] = airspace.route_matrix(ends)[0]
     out: list[Task] = []
     for k, task in enumerate(tasks):
-        trip_s = (
-            min(trips[d, nd + 2 * k] + trips[nd + 2 * k + 1, d] for d in range(nd))
-            / aircraft.cruise_speed_m_s
-        )
-        if not math.isfinite(trip_s):
-            name = task.label or task.target_id
-            raise RangeError(f"no route around the no-fly areas reaches {name}")
-        fits_whole = task_duration_s(task, aircraft) + trip_s <= budget_s
-        if len(task.legs) < 2 or (fits_whole and task_items(task) <= capacity):
-            out.append(task)
-            continue
-        points = [d.xy for d in docks]
-        for leg in task.legs:
-            points.extend([leg.start, leg.end])
-        dist: NDArray[np.float64] = airspace.route_matrix(points)[0]
-
-        def reach_s(a: int, b: int, dist: NDArray[np.float64] = dist, nd: int = nd) -> float:
-            start, end = nd + 2 * a, nd + 2 * b + 1
-            return min(dist[d, start] + dist[end, d] for d in range(nd)) / aircraft.cruise_speed_m_s
-
-        def fits(a: int, b: int, task: Task = task) -> bool:
-            run = replace(task, legs=task.legs[a : b + 1])
-            return (
-                task_duration_s(run, aircraft) + reach_s(a, b) <= budget_s
-                and task_items(run) <= capacity
-            )
-
-        runs: list[tuple[int, int]] = []
-        first = 0
-        for last in range(len(task.legs)):
-            if fits(first, last):
-                continue
-            if last > first:
-                runs.append((first, last))
-                first = last
-            if not fits(first, last):
-                run = replace(task, legs=task.legs[last : last + 1])
-                need = task_duration_s(run, aircraft) + reach_s(last, last)
-                raise RangeError(
-                    f"{task.label or task.target_id}: a round trip from the nearest dock to "
-                    f"fly one {task.legs[last].length_m:.0f} m leg takes {need / 60:.1f} min, "
-                    f"more than the usable {budget_s / 60:.1f} min"
+        pick = [*range(nd), nd + 2 * k, nd + 2 * k + 1]
+        try:
+            out.extend(
+                _fit_task(
+                    task,
+                    trips[np.ix_(pick, pick)],
+                    docks,
+                    airspace=airspace,
+                    aircraft=aircraft,
+                    budget_s=budget_s,
+                    capacity=capacity,
                 )
-        runs.append((first, len(task.legs)))
-        base = task.label or f"{task.pattern} {task.target_id}"
-        logger.info("splitting %s into %d parts", base, len(runs))
-        out.extend(
-            replace(task, legs=task.legs[a:b], label=f"{base} (part {k + 1}/{len(runs)})")
-            for k, (a, b) in enumerate(runs)
-        )
+            )
+        except RangeError as exc:
+            if refused is None:
+                raise
+            refused[task.label or task.target_id] = str(exc)
+            logger.warning("leaving out: %s", exc)
     return out
+
+
+def _fit_task(
+    task: Task,
+    trips: NDArray[np.float64],
+    docks: Sequence[DockSpec],
+    *,
+    airspace: Airspace,
+    aircraft: Aircraft,
+    budget_s: float,
+    capacity: int,
+) -> list[Task]:
+    """``task`` whole, or split into runs of legs that each fit one sortie.
+
+    ``trips`` holds the route lengths between the docks, then the task's
+    entry and exit (in that order).
+    """
+    nd = len(docks)
+    name = task.label or task.target_id
+    trip_s = min(trips[d, nd] + trips[nd + 1, d] for d in range(nd)) / aircraft.cruise_speed_m_s
+    if not math.isfinite(trip_s):
+        raise RangeError(f"no route around the no-fly areas reaches {name}")
+    fits_whole = task_duration_s(task, aircraft) + trip_s <= budget_s
+    if len(task.legs) < 2 or (fits_whole and task_items(task) <= capacity):
+        return [task]
+    points = [d.xy for d in docks]
+    for leg in task.legs:
+        points.extend([leg.start, leg.end])
+    dist: NDArray[np.float64] = airspace.route_matrix(points)[0]
+
+    def reach_s(a: int, b: int) -> float:
+        start, end = nd + 2 * a, nd + 2 * b + 1
+        return min(dist[d, start] + dist[end, d] for d in range(nd)) / aircraft.cruise_speed_m_s
+
+    def fits(a: int, b: int) -> bool:
+        run = replace(task, legs=task.legs[a : b + 1])
+        return (
+            task_duration_s(run, aircraft) + reach_s(a, b) <= budget_s
+            and task_items(run) <= capacity
+        )
+
+    runs: list[tuple[int, int]] = []
+    first = 0
+    for last in range(len(task.legs)):
+        if fits(first, last):
+            continue
+        if last > first:
+            runs.append((first, last))
+            first = last
+        if not fits(first, last):
+            run = replace(task, legs=task.legs[last : last + 1])
+            need = task_duration_s(run, aircraft) + reach_s(last, last)
+            raise RangeError(
+                f"{name}: a round trip from the nearest dock to fly one "
+                f"{task.legs[last].length_m:.0f} m leg takes {need / 60:.1f} min, "
+                f"more than the usable {budget_s / 60:.1f} min"
+            )
+    runs.append((first, len(task.legs)))
+    base = task.label or f"{task.pattern} {task.target_id}"
+    logger.info("splitting %s into %d parts", base, len(runs))
+    return [
+        replace(task, legs=task.legs[a:b], label=f"{base} (part {k + 1}/{len(runs)})")
+        for k, (a, b) in enumerate(runs)
+    ]

@@ -280,7 +280,7 @@ def test_a_leg_longer_than_the_endurance_is_refused(zone) -> None:
     long_site = shapely.box(dock.lon + 0.001, dock.lat + 0.001, dock.lon + 0.2, dock.lat + 0.0015)
     sites = Sites((Enterprise("strip", "", long_site),), (), (), (dock,))
     with pytest.raises(RangeError, match=r"strip: a round trip .* one \d+ m leg takes"):
-        plan_patrol(sites, time_limit_s=0.2, patterns=("survey",), angle_deg=90)
+        plan_patrol(sites, targets=["strip"], time_limit_s=0.2, patterns=("survey",), angle_deg=90)
 
 
 def test_a_site_walled_in_by_no_fly_areas_is_refused_by_name(zone) -> None:
@@ -289,3 +289,16 @@ def test_a_site_walled_in_by_no_fly_areas_is_refused_by_name(zone) -> None:
     walled = replace(zone, no_fly=(NoFly("ring", "walled", ring),))
     with pytest.raises(RangeError, match="no route around the no-fly areas reaches survey ent-04"):
         plan_patrol(walled, targets=["ent-04"], patterns=("survey",), time_limit_s=0.2)
+
+
+def test_planning_everything_leaves_out_what_is_out_of_range(zone) -> None:
+    far_dock = replace(zone.docks[0], lon=zone.docks[0].lon - 0.03)  # 2.7 km west
+    sites = replace(zone, docks=(far_dock,))
+    patrol = plan_patrol(
+        sites, aircraft=Aircraft(endurance_s=15 * 60), patterns=("survey",), time_limit_s=0.3
+    )
+    assert patrol.refused and all("min" in reason for reason in patrol.refused.values())
+    planned = {t for s in patrol.sorties for t in s.targets}
+    left_out = {k.split()[-1] for k in patrol.refused}
+    assert planned and left_out and planned.isdisjoint(left_out)
+    assert "ent-12" in left_out and "ent-01" in planned  # the far east is out of reach
