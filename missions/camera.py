@@ -149,6 +149,7 @@ CAMERAS: dict[str, Camera] = {
     ),
 }
 
+
 def get_camera(name: str) -> Camera:
     """A preset camera by name."""
     try:
