@@ -5,7 +5,9 @@ channel (the minimum over colour and a small window, He et al.'s haze
 prior) is high where the ground behind them is not. They have soft edges,
 where a white roof or car has sharp ones: strong edges are cut out of the
 candidate mask (so a plume drifting over a roof separates from it) and a
-region whose surroundings change steeply at its rim is rejected. Sky (blue,
+region whose surroundings change steeply at its rim is rejected, as is one
+with a fairly steep rim and an even inside (a pale roof or slab; a plume's
+density varies). Sky (blue,
 smooth, touching the top edge in oblique views) is masked first.
 
 With stacks known and the frame georeferenced, only pixels within
@@ -91,6 +93,8 @@ class PlumeDetector:
     min_area_frac: float = 0.002
     min_area_m2: float = 4.0
     max_rim_gradient: float = 0.07
+    surface_rim_gradient: float = 0.05
+    surface_texture: float = 0.045
     edge_gradient: float = 0.08
 
     def probability(
@@ -150,11 +154,15 @@ class PlumeDetector:
             rim_grad = float(grad[a0:a1, b0:b1][ring].mean()) if ring.any() else 0.0
             if rim_grad > self.max_rim_gradient:
                 return None
+            texture = float(np.std(channel_max(rgb[r0:r1, c0:c1])[mask]))
+            if rim_grad > self.surface_rim_gradient and texture < self.surface_texture:
+                return None  # hard-edged and even: a pale roof or slab, not a plume
             p = prob[r0:r1, c0:c1][mask]
             px = rgb[r0:r1, c0:c1][mask]
             m: dict[str, float | str | bool] = {
                 "mean_probability": round(float(p.mean()), 3),
                 "rim_gradient": round(rim_grad, 4),
+                "texture": round(texture, 4),
                 "area_px": int(mask.sum()),
                 "mean_brightness": round(float(np.max(px, axis=1).mean()), 3),
                 "colour": "white" if float(np.min(px, axis=1).mean()) > 0.6 else "grey",
