@@ -19,6 +19,7 @@ from typing import Any
 from sqlmodel import Session
 
 from imagery.detect.change import NAME as CHANGE_NAME
+from imagery.detect.change import VERSION as CHANGE_VERSION
 from imagery.detect.change import Change, GroupSummary, compare_patrols
 from imagery.grouping import Located, group
 from imagery.pipeline import CaptureResult
@@ -111,7 +112,7 @@ def finish_flight(session: Session, flight: Flight) -> list[Change]:
         for f in current[change.current_group]:
             extra[f.id] = {
                 "change": change.status,
-                "change_detector": CHANGE_NAME,
+                "change_detector": f"{CHANGE_NAME} {CHANGE_VERSION}",
                 "previous_group": change.previous_group,
                 "previous_flight": str(before.id) if before else None,
                 "group_size": len(current[change.current_group]),
