@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str | None) -> str | None:
+        """Plain ``postgresql://`` URLs use psycopg 3, the driver the package installs."""
+        if value and value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
     @property
     def db_url(self) -> str:
         return self.database_url or default_url(self.data_dir)

@@ -13,13 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from server.accounts import add_user
 from server.main import create_app
+from server.security import create_token
 from server.settings import Settings
 from store.db import make_engine, migrate
-from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role
+from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role, User
 
 PASSWORD = "correct horse battery"
 ROLES = (Role.ADMIN, Role.OPERATOR, Role.INSPECTOR)
@@ -40,14 +41,35 @@ def postgres_admin_url() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A URL to a throwaway database on the test PostgreSQL server, dropped afterwards."""
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[tuple[str, str]]:
+    """(admin URL, name of a database migrated to head): each test copies it, which is fast."""
     admin_url = postgres_admin_url()
-    name = f"ecopatrol_test_{uuid.uuid4().hex[:12]}"
+    name = f"ecopatrol_template_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(
+        make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    )
+    migrate(engine)
+    engine.dispose()
+    try:
+        yield admin_url, name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_template: tuple[str, str]) -> Iterator[str]:
+    """A URL to a throwaway database on the test PostgreSQL server, dropped afterwards."""
+    admin_url, template = postgres_template
+    name = f"ecopatrol_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -104,10 +126,17 @@ def token_for(client: TestClient, username: str, password: str = PASSWORD) -> st
 
 
 @pytest.fixture
-def headers(client: TestClient) -> dict[str, dict[str, str]]:
-    """Authorization headers per role name."""
+def headers(engine: Engine, settings: Settings, app) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Authorization headers per role name (tokens minted directly: sign-in has its own tests)."""
+    with Session(engine) as session:
+        users = {u.username: u.id for u in session.exec(select(User))}
+    secret = settings.secret_key.get_secret_value()
     return {
-        role.value: {"Authorization": f"Bearer {token_for(client, role.value)}"} for role in ROLES
+        role.value: {
+            "Authorization": "Bearer "
+            + create_token(users[role.value], secret=secret, expires=timedelta(hours=1))
+        }
+        for role in ROLES
     }
 
 
