@@ -3,8 +3,10 @@
 No-fly polygons are grown by a safety margin into keep-out areas. A straight
 hop that does not cut a keep-out area is flown as is; otherwise the route
 follows the shortest path through the vertices of the keep-out areas (grown by
-a further metre so the path runs just outside them), found with Dijkstra over
-the visibility graph. Visibility is tested against the keep-out areas shrunk
+a further metre so the path runs just outside them) on the visibility graph.
+Shortest paths between those vertices are found once (Dijkstra); a query only
+adds the vertices its two ends can see, so an all-pairs matrix over hundreds of
+points costs a few array operations. Visibility is tested against the keep-out areas shrunk
 by half a metre, so paths that run along a margin are not mistaken for
 crossings.
 """
@@ -60,14 +62,27 @@ class Airspace:
         self.keep_out: Polygon | MultiPolygon = grown
         self._test = grown.buffer(-0.5) if not grown.is_empty else grown
         shapely.prepare(self._test)
-        self._tree = STRtree(list(shapely.get_parts(self._test)))
+        self._tree = STRtree([g for g in shapely.get_parts(self._test) if not g.is_empty])
         corners = grown.buffer(1.0, quad_segs=2, join_style="mitre").simplify(0.5)
         nodes: list[NDArray[np.float64]] = []
         for poly in shapely.get_parts(corners):
             for ring in (poly.exterior, *poly.interiors):
                 nodes.append(np.asarray(ring.coords)[:-1, :2])
         self._nodes = np.vstack(nodes) if nodes else np.empty((0, 2))
-        self._node_edges = self._visible_pairs(self._nodes, self._nodes)
+        # shortest paths between the graph nodes, once: queries only add their two ends
+        n = len(self._nodes)
+        self._node_dist = np.zeros((n, n))
+        self._node_pred = np.full((n, n), -9999, dtype=np.int32)
+        if n:
+            i, k = self._visible_pairs(self._nodes, self._nodes)
+            w = np.hypot(*(self._nodes[i] - self._nodes[k]).T)
+            graph = csr_array(
+                (np.concatenate([w, w]), (np.concatenate([i, k]), np.concatenate([k, i]))),
+                shape=(n, n),
+            )
+            self._node_dist, self._node_pred = dijkstra(
+                graph, directed=False, return_predecessors=True
+            )
         logger.debug("airspace: %d zones, %d graph nodes", len(self.zones), len(self._nodes))
 
     def zone_at(self, point: Point2) -> Zone | None:
@@ -93,54 +108,61 @@ class Airspace:
         """Shortest route a..b around keep-out areas, both ends included."""
         if not self.blocked(a, b):
             return [a, b]
-        _, pred, graph_pts = self.route_matrix([a, b])
-        return self.route_between(pred, graph_pts, 0, 1)
+        pts = np.asarray([a, b], dtype=float)
+        self._check_outside(pts)
+        to_nodes = self._to_nodes(pts)
+        # best entry node u (seen from a) and exit node v (seen from b)
+        total = to_nodes[0][:, None] + self._node_dist + to_nodes[1][None, :]
+        u, v = np.unravel_index(np.argmin(total), total.shape)
+        if not np.isfinite(total[u, v]):
+            raise NoFlyViolationError("no route around the no-fly areas connects these points")
+        chain = [int(v)]
+        while chain[-1] != u:
+            chain.append(int(self._node_pred[u, chain[-1]]))
+        middle = [(float(self._nodes[k, 0]), float(self._nodes[k, 1])) for k in reversed(chain)]
+        return [a, *middle, b]
 
-    def route_matrix(
-        self, points: Sequence[Point2]
-    ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.float64]]:
-        """Distances, Dijkstra predecessors and graph points for reconstructing routes."""
+    def route_matrix(self, points: Sequence[Point2]) -> NDArray[np.float64]:
+        """Route lengths between every pair of ``points``, ``(N, N)`` metres.
+
+        ``inf`` where no route exists. A hop is straight when clear, otherwise
+        it enters the node graph at the best node visible from its start and
+        leaves it at the best node visible from its end.
+        """
         pts = np.asarray(points, dtype=float).reshape(-1, 2)
-        return self._solve(pts)
+        direct = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+        if self._test.is_empty:
+            return direct
+        self._check_outside(pts)
+        clear = np.zeros(direct.shape, dtype=bool)
+        i, j = self._visible_pairs(pts, pts)
+        clear[i, j] = clear[j, i] = True
+        np.fill_diagonal(clear, True)
+        dist = np.where(clear, direct, np.inf)
+        if len(self._nodes) == 0:
+            return dist
+        to_nodes = self._to_nodes(pts)  # (N, K)
+        via_entry = np.min(to_nodes[:, :, None] + self._node_dist[None, :, :], axis=1)  # (N, K)
+        for start in range(0, len(pts), 256):  # chunks bound the (n, N, K) temporary
+            rows = slice(start, start + 256)
+            via = np.min(via_entry[rows, None, :] + to_nodes[None, :, :], axis=2)
+            dist[rows] = np.minimum(dist[rows], via)
+        return dist
 
-    def _solve(
-        self, pts: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.float64]]:
+    def _check_outside(self, pts: NDArray[np.float64]) -> None:
         mask = shapely.contains_xy(self._test, pts[:, 0], pts[:, 1])
-        inside = [(float(p[0]), float(p[1])) for p in pts[mask]]
-        if inside:
-            zone = self.zone_at(inside[0])
+        if np.any(mask):
+            x, y = (float(v) for v in pts[int(np.argmax(mask))])
+            zone = self.zone_at((x, y))
             where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly margin"
-            raise NoFlyViolationError(
-                f"point ({inside[0][0]:.0f}, {inside[0][1]:.0f}) lies in {where}"
-            )
-        n_q, n_n = len(pts), len(self._nodes)
-        all_pts = np.vstack([pts, self._nodes])
-        qq = self._visible_pairs(pts, pts)
-        qn = self._visible_pairs(pts, self._nodes)
-        rows, cols = [], []
-        for (i, j), offset_i, offset_j in (
-            (qq, 0, 0),
-            (qn, 0, n_q),
-            (self._node_edges, n_q, n_q),
-        ):
-            if len(i):
-                rows.append(i + offset_i)
-                cols.append(j + offset_j)
-        if rows:
-            r = np.concatenate(rows)
-            c = np.concatenate(cols)
-            w = np.hypot(*(all_pts[r] - all_pts[c]).T)
-            graph = csr_array(
-                (np.concatenate([w, w]), (np.concatenate([r, c]), np.concatenate([c, r]))),
-                shape=(n_q + n_n, n_q + n_n),
-            )
-        else:
-            graph = csr_array((n_q + n_n, n_q + n_n))
-        dist, pred = dijkstra(
-            graph, directed=False, indices=np.arange(n_q), return_predecessors=True
-        )
-        return dist[:, :n_q], pred, all_pts
+            raise NoFlyViolationError(f"point ({x:.0f}, {y:.0f}) lies in {where}")
+
+    def _to_nodes(self, pts: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Straight distance from each point to each graph node it sees, ``inf`` otherwise."""
+        out = np.full((len(pts), len(self._nodes)), np.inf)
+        i, k = self._visible_pairs(pts, self._nodes)
+        out[i, k] = np.hypot(*(pts[i] - self._nodes[k]).T)
+        return out
 
     def _visible_pairs(
         self, a: NDArray[np.float64], b: NDArray[np.float64]
@@ -158,24 +180,3 @@ class Airspace:
         ok = np.ones(len(segs), dtype=bool)
         ok[self._tree.query(segs, predicate="intersects")[0]] = False
         return i[ok], j[ok]
-
-    @staticmethod
-    def _route(
-        pred: NDArray[np.int32], graph_pts: NDArray[np.float64], src: int, dst: int
-    ) -> list[Point2]:
-        if pred[src, dst] < 0 and src != dst:
-            raise NoFlyViolationError("no route around the no-fly areas connects these points")
-        out = [dst]
-        while out[-1] != src:
-            out.append(int(pred[src, out[-1]]))
-        return [(float(graph_pts[k, 0]), float(graph_pts[k, 1])) for k in reversed(out)]
-
-    def route_between(
-        self,
-        pred: NDArray[np.int32],
-        graph_pts: NDArray[np.float64],
-        src: int,
-        dst: int,
-    ) -> list[Point2]:
-        """The route from query point ``src`` to query point ``dst`` of a route_matrix call."""
-        return self._route(pred, graph_pts, src, dst)

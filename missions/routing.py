@@ -123,7 +123,7 @@ class RoutingProblem:
         points = [d.xy for d in docks]
         for _, t in self.variants:
             points.extend([t.entry, t.exit])
-        dist, _, _ = airspace.route_matrix(points)
+        dist = airspace.route_matrix(points)
         if not np.all(np.isfinite(dist)):
             cut_off = sorted(
                 {
@@ -345,7 +345,7 @@ def fit_tasks(
     ends = [d.xy for d in docks]
     for task in tasks:
         ends.extend([task.entry, task.exit])
-    trips: NDArray[np.float64] = airspace.route_matrix(ends)[0]
+    trips = airspace.route_matrix(ends)
     out: list[Task] = []
     for k, task in enumerate(tasks):
         pick = [*range(nd), nd + 2 * k, nd + 2 * k + 1]
@@ -395,7 +395,7 @@ def _fit_task(
     points = [d.xy for d in docks]
     for leg in task.legs:
         points.extend([leg.start, leg.end])
-    dist: NDArray[np.float64] = airspace.route_matrix(points)[0]
+    dist = airspace.route_matrix(points)
 
     def reach_s(a: int, b: int) -> float:
         start, end = nd + 2 * a, nd + 2 * b + 1
