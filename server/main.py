@@ -30,6 +30,7 @@ from server.flights import FlightManager
 from server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from server.processing import ProcessingQueue
 from server.settings import Settings, get_settings
+from server.throttle import LoginThrottle
 from store.db import make_engine
 
 logger = logging.getLogger(__name__)
@@ -201,7 +202,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title=f"{settings.title} API",
         version="1",
-        description="Plan, fly and review environmental drone patrols.",
+        description=(
+            "Plan, fly and review environmental drone patrols. Sign in with the OAuth2 password "
+            "flow (bearer token) or the session cookie the web UI gets. Live flight state is a "
+            "WebSocket at `/api/v1/flights/{flight_id}/telemetry` (JSON messages: a snapshot "
+            "with the track so far, then every change)."
+        ),
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -211,10 +217,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.flights = manager
     app.state.processing = processing
+    app.state.login_throttle = LoginThrottle()
     for module in (login, users, sites, missions, flights, captures, findings, exports):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(flights.ws_router, prefix=API_PREFIX)
     app.include_router(flights.records_router, prefix=API_PREFIX)
+    app.include_router(findings.audit_router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("server", "static")]), name="static")
     _install_handlers(app)

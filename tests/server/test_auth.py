@@ -99,3 +99,14 @@ def test_telemetry_socket_needs_a_session(client: TestClient, headers) -> None:
     ):
         pass
     assert unknown.value.code == 4404
+
+
+def test_repeated_failures_are_throttled(client: TestClient) -> None:
+    for _ in range(10):
+        r = client.post(
+            "/api/v1/login/access-token", data={"username": "admin", "password": "guess"}
+        )
+        assert r.status_code == 400
+    r = client.post("/api/v1/login/access-token", data={"username": "admin", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "try again" in r.json()["detail"]

@@ -32,6 +32,8 @@ def test_decisions_change_status_and_keep_history(client: TestClient, headers, e
         ("admin", "confirm", "second look"),
     ]
     assert trail["data"][0]["created_at"] <= trail["data"][1]["created_at"]
+    everything = client.get("/api/v1/reviews?username=admin", headers=h).json()
+    assert [(r["finding_id"], r["decision"]) for r in everything["data"]] == [(a, "confirm")]
 
     r = client.post(f"/api/v1/findings/{b}/reviews", json={"decision": "duplicate"}, headers=h)
     assert r.status_code == 422 and "duplicate_of" in r.json()["detail"]

@@ -90,6 +90,7 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("GET", f"/api/v1/findings/{f}/overlay", {}, ALL),
         ("GET", f"/api/v1/findings/{f}/reviews", {}, ALL),
         ("POST", f"/api/v1/findings/{f}/reviews", {"json": {"decision": "confirm"}}, REVIEWERS),
+        ("GET", "/api/v1/reviews", {}, ALL),
         ("GET", "/api/v1/exports/findings.geojson", {}, ALL),
         ("GET", "/api/v1/exports/findings.csv", {}, ALL),
         ("GET", "/api/v1/exports/findings.kml", {}, ALL),

@@ -288,3 +288,37 @@ def review_finding(
     session.commit()
     session.refresh(review)
     return _review_public(review, inspector.username)
+
+
+audit_router = APIRouter(prefix="/reviews", tags=["findings"])
+
+
+@audit_router.get("")
+def audit_trail(
+    session: SessionDep,
+    _: CurrentUser,
+    username: Annotated[str | None, Query(max_length=64)] = None,
+    decision: ReviewDecision | None = None,
+    skip: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ReviewsPublic:
+    """Every review decision, newest first: who decided what on which finding, and when."""
+    clauses: list[ColumnElement[bool]] = []
+    if username:
+        clauses.append(col(User.username) == username)
+    if decision:
+        clauses.append(col(Review.decision) == decision)
+    base = select(Review, User.username).join(User, col(User.id) == col(Review.user_id))
+    count = session.exec(
+        select(func.count())
+        .select_from(Review)
+        .join(User, col(User.id) == col(Review.user_id))
+        .where(*clauses)
+    ).one()
+    rows = session.exec(
+        base.where(*clauses)
+        .order_by(col(Review.created_at).desc(), col(Review.id).desc())
+        .offset(skip)
+        .limit(limit)
+    ).all()
+    return ReviewsPublic(data=[_review_public(r, name) for r, name in rows], count=count)

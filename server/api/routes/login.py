@@ -6,13 +6,14 @@ import logging
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import select
 
 from server.api.deps import CurrentUser, SessionDep, SettingsDep
 from server.schemas import Message, Token, UserPublic, UserUpdateMe
 from server.security import COOKIE_NAME, create_token, hash_password, verify_password
+from server.throttle import LoginThrottle
 from store.models import User
 
 logger = logging.getLogger(__name__)
@@ -21,19 +22,34 @@ router = APIRouter(tags=["login"])
 
 @router.post(
     "/login/access-token",
-    responses={400: {"model": Message, "description": "wrong username or password"}},
+    responses={
+        400: {"model": Message, "description": "wrong username or password"},
+        429: {"model": Message, "description": "too many failed attempts; wait"},
+    },
 )
 def login_access_token(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> Token:
     """OAuth2 password flow; also sets the session cookie the web UI uses."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    keys = (f"user:{form.username.lower()}", f"ip:{request.client.host if request.client else '-'}")
+    wait = throttle.retry_after(*keys)
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed sign-ins; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     user = session.exec(select(User).where(User.username == form.username)).first()
     if not verify_password(form.password, user.password_hash if user else None) or user is None:
+        throttle.failed(*keys)
         logger.info("failed sign-in for %r", form.username)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "wrong username or password")
+    throttle.succeeded(keys[0])
     if not user.is_active:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "this account is disabled")
     expires = timedelta(minutes=settings.token_expire_minutes)
