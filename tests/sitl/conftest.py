@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from missions.flight.vehicle import Vehicle
 from missions.plan import Sortie, plan_patrol
 from missions.sites import load_sites
-from sitl.instance import Home
+from sitl.instance import Home, Sitl
 from sitl.pytest_plugin import (  # noqa: F401 - fixtures used by the tests here
     sitl_binary,
     sitl_copter,
@@ -32,3 +36,20 @@ def sitl_home(sample_sortie: Sortie) -> Home:
 @pytest.fixture(scope="session")
 def sitl_speedup() -> float:
     return 20.0
+
+
+@pytest.fixture
+def copter(sitl_copter: Sitl) -> Sitl:  # noqa: F811 - the fixture, by name
+    """The shared copter with a fresh battery, as after a swap at the dock."""
+
+    async def swap() -> None:
+        vehicle = await Vehicle.connect(
+            sitl_copter.url, heartbeat_interval_s=sitl_copter.heartbeat_interval_s
+        )
+        try:
+            await vehicle.command(mavlink.MAV_CMD_BATTERY_RESET, 0xFF, 100)
+        finally:
+            await vehicle.close()
+
+    asyncio.run(swap())
+    return sitl_copter

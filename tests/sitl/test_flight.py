@@ -39,11 +39,11 @@ async def connect(sitl: Sitl, url: str | None = None) -> Vehicle:
 
 
 async def test_sortie_1_flies_end_to_end(
-    sitl_copter: Sitl, sample_sortie: Sortie, tmp_path: Path
+    copter: Sitl, sample_sortie: Sortie, tmp_path: Path
 ) -> None:
     kinds: list[str] = []
     result = await fly_mission(
-        sitl_copter,
+        copter,
         sample_sortie.mission,
         out_dir=tmp_path,
         on_event=lambda e: kinds.append(e.kind),
@@ -92,12 +92,12 @@ async def test_sortie_1_flies_end_to_end(
 
 
 async def test_capacity_limit_is_no_space_and_keeps_the_old_mission(
-    sitl_copter: Sitl, sample_sortie: Sortie
+    copter: Sitl, sample_sortie: Sortie
 ) -> None:
     from sitl.instance import Home
 
     home = Home(*sample_sortie.home)
-    vehicle = await connect(sitl_copter)
+    vehicle = await connect(copter)
     try:
         await vehicle.upload_mission(long_mission(home, 650))
         with pytest.raises(NoSpaceError, match="NO_SPACE"):
@@ -108,11 +108,11 @@ async def test_capacity_limit_is_no_space_and_keeps_the_old_mission(
         await vehicle.close()
 
 
-async def test_pause_resume_and_abort_to_rtl(sitl_copter: Sitl, sample_sortie: Sortie) -> None:
+async def test_pause_resume_and_abort_to_rtl(copter: Sitl, sample_sortie: Sortie) -> None:
     from sitl.instance import Home
 
     home = Home(*sample_sortie.home)
-    vehicle = await connect(sitl_copter)
+    vehicle = await connect(copter)
     try:
         await vehicle.upload_mission(box_mission(home, side_m=200))
         await vehicle.wait_ready()
@@ -146,8 +146,8 @@ async def test_pause_resume_and_abort_to_rtl(sitl_copter: Sitl, sample_sortie: S
         await vehicle.close()
 
 
-async def test_preflight_names_a_missing_fence(sitl_copter: Sitl, sample_sortie: Sortie) -> None:
-    vehicle = await connect(sitl_copter)
+async def test_preflight_names_a_missing_fence(copter: Sitl, sample_sortie: Sortie) -> None:
+    vehicle = await connect(copter)
     try:
         await vehicle.upload_mission(sample_sortie.mission)
         await vehicle.preflight()
@@ -158,16 +158,16 @@ async def test_preflight_names_a_missing_fence(sitl_copter: Sitl, sample_sortie:
         await vehicle.close()
 
 
-async def test_signing_refuses_unsigned_commands(sitl_copter: Sitl) -> None:
+async def test_signing_refuses_unsigned_commands(copter: Sitl) -> None:
     key = bytes(range(32))
-    signed = await connect(sitl_copter, sitl_copter.url2)
+    signed = await connect(copter, copter.url2)
     try:
         await signed.setup_signing(key)
         await signed.get_param("RTL_ALT")  # the signed link is still obeyed
     finally:
         await signed.close()
 
-    unsigned = await connect(sitl_copter, sitl_copter.url2)
+    unsigned = await connect(copter, copter.url2)
     try:
         with pytest.raises(CommandTimeoutError):
             await unsigned.command(mavlink.MAV_CMD_REQUEST_MESSAGE, 0, timeout_s=0.3, retries=2)
@@ -176,13 +176,13 @@ async def test_signing_refuses_unsigned_commands(sitl_copter: Sitl) -> None:
     finally:
         await unsigned.close()
 
-    first_port = await connect(sitl_copter)  # serial 0 always takes unsigned traffic
+    first_port = await connect(copter)  # serial 0 always takes unsigned traffic
     try:
         assert await first_port.get_param("RTL_ALT") != 4321
     finally:
         await first_port.close()
 
-    signed = await connect(sitl_copter, sitl_copter.url2)
+    signed = await connect(copter, copter.url2)
     try:
         signed.link.enable_signing(key)
         await signed.command(mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION)
@@ -190,7 +190,7 @@ async def test_signing_refuses_unsigned_commands(sitl_copter: Sitl) -> None:
     finally:
         await signed.close()
 
-    unsigned = await connect(sitl_copter, sitl_copter.url2)
+    unsigned = await connect(copter, copter.url2)
     try:  # obeyed again
         await unsigned.command(
             mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION
@@ -200,12 +200,12 @@ async def test_signing_refuses_unsigned_commands(sitl_copter: Sitl) -> None:
 
 
 async def test_lossy_link_uploads_verifies_and_survives_a_cut(
-    sitl_copter: Sitl, sample_sortie: Sortie, tmp_path: Path
+    copter: Sitl, sample_sortie: Sortie, tmp_path: Path
 ) -> None:
     from sitl.instance import Home, gcs_port
 
     home = Home(*sample_sortie.home)
-    proxy = LossyProxy(gcs_port(sitl_copter.instance, 2), drop=0.2)
+    proxy = LossyProxy(gcs_port(copter.instance, 2), drop=0.2)
     await proxy.start()
     lost: list[str] = []
     cut: list[int] = []
@@ -231,7 +231,7 @@ async def test_lossy_link_uploads_verifies_and_survives_a_cut(
             proxy.url,
             box_mission(home, side_m=150, trigger_m=12),
             out_dir=tmp_path,
-            speedup=sitl_copter.speedup,
+            speedup=copter.speedup,
             link_timeout_s=2.0,
             transfer_settings=TransferSettings(item_timeout_s=0.25, retries=20),
             on_event=on_event,

@@ -84,13 +84,11 @@ def test_stop_leaves_no_process(sitl_binary: Path) -> None:
 
 @pytest.mark.sitl
 @pytest.mark.timeout(300)
-def test_fly_command_flies_a_plan_file(
-    sitl_copter: Sitl, sample_sortie: Sortie, tmp_path: Path
-) -> None:
+def test_fly_command_flies_a_plan_file(copter: Sitl, sample_sortie: Sortie, tmp_path: Path) -> None:
     lat, lon, alt = sample_sortie.home
     plan = write_plan(box_mission(Home(lat, lon, alt), side_m=80), tmp_path / "sortie-box.plan")
-    result = runner.invoke(app, ["fly", str(plan), "--connect", sitl_copter.url, "--speedup",
-                                 str(sitl_copter.speedup)], catch_exceptions=False)  # fmt: skip
+    result = runner.invoke(app, ["fly", str(plan), "--connect", copter.url, "--speedup",
+                                 str(copter.speedup)], catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output
     flights = list(tmp_path.glob("flight-*"))
     assert len(flights) == 1
