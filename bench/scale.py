@@ -30,15 +30,25 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import func, select
+# Run as a script, this file's directory comes first on sys.path, where bench/imagery.py
+# would hide the `imagery` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-from imagery.dispatch import Dispatcher, DispatchSettings, open_client
-from imagery.dispatch.capture import enqueue_flight_captures
-from imagery.sites import load_sites
-from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures, synthetic_camera
-from store.db import make_engine, migrate, session_scope
-from store.jobs import JOBS, JobStatus
-from store.models import Capture, Finding, Flight
+from sqlalchemy import func, select  # noqa: E402
+
+from imagery.dispatch import Dispatcher, DispatchSettings, open_client  # noqa: E402
+from imagery.dispatch.capture import enqueue_flight_captures  # noqa: E402
+from imagery.sites import load_sites  # noqa: E402
+from imagery.synthetic import (  # noqa: E402
+    Anomaly,
+    SurveyLine,
+    make_basemap,
+    render_captures,
+    synthetic_camera,
+)
+from store.db import make_engine, migrate, session_scope  # noqa: E402
+from store.jobs import JOBS, JobStatus  # noqa: E402
+from store.models import Capture, Finding, Flight  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SITES = REPO / "examples" / "zhengzhou-hightech" / "sites.geojson"
