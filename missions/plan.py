@@ -51,6 +51,7 @@ DEFAULT_PATTERNS = ("survey", "orbit", "corridor")
 DEFAULT_ALTITUDE_M = 60.0
 FENCE_MARGIN_M = 100.0
 MIN_ORBIT_AGL_M = 15.0
+DOCK_DEM_TOLERANCE_M = 5.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,20 @@ def plan_patrol(
             zone = airspace.zone_at(dock.xy)
             where = f"no-fly area {zone.id!r}" if zone else "a no-fly margin"
             raise NoFlyViolationError(f"dock {dock.id!r} lies in {where}")
+
+    if terrain is not None:
+        ground = terrain.elevation(
+            np.array([d.lon for d in sites.docks]), np.array([d.lat for d in sites.docks])
+        )
+        for site_dock, dem_alt in zip(sites.docks, ground, strict=True):
+            if abs(site_dock.ground_alt_m - dem_alt) > DOCK_DEM_TOLERANCE_M:
+                logger.warning(
+                    "dock %s: ground_alt_m %.1f m differs from the DEM's %.1f m; waypoint "
+                    "altitudes follow the DEM",
+                    site_dock.id,
+                    site_dock.ground_alt_m,
+                    dem_alt,
+                )
 
     footprint = cam.footprint_m(altitude)
     spacing = cam.lane_spacing_m(altitude, side_overlap)
