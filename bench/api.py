@@ -117,7 +117,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "ECOPATROL_DATABASE_URL": url,
@@ -137,6 +137,8 @@ def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(workers),
     ]
     process = subprocess.Popen(cmd, env=env)
     deadline = time.monotonic() + 30
@@ -212,7 +214,7 @@ def run(database: str, url: str, args: argparse.Namespace) -> Result:
             file=sys.stderr,
         )
         port = free_port()
-        server = start_server(url, Path(tmp) / "data", port)
+        server = start_server(url, Path(tmp) / "data", port, args.workers)
         try:
             latencies, errors = asyncio.run(
                 load(
@@ -252,6 +254,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per database")
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("ECOPATROL_TEST_POSTGRES_URL"),
@@ -276,7 +279,7 @@ def main() -> None:
 
     print(
         f"GET /api/v1/findings, {args.findings} findings, {args.clients} clients, loopback, "
-        f"one uvicorn worker"
+        f"{args.workers} uvicorn worker(s)"
     )
     print(f"{'database':<12}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for r in results:
