@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,6 +96,7 @@ async def fly_mission(
     transfer_settings: TransferSettings = DEFAULT_SETTINGS,
     min_battery_pct: float = 30.0,
     signing_key: bytes | None = None,
+    photo_points: Sequence[tuple[float, float]] = (),
 ) -> FlightResult:
     """Upload, check, arm, fly ``mission`` in AUTO and return once landed and disarmed.
 
@@ -115,6 +116,9 @@ async def fly_mission(
         Wall-clock limit for the flight; default from the route length.
     signing_key : bytes, optional
         The vehicle's MAVLink 2 signing key (32 bytes), for public networks.
+    photo_points : sequence of (lat, lon)
+        The planned photo points, in order: each capture near one records its
+        index as ``planned_index`` in the manifest.
 
     Raises ``FlightAbortedError`` when the flight ends away from home or
     before every waypoint was reached; the flight directory is kept.
@@ -144,7 +148,7 @@ async def fly_mission(
     pump = asyncio.create_task(_pump(vehicle, events, on_event), name="flight-events")
     await asyncio.sleep(0)  # let the pump subscribe before anything happens
     try:
-        vehicle.record_captures(manifest_path)
+        vehicle.record_captures(manifest_path, planned=photo_points)
         await vehicle.upload_mission(mission, settings=transfer_settings)
         await vehicle.wait_ready(timeout_s=60.0)
         await vehicle.preflight(min_battery_pct=min_battery_pct)

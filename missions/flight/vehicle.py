@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
@@ -152,6 +153,8 @@ class Vehicle:
         self.distance_flown_m = 0.0
         self._modes: dict[str, int] = {}
         self._manifest: ManifestWriter | None = None
+        self._planned = np.zeros((0, 2))
+        self._match_within_m = 10.0
         self._tasks: list[asyncio.Task[None]] = []
         self._lost_at: float | None = None
         self._stream_rate_hz = 4.0
@@ -233,9 +236,30 @@ class Vehicle:
         async for event in self.events.subscribe():
             yield event
 
-    def record_captures(self, manifest_path: Path) -> None:
-        """Write each CAMERA_FEEDBACK to ``manifest_path`` (JSON Lines) from now on."""
+    def record_captures(
+        self,
+        manifest_path: Path,
+        *,
+        planned: Sequence[tuple[float, float]] = (),
+        match_within_m: float = 10.0,
+    ) -> None:
+        """Write each CAMERA_FEEDBACK to ``manifest_path`` (JSON Lines) from now on.
+
+        ``planned`` are the planned photo points (lat, lon); a capture within
+        ``match_within_m`` of one gets its index as ``planned_index``.
+        """
         self._manifest = ManifestWriter(manifest_path)
+        self._planned = np.array(planned, dtype=float).reshape(-1, 2)
+        self._match_within_m = match_within_m
+
+    def _planned_index(self, lat: float, lon: float) -> int | None:
+        if not len(self._planned):
+            return None
+        dy = (self._planned[:, 0] - lat) * 111_320.0
+        dx = (self._planned[:, 1] - lon) * 111_320.0 * math.cos(math.radians(lat))
+        distances = np.hypot(dx, dy)
+        nearest = int(distances.argmin())
+        return nearest if distances[nearest] <= self._match_within_m else None
 
     def stop_recording(self) -> None:
         if self._manifest is not None:
@@ -439,6 +463,7 @@ class Vehicle:
             camera_pitch_deg=round(cam_pitch, 3),
             camera_yaw_deg=round(cam_yaw, 3),
             time_boot_ms=None,
+            planned_index=self._planned_index(msg.lat / 1e7, msg.lng / 1e7),
         )
         if self._manifest is not None:
             self._manifest.write(pose)

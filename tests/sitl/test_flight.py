@@ -47,6 +47,7 @@ async def test_sortie_1_flies_end_to_end(
         sample_sortie.mission,
         out_dir=tmp_path,
         on_event=lambda e: kinds.append(e.kind),
+        photo_points=[(p.lat, p.lon) for p in sample_sortie.photo_points],
     )
     mission = sample_sortie.mission
     # every waypoint reached, landed and disarmed at the dock
@@ -68,6 +69,7 @@ async def test_sortie_1_flies_end_to_end(
     covered = (d.min(axis=0) < 5.0).mean()
     assert covered > 0.9, f"only {covered:.0%} of the planned photo points were photographed"
     nearest = d.argmin(axis=1)
+    assert [p.planned_index for p in poses] == [int(i) for i in nearest]
     planned_alt = np.array([sample_sortie.photo_points[i].alt_m for i in nearest])
     alt_error = np.abs(np.array([p.alt_rel_m for p in poses]) - planned_alt)
     # a photo fired at the start of a leg may still be on the climb between two heights
