@@ -150,16 +150,25 @@ END_MARGIN_M = 3.0
 def fit_trigger(length_m: float, trigger_m: float, *, end_margin_m: float = END_MARGIN_M) -> float:
     """Shorten ``trigger_m`` so the photos span the leg, the last just before its end.
 
-    With ``n = ceil(L' / d)`` intervals over ``L' = L - end_margin_m`` the
-    photos reach the far edge instead of leaving up to one trigger distance
-    unphotographed there. The margin matters because ArduCopter counts a
-    waypoint reached a couple of metres early (WPNAV_RADIUS) and runs the
-    trigger-off item then, which would swallow a photo planned at the very end.
-    The result is rounded down to the centimetre so exports carry it exactly.
+    The last photo lands ``margin`` before the end, where ``margin`` is
+    ``end_margin_m`` (less for short legs or short trigger distances, so no
+    further photo fits after it): ArduCopter counts a waypoint reached a couple
+    of metres early (WPNAV_RADIUS) and runs the trigger-off item then, which
+    would swallow a photo planned at the very end. With ``n = ceil((L -
+    margin) / d)`` intervals the photos reach the far edge instead of leaving
+    up to one trigger distance unphotographed. Rounded down to the centimetre
+    so exports carry it exactly.
     """
-    usable = max(length_m - end_margin_m, length_m / 2)
-    if usable <= 0:
+    if length_m <= 0:
         return round(trigger_m, 2)
+    margin = min(end_margin_m, trigger_m / 2, 0.4 * length_m)
+    usable = length_m - margin
     n = max(1, math.ceil(usable / trigger_m - 1e-9))
-    fitted = math.floor(usable / n * 100) / 100
-    return max(0.01, min(fitted, math.floor(trigger_m * 100) / 100))
+    fitted = math.floor(trigger_m * 100) / 100
+    for intervals in range(n, n + 50):
+        fitted = max(0.01, min(math.floor(usable / intervals * 100) / 100, fitted))
+        # centimetre rounding adds up over many photos: check where the last one lands
+        last = fitted * math.floor(length_m / fitted + 1e-9)
+        if length_m - last >= margin - 0.01:
+            break
+    return fitted
