@@ -220,7 +220,14 @@ def score(scenes: Sequence[tuple[Scene, Sequence[CaptureResult]]]) -> dict[str, 
         ids = group(
             [
                 Located(
-                    f.dedupe_key, f.kind, f.lat, f.lon, f.position_error_m, f.area_m2, f.dedupe_key
+                    f.dedupe_key,
+                    f.kind,
+                    f.lat,
+                    f.lon,
+                    f.position_error_m,
+                    f.area_m2,
+                    f.dedupe_key,
+                    f.ground_polygon,
                 )
                 for f in findings
             ]

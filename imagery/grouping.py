@@ -6,6 +6,9 @@ than their combined position uncertainty (``sigmas`` times it, at least
 group (union-find). Overlapping frames of one pass share most of their pose
 bias, so one sigma of the absolute error is a generous bound on their
 relative error, and keeps a vehicle beside a roof a separate object.
+Extended findings (a plume, a discoloured reach of river) are also linked
+when their ground polygons overlap by at least ``min_overlap`` of the
+smaller one, since frame edges cut them differently and move their centroids.
 The group id is derived from the smallest member key, so it stays the same
 when the flight is processed again.
 """
@@ -16,9 +19,12 @@ import hashlib
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import shapely
 from scipy.spatial import cKDTree
+from shapely.geometry import shape
 
 M_PER_DEG = 111_320.0
 
@@ -34,6 +40,7 @@ class Located:
     position_error_m: float | None
     area_m2: float | None
     sort_key: str
+    polygon: dict[str, Any] | None = None
 
 
 def _radius(item: Located) -> float:
@@ -46,6 +53,7 @@ def group(
     sigmas: float = 1.0,
     min_link_m: float = 3.0,
     default_error_m: float = 5.0,
+    min_overlap: float = 0.3,
 ) -> dict[Hashable, str]:
     """Group id of every item (items alone in their group get their own id)."""
     parent = list(range(len(items)))
@@ -71,6 +79,20 @@ def group(
             limit = max(sigmas * math.hypot(errors[a], errors[b]), min_link_m)
             if float(np.linalg.norm(xy[a] - xy[b])) <= limit + 0.5 * min(radii[a], radii[b]):
                 parent[find(a)] = find(b)
+        with_shape = [i for i, it in enumerate(items) if it.polygon]
+        shapes = [shape(items[i].polygon) for i in with_shape]
+        left, right = (
+            shapely.STRtree(shapes).query(np.array(shapes, dtype=object), predicate="intersects")
+            if shapes
+            else (np.empty(0, dtype=int), np.empty(0, dtype=int))
+        )
+        for a, b in zip(left.tolist(), right.tolist(), strict=True):
+            ia, ib = with_shape[a], with_shape[b]
+            if ia >= ib or items[ia].kind != items[ib].kind:
+                continue
+            smaller = min(shapes[a].area, shapes[b].area)
+            if smaller > 0 and shapes[a].intersection(shapes[b]).area >= min_overlap * smaller:
+                parent[find(ia)] = find(ib)
     members: dict[int, list[int]] = {}
     for i in range(len(items)):
         members.setdefault(find(i), []).append(i)

@@ -93,7 +93,16 @@ def finish_flight(session: Session, flight: Flight) -> list[Change]:
     previous patrol of the same sites; returns every change, the gone ones included."""
     findings = flight_findings(session, flight.id)
     items = [
-        Located(f.id, f.kind, f.lat, f.lon, f.position_error_m, f.area_m2, f.dedupe_key)
+        Located(
+            f.id,
+            f.kind,
+            f.lat,
+            f.lon,
+            f.position_error_m,
+            f.area_m2,
+            f.dedupe_key,
+            f.ground_polygon,
+        )
         for f in findings
     ]
     ids = group(items)
