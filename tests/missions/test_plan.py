@@ -302,3 +302,21 @@ def test_planning_everything_leaves_out_what_is_out_of_range(zone) -> None:
     left_out = {k.split()[-1] for k in patrol.refused}
     assert planned and left_out and planned.isdisjoint(left_out)
     assert "ent-12" in left_out and "ent-01" in planned  # the far east is out of reach
+
+
+def test_every_enterprise_is_covered_by_the_planned_photos(zone, patrol) -> None:
+    from missions.export.geojson import patrol_geojson
+    from missions.geo import LocalFrame
+
+    frame = LocalFrame(113.53, 34.81)
+    footprints = shapely.union_all(
+        [
+            frame.to_local(shapely.geometry.shape(f["geometry"]))
+            for f in patrol_geojson(patrol)["features"]
+            if f["properties"]["layer"] == "footprint"
+        ]
+    )
+    keep_out = shapely.union_all([frame.to_local(z.area).buffer(15) for z in zone.no_fly])
+    for ent in zone.enterprises:
+        area = frame.to_local(ent.boundary).difference(keep_out)
+        assert footprints.intersection(area).area / area.area >= 0.99, ent.id
