@@ -304,7 +304,7 @@ def test_planning_everything_leaves_out_what_is_out_of_range(zone) -> None:
     assert "ent-12" in left_out and "ent-01" in planned  # the far east is out of reach
 
 
-def test_every_enterprise_is_covered_by_the_planned_photos(zone, patrol) -> None:
+def test_every_site_is_covered_by_the_planned_photos(zone, patrol) -> None:
     from missions.export.geojson import patrol_geojson
     from missions.geo import LocalFrame
 
@@ -320,3 +320,7 @@ def test_every_enterprise_is_covered_by_the_planned_photos(zone, patrol) -> None
     for ent in zone.enterprises:
         area = frame.to_local(ent.boundary).difference(keep_out)
         assert footprints.intersection(area).area / area.area >= 0.99, ent.id
+    for river in zone.rivers:
+        water = frame.to_local(river.centerline).buffer(river.width_m / 2, cap_style="flat")
+        area = water.difference(keep_out)
+        assert footprints.intersection(area).area / area.area >= 0.99, river.id
