@@ -162,35 +162,44 @@ async def test_preflight_names_a_missing_fence(copter: Sitl, sample_sortie: Sort
 
 async def test_signing_refuses_unsigned_commands(copter: Sitl) -> None:
     key = bytes(range(32))
-    signed = await connect(copter, copter.url2)
     try:
-        await signed.setup_signing(key)
-        await signed.get_param("RTL_ALT")  # the signed link is still obeyed
-    finally:
-        await signed.close()
+        signed = await connect(copter, copter.url2)
+        try:
+            await signed.setup_signing(key)
+            await signed.get_param("RTL_ALT")  # the signed link is still obeyed
+        finally:
+            await signed.close()
 
-    unsigned = await connect(copter, copter.url2)
-    try:
-        with pytest.raises(CommandTimeoutError):
-            await unsigned.command(mavlink.MAV_CMD_REQUEST_MESSAGE, 0, timeout_s=0.3, retries=2)
-        with pytest.raises(CommandTimeoutError):
-            await unsigned.set_param("RTL_ALT", 4321, timeout_s=0.3)
-    finally:
-        await unsigned.close()
+        unsigned = await connect(copter, copter.url2)
+        try:
+            with pytest.raises(CommandTimeoutError):
+                await unsigned.command(mavlink.MAV_CMD_REQUEST_MESSAGE, 0, timeout_s=0.3, retries=2)
+            with pytest.raises(CommandTimeoutError):
+                await unsigned.set_param("RTL_ALT", 4321, timeout_s=0.3)
+        finally:
+            await unsigned.close()
 
-    first_port = await connect(copter)  # serial 0 always takes unsigned traffic
-    try:
-        assert await first_port.get_param("RTL_ALT") != 4321
-    finally:
-        await first_port.close()
+        first_port = await connect(copter)  # serial 0 always takes unsigned traffic
+        try:
+            assert await first_port.get_param("RTL_ALT") != 4321
+        finally:
+            await first_port.close()
 
-    signed = await connect(copter, copter.url2)
-    try:
-        signed.link.enable_signing(key)
-        await signed.command(mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION)
-        await signed.disable_signing()
+        signed = await Vehicle.connect(
+            copter.url2, heartbeat_interval_s=copter.heartbeat_interval_s, signing_key=key
+        )
+        try:
+            await signed.command(
+                mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION
+            )
+        finally:
+            await signed.close()
     finally:
-        await signed.close()
+        first_port = await connect(copter)  # leave the shared copter unsigned
+        try:
+            await first_port.disable_signing()
+        finally:
+            await first_port.close()
 
     unsigned = await connect(copter, copter.url2)
     try:  # obeyed again
@@ -198,7 +207,7 @@ async def test_signing_refuses_unsigned_commands(copter: Sitl) -> None:
             mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION
         )
     finally:
-        await signed.close()
+        await unsigned.close()
 
 
 async def test_lossy_link_uploads_verifies_and_survives_a_cut(
