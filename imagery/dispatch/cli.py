@@ -69,7 +69,7 @@ def worker(
     ] = 60.0,
     batch_size: Annotated[int, typer.Option(min=1, help="Results written per transaction.")] = 32,
     max_in_flight: Annotated[
-        int | None, typer.Option(min=1, help="Jobs held at once (default: 2 x threads).")
+        int | None, typer.Option(min=1, help="Jobs held at once (default: 4 per cluster thread).")
     ] = None,
     drain: Annotated[
         bool, typer.Option("--drain", help="Exit once nothing is queued or running.")

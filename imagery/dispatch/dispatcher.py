@@ -185,11 +185,15 @@ class Dispatcher:
 
     def _claim(self, room: int) -> list[ClaimedJob]:
         jobs = claim(self.engine, worker=self.worker_id, limit=room, lease_s=self.settings.lease_s)
-        for job in jobs:
-            future = self.client.submit(
-                run_task, job.task, job.params, key=f"job-{job.id}-{job.attempt}", pure=False
+        if jobs:  # one message to the scheduler for the whole claim
+            futures = self.client.map(
+                run_task,
+                [job.task for job in jobs],
+                [job.params for job in jobs],
+                key=[f"job-{job.id}-{job.attempt}" for job in jobs],
+                pure=False,
             )
-            self._in_flight[future] = job
+            self._in_flight.update(zip(futures, jobs, strict=True))
         self._report.claimed += len(jobs)
         return jobs
 
