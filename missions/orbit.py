@@ -26,8 +26,10 @@ def orbit_radius_m(
     """Smallest ring radius that frames the whole stack from ``altitude_m``.
 
     The stack spans the angle ``atan(A / r) - atan((A - H) / r)`` seen from a
-    ring of radius ``r`` at altitude ``A``; that angle shrinks as ``r`` grows
-    (beyond its peak), so the bound is found by bisection.
+    ring of radius ``r`` at altitude ``A``. Above the top that angle peaks at
+    ``r = sqrt(A (A - H))`` and shrinks beyond; below the top it only shrinks.
+    If even the peak fits the field of view any radius does (the clearance
+    decides); otherwise the bound on the shrinking side is found by bisection.
     """
     if stack_height_m <= 0 or altitude_m <= 0:
         raise InvalidProfileError("stack height and orbit altitude must be positive")
@@ -36,22 +38,19 @@ def orbit_radius_m(
     def angle(r: float) -> float:
         return math.atan2(altitude_m, r) - math.atan2(altitude_m - stack_height_m, r)
 
-    lo, hi = min_radius_m, max(min_radius_m, 10 * (stack_height_m + altitude_m))
-    if angle(lo) <= limit and _decreasing_from(lo, altitude_m, stack_height_m):
-        return round(lo, 1)
+    peak = math.sqrt(max(altitude_m * (altitude_m - stack_height_m), 0.0))
+    if peak > 0 and angle(peak) <= limit:
+        return round(min_radius_m, 1)
+    lo, hi = max(min_radius_m, peak), max(min_radius_m, peak, 10 * (stack_height_m + altitude_m))
+    if angle(lo) <= limit:
+        return round(math.ceil(lo * 10) / 10, 1)
     for _ in range(60):
         mid = (lo + hi) / 2
-        if angle(mid) <= limit and _decreasing_from(mid, altitude_m, stack_height_m):
+        if angle(mid) <= limit:
             hi = mid
         else:
             lo = mid
     return round(math.ceil(hi * 10) / 10, 1)
-
-
-def _decreasing_from(r: float, altitude_m: float, height_m: float) -> bool:
-    # the subtended angle peaks at r = sqrt(A (A - H)) when the ring is above the top
-    peak = math.sqrt(max(altitude_m * (altitude_m - height_m), 0.0))
-    return r >= peak or altitude_m <= height_m
 
 
 def plan_orbit(
