@@ -131,6 +131,33 @@ async function processPhotos() {
   poll();
 }
 
+async function uploadPhotos() {
+  const files = [...document.getElementById("upload-files").files];
+  const name = document.getElementById("upload-name").value.trim() || "uploaded flight";
+  const status = document.getElementById("upload-status");
+  if (!files.length) { toast("choose the photos first", true); return; }
+  const button = document.getElementById("btn-upload");
+  button.disabled = true;
+  try {
+    flight = await api("/flight-records", { method: "POST", json: { name } });
+    let done = 0;
+    for (const file of files) {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      status.textContent = `uploading ${done + 1}/${files.length}: ${file.name}`;
+      await api(`/flights/${flight.id}/uploads`, { method: "POST", body: form });
+      done += 1;
+    }
+    status.textContent = `${done} file(s) uploaded to “${name}”`;
+    document.getElementById("btn-process").disabled = false;
+  } catch (err) {
+    toast(err.message, true);
+    status.textContent = "";
+  } finally {
+    button.disabled = false;
+  }
+}
+
 (async () => {
   const me = await initHeader("plan");
   if (me.role === "inspector") {
@@ -144,6 +171,7 @@ async function processPhotos() {
   document.getElementById("btn-resume").addEventListener("click", () => control("resume"));
   document.getElementById("btn-abort").addEventListener("click", () => control("abort"));
   document.getElementById("btn-process").addEventListener("click", processPhotos);
+  document.getElementById("btn-upload").addEventListener("click", uploadPhotos);
   await loadSites();
   await loadPatrolNames();
   const running = (await api("/flights?limit=10")).data.find((f) => f.live && !["landed", "aborted", "failed"].includes(f.status));

@@ -82,14 +82,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     httpx.put(
         f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
     ).raise_for_status()
-    count = _fly_synthetic_patrol(base, auth, tmp)
-    yield base, {"token": token, "findings": count}
+    count, shots = _fly_synthetic_patrol(base, auth, tmp)
+    yield base, {"token": token, "findings": count, "shots": shots}
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
 
 
-def _fly_synthetic_patrol(base: str, auth: dict[str, str], tmp: Path) -> int:
+def _fly_synthetic_patrol(base: str, auth: dict[str, str], tmp: Path) -> tuple[int, list[Path]]:
     """Thermal frames over a yard with two hot spots, uploaded and processed through the API."""
     zone = load_sites(SITES)
     stack = zone.stacks[0]
@@ -121,7 +121,7 @@ def _fly_synthetic_patrol(base: str, auth: dict[str, str], tmp: Path) -> int:
     assert state["state"] == "done", state
     count = int(httpx.get(f"{base}/api/v1/findings", headers=auth).json()["count"])
     assert count >= 3, f"the synthetic patrol gave only {count} findings"
-    return count
+    return count, shots
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +175,14 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     page.wait_for_selector("#sorties .card", timeout=60_000)
     assert "sorties" in page.inner_text("#plan-status")
     _shot(page, "plan")
+
+    page.fill("#upload-name", "hand-flown yard pass")
+    page.set_input_files("#upload-files", [str(p) for p in _seed["shots"][:2]])
+    page.click("#btn-upload")
+    page.wait_for_selector("#upload-status:has-text('2 file(s) uploaded')", timeout=30_000)
+    page.click("#btn-process")
+    page.wait_for_selector("#live:has-text('done')", timeout=90_000)
+    assert "2/2" in page.inner_text("#live")
 
     page.goto(f"{base}/")
     page.wait_for_selector("body[data-ready='1']")
