@@ -42,7 +42,7 @@ def preview(source: Path, cache_dir: Path, *, key: str, max_px: int) -> Path:
             fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".part")
             os.close(fd)
             out.save(tmp, format="JPEG", quality=85)
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise UploadRejectedError(f"{source.name} is not a readable image: {exc}") from exc
     os.replace(tmp, target)
     return target
