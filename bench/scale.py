@@ -1,7 +1,7 @@
 """Captures per second through the dispatcher with 1 and 2 local Dask worker processes.
 
     python bench/scale.py                 # 500 captures, 1 then 2 workers, SQLite
-    python bench/scale.py --captures 1000 --workers 1,2,4 --db postgresql+psycopg://...
+    python bench/scale.py --captures 1000 --workers 1,2,4 --rounds 10
 
 Synthetic captures are rendered over the example zone's sites with plumes
 injected at some stacks (so the detectors find things and the writer has
@@ -10,10 +10,12 @@ distinct views are rendered and copied into as many files as ``--captures``,
 each made unique (a tag after the JPEG's end marker: same pixels, different
 hash, so every file is its own capture with its own findings).
 
-Each worker count gets a fresh database and a fresh LocalCluster, warmed up
-(modules imported) before the clock starts; the clock covers claiming,
-processing and writing every capture. The machine's other load changes the
-figures: run it on an idle machine to compare numbers across runs.
+Each worker count gets its own database and LocalCluster, warmed up (modules
+imported) before any clock starts. The captures are split into ``--rounds``
+flights and the worker counts take turns, one flight each, so a change in the
+machine's other load hits every count alike; a round's clock covers
+claiming, processing and writing its flight. Other load still
+lowers every figure: compare numbers across runs on an idle machine only.
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 # Run as a script, this file's directory comes first on sys.path, where bench/imagery.py
 # would hide the `imagery` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-from sqlalchemy import func, select  # noqa: E402
+from distributed import Client  # noqa: E402
+from sqlalchemy import Engine, func, select  # noqa: E402
 
 from imagery.dispatch import Dispatcher, DispatchSettings, open_client  # noqa: E402
 from imagery.dispatch.capture import enqueue_flight_captures  # noqa: E402
@@ -89,42 +93,46 @@ def make_captures(views: list[Path], out_dir: Path, n: int) -> list[Path]:
     return paths
 
 
-def queue(url: str, captures: list[Path]) -> None:
+def prepare(url: str, captures: list[Path], *, rounds: int) -> tuple[Engine, list[uuid.UUID]]:
+    """A migrated store holding the captures as ``rounds`` flights (nothing queued yet)."""
     engine = make_engine(url)
     migrate(engine)
+    flights = []
+    size = math.ceil(len(captures) / rounds)
     with session_scope(engine) as session:
-        flight = Flight(name="bench")
-        session.add(flight)
-        session.flush()
-        session.add_all(
-            Capture(id=uuid.uuid4(), flight_id=flight.id, index=i, path=str(p))
-            for i, p in enumerate(captures)
-        )
-        session.flush()
-        enqueue_flight_captures(session, flight.id, sites=SITES)
-    engine.dispose()
+        for start in range(0, len(captures), size):
+            flight = Flight(name=f"bench-{start // size}")
+            session.add(flight)
+            session.flush()
+            session.add_all(
+                Capture(flight_id=flight.id, index=i, path=str(p))
+                for i, p in enumerate(captures[start : start + size], start=start)
+            )
+            flights.append(flight.id)
+    return engine, flights
 
 
-def run(url: str, workers: int) -> tuple[float, int, int]:
-    """Seconds to drain the queue with ``workers`` processes; captures and findings written."""
-    engine = make_engine(url)
-    with open_client(n_workers=workers, threads_per_worker=1) as client:
-        client.wait_for_workers(workers)
-        client.run(importlib.import_module, "imagery.dispatch.capture")
-        client.run(importlib.import_module, "imagery.detect.plume")
-        dispatcher = Dispatcher(engine, client, settings=DispatchSettings(poll_interval_s=0.05))
-        start = time.perf_counter()
-        report = dispatcher.run(drain=True)
-        seconds = time.perf_counter() - start
+def drain_flight(engine: Engine, client: Client, flight_id: uuid.UUID) -> tuple[float, int]:
+    """Queue one flight and time the dispatcher until it is processed: (seconds, written)."""
+    with session_scope(engine) as session:
+        enqueue_flight_captures(session, flight_id, sites=SITES)
+    dispatcher = Dispatcher(engine, client, settings=DispatchSettings(poll_interval_s=0.05))
+    start = time.perf_counter()
+    report = dispatcher.run(drain=True)
+    seconds = time.perf_counter() - start
+    if report.failed:
+        raise SystemExit(f"{report.failed} jobs failed: see `ecopatrol status --db {engine.url}`")
+    return seconds, report.written
+
+
+def counts_in(engine: Engine) -> tuple[int, int]:
+    """(jobs done, findings) in a store."""
     with engine.connect() as conn:
         done = conn.execute(
             select(func.count()).where(JOBS.c.status == JobStatus.DONE)
         ).scalar_one()
         findings = conn.execute(select(func.count()).select_from(Finding)).scalar_one()
-    engine.dispose()
-    if report.failed:
-        raise SystemExit(f"{report.failed} jobs failed: see `ecopatrol status --db {url}`")
-    return seconds, done, findings
+    return done, findings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,13 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", type=int, default=20, help="distinct rendered views")
     parser.add_argument("--width", type=int, default=320, help="capture width in pixels")
     parser.add_argument("--workers", default="1,2", help="worker process counts to compare")
-    parser.add_argument("--db", help="PostgreSQL URL (a fresh database per run is up to you)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per count")
     args = parser.parse_args(argv)
     counts = [int(w) for w in args.workers.split(",")]
-    if args.captures < 1 or args.views < 1 or min(counts) < 1:
-        parser.error("captures, views and worker counts must be positive")
-    if args.db and len(counts) > 1:
-        parser.error("--db takes one worker count (each run needs an empty queue)")
+    if min(args.captures, args.views, args.rounds, *counts) < 1:
+        parser.error("captures, views, rounds and worker counts must be positive")
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="ecopatrol-bench-"))
     try:
@@ -151,16 +157,35 @@ def main(argv: list[str] | None = None) -> int:
             f"ready in {time.perf_counter() - t0:.1f} s on {os.cpu_count()} cores "
             f"(load average {os.getloadavg()[0]:.1f})"
         )
-        rates: dict[int, float] = {}
-        for workers in counts:
-            url = args.db or f"sqlite:///{work / f'w{workers}.db'}"
-            queue(url, captures)
-            seconds, done, findings = run(url, workers)
-            rates[workers] = done / seconds
-            print(
-                f"{workers} worker process{'es' if workers > 1 else ''}: {done} captures in "
-                f"{seconds:.1f} s = {rates[workers]:.1f} captures/s ({findings} findings)"
-            )
+        with ExitStack() as stack:
+            stores, clients = {}, {}
+            for workers in counts:
+                stores[workers] = prepare(
+                    f"sqlite:///{work / f'w{workers}.db'}", captures, rounds=args.rounds
+                )
+                stack.callback(stores[workers][0].dispose)
+                client = stack.enter_context(open_client(n_workers=workers))
+                client.wait_for_workers(workers)
+                client.run(importlib.import_module, "imagery.dispatch.capture")
+                clients[workers] = client
+            seconds = dict.fromkeys(counts, 0.0)
+            written = dict.fromkeys(counts, 0)
+            for k in range(args.rounds):
+                order = counts[k % len(counts) :] + counts[: k % len(counts)]
+                for workers in order:  # alternate, so the machine's other load hits all alike
+                    engine, flights = stores[workers]
+                    if k < len(flights):
+                        took, n = drain_flight(engine, clients[workers], flights[k])
+                        seconds[workers] += took
+                        written[workers] += n
+            rates = {w: written[w] / seconds[w] for w in counts}
+            for workers in counts:
+                done, findings = counts_in(stores[workers][0])
+                print(
+                    f"{workers} worker process{'es' if workers > 1 else ''}: {done} captures in "
+                    f"{seconds[workers]:.1f} s = {rates[workers]:.1f} captures/s "
+                    f"({findings} findings)"
+                )
         base = counts[0]
         for workers in counts[1:]:
             ratio = rates[workers] / rates[base]
@@ -168,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"scaling {base} -> {workers} workers: x{ratio:.2f} "
                 f"({100 * ratio / (workers / base):.0f}% of linear)"
             )
-        if not all(math.isfinite(r) and r > 0 for r in rates.values()):
-            return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -71,8 +71,11 @@ def open_client(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
             processes=True,
-            dashboard_address=None,
             host="127.0.0.1",
+            # No dashboard, and the scheduler's health endpoint on a free port, so
+            # several dispatchers on one machine never compete for 8787.
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
