@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from server.errors import ConflictError, FlightControlError, NotFoundError
 from server.settings import Settings
@@ -208,6 +208,28 @@ class FlightManager:
         run = self._runs.get(flight_id)
         if run is not None:
             run.subscribers.discard(queue)
+
+    def close_orphans(self) -> int:
+        """Mark flights a previous service process left starting or flying as failed.
+
+        Flight control lives in the process that launched the flight, so the service
+        runs one worker; whatever it was flying when it stopped is no longer watched.
+        """
+        with Session(self.engine) as session:
+            orphans = session.exec(
+                select(Flight).where(
+                    col(Flight.status).in_([FlightStatus.STARTING, FlightStatus.FLYING])
+                )
+            ).all()
+            for flight in orphans:
+                if flight.id not in self._runs:
+                    flight.status = FlightStatus.FAILED
+                    flight.ended_at = datetime.now(UTC)
+                    session.add(flight)
+            session.commit()
+        if orphans:
+            logger.warning("marked %d flight(s) of a previous run as failed", len(orphans))
+        return len(orphans)
 
     async def shutdown(self) -> None:
         """Stop every flight task (the vehicle keeps its mission; ArduPilot's failsafes apply)."""

@@ -1,0 +1,38 @@
+"""Flights the service is not flying: records from elsewhere, and flights left by a restart."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from server.main import create_app
+from store.models import Flight, FlightStatus
+
+
+def test_flights_left_flying_by_a_previous_process_are_closed(settings, engine) -> None:
+    with Session(engine) as session:
+        stale = Flight(name="left over", status=FlightStatus.FLYING)
+        session.add(stale)
+        session.commit()
+        stale_id = stale.id
+    with TestClient(create_app(settings)):
+        pass
+    with Session(engine) as session:
+        flight = session.get(Flight, stale_id)
+        assert flight is not None and flight.status is FlightStatus.FAILED and flight.ended_at
+
+
+def test_control_of_a_flight_not_running_here_is_refused(client: TestClient, headers) -> None:
+    op = headers["operator"]
+    flight = client.post("/api/v1/flight-records", json={"name": "elsewhere"}, headers=op).json()
+    for verb in ("pause", "resume", "abort"):
+        r = client.post(f"/api/v1/flights/{flight['id']}/{verb}", headers=op)
+        assert r.status_code == 404 and "not running" in r.json()["detail"]
+    link = "udpin:0.0.0.0:14550"
+    r = client.post(
+        "/api/v1/flights", json={"mission_id": flight["id"], "connection": link}, headers=op
+    )
+    assert r.status_code == 404 and "mission" in r.json()["detail"]
+    both = {"mission_id": flight["id"], "connection": link, "sitl": True}
+    r = client.post("/api/v1/flights", json=both, headers=op)
+    assert r.status_code == 422 and "exactly one" in r.json()["detail"]
