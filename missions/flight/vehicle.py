@@ -293,10 +293,11 @@ class Vehicle:
                 )
             )
         interval_us = int(1e6 / self._stream_rate_hz)
-        for msg_id in (
-            mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE,
-            mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS,
-            mavlink.MAVLINK_MSG_ID_HOME_POSITION,
+        for msg_id, interval in (
+            (mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE, interval_us),
+            # the gimbal's angle goes into every photo's pose: keep it fresh
+            (mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS, interval_us // 4),
+            (mavlink.MAVLINK_MSG_ID_HOME_POSITION, interval_us),
         ):
             link.send(
                 link.mav.command_long_encode(
@@ -305,7 +306,7 @@ class Vehicle:
                     mavlink.MAV_CMD_SET_MESSAGE_INTERVAL,
                     0,
                     msg_id,
-                    interval_us,
+                    interval,
                     0,
                     0,
                     0,
@@ -383,6 +384,8 @@ class Vehicle:
                 t.prearm_ok = bool(
                     msg.onboard_control_sensors_health & mavlink.MAV_SYS_STATUS_PREARM_CHECK
                 )
+            else:  # an autopilot that does not report it: arming itself will tell
+                t.prearm_ok = True
         elif isinstance(msg, mavlink.MAVLink_home_position_message):
             t.home = Position(msg.latitude / 1e7, msg.longitude / 1e7, msg.altitude / 1000, 0.0)
         elif isinstance(msg, mavlink.MAVLink_extended_sys_state_message):
