@@ -6,21 +6,37 @@ import itertools
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from missions.path import END_MARGIN_M, fit_trigger, photo_positions
 
 
-def simulate_ardupilot(points: np.ndarray, trigger_m: float, step_m: float = 0.02) -> np.ndarray:
-    """AP_Camera: a photo when switched on, then whenever the vehicle is trigger_m from the last."""
+def simulate_ardupilot(points: np.ndarray, trigger_m: float, step_m: float = 0.05) -> np.ndarray:
+    """AP_Camera: a photo when switched on, then whenever the vehicle is trigger_m from the last.
+
+    The vehicle moves in small steps; a crossing inside a step is located by
+    bisection, so the simulation does not lag behind (a lag would build up
+    from photo to photo).
+    """
     shots = [points[0]]
+    prev = points[0]
     for a, b in itertools.pairwise(points):
         n = max(1, math.ceil(math.dist(a, b) / step_m))
         for t in np.linspace(0, 1, n + 1)[1:]:
             here = a + t * (b - a)
-            if math.dist(here, shots[-1]) >= trigger_m:
-                shots.append(here)
+            while math.dist(here, shots[-1]) >= trigger_m:
+                lo, hi = prev, here
+                for _ in range(40):
+                    mid = (lo + hi) / 2
+                    if math.dist(mid, shots[-1]) >= trigger_m:
+                        hi = mid
+                    else:
+                        lo = mid
+                shots.append(hi)
+                prev = hi
+            prev = here
     return np.asarray(shots)
 
 
@@ -30,18 +46,18 @@ def simulate_ardupilot(points: np.ndarray, trigger_m: float, step_m: float = 0.0
     st.floats(3, 40),
 )
 def test_photo_positions_match_the_autopilot_rule(vertices, trigger) -> None:
-    step = 0.02
     points = np.asarray(vertices, dtype=float)
     planned = photo_positions(points, trigger)
-    flown = simulate_ardupilot(points, trigger, step_m=step)
-    # the simulation fires up to one step late, and later photos inherit the lag
+    flown = simulate_ardupilot(points, trigger)
     k = min(len(planned), len(flown))
-    for i in range(k):
-        assert math.dist(planned[i], flown[i]) <= step * (i + 1) + 1e-6
-    assert abs(len(planned) - len(flown)) <= 1
-    if len(planned) != len(flown):  # a photo right at the end, where the lag decides
-        extra = planned[-1] if len(planned) > len(flown) else flown[-1]
-        assert math.dist(extra, points[-1]) <= step * (k + 1) + 1e-6
+    assert np.allclose(planned[:k], flown[:k], atol=1e-3)
+    if len(planned) != len(flown):
+        # only a photo exactly one trigger distance from the last, at the very end,
+        # may fall either side of ">=" in floating point
+        longer = planned if len(planned) > len(flown) else flown
+        assert len(longer) == k + 1
+        assert math.dist(longer[-1], longer[-2]) == pytest.approx(trigger, abs=1e-6)
+        assert math.dist(longer[-1], points[-1]) < 1e-6
 
 
 @given(st.floats(5, 3000), st.floats(2, 60))
