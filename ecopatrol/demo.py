@@ -36,6 +36,7 @@ from imagery.synthetic import Anomaly, Basemap, make_basemap, render_captures, s
 from missions.manifest import CapturePose, read_manifest
 from missions.plan import Patrol, Sortie, plan_patrol
 from missions.sites import load_sites
+from server.planning import store_patrol
 from store.db import make_engine, migrate, session_scope
 from store.findings import get_or_create_flight
 from store.models import Flight, FlightStatus, Mission, Role, Site, User
@@ -220,7 +221,7 @@ async def _fly(sortie: Sortie, out_dir: Path, *, speedup: float, stage: Stage) -
 
 
 def _store_zone(session: Session, sites_path: Path, patrol: Patrol) -> dict[int, Mission]:
-    """Sites and the planned sorties as the server shows them (replacing a previous demo)."""
+    """Sites (updated in place) and the planned sorties as a new patrol, for the server."""
     raw = json.loads(sites_path.read_text(encoding="utf-8"))
     for feature in raw["features"]:
         props = dict(feature.get("properties") or {})
@@ -231,33 +232,8 @@ def _store_zone(session: Session, sites_path: Path, patrol: Patrol) -> dict[int,
         site.kind, site.name = props.get("kind", ""), str(props.get("name", ""))
         site.geometry, site.properties = feature["geometry"], props
         session.add(site)
-    for old in session.exec(select(Mission).where(Mission.patrol_name == PATROL_NAME)).all():
-        session.delete(old)
-    session.flush()
-    rows: dict[int, Mission] = {}
-    for sortie in patrol.sorties:
-        route = {
-            "type": "LineString",
-            "coordinates": [[float(x), float(y)] for x, y, *_ in sortie.route],
-        }
-        photos = {
-            "type": "MultiPoint",
-            "coordinates": [[p.lon, p.lat] for p in sortie.photo_points],
-        }
-        row = Mission(
-            name=f"{PATROL_NAME} sortie {sortie.number}",
-            patrol_name=PATROL_NAME,
-            sortie_index=sortie.number,
-            targets=list(sortie.targets),
-            length_m=sortie.length_m,
-            duration_s=sortie.duration_s,
-            photo_count=sortie.photo_count,
-            plan={"route": route, "photos": photos, "tasks": list(sortie.tasks)},
-        )
-        session.add(row)
-        rows[sortie.number] = row
-    session.flush()
-    return rows
+    rows = store_patrol(session, patrol, f"{PATROL_NAME} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}")
+    return {row.sortie_index: row for row in rows}
 
 
 def _ensure_users(session: Session) -> dict[str, str]:
