@@ -131,7 +131,7 @@ def photo_positions(points: NDArray[np.float64], trigger_m: float) -> NDArray[np
             if disc < 0:
                 break
             t = (-qb + math.sqrt(disc)) / (2 * qa)
-            if t <= t0 + 1e-12 or t > 1:
+            if t <= t0 + 1e-12 or t > 1 + 1e-9:  # ">=": a crossing at the vertex counts
                 break
             last = a + t * seg
             out.append(last)
