@@ -12,7 +12,7 @@ from distributed import Client, LocalCluster
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from imagery.dispatch import Dispatcher, DispatchSettings
+from imagery.dispatch import Dispatcher, DispatchSettings, open_client
 from imagery.dispatch.errors import TaskPathError
 from imagery.dispatch.tasks import resolve
 from store.db import make_engine
@@ -27,7 +27,11 @@ TASKS = "tests.dispatch.tasks"
 def client() -> Iterator[Client]:
     with (
         LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
@@ -118,8 +122,7 @@ def test_a_task_that_kills_its_worker_process_fails_after_its_attempts(
     )
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
-        Client(cluster, set_as_default=False) as client,
+        open_client(n_workers=1) as client,
     ):
         report = Dispatcher(engine, client, settings=fast()).run(drain=True)
     assert (report.written, report.failed) == (4, 1)
