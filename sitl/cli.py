@@ -103,14 +103,39 @@ async def _target(
 
 
 async def _fly(
-    mission: Mission, target_args: tuple[str | None, bool, float], out: Path
+    mission: Mission,
+    target_args: tuple[str | None, bool, float],
+    out: Path,
+    signing_key: bytes | None,
 ) -> FlightResult:
     display = _Display(mission)
     async with _target(mission, *target_args) as target:
         with display.live:
             return await fly_mission(
-                target, mission, out_dir=out, on_event=display, speedup=target_args[2]
+                target,
+                mission,
+                out_dir=out,
+                on_event=display,
+                speedup=target_args[2],
+                signing_key=signing_key,
             )
+
+
+def _read_key(path: Path) -> bytes:
+    """A 32-byte MAVLink signing key: the raw bytes, or 64 hexadecimal digits."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"--signing-key {path}: {exc.strerror}") from None
+    if len(raw) == 32:
+        return raw
+    try:
+        key = bytes.fromhex(raw.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise _fail(f"--signing-key {path}: expected 32 bytes or 64 hexadecimal digits")
+    return key
 
 
 def fly(
@@ -132,10 +157,18 @@ def fly(
         Path | None,
         typer.Option("--out", help="Where flight-<id>/ goes (default: beside the plan)."),
     ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--signing-key",
+            help="File with the vehicle's MAVLink 2 signing key (32 bytes or 64 hex digits).",
+        ),
+    ] = None,
 ) -> None:
     """Upload, check, arm and fly a sortie; exit 0 once landed and disarmed."""
     if (connect is None) == (not use_sitl):
         raise _fail("give exactly one of --connect URL or --sitl")
+    key = _read_key(signing_key) if signing_key is not None else None
     try:
         mission = read_plan(plan)
     except MissionError as exc:
@@ -150,7 +183,7 @@ def fly(
         except FlightError as exc:
             raise _fail(str(exc)) from None
     try:
-        result = asyncio.run(_fly(mission, (connect, use_sitl, speedup), out or plan.parent))
+        result = asyncio.run(_fly(mission, (connect, use_sitl, speedup), out or plan.parent, key))
     except (FlightError, SitlError, OSError) as exc:
         raise _fail(str(exc), code=1) from None
     _summary(result)

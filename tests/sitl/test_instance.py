@@ -52,6 +52,8 @@ def test_missing_binary_says_where_it_was_looked_for(
         (["fly", "x.plan"], "exactly one of --connect URL or --sitl"),
         (["fly", "x.plan", "--sitl", "--connect", "tcp:127.0.0.1:1"], "exactly one of"),
         (["fly", "PLAN", "--connect", "bogus:1"], "unknown connection URL"),
+        (["fly", "PLAN", "--sitl", "--signing-key", "missing.key"], "--signing-key missing.key"),
+        (["fly", "PLAN", "--sitl", "--signing-key", "PLAN"], "32 bytes or 64 hexadecimal"),
         (["sitl", "start", "--home", "95,10"], "expected LAT,LON"),
         (["sitl", "start", "--param", "RTL_ALT=high"], "NAME=VALUE"),
     ],
