@@ -14,6 +14,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import shapely
@@ -139,6 +140,7 @@ def plan_patrol(
     no_fly_margin_m: float = 15.0,
     time_limit_s: float = 1.0,
     compare_baseline: bool = False,
+    end: Literal["rtl", "land"] = "rtl",
 ) -> Patrol:
     """Plan sorties covering ``targets`` (default: every enterprise and river).
 
@@ -173,6 +175,9 @@ def plan_patrol(
         Also order the tasks greedily (nearest neighbour) and report that
         length in ``Patrol.baseline_length_m``, beside ``routed_length_m``
         from the same routing model.
+    end : "rtl" or "land"
+        Finish each sortie above its dock with RETURN_TO_LAUNCH (which also
+        honours rally points) or with NAV_LAND on the dock.
     """
     cam = get_camera(camera) if isinstance(camera, str) else camera
     craft = aircraft or Aircraft()
@@ -304,6 +309,7 @@ def plan_patrol(
                 aircraft=craft,
                 terrain=terrain,
                 name=f"sortie-{k + 1}",
+                end=end,
             )
             for k, plan in enumerate(routes.sorties)
         ]

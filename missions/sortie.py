@@ -326,7 +326,6 @@ def build_sortie(
     airspace: Airspace,
     aircraft: Aircraft,
     terrain: Terrain | None = None,
-    transit_agl_m: float | None = None,
     name: str = "",
     end: Literal["rtl", "land"] = "rtl",
 ) -> BuiltSortie:
@@ -339,14 +338,11 @@ def build_sortie(
         home_xy=home_xy,
         home_alt_m=home_alt_m,
     )
-    first_agl = tasks[0].legs[0].altitude_m if tasks else 30.0
-    takeoff_agl = transit_agl_m if transit_agl_m is not None else first_agl
     b.home()
-    b.takeoff(takeoff_agl)
+    b.takeoff(tasks[0].legs[0].altitude_m if tasks else 30.0)
     for task in tasks:
         b.fly_task(task)
-    last_agl = transit_agl_m if transit_agl_m is not None else b.path[-1][2]
-    b.finish(last_agl, end)
+    b.finish(b.path[-1][2], end)
     path = np.array([(x, y, agl) for x, y, agl, _ in b.path])
     length, duration = _length_and_duration(b.path, aircraft)
     mission = Mission(items=tuple(b.items), name=name)

@@ -324,3 +324,11 @@ def test_every_site_is_covered_by_the_planned_photos(zone, patrol) -> None:
         water = frame.to_local(river.centerline).buffer(river.width_m / 2, cap_style="flat")
         area = water.difference(keep_out)
         assert footprints.intersection(area).area / area.area >= 0.99, river.id
+
+
+def test_sorties_can_land_on_their_dock_instead_of_rtl(zone) -> None:
+    patrol = plan_patrol(zone, targets=["ent-09"], end="land", time_limit_s=0.2)
+    (sortie,) = patrol.sorties
+    last = sortie.mission.items[-1]
+    assert last.command == M.MAV_CMD_NAV_LAND
+    assert (last.lat, last.lon) == pytest.approx((sortie.dock.lat, sortie.dock.lon), abs=2e-7)
