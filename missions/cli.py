@@ -51,6 +51,9 @@ def plan(
     orbit_offsets_m: Annotated[
         str, typer.Option(help="Stack orbit rings, metres above each stack's top (e.g. 10,-15).")
     ] = "10",
+    land: Annotated[
+        bool, typer.Option("--land", help="End each sortie with NAV_LAND on its dock, not RTL.")
+    ] = False,
 ) -> None:
     """Plan a patrol: one QGC .plan and .waypoints per sortie, plus GeoJSON and KML."""
     from missions.export.geojson import write_geojson
@@ -79,6 +82,7 @@ def plan(
             side_overlap=side_overlap,
             max_agl_m=max_agl_m,
             orbit_offsets_m=offsets,
+            end="land" if land else "rtl",
         )
     except MissionError as exc:
         _fail(str(exc))
