@@ -15,7 +15,9 @@ imported) before any clock starts. The captures are split into ``--rounds``
 flights and the worker counts take turns, one flight each, so a change in the
 machine's other load hits every count alike; a round's clock covers
 claiming, processing and writing its flight. Other load still
-lowers every figure: compare numbers across runs on an idle machine only.
+lowers every figure, so each line also says how many cores the worker
+processes actually got: when that stays flat from 1 to 2 workers, the machine
+had no more CPU to give, whatever the dispatcher did.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 # Run as a script, this file's directory comes first on sys.path, where bench/imagery.py
 # would hide the `imagery` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
+import psutil  # noqa: E402
 from distributed import Client  # noqa: E402
 from sqlalchemy import Engine, func, select  # noqa: E402
 
@@ -112,17 +116,36 @@ def prepare(url: str, captures: list[Path], *, rounds: int) -> tuple[Engine, lis
     return engine, flights
 
 
-def drain_flight(engine: Engine, client: Client, flight_id: uuid.UUID) -> tuple[float, int]:
-    """Queue one flight and time the dispatcher until it is processed: (seconds, written)."""
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+
+
+@dataclass
+class Tally:
+    """One worker count's totals over its rounds."""
+
+    seconds: float = 0.0
+    written: int = 0
+    worker_cpu_s: float = 0.0
+    dispatcher_cpu_s: float = 0.0
+
+
+def drain_flight(engine: Engine, client: Client, flight_id: uuid.UUID, tally: Tally) -> None:
+    """Queue one flight and time the dispatcher until it is processed (CPU time too)."""
     with session_scope(engine) as session:
         enqueue_flight_captures(session, flight_id, sites=SITES)
     dispatcher = Dispatcher(engine, client, settings=DispatchSettings(poll_interval_s=0.05))
+    me = psutil.Process()
+    workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+    cpu_before, mine_before = _cpu_s(workers), _cpu_s([me])
     start = time.perf_counter()
     report = dispatcher.run(drain=True)
-    seconds = time.perf_counter() - start
+    tally.seconds += time.perf_counter() - start
+    tally.worker_cpu_s += _cpu_s(workers) - cpu_before
+    tally.dispatcher_cpu_s += _cpu_s([me]) - mine_before
+    tally.written += report.written
     if report.failed:
         raise SystemExit(f"{report.failed} jobs failed: see `ecopatrol status --db {engine.url}`")
-    return seconds, report.written
 
 
 def counts_in(engine: Engine) -> tuple[int, int]:
@@ -168,23 +191,22 @@ def main(argv: list[str] | None = None) -> int:
                 client.wait_for_workers(workers)
                 client.run(importlib.import_module, "imagery.dispatch.capture")
                 clients[workers] = client
-            seconds = dict.fromkeys(counts, 0.0)
-            written = dict.fromkeys(counts, 0)
+            tallies = {w: Tally() for w in counts}
             for k in range(args.rounds):
                 order = counts[k % len(counts) :] + counts[: k % len(counts)]
                 for workers in order:  # alternate, so the machine's other load hits all alike
                     engine, flights = stores[workers]
                     if k < len(flights):
-                        took, n = drain_flight(engine, clients[workers], flights[k])
-                        seconds[workers] += took
-                        written[workers] += n
-            rates = {w: written[w] / seconds[w] for w in counts}
-            for workers in counts:
+                        drain_flight(engine, clients[workers], flights[k], tallies[workers])
+            rates = {w: t.written / t.seconds for w, t in tallies.items()}
+            for workers, t in tallies.items():
                 done, findings = counts_in(stores[workers][0])
                 print(
                     f"{workers} worker process{'es' if workers > 1 else ''}: {done} captures in "
-                    f"{seconds[workers]:.1f} s = {rates[workers]:.1f} captures/s "
-                    f"({findings} findings)"
+                    f"{t.seconds:.1f} s = {rates[workers]:.1f} captures/s ({findings} findings); "
+                    f"workers used {t.worker_cpu_s / t.seconds:.2f} cores, "
+                    f"{1000 * t.worker_cpu_s / t.written:.0f} ms CPU per capture; "
+                    f"dispatcher {t.dispatcher_cpu_s / t.seconds:.2f} cores"
                 )
         base = counts[0]
         for workers in counts[1:]:
