@@ -25,7 +25,7 @@ async function loadPatrols() {
     option.textContent = `${p.name} (${p.sorties} sorties)`;
     select.appendChild(option);
   }
-  if (patrols.length) { select.value = patrols[patrols.length - 1].name; await showPatrol(select.value); }
+  if (patrols.length) { select.value = patrols[0].name; await showPatrol(select.value); }
   select.addEventListener("change", () => showPatrol(select.value));
 }
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from missions.errors import MissionError
@@ -17,7 +18,7 @@ from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
 from server.planning import plan_from_store, store_patrol
 from server.report import patrol_report
-from server.schemas import Message, MissionPublic, MissionsPublic
+from server.schemas import Message, MissionPublic, MissionsPublic, UTCDateTime, as_utc
 from store.models import Mission
 
 router = APIRouter(tags=["missions"])
@@ -30,6 +31,7 @@ class PatrolSummary(BaseModel):
     sorties: int
     length_m: float
     photo_count: int
+    planned_at: UTCDateTime
 
 
 @router.get("/missions")
@@ -62,21 +64,28 @@ def read_mission(session: SessionDep, _: CurrentUser, mission_id: uuid.UUID) -> 
 
 @router.get("/patrols")
 def list_patrols(session: SessionDep, _: CurrentUser) -> list[PatrolSummary]:
-    rows = session.exec(
-        select(
-            Mission.patrol_name,
+    """Every planned patrol, the most recently planned first."""
+    planned = func.max(Mission.created_at)
+    rows = session.execute(
+        sa_select(
+            col(Mission.patrol_name),
             func.count(),
             func.sum(Mission.length_m),
             func.sum(Mission.photo_count),
+            planned,
         )
         .group_by(col(Mission.patrol_name))
-        .order_by(col(Mission.patrol_name))
+        .order_by(planned.desc(), col(Mission.patrol_name))
     ).all()
     return [
         PatrolSummary(
-            name=name, sorties=n, length_m=float(length or 0), photo_count=int(photos or 0)
+            name=name,
+            sorties=n,
+            length_m=float(length or 0),
+            photo_count=int(photos or 0),
+            planned_at=as_utc(when),
         )
-        for name, n, length, photos in rows
+        for name, n, length, photos, when in rows
     ]
 
 
