@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 
 def utcnow() -> datetime:
@@ -24,7 +24,7 @@ def utcnow() -> datetime:
 def _ts(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(
         default_factory=utcnow if not nullable else None,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=nullable,
         index=index,
     )
@@ -188,7 +188,12 @@ class Review(SQLModel, table=True):
 
 # The findings list pages by (created_at, id) or (score, id); with these the database walks an
 # index instead of sorting every matching row, also after a status filter.
-Index("ix_finding_created_at_id", Finding.created_at, Finding.id)
-Index("ix_finding_status_created_at_id", Finding.status, Finding.created_at, Finding.id)
-Index("ix_finding_status_score_id", Finding.status, Finding.score, Finding.id)
-Index("ix_finding_score_id", Finding.score, Finding.id)
+Index("ix_finding_created_at_id", col(Finding.created_at), col(Finding.id))
+Index(
+    "ix_finding_status_created_at_id",
+    col(Finding.status),
+    col(Finding.created_at),
+    col(Finding.id),
+)
+Index("ix_finding_status_score_id", col(Finding.status), col(Finding.score), col(Finding.id))
+Index("ix_finding_score_id", col(Finding.score), col(Finding.id))
