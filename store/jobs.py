@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
 
-from store.models import Capture
+from store.models import Capture, Flight
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +171,19 @@ class ClaimedJob:
     params: dict[str, Any]
     attempt: int
     max_attempts: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class JobGroup:
+    """A flight's jobs for one pipeline version and writer: the unit that is finished as a whole."""
+
+    flight_id: uuid.UUID
+    pipeline_version: str
+    writer: str
+
+
+OnFailed = Callable[[Session, Sequence[JobGroup]], None]
+"""Called in the transaction that fails jobs for good, with the groups those jobs belong to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,9 +488,12 @@ def fail(
     reason: str,
     retry_delay_s: float = 0.0,
     now: datetime | None = None,
+    on_failed: OnFailed | None = None,
 ) -> JobStatus | None:
     """Record a failed attempt: back to the queue, or ``failed`` when out of attempts.
 
+    When the job fails for good, ``on_failed`` runs in the same transaction
+    (so whatever it records commits with the failure, or neither does).
     Returns the new status, or None when ``worker`` no longer held the job.
     """
     now = now or utcnow()
@@ -494,13 +510,22 @@ def fail(
             lease_expires_at=None,
             last_error=reason[:2000],
         )
-        .returning(job.status, job.attempts, job.max_attempts)
+        .returning(
+            job.status,
+            job.attempts,
+            job.max_attempts,
+            job.flight_id,
+            job.pipeline_version,
+            job.writer,
+        )
     )
-    with engine.begin() as conn:
-        row = conn.execute(stmt).first()
-    if row is None:
-        return None
-    status = JobStatus(row.status)
+    with Session(engine) as session, session.begin():
+        row = session.execute(stmt).first()
+        if row is None:
+            return None
+        status = JobStatus(row.status)
+        if status is JobStatus.FAILED and on_failed is not None:
+            on_failed(session, _groups([row]))
     log = logger.warning if status is JobStatus.FAILED else logger.info
     log("job %s attempt %d/%d failed: %s", job_id, row.attempts, row.max_attempts, reason)
     return status
@@ -530,13 +555,18 @@ def release(engine: Engine, job_ids: Collection[uuid.UUID], *, worker: str) -> i
         return len(conn.execute(stmt).all())
 
 
-def expire_leases(engine: Engine, *, now: datetime | None = None) -> ExpiredLeases:
-    """Return jobs whose holder vanished to the queue, or fail them when out of attempts."""
+def expire_leases(
+    engine: Engine, *, now: datetime | None = None, on_failed: OnFailed | None = None
+) -> ExpiredLeases:
+    """Return jobs whose holder vanished to the queue, or fail them when out of attempts.
+
+    ``on_failed`` runs in the same transaction with the groups of the jobs failed for good.
+    """
     now = now or utcnow()
     job = JOBS.c
     expired = (job.status == JobStatus.RUNNING, job.lease_expires_at < now)
-    with engine.begin() as conn:
-        failed = conn.execute(
+    with Session(engine) as session, session.begin():
+        failed = session.execute(
             update(JOBS)
             .where(*expired, job.attempts >= job.max_attempts)
             .values(
@@ -547,9 +577,9 @@ def expire_leases(engine: Engine, *, now: datetime | None = None) -> ExpiredLeas
                 last_error=func.coalesce(job.last_error, "")
                 + "lease expired: the process running it stopped answering",
             )
-            .returning(job.id)
+            .returning(job.flight_id, job.pipeline_version, job.writer)
         ).all()
-        requeued = conn.execute(
+        requeued = session.execute(
             update(JOBS)
             .where(*expired, job.attempts < job.max_attempts)
             .values(
@@ -560,6 +590,8 @@ def expire_leases(engine: Engine, *, now: datetime | None = None) -> ExpiredLeas
             )
             .returning(job.id)
         ).all()
+        if failed and on_failed is not None:
+            on_failed(session, _groups(failed))
     result = ExpiredLeases(requeued=len(requeued), failed=len(failed))
     if result.requeued or result.failed:
         logger.warning(
@@ -568,6 +600,44 @@ def expire_leases(engine: Engine, *, now: datetime | None = None) -> ExpiredLeas
             result.failed,
         )
     return result
+
+
+def _groups(rows: Iterable[Any]) -> list[JobGroup]:
+    """The distinct groups of job rows with ``flight_id``, ``pipeline_version`` and ``writer``."""
+    return sorted(
+        {JobGroup(r.flight_id, r.pipeline_version, r.writer) for r in rows if r.flight_id}
+    )
+
+
+def settled_groups(session: Session, groups: Iterable[JobGroup]) -> list[JobGroup]:
+    """Those of ``groups`` with no job left queued or running (in the caller's transaction).
+
+    Call it in the transaction that finished some of the groups' jobs. It
+    first locks the groups' flight rows (in id order; SQLite serialises writers
+    anyway), so when two transactions finish a flight's last jobs at once the
+    second waits for the first, then sees its jobs finished: at least one of
+    them, the last to commit, finds the group settled.
+    """
+    wanted = sorted(set(groups))
+    if not wanted:
+        return []
+    flights = sorted({g.flight_id for g in wanted})
+    session.execute(
+        select(col(Flight.id))
+        .where(col(Flight.id).in_(flights))
+        .order_by(col(Flight.id))
+        .with_for_update()
+    ).all()
+    job = JOBS.c
+    busy = session.execute(
+        select(job.flight_id, job.pipeline_version, job.writer)
+        .where(
+            job.flight_id.in_(flights),
+            job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+        )
+        .distinct()
+    ).all()
+    return [g for g in wanted if g not in set(_groups(busy))]
 
 
 def retry_failed(engine: Engine, *, pipeline_version: str | None = None) -> int:

@@ -3,7 +3,9 @@
 A job carries paths and a pose, never pixels: :func:`process_job` runs on a
 Dask worker, reads the image (on a filesystem every worker sees), and returns
 the small :class:`~imagery.pipeline.CaptureResult`; the dispatcher hands
-batches of them to :func:`imagery.persist.write_outcomes`, the single writer.
+batches of them to :func:`imagery.persist.write_outcomes`, the single writer,
+and, once all of a flight's jobs are done or failed, groups the flight with
+:func:`finish_flight_jobs` in the same transaction.
 
 The pipeline version names every detector and its version, so a new detector
 version means new jobs (:func:`enqueue_flight_captures` again), while
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from functools import lru_cache
@@ -23,13 +26,20 @@ from typing import Any
 from sqlmodel import Session
 
 from imagery.detect.base import Detector, select
+from imagery.persist import finish_flight
 from imagery.pipeline import DEFAULT_WORK_PX, CaptureResult, process_capture
 from imagery.pose import LaserTarget, Pose
 from imagery.sites import Sites, load_sites
 from store.jobs import enqueue_flight
+from store.models import Flight
+
+logger = logging.getLogger(__name__)
 
 TASK = "imagery.dispatch.capture:process_job"
 WRITER = "imagery.persist:write_outcomes"
+FINISHER = "imagery.dispatch.capture:finish_flight_jobs"
+FINISHERS = {WRITER: FINISHER}
+"""What the dispatcher runs once all of a flight's jobs with a writer are finished."""
 
 _VERSION_CHARS = 64  # ProcessingJob.pipeline_version
 _POSE_FIELDS = {f.name for f in dataclasses.fields(Pose)} - {"laser"}
@@ -55,6 +65,21 @@ def pose_from_dict(raw: dict[str, Any]) -> Pose:
         **{k: v for k, v in raw.items() if k in _POSE_FIELDS and v is not None},
         laser=LaserTarget(**laser) if laser else None,
     )
+
+
+def finish_flight_jobs(session: Session, flight_id: uuid.UUID, pipeline_version: str) -> None:
+    """Dispatcher finisher: :func:`~imagery.persist.finish_flight` once every job is finished.
+
+    The dispatcher runs it in the transaction that finished the flight's last
+    job (done or failed), so a crash keeps both or neither; running it again
+    changes nothing.
+    """
+    flight = session.get(Flight, flight_id)
+    if flight is None:
+        logger.warning("flight %s is gone; nothing to group", flight_id)
+        return
+    logger.info("flight %s: all %s jobs finished; grouping", flight_id, pipeline_version)
+    finish_flight(session, flight)
 
 
 @lru_cache(maxsize=4)

@@ -17,6 +17,11 @@ or the database connection dies at any point:
   yet written stay in memory and are written once it is back, unless their
   lease ran out meanwhile, in which case the fence drops them and the job
   runs again.
+
+Once the last job of a flight (for one pipeline version and writer) is done
+or failed, the transaction that finished it also runs the writer's finisher
+(for captures, grouping the flight's findings, see ``finishers``), so a crash
+never leaves a finished flight ungrouped and a flight is never grouped early.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +47,7 @@ from store.db import session_scope
 from store.jobs import (
     JOBS,
     ClaimedJob,
+    JobGroup,
     JobStatus,
     claim,
     complete,
@@ -49,6 +55,7 @@ from store.jobs import (
     fail,
     heartbeat,
     release,
+    settled_groups,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,6 +70,8 @@ class JobOutcome:
 
 
 Writer = Callable[[Session, Sequence[JobOutcome]], None]
+Finisher = Callable[[Session, uuid.UUID, str], None]
+"""Called with (session, flight id, pipeline version) once a flight's jobs are all finished."""
 
 
 def default_worker_id() -> str:
@@ -113,14 +122,29 @@ class DispatchReport:
 
 
 class Dispatcher:
-    """Claims jobs for one Dask client and records their results (see the module docstring)."""
+    """Claims jobs for one Dask client and records their results (see the module docstring).
+
+    ``finishers`` maps a writer path to the ``"module:function"`` path of a
+    :data:`Finisher`; by default the capture pipeline's
+    (:data:`imagery.dispatch.capture.FINISHERS`).
+    """
 
     def __init__(
-        self, engine: Engine, client: Client, *, settings: DispatchSettings | None = None
+        self,
+        engine: Engine,
+        client: Client,
+        *,
+        settings: DispatchSettings | None = None,
+        finishers: Mapping[str, str] | None = None,
     ) -> None:
+        if finishers is None:  # imported here: the pipeline is heavy and only its jobs need it
+            from imagery.dispatch.capture import FINISHERS
+
+            finishers = FINISHERS
         self.engine = engine
         self.client = client
         self.settings = settings or DispatchSettings()
+        self.finishers = dict(finishers)
         self._in_flight: dict[Future, ClaimedJob] = {}
         self._finished: list[tuple[ClaimedJob, TaskOutput]] = []
         self._report = DispatchReport()
@@ -156,7 +180,7 @@ class Dispatcher:
                 now = time.monotonic()
                 try:
                     if now - last_expire >= min(s.expire_every_s, s.lease_s):
-                        expire_leases(self.engine)
+                        expire_leases(self.engine, on_failed=self._finish_settled)
                         last_expire = now
                     if now - last_beat >= s.lease_s / 3:
                         self._heartbeat()
@@ -229,6 +253,7 @@ class Dispatcher:
             worker=self.worker_id,
             reason=reason,
             retry_delay_s=self.settings.retry_delay_s,
+            on_failed=self._finish_settled,
         )
         if status is JobStatus.FAILED:
             self._report.failed += 1
@@ -280,9 +305,35 @@ class Dispatcher:
             for path, outcomes in by_writer.items():
                 writer: Writer = resolve(path)
                 writer(session, outcomes)
+            self._finish_settled(
+                session,
+                [
+                    JobGroup(job.flight_id, job.pipeline_version, job.writer)
+                    for job, _ in batch
+                    if job.id in done and job.flight_id is not None
+                ],
+            )
         self._report.written += len(done)
         self._report.lost += len(batch) - len(done)
         logger.info("wrote %d results (%d no longer ours)", len(done), len(batch) - len(done))
+
+    def _finish_settled(self, session: Session, groups: Sequence[JobGroup]) -> None:
+        """Run the finisher of each group whose jobs are now all finished (same transaction).
+
+        A finisher that raises is logged and rolled back to its savepoint, so a
+        fault there never fails the jobs; the group is finished again when any
+        of its jobs next finishes.
+        """
+        wanted = [g for g in groups if g.writer in self.finishers]
+        for g in settled_groups(session, wanted):
+            finisher: Finisher = resolve(self.finishers[g.writer])
+            try:
+                with session.begin_nested():
+                    finisher(session, g.flight_id, g.pipeline_version)
+            except DBAPIError:
+                raise
+            except Exception:
+                logger.exception("finishing flight %s (%s) failed", g.flight_id, g.writer)
 
     def _queue_is_empty(self) -> bool:
         with self.engine.connect() as conn:

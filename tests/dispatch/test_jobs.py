@@ -7,11 +7,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
 from store.db import session_scope
 from store.jobs import (
+    JOBS,
+    JobGroup,
     JobSpec,
     JobStatus,
     ProcessingJob,
@@ -26,6 +28,7 @@ from store.jobs import (
     queue_stats,
     release,
     retry_failed,
+    settled_groups,
     utcnow,
 )
 from store.models import Capture, Flight
@@ -198,3 +201,27 @@ def test_expired_leases_out_of_attempts_fail_with_a_reason(engine: Engine) -> No
         assert progress.counts[JobStatus.FAILED] == 2 and progress.fraction == 1.0
         assert "lease expired" in (session.exec(select(ProcessingJob)).first().last_error or "")
         assert flight_progress(session, flight_id, pipeline_version="v9").total == 0
+
+
+def test_a_group_settles_when_its_last_job_finishes_done_or_failed(engine: Engine) -> None:
+    flight_id = add_flight(engine, 3)
+    with session_scope(engine) as session:
+        enqueue_flight(session, flight_id, pipeline_version="v1", task=TASK, writer=WRITER)
+    group = JobGroup(flight_id, "v1", WRITER)
+    now = utcnow()
+    ok, bad, lost = claim(engine, worker="w", limit=3, lease_s=10, now=now)
+    with session_scope(engine) as session:
+        complete(session, {ok.id: None}, worker="w")
+        assert settled_groups(session, [group]) == []  # two still running
+    seen: list[list[JobGroup]] = []
+    with session_scope(engine) as session:  # max_attempts is 3: back in the queue, no call
+        session.execute(update(JOBS).where(JOBS.c.id.in_([bad.id, lost.id])).values(max_attempts=1))
+    fail(engine, bad.id, worker="w", reason="x", on_failed=lambda s, g: seen.append(list(g)))
+    assert seen == [[group]]  # failed for good; `lost` still runs, so not settled yet
+    settled: list[list[JobGroup]] = []
+    expire_leases(
+        engine,
+        now=now + timedelta(seconds=11),
+        on_failed=lambda s, g: settled.append(settled_groups(s, g)),
+    )
+    assert settled == [[group]]  # the lease of the last job ran out: the flight is finished
