@@ -1,10 +1,16 @@
-"""`ecopatrol process`: ingest captures, process them, write the store, summarise."""
+"""`ecopatrol process` (captures processed here, now) and `ecopatrol ingest` (queued for workers).
+
+Both take the same inputs, checked the same way (:func:`_check`), and write
+the same store: `ingest` then `ecopatrol worker --drain` records what
+`process` does.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,10 +19,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from imagery.dispatch.cli import DbOption
 
 if TYPE_CHECKING:
+    from imagery.detect.base import Detector
     from imagery.detect.change import Change
+    from imagery.ingest import Inputs
     from imagery.pipeline import CaptureResult
+    from imagery.sites import Sites
 
 logger = logging.getLogger(__name__)
 
@@ -30,65 +43,68 @@ def _fail(message: str) -> typer.Exit:
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
     app.command("process")(process)
+    app.command("ingest")(ingest)
 
 
-def process(
-    paths: Annotated[list[Path], typer.Argument(help="Flight directories or image files.")],
-    manifest: Annotated[
-        Path | None, typer.Option(help="Capture manifest (captures.jsonl) giving the poses.")
-    ] = None,
-    dem: Annotated[Path | None, typer.Option(help="DEM GeoTIFF to ray-cast onto.")] = None,
-    db: Annotated[str | None, typer.Option(help="Database URL (default: local SQLite).")] = None,
-    sites: Annotated[
-        Path | None, typer.Option(help="sites.geojson with enterprises, stacks and rivers.")
-    ] = None,
-    ground_alt: Annotated[
-        float | None, typer.Option(help="Ground height AMSL (m) instead of the take-off height.")
-    ] = None,
-    evidence_dir: Annotated[
-        Path | None, typer.Option(help="Where thumbnails and overlays go (default: beside the DB).")
-    ] = None,
-    geotiff_dir: Annotated[
-        Path | None, typer.Option(help="Also write each capture as a UTM GeoTIFF here.")
-    ] = None,
-    detector: Annotated[
-        list[str] | None, typer.Option(help="Run only these detectors (repeatable).")
-    ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-) -> None:
-    """Georeference captures, find emission anomalies and store them (idempotent)."""
+PathsArg = Annotated[list[Path], typer.Argument(help="Flight directories or image files.")]
+ManifestOption = Annotated[
+    Path | None, typer.Option(help="Capture manifest (captures.jsonl) giving the poses.")
+]
+DemOption = Annotated[Path | None, typer.Option(help="DEM GeoTIFF to ray-cast onto.")]
+SitesOption = Annotated[
+    Path | None, typer.Option(help="sites.geojson with enterprises, stacks and rivers.")
+]
+GroundAltOption = Annotated[
+    float | None, typer.Option(help="Ground height AMSL (m) instead of the take-off height.")
+]
+EvidenceOption = Annotated[
+    Path | None, typer.Option(help="Where thumbnails and overlays go (default: beside the DB).")
+]
+DetectorOption = Annotated[
+    list[str] | None, typer.Option(help="Run only these detectors (repeatable).")
+]
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """Command-line inputs once validated: what both `process` and `ingest` run on."""
+
+    inputs: Inputs
+    sites: Sites | None
+    detectors: list[Detector] | None
+
+
+def _check(
+    paths: list[Path],
+    *,
+    manifest: Path | None,
+    dem: Path | None,
+    sites: Path | None,
+    detector: list[str] | None,
+) -> _Checked:
+    """Gather the captures and check every input file, or fail in one line (exit 2)."""
     from imagery.detect.base import select
     from imagery.errors import ImageryError
-    from imagery.ingest import collect_images, match_manifest
-    from imagery.persist import finish_flight, write_results
-    from imagery.pipeline import process_capture
-    from imagery.pose import pose_from_manifest
+    from imagery.ingest import gather
     from imagery.sites import load_sites
-    from missions.manifest import read_manifest
-    from store.db import DEFAULT_DATA_DIR, default_url, make_engine, migrate, session_scope
-    from store.findings import get_or_create_flight
 
     try:
-        images, found_manifest = collect_images(paths)
-        if not images:
-            raise _fail("no images found in " + ", ".join(map(str, paths)))
-        manifest = manifest or found_manifest
-        poses = {}
-        if manifest is not None:
-            if not manifest.is_file():
-                raise _fail(f"{manifest}: no such manifest")
-            poses = {
-                k: pose_from_manifest(v)
-                for k, v in match_manifest(images, read_manifest(manifest)).items()
-            }
+        inputs = gather(paths, manifest=manifest)
         if dem is not None and not dem.is_file():
             raise _fail(f"{dem}: no such DEM file")
         zone = load_sites(sites) if sites is not None else None
         chosen = select(detector) if detector else None
     except (ImageryError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
+    return _Checked(inputs, zone, chosen)
 
-    url = db or default_url()
+
+def _open_store(db: str | None, evidence_dir: Path | None) -> tuple[Engine, Path]:
+    """The migrated store and the evidence directory (default: beside a SQLite file)."""
+    from imagery.dispatch.cli import database_url
+    from store.db import DEFAULT_DATA_DIR, make_engine, migrate
+
+    url = database_url(db)
     if evidence_dir is None:
         base = (
             Path(url.removeprefix("sqlite:///")).parent
@@ -97,7 +113,76 @@ def process(
         )
         evidence_dir = base / "evidence"
     engine = make_engine(url)
-    migrate(engine)
+    try:
+        migrate(engine)
+    except DBAPIError as exc:
+        raise _fail(f"cannot open the database: {exc.orig or exc}") from exc
+    return engine, evidence_dir.resolve()
+
+
+def ingest(
+    paths: PathsArg,
+    manifest: ManifestOption = None,
+    db: DbOption = None,
+    sites: SitesOption = None,
+    dem: DemOption = None,
+    ground_alt: GroundAltOption = None,
+    evidence_dir: EvidenceOption = None,
+    detector: DetectorOption = None,
+) -> None:
+    """Record a flight's captures and queue them for `ecopatrol worker` (idempotent)."""
+    from imagery.dispatch.capture import ingest_flight
+    from store.db import session_scope
+
+    checked = _check(paths, manifest=manifest, dem=dem, sites=sites, detector=detector)
+    engine, evidence = _open_store(db, evidence_dir)
+    try:
+        with session_scope(engine) as session:
+            report = ingest_flight(
+                session,
+                checked.inputs,
+                detectors=[d.name for d in checked.detectors] if checked.detectors else None,
+                dem=dem.resolve() if dem else None,
+                ground_alt_m=ground_alt,
+                sites=sites.resolve() if sites else None,
+                evidence_dir=evidence,
+            )
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"flight {report.flight_id}: {len(checked.inputs.images)} captures "
+        f"({report.captures_new} new), {report.queued} jobs queued"
+    )
+
+
+def process(
+    paths: PathsArg,
+    manifest: ManifestOption = None,
+    dem: DemOption = None,
+    db: DbOption = None,
+    sites: SitesOption = None,
+    ground_alt: GroundAltOption = None,
+    evidence_dir: EvidenceOption = None,
+    geotiff_dir: Annotated[
+        Path | None, typer.Option(help="Also write each capture as a UTM GeoTIFF here.")
+    ] = None,
+    detector: DetectorOption = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Georeference captures, find emission anomalies and store them (idempotent)."""
+    from imagery.persist import finish_flight, write_results
+    from imagery.pipeline import process_capture
+    from store.db import session_scope
+    from store.findings import get_or_create_flight
+
+    checked = _check(paths, manifest=manifest, dem=dem, sites=sites, detector=detector)
+    images, poses, zone, chosen = (
+        checked.inputs.images,
+        checked.inputs.poses,
+        checked.sites,
+        checked.detectors,
+    )
+    engine, evidence_dir = _open_store(db, evidence_dir)
 
     run = partial(
         process_capture,
@@ -136,9 +221,7 @@ def process(
                     progress.update(task, name=Path(results[-1].path).name)
                     progress.advance(task)
 
-    directory = str(
-        Path(paths[0]).resolve() if Path(paths[0]).is_dir() else Path(paths[0]).resolve().parent
-    )
+    directory = str(checked.inputs.directory)
     with session_scope(engine) as session:
         flight = get_or_create_flight(session, directory=directory, name=Path(directory).name)
         written = write_results(session, results, flight_id=flight.id)

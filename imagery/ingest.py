@@ -1,15 +1,22 @@
-"""Which files a run processes, and which manifest pose belongs to which file."""
+"""Which files a run processes, and which manifest pose belongs to which file.
+
+:func:`gather` is what every way of processing a flight starts with (the
+inline ``ecopatrol process`` and the queued ``ecopatrol ingest``): the images,
+their poses from the manifest, and the flight's directory.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from imagery.errors import ManifestMatchError, UnreadableImageError
 from imagery.metadata import read_metadata
-from missions.manifest import MANIFEST_NAME, CapturePose
+from imagery.pose import Pose, pose_from_manifest
+from missions.manifest import MANIFEST_NAME, CapturePose, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -107,3 +114,44 @@ def match_manifest(
             "(by name, time or count)"
         )
     return matched
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """The captures of one run: images (absolute paths), their manifest poses, the flight.
+
+    ``directory`` names the flight in the store: the first directory given, or
+    the directory of the first file. Images without a manifest pose keep the
+    pose in their own EXIF/XMP.
+    """
+
+    images: list[Path]
+    poses: dict[Path, Pose]
+    manifest: Path | None
+    directory: Path
+
+
+def gather(paths: Sequence[Path], *, manifest: Path | None = None) -> Inputs:
+    """Collect the images, match them to the manifest (given, or found beside them), build poses.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a path or manifest that does not exist, or when no image is found.
+    ValueError
+        For a manifest that cannot be read or matches none of the images
+        (:class:`~imagery.errors.ManifestMatchError`).
+    """
+    found, found_manifest = collect_images(paths)
+    if not found:
+        raise FileNotFoundError("no images found in " + ", ".join(map(str, paths)))
+    images = [image.resolve() for image in found]
+    manifest = manifest or found_manifest
+    poses: dict[Path, Pose] = {}
+    if manifest is not None:
+        if not manifest.is_file():
+            raise FileNotFoundError(f"{manifest}: no such manifest")
+        matched = match_manifest(images, read_manifest(manifest))
+        poses = {image: pose_from_manifest(record) for image, record in matched.items()}
+    first = Path(paths[0]).resolve()
+    return Inputs(images, poses, manifest, first if first.is_dir() else first.parent)

@@ -7,6 +7,9 @@ batches of them to :func:`imagery.persist.write_outcomes`, the single writer,
 and, once all of a flight's jobs are done or failed, groups the flight with
 :func:`finish_flight_jobs` in the same transaction.
 
+:func:`ingest_flight` records a flight's captures (pending) and queues their
+jobs in the caller's transaction: ``ecopatrol ingest``, for ``ecopatrol worker``.
+
 The pipeline version names every detector and its version, so a new detector
 version means new jobs (:func:`enqueue_flight_captures` again), while
 enqueuing the same version twice changes nothing.
@@ -19,19 +22,23 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col
+from sqlmodel import select as sql_select
 
 from imagery.detect.base import Detector, select
+from imagery.ingest import Inputs
 from imagery.persist import finish_flight
 from imagery.pipeline import DEFAULT_WORK_PX, CaptureResult, process_capture
 from imagery.pose import LaserTarget, Pose
 from imagery.sites import Sites, load_sites
+from store.findings import get_or_create_flight
 from store.jobs import enqueue_flight
-from store.models import Flight
+from store.models import Capture, Flight
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +146,70 @@ def enqueue_flight_captures(
         max_attempts=max_attempts,
         extra_params={k: v for k, v in extra.items() if v is not None},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What :func:`ingest_flight` recorded."""
+
+    flight_id: uuid.UUID
+    captures_new: int
+    queued: int
+
+
+def ingest_flight(
+    session: Session,
+    inputs: Inputs,
+    *,
+    detectors: Sequence[str] | None = None,
+    dem: Path | None = None,
+    ground_alt_m: float | None = None,
+    sites: Path | None = None,
+    evidence_dir: Path | None = None,
+    work_px: int = DEFAULT_WORK_PX,
+    max_attempts: int = 3,
+) -> IngestReport:
+    """Record the flight and its captures (pending) and queue their jobs (caller's transaction).
+
+    Captures already recorded for the flight are kept as they are and jobs
+    already queued for this pipeline version are not queued again, so
+    ingesting the same flight twice changes nothing.
+    """
+    flight = get_or_create_flight(
+        session, directory=str(inputs.directory), name=inputs.directory.name
+    )
+    known = set(
+        session.exec(sql_select(Capture.path).where(col(Capture.flight_id) == flight.id)).all()
+    )
+    new = []
+    for index, image in enumerate(inputs.images):
+        if str(image) in known:
+            continue
+        pose = inputs.poses.get(image)
+        new.append(
+            Capture(
+                flight_id=flight.id,
+                index=index,
+                path=str(image),
+                pose=pose.as_dict() if pose else None,
+                lat=pose.lat if pose else None,
+                lon=pose.lon if pose else None,
+                alt_amsl_m=pose.alt_amsl_m if pose else None,
+                alt_rel_m=pose.alt_rel_m if pose else None,
+            )
+        )
+    session.add_all(new)
+    session.flush()
+    queued = enqueue_flight_captures(
+        session,
+        flight.id,
+        detectors=detectors,
+        dem=dem,
+        ground_alt_m=ground_alt_m,
+        sites=sites,
+        evidence_dir=evidence_dir,
+        work_px=work_px,
+        max_attempts=max_attempts,
+    )
+    logger.info("flight %s: %d new captures, %d jobs queued", flight.id, len(new), queued)
+    return IngestReport(flight.id, len(new), queued)

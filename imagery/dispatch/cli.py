@@ -36,7 +36,8 @@ DbOption = Annotated[
 ]
 
 
-def _db_url(db: str | None) -> str:
+def database_url(db: str | None) -> str:
+    """``--db``, else SQLite in ``ECOPATROL_DATA_DIR`` (shared by every command of the store)."""
     if db:
         return db
     data_dir = Path(os.environ.get("ECOPATROL_DATA_DIR", str(DEFAULT_DATA_DIR))).expanduser()
@@ -84,7 +85,7 @@ def worker(
             check_address(scheduler)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
-    engine = make_engine(_db_url(db))
+    engine = make_engine(database_url(db))
     try:
         migrate(engine)
     except DBAPIError as exc:
@@ -133,7 +134,7 @@ def status(
         flight_id = uuid.UUID(flight) if flight else None
     except ValueError as exc:
         raise _fail(f"--flight {flight!r} is not a flight id (a UUID)") from exc
-    url = _db_url(db)
+    url = database_url(db)
     engine = make_engine(url)
     try:
         with Session(engine) as session:
