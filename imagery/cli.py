@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,10 +23,9 @@ from sqlalchemy.exc import DBAPIError
 from imagery.dispatch.cli import DbOption
 
 if TYPE_CHECKING:
+    from imagery.batch import BatchReport
     from imagery.detect.base import Detector
-    from imagery.detect.change import Change
     from imagery.ingest import Inputs
-    from imagery.pipeline import CaptureResult
     from imagery.sites import Sites
 
 logger = logging.getLogger(__name__)
@@ -170,68 +167,40 @@ def process(
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Georeference captures, find emission anomalies and store them (idempotent)."""
-    from imagery.persist import finish_flight, write_results
-    from imagery.pipeline import process_capture
-    from store.db import session_scope
-    from store.findings import get_or_create_flight
+    from imagery.batch import process_flight
 
     checked = _check(paths, manifest=manifest, dem=dem, sites=sites, detector=detector)
-    images, poses, zone, chosen = (
-        checked.inputs.images,
-        checked.inputs.poses,
-        checked.sites,
-        checked.detectors,
-    )
-    engine, evidence_dir = _open_store(db, evidence_dir)
-
-    run = partial(
-        process_capture,
-        dem=dem,
-        ground_alt_m=ground_alt,
-        sites=zone,
-        detectors=chosen,
-        evidence_dir=evidence_dir,
-        geotiff_dir=geotiff_dir,
-    )
-    results: list[CaptureResult] = []
-    console = Console(stderr=True)
+    engine, evidence = _open_store(db, evidence_dir)
     progress = Progress(
         TextColumn("[bold]processing"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[name]}"),
         TimeRemainingColumn(),
-        console=console,
+        console=Console(stderr=True),
     )
-    with progress:
-        task = progress.add_task("process", total=len(images), name="")
-        if jobs == 1:
-            for i, image in enumerate(images):
-                progress.update(task, name=image.name)
-                results.append(run(image, pose=poses.get(image), index=i))
-                progress.advance(task)
-        else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [
-                    pool.submit(run, image, pose=poses.get(image), index=i)
-                    for i, image in enumerate(images)
-                ]
-                for future in futures:
-                    results.append(future.result())
-                    progress.update(task, name=Path(results[-1].path).name)
-                    progress.advance(task)
-
-    directory = str(checked.inputs.directory)
-    with session_scope(engine) as session:
-        flight = get_or_create_flight(session, directory=directory, name=Path(directory).name)
-        written = write_results(session, results, flight_id=flight.id)
-        changes = finish_flight(session, flight)
-    _summarise(results, changes, written.findings_inserted, written.findings_removed)
+    try:
+        with progress:
+            task = progress.add_task("process", total=len(checked.inputs.images), name="")
+            report = process_flight(
+                checked.inputs,
+                engine=engine,
+                dem=dem,
+                ground_alt_m=ground_alt,
+                sites=checked.sites,
+                detectors=checked.detectors,
+                evidence_dir=evidence,
+                geotiff_dir=geotiff_dir,
+                jobs=jobs,
+                on_capture=lambda r: progress.update(task, advance=1, name=Path(r.path).name),
+            )
+    finally:
+        engine.dispose()
+    _summarise(report)
 
 
-def _summarise(
-    results: list[CaptureResult], changes: list[Change], inserted: int, removed: int
-) -> None:
+def _summarise(report: BatchReport) -> None:
+    results, changes = report.results, report.changes
     out = Console()
     groups: dict[tuple[str, str], set[str]] = {}
     counts: Counter[tuple[str, str]] = Counter()
@@ -256,11 +225,12 @@ def _summarise(
         )
     out.print(table)
     gone = [c for c in changes if c.status == "gone"]
-    failed = [r for r in results if not r.ok]
+    failed = report.failed
     out.print(
         f"{len(results)} captures, {len(results) - len(failed)} processed, "
         f"{len(failed)} failed; {sum(len(g) for g in groups.values())} objects "
-        f"({inserted} findings new in the store, {removed} removed); "
+        f"({report.findings_inserted} findings new in the store, "
+        f"{report.findings_removed} removed); "
         f"{len(gone)} previous objects not seen again"
     )
     for r in failed:

@@ -1,4 +1,4 @@
-"""`ecopatrol ingest` then `ecopatrol worker --drain` records what `ecopatrol process` does."""
+"""`ecopatrol ingest` + `worker --drain` records what `ecopatrol process` (process_flight) does."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from ecopatrol.cli import _register_all, app
+from imagery.batch import process_flight
+from imagery.ingest import gather
 from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
-from store.db import make_engine
+from store.db import make_engine, migrate
 from store.jobs import JobStatus, ProcessingJob
 from store.models import Capture, Finding
 from tests.imagery.conftest import ZONE_SITES
@@ -109,3 +111,22 @@ def test_ingest_and_process_reject_bad_input_alike(
         assert result.exit_code == 2, result.output
         assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "db.sqlite").exists()  # nothing written for bad input
+
+
+def test_process_flight_is_the_command_without_the_command_line(
+    patrol: Path, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'lib.db'}")
+    migrate(engine)
+    seen: list[str] = []
+    options = {"engine": engine, "sites": load_sites(ZONE_SITES), "evidence_dir": tmp_path / "ev"}
+    first = process_flight(gather([patrol]), on_capture=lambda r: seen.append(r.path), **options)
+    assert sorted(seen) == sorted(str(p) for p in gather([patrol]).images)
+    assert not first.failed and first.findings_inserted > 0
+    assert {c.status for c in first.changes} == {"new"}
+    again = process_flight(gather([patrol]), **options)  # idempotent
+    assert (again.flight_id, again.findings_inserted, again.findings_removed) == (
+        first.flight_id,
+        0,
+        0,
+    )
