@@ -136,6 +136,7 @@ class Telemetry:
     prearm_ok: bool | None = None
     landed_state: int = mavlink.MAV_LANDED_STATE_UNDEFINED
     current_seq: int = 0
+    passed_seq: int = 0
     reached: set[int] = field(default_factory=set)
     wp_dist_m: float = 0.0
     last_capture_index: int | None = None
@@ -401,9 +402,12 @@ class Vehicle:
             ):
                 self.events.publish(Landed(lat=t.position.lat, lon=t.position.lon))
         elif isinstance(msg, mavlink.MAVLink_mission_current_message):
+            # compared with the highest item passed, not the last one seen: on a lossy
+            # link the item can move on before the heartbeat saying AUTO arrives
+            if t.mode == "AUTO" and t.armed and msg.seq > t.passed_seq:
+                self._passed(t.passed_seq, msg.seq)
+                t.passed_seq = msg.seq
             if msg.seq != t.current_seq:
-                if t.mode == "AUTO" and t.armed and msg.seq > t.current_seq:
-                    self._passed(t.current_seq, msg.seq)
                 t.current_seq = msg.seq
                 self.events.publish(CurrentItem(seq=msg.seq))
         elif isinstance(msg, mavlink.MAVLink_mission_item_reached_message):
@@ -709,6 +713,7 @@ class Vehicle:
         await transfer.upload_verified(self.link, mission, settings=settings)
         self.mission = mission
         self.telemetry.reached.clear()
+        self.telemetry.passed_seq = 0
         self.events.publish(
             MissionUploaded(
                 items=len(mission.items),

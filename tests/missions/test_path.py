@@ -40,13 +40,30 @@ def simulate_ardupilot(points: np.ndarray, trigger_m: float, step_m: float = 0.0
     return np.asarray(shots)
 
 
+def _turns_back(points: np.ndarray) -> bool:
+    """True where the path folds back on itself (a turn sharper than 150 degrees).
+
+    Camera legs never do (survey and corridor lines are straight or follow a
+    river, orbits turn a little at each vertex); on a fold a photo that falls
+    exactly on the vertex is a floating-point tie that may go either way, and
+    the vehicle then flies back over the photos just taken.
+    """
+    for a, b, c in zip(points, points[1:], points[2:], strict=False):
+        u, v = b - a, c - b
+        nu, nv = np.hypot(*u), np.hypot(*v)
+        if nu and nv and float(u @ v) / (nu * nv) < math.cos(math.radians(150)):
+            return True
+    return False
+
+
 @settings(max_examples=25, deadline=None)
 @given(
-    st.lists(st.tuples(st.floats(-150, 150), st.floats(-150, 150)), min_size=2, max_size=4),
+    st.lists(st.tuples(st.floats(-150, 150), st.floats(-150, 150)), min_size=2, max_size=4)
+    .map(lambda v: np.asarray(v, dtype=float))
+    .filter(lambda p: not _turns_back(p)),
     st.floats(3, 40),
 )
-def test_photo_positions_match_the_autopilot_rule(vertices, trigger) -> None:
-    points = np.asarray(vertices, dtype=float)
+def test_photo_positions_match_the_autopilot_rule(points, trigger) -> None:
     planned = photo_positions(points, trigger)
     flown = simulate_ardupilot(points, trigger)
     k = min(len(planned), len(flown))
