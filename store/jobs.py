@@ -350,16 +350,20 @@ def claim(
         return []
     now = now or utcnow()
     job = JOBS.c
+    # A materialised CTE picks the rows once: as an IN (subquery) PostgreSQL
+    # may run the LIMITed subquery again per row and take more than ``limit``.
     candidates = (
         select(job.id)
         .where(job.status == JobStatus.QUEUED, job.available_at <= now)
         .order_by(job.created_at, job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("candidates")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     stmt = (
         update(JOBS)
-        .where(job.id.in_(candidates.scalar_subquery()), job.status == JobStatus.QUEUED)
+        .where(job.id.in_(select(candidates.c.id)), job.status == JobStatus.QUEUED)
         .values(
             status=JobStatus.RUNNING,
             lease_owner=worker,
@@ -626,7 +630,10 @@ def settled_groups(session: Session, groups: Iterable[JobGroup]) -> list[JobGrou
         select(col(Flight.id))
         .where(col(Flight.id).in_(flights))
         .order_by(col(Flight.id))
-        .with_for_update()
+        # NO KEY UPDATE: serialises finishers without waiting on the KEY SHARE
+        # locks that writing the flight's captures and findings takes (FOR
+        # UPDATE would deadlock two writers of one flight).
+        .with_for_update(key_share=True)
     ).all()
     job = JOBS.c
     busy = session.execute(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
-from store.db import session_scope
+from store.db import make_engine, session_scope
 from store.jobs import (
     JOBS,
     JobGroup,
@@ -225,3 +225,45 @@ def test_a_group_settles_when_its_last_job_finishes_done_or_failed(engine: Engin
         on_failed=lambda s, g: settled.append(settled_groups(s, g)),
     )
     assert settled == [[group]]  # the lease of the last job ran out: the flight is finished
+
+
+@pytest.mark.postgres
+def test_of_two_writers_finishing_a_flight_at_once_the_last_sees_it_settled(
+    postgres_url: str,
+) -> None:
+    """Both write their flight's last results together (each inserting rows that reference
+    the flight, as findings do): neither deadlocks, and exactly one finds the flight done."""
+    engine = make_engine(postgres_url)
+    try:
+        flight_id = queue_flight(engine, 2)
+        group = JobGroup(flight_id, "v1", WRITER)
+        jobs = [claim(engine, worker=w, limit=1, lease_s=30)[0] for w in ("a", "b")]
+        both_written = threading.Barrier(2, timeout=10)
+        settled: dict[str, list[JobGroup]] = {}
+
+        def finish(worker: str, job_id: uuid.UUID) -> None:
+            with session_scope(engine) as session:
+                assert complete(session, {job_id: None}, worker=worker) == {job_id}
+                session.add(Capture(flight_id=flight_id, path=f"/data/{worker}.tif"))
+                session.flush()  # takes a KEY SHARE lock on the flight row
+                both_written.wait()
+                settled[worker] = settled_groups(session, [group])
+
+        threads = [
+            threading.Thread(target=finish, args=(w, j.id)) for w, j in zip("ab", jobs, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(map(len, settled.values())) == [0, 1], settled
+    finally:
+        engine.dispose()
+
+
+def test_a_claim_never_takes_more_than_its_limit(engine: Engine) -> None:
+    for _ in range(3):
+        queue_flight(engine, 4)
+    taken = [len(claim(engine, worker=f"w{i}", limit=1, lease_s=30)) for i in range(12)]
+    assert taken == [1] * 12
+    assert claim(engine, worker="late", limit=5, lease_s=30) == []
