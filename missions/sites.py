@@ -156,9 +156,9 @@ def parse_sites(data: object) -> Sites:
         props = feature.get("properties") or {}
         if not isinstance(props, Mapping):
             raise InvalidSiteError(f"{label}: 'properties' must be an object")
-        raw_id = props.get("id")
+        raw_id = props.get("id", feature.get("id"))  # GeoJSON's own Feature id also serves
         if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id) == "":
-            raise InvalidSiteError(f"{label}: missing property 'id'")
+            raise InvalidSiteError(f"{label}: missing 'id' (a property or the Feature's id)")
         site_id = str(raw_id)
         label = f"feature #{index} ({site_id!r})"
         if site_id in seen:

@@ -129,8 +129,10 @@ def test_bad_feature_is_named_with_its_fault(feature: dict[str, Any], message: s
 def test_missing_id_and_duplicate_id() -> None:
     f = _feature("enterprise", SQUARE)
     del f["properties"]["id"]
-    with pytest.raises(InvalidSiteError, match="feature #0: missing property 'id'"):
+    with pytest.raises(InvalidSiteError, match="feature #0: missing 'id'"):
         parse_sites(_fc(f))
+    f["id"] = "feature-level"
+    assert list(parse_sites(_fc(f)).targets) == ["feature-level"]
     with pytest.raises(InvalidSiteError, match=r"feature #1 \('x1'\): duplicate id"):
         parse_sites(_fc(_feature("enterprise", SQUARE), _feature("enterprise", SQUARE)))
 
