@@ -219,6 +219,14 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     assert page.locator("path.leaflet-interactive[stroke-dasharray]").count() >= 1
     assert page.locator("#findings-list li").count() == _seed["findings"]
     _shot(page, "map", docs=True)
+    with context.expect_page() as report_page:
+        page.click("#patrol-summary a")
+    report = report_page.value
+    report.wait_for_load_state()
+    assert "Patrol report: browser-patrol" in report.inner_text("h1")
+    assert report.locator("svg path").count() > 2
+    _shot(report, "patrol-report")
+    report.close()
     assert errors == []
     context.close()
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
+from store.models import Mission
 
 from .conftest import SITES
 
@@ -54,7 +56,7 @@ def test_plan_the_sample_zone(client: TestClient, headers) -> None:
 
 
 @pytest.mark.slow
-def test_upload_process_review_export(client: TestClient, headers, tmp_path: Path) -> None:
+def test_upload_process_review_export(client: TestClient, headers, engine, tmp_path: Path) -> None:
     op, insp = headers["operator"], headers["inspector"]
     _import_zone(client, op)
     zone = load_sites(SITES)
@@ -67,7 +69,14 @@ def test_upload_process_review_export(client: TestClient, headers, tmp_path: Pat
         poses, basemap=basemap, anomalies=[hot], kind="thermal", out_dir=tmp_path / "shots"
     )
 
-    flight = client.post("/api/v1/flight-records", json={"name": "synthetic"}, headers=op).json()
+    with Session(engine) as session:
+        mission = Mission(name="yard pass", patrol_name="yard", targets=[stack.site_id])
+        session.add(mission)
+        session.commit()
+        mission_id = str(mission.id)
+    flight = client.post(
+        "/api/v1/flight-records", json={"name": "synthetic", "mission_id": mission_id}, headers=op
+    ).json()
     for path in shots:
         r = client.post(
             f"/api/v1/flights/{flight['id']}/uploads",
@@ -109,3 +118,6 @@ def test_upload_process_review_export(client: TestClient, headers, tmp_path: Pat
     assert r.status_code == 201
     exported = client.get("/api/v1/exports/findings.geojson", headers=insp).json()
     assert [f["id"] for f in exported["features"]] == [finding["id"]]
+    report = client.get("/api/v1/patrols/yard/report", headers=insp).text
+    assert "stack base leak" in report and "1 confirmed" in report
+    assert 'src="data:image/' in report  # the evidence travels inside the file
