@@ -1,13 +1,15 @@
 """The web UI in Debian's chromium (Playwright, headless): sign in, plan the sample zone,
 see the routes on the map, review findings from the queue by keyboard, export.
 
-Screenshots go to ``test-artifacts/browser/``; the map and the review queue are also
-copied to ``docs/screenshots/`` for the README.
+Screenshots go to ``test-artifacts/browser/``; with ``ECOPATROL_UPDATE_SCREENSHOTS=1`` the
+map, the review queue and the live flight are also copied to ``docs/screenshots/`` for the
+README (opt-in, so a test run leaves the work tree alone).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import threading
@@ -165,7 +167,7 @@ def _shot(page, name: str, *, docs: bool = False) -> None:  # type: ignore[no-un
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
-    if docs:
+    if docs and os.environ.get("ECOPATROL_UPDATE_SCREENSHOTS") == "1":
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS_SHOTS / f"{name}.png")
 
