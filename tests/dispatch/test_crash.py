@@ -2,22 +2,25 @@
 
 Real processes, real signals and the real pipeline: the dispatcher runs as
 ``python -m imagery.dispatch.cli worker`` with a LocalCluster of two worker
-processes, processing synthetic captures with ``imagery.pipeline`` and
-writing them with ``imagery.persist``.
+processes, processing synthetic captures with ``imagery.pipeline``, writing them with
+``imagery.persist`` and grouping the flight once, after its last job.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import psutil
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from store.db import make_engine
 from store.jobs import JobStatus, ProcessingJob
+from store.models import Finding
 from tests.dispatch.helpers import (
     SyntheticViews,
     assert_pipeline_exactly_once,
@@ -28,6 +31,15 @@ from tests.dispatch.procs import dask_workers, group_members, python, spawned, w
 
 N = 48
 LEASE_S = 4
+
+
+def grouped(engine: Engine, flight_id: uuid.UUID) -> set[str | None]:
+    """The group ids of the flight's findings (None until the flight is finished)."""
+    with Session(engine) as session:
+        return {
+            f.group_id
+            for f in session.exec(select(Finding).where(Finding.flight_id == flight_id)).all()
+        }
 
 
 def dispatcher_args(url: str) -> list[str]:
@@ -63,12 +75,14 @@ def test_killing_a_worker_then_the_dispatcher_loses_and_repeats_nothing(
         assert not alive, f"orphaned worker processes: {[p.pid for p in alive]}"
 
     assert 0 < at_dispatcher_kill[JobStatus.DONE] < N, at_dispatcher_kill
+    assert grouped(engine, flight_id) <= {None}  # not finished: not grouped yet
     assert at_dispatcher_kill[JobStatus.RUNNING] > 0, f"not mid-batch: {at_dispatcher_kill}"
 
     with spawned(dispatcher_args(db_url), log) as second:
         assert second.wait(timeout=150) == 0, log.read_text(errors="replace")[-3000:]
 
     jobs = assert_pipeline_exactly_once(engine, flight_id, synthetic_views, N)
+    assert None not in grouped(engine, flight_id)  # grouped once, after the restart
     retried = [j for j in jobs if j.attempts > 1]
     assert len(retried) >= at_dispatcher_kill[JobStatus.RUNNING]
     assert all(j.attempts <= j.max_attempts for j in jobs)
