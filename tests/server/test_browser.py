@@ -166,6 +166,7 @@ def browser() -> Iterator[object]:
 def _shot(page, name: str, *, docs: bool = False) -> None:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.wait_for_timeout(800)  # let Leaflet's zoom and pan animations settle
     page.screenshot(path=str(path))
     if docs and os.environ.get("ECOPATROL_UPDATE_SCREENSHOTS") == "1":
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
