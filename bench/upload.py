@@ -99,7 +99,11 @@ def mavproxy(sitl: Sitl, path: Path, count: int, workdir: Path) -> float:
     finally:
         proc.stdin.write("exit\n")
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # MAVProxy's module threads can ignore SIGTERM
+            proc.kill()
+            proc.wait()
 
 
 async def main() -> None:
