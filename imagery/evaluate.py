@@ -217,21 +217,7 @@ def score(scenes: Sequence[tuple[Scene, Sequence[CaptureResult]]]) -> dict[str, 
     totals = {k: _Tally() for k in MATCH_RADIUS_M}
     for scene, results in scenes:
         findings: list[FindingResult] = [f for r in results for f in r.findings]
-        ids = group(
-            [
-                Located(
-                    f.dedupe_key,
-                    f.kind,
-                    f.lat,
-                    f.lon,
-                    f.position_error_m,
-                    f.area_m2,
-                    f.dedupe_key,
-                    f.ground_polygon,
-                )
-                for f in findings
-            ]
-        )
+        ids = group([Located.of(f, f.dedupe_key) for f in findings])
         groups: dict[str, list[FindingResult]] = {}
         for f in findings:
             groups.setdefault(ids[f.dedupe_key], []).append(f)

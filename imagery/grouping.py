@@ -42,6 +42,20 @@ class Located:
     sort_key: str
     polygon: dict[str, Any] | None = None
 
+    @classmethod
+    def of(cls, finding: Any, key: Hashable) -> Located:
+        """From a stored ``Finding`` or a pipeline ``FindingResult`` (same field names)."""
+        return cls(
+            key,
+            finding.kind,
+            finding.lat,
+            finding.lon,
+            finding.position_error_m,
+            finding.area_m2,
+            finding.dedupe_key,
+            finding.ground_polygon,
+        )
+
 
 def _radius(item: Located) -> float:
     return math.sqrt(max(item.area_m2 or 0.0, 0.0) / math.pi)

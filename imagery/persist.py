@@ -92,20 +92,7 @@ def finish_flight(session: Session, flight: Flight) -> list[Change]:
     """Group the flight's findings and mark each group new or recurring against the
     previous patrol of the same sites; returns every change, the gone ones included."""
     findings = flight_findings(session, flight.id)
-    items = [
-        Located(
-            f.id,
-            f.kind,
-            f.lat,
-            f.lon,
-            f.position_error_m,
-            f.area_m2,
-            f.dedupe_key,
-            f.ground_polygon,
-        )
-        for f in findings
-    ]
-    ids = group(items)
+    ids = group([Located.of(f, f.id) for f in findings])
     set_groups(session, {k: v for k, v in ids.items() if isinstance(k, uuid.UUID)})
     current = _by_group(findings)
     sites = {f.site_id for f in findings if f.site_id}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,29 @@ def shared_data() -> Path:
     if not real.is_dir():
         pytest.skip(f"shared data not found at {real} (it lies beside the repository)")
     return real
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """Name of a database migrated to head once per session; tests copy it, which is fast."""
+    from sqlalchemy.engine import make_url
+
+    from store.db import make_engine, migrate
+    from tests.pg import scratch_database
+
+    with scratch_database("ecopatrol_template") as url:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        name = make_url(url).database
+        assert name is not None
+        yield name
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test's own, dropped after."""
+    from tests.pg import scratch_database
+
+    with scratch_database("ecopatrol_test", template=postgres_template) as url:
+        yield url

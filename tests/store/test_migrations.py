@@ -3,8 +3,6 @@ schema equal to the models (so nobody changes a table without a migration)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,31 +11,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
 from store.db import make_engine, migrate
 from store.migrations import config, downgrade, upgrade
-
-
-def _postgres_url() -> Iterator[str]:
-    admin_url = os.environ.get("ECOPATROL_TEST_POSTGRES_URL")
-    if not admin_url:
-        pytest.skip("ECOPATROL_TEST_POSTGRES_URL is not set (tools/test.sh starts PostgreSQL)")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            name = f"ecopatrol_migrate_{uuid.uuid4().hex[:12]}"
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # unreachable server: skip with the reason
-        pytest.skip(f"PostgreSQL at ECOPATROL_TEST_POSTGRES_URL is unreachable: {exc}")
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from tests.pg import scratch_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -48,12 +27,10 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
     else:
-        urls = _postgres_url()
-        url = next(urls)
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
-        next(urls, None)
+        with scratch_database("ecopatrol_migrate") as url:
+            engine = make_engine(url)
+            yield engine
+            engine.dispose()
 
 
 def _tables(engine: Engine) -> set[str]:
