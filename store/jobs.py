@@ -405,6 +405,12 @@ def claim(
     return claimed
 
 
+def _leased_by(worker: str, job_ids: Collection[uuid.UUID]) -> tuple[Any, ...]:
+    """Where-clauses for the jobs among ``job_ids`` that ``worker`` holds right now."""
+    job = JOBS.c
+    return (job.id.in_(list(job_ids)), job.lease_owner == worker, job.status == JobStatus.RUNNING)
+
+
 def heartbeat(
     engine: Engine,
     job_ids: Collection[uuid.UUID],
@@ -420,11 +426,7 @@ def heartbeat(
     job = JOBS.c
     stmt = (
         update(JOBS)
-        .where(
-            job.id.in_(list(job_ids)),
-            job.lease_owner == worker,
-            job.status == JobStatus.RUNNING,
-        )
+        .where(*_leased_by(worker, job_ids))
         .values(lease_expires_at=now + timedelta(seconds=lease_s))
         .returning(job.id)
     )
@@ -456,11 +458,7 @@ def complete(
     job = JOBS.c
     stmt = (
         update(JOBS)
-        .where(
-            job.id.in_(list(results)),
-            job.lease_owner == worker,
-            job.status == JobStatus.RUNNING,
-        )
+        .where(*_leased_by(worker, results))
         .values(
             status=JobStatus.DONE,
             lease_owner=None,
@@ -505,7 +503,7 @@ def fail(
     out_of_attempts = job.attempts >= job.max_attempts
     stmt = (
         update(JOBS)
-        .where(job.id == job_id, job.lease_owner == worker, job.status == JobStatus.RUNNING)
+        .where(*_leased_by(worker, [job_id]))
         .values(
             status=case((out_of_attempts, JobStatus.FAILED.value), else_=JobStatus.QUEUED.value),
             finished_at=case((out_of_attempts, now), else_=None),
@@ -542,11 +540,7 @@ def release(engine: Engine, job_ids: Collection[uuid.UUID], *, worker: str) -> i
     job = JOBS.c
     stmt = (
         update(JOBS)
-        .where(
-            job.id.in_(list(job_ids)),
-            job.lease_owner == worker,
-            job.status == JobStatus.RUNNING,
-        )
+        .where(*_leased_by(worker, job_ids))
         .values(
             status=JobStatus.QUEUED,
             attempts=job.attempts - 1,
