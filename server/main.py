@@ -28,7 +28,7 @@ from server.errors import (
 )
 from server.flights import FlightManager
 from server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from server.processing import ProcessingQueue
+from server.processing import LocalProcessing
 from server.settings import Settings, get_settings
 from server.throttle import LoginThrottle
 from store.db import make_engine
@@ -188,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.db_url)
     manager = FlightManager(engine, settings)
-    processing = ProcessingQueue(engine, settings.data_dir / "evidence", settings.flights_dir)
+    processing = LocalProcessing(engine, n_workers=settings.processing_workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

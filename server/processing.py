@@ -1,135 +1,163 @@
-"""Processing a flight's photos with the imagery pipeline, in the background of the service.
+"""Processing uploaded photos through the job queue, and running it on a single machine.
 
-The same steps as ``ecopatrol process`` (match the manifest, georeference and
-detect per capture, write captures and findings idempotently, group against
-the previous patrol), run in a worker thread so the service keeps answering.
+Uploads are ingested as they arrive (:func:`ingest_uploads`): the flight's
+captures are recorded and their jobs queued in the upload's transaction, with
+:func:`imagery.dispatch.capture.ingest_flight`, the same call ``ecopatrol
+ingest`` makes. Any ``ecopatrol worker`` pointed at the database then does the
+work; for a single-machine install the "process" action starts
+:class:`LocalProcessing`, a thread that runs the same
+:class:`~imagery.dispatch.Dispatcher` on a local Dask cluster until the queue is
+drained. Either way results land once, through the queue's leases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
-import uuid
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+import threading
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from imagery.ingest import collect_images, match_manifest
-from imagery.persist import finish_flight, write_results
-from imagery.pipeline import process_capture
-from imagery.pose import pose_from_manifest
-from imagery.sites import parse_sites
-from missions.manifest import read_manifest
-from server.errors import ConflictError, NotFoundError
+from imagery.dispatch import Dispatcher, open_client
+from imagery.dispatch.capture import IngestReport, ingest_flight
+from imagery.ingest import Inputs, collect_images, gather
+from server.errors import NotFoundError
 from server.planning import zone_geojson
-from store.db import session_scope
 from store.models import Flight
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class ProcessingState:
-    """What the service knows of one flight's processing run."""
+def _zone_file(session: Session, sites_dir: Path) -> Path | None:
+    """The stored zone as a GeoJSON file the workers read, named by its content (None if empty).
 
-    state: str = "queued"  # queued | running | done | failed
-    images: int = 0
-    processed: int = 0
-    failed: int = 0
-    findings_new: int = 0
-    message: str = ""
-    started_at: str = ""
-    finished_at: str = ""
+    Named by content so a worker's cache of parsed sites never serves an old zone.
+    """
+    zone = zone_geojson(session)
+    if not zone["features"]:
+        return None
+    text = json.dumps(zone, sort_keys=True)
+    path = sites_dir / f"zone-{hashlib.sha256(text.encode()).hexdigest()[:16]}.geojson"
+    if not path.is_file():
+        sites_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_text(text)
+        partial.replace(path)
+    return path
 
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
+
+def _inputs(directory: Path) -> Inputs | None:
+    """The folder's images and manifest poses; None while it holds no image yet."""
+    try:
+        return gather([directory])
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:  # a manifest matching none of the photos (yet)
+        logger.warning("%s: manifest not used (%s); photos keep their own poses", directory, exc)
+        images, manifest = collect_images([directory])
+        return Inputs([i.resolve() for i in images], {}, manifest, directory.resolve())
 
 
-def process_flight_directory(
-    engine: Engine,
-    flight_id: uuid.UUID,
+def ingest_uploads(
+    session: Session,
+    flight: Flight,
     directory: Path,
+    *,
     evidence_dir: Path,
-    state: ProcessingState,
-) -> None:
-    """Process every image in ``directory`` into the store under ``flight_id`` (blocking)."""
-    images, manifest = collect_images([directory])
-    if not images:
-        raise NotFoundError(f"no images in the flight folder {directory.name}; upload them first")
-    poses = {}
-    if manifest is not None:
-        poses = {
-            k: pose_from_manifest(v)
-            for k, v in match_manifest(images, read_manifest(manifest)).items()
-        }
-    with Session(engine) as session:
-        zone = parse_sites(zone_geojson(session))
-    state.images = len(images)
-    results = []
-    for index, image in enumerate(images):
-        result = process_capture(
-            image, pose=poses.get(image), sites=zone, evidence_dir=evidence_dir, index=index
-        )
-        results.append(result)
-        state.processed += 1
-        state.failed += 0 if result.ok else 1
-    with session_scope(engine) as session:
-        flight = session.get(Flight, flight_id)
-        if flight is None:
-            raise NotFoundError("the flight was deleted while processing")
-        written = write_results(session, results, flight_id=flight_id)
-        finish_flight(session, flight)
-    state.findings_new = written.findings_inserted
+    sites_dir: Path,
+) -> IngestReport | None:
+    """Record the flight folder's photos and queue their jobs (in the caller's transaction).
+
+    Idempotent: photos already recorded and jobs already queued are kept. A
+    photo's pose is taken when it is first recorded, from the manifest if one
+    was uploaded before it, else from its own EXIF/XMP. None while the folder
+    holds no photo.
+    """
+    inputs = _inputs(directory)
+    if inputs is None:
+        return None
+    # ingest_flight finds the flight by its (resolved) folder
+    if flight.directory != str(inputs.directory):
+        flight.directory = str(inputs.directory)
+        session.add(flight)
+        session.flush()
+    return ingest_flight(
+        session, inputs, sites=_zone_file(session, sites_dir), evidence_dir=evidence_dir
+    )
 
 
-class ProcessingQueue:
-    """One processing run per flight at a time; state kept for the UI to poll."""
+class LocalProcessing:
+    """Runs the queued jobs on this machine: one dispatcher thread until the queue is empty.
 
-    def __init__(self, engine: Engine, evidence_dir: Path, flights_dir: Path) -> None:
+    :meth:`start` while the thread runs only asks it for one more pass, so
+    jobs queued at any moment are picked up and there is never more than one
+    local dispatcher.
+    """
+
+    def __init__(self, engine: Engine, *, n_workers: int | None = 1) -> None:
         self.engine = engine
-        self.evidence_dir = evidence_dir
-        self.flights_dir = flights_dir
-        self.states: dict[uuid.UUID, ProcessingState] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.n_workers = n_workers
+        self.error = ""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._again = False
 
-    def start(self, flight: Flight) -> ProcessingState:
-        current = self.states.get(flight.id)
-        if current is not None and current.state in ("queued", "running"):
-            raise ConflictError("this flight is already being processed")
-        directory = (
-            Path(flight.directory) if flight.directory else self.flights_dir / str(flight.id)
-        )
-        if not directory.is_dir():
-            raise NotFoundError("the flight has no folder yet; upload its photos first")
-        state = ProcessingState(state="queued", started_at=datetime.now(UTC).isoformat())
-        self.states[flight.id] = state
-        task = asyncio.get_running_loop().create_task(self._run(flight.id, directory, state))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return state
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._thread is not None
 
-    async def _run(self, flight_id: uuid.UUID, directory: Path, state: ProcessingState) -> None:
-        state.state = "running"
+    def start(self) -> None:
+        """Drain the queue in the background (another pass if already draining)."""
+        with self._lock:
+            self._again = True
+            if self._thread is not None or self._stop.is_set():
+                return
+            self.error = ""
+            self._thread = threading.Thread(target=self._run, name="local-dispatcher", daemon=True)
+            self._thread.start()
+
+    def _more(self) -> bool:
+        with self._lock:
+            again, self._again = self._again and not self._stop.is_set(), False
+            if not again:
+                self._thread = None
+            return again
+
+    def _run(self) -> None:
         try:
-            await asyncio.to_thread(
-                process_flight_directory,
-                self.engine,
-                flight_id,
-                directory,
-                self.evidence_dir,
-                state,
-            )
-            state.state = "done"
-            state.message = f"{state.processed} photos, {state.findings_new} new findings"
-        except Exception as exc:  # reported to the operator, the service goes on
-            logger.warning("processing flight %s failed: %s", flight_id, exc)
-            state.state, state.message = "failed", str(exc) or type(exc).__name__
-        state.finished_at = datetime.now(UTC).isoformat()
+            with open_client(n_workers=self.n_workers) as client:
+                dispatcher = Dispatcher(self.engine, client)
+                while self._more():
+                    report = dispatcher.run(drain=True, should_stop=self._stop.is_set)
+                    logger.info(
+                        "local processing: %d jobs written, %d failed in %.1f s",
+                        report.written,
+                        report.failed,
+                        report.seconds,
+                    )
+        except Exception as exc:  # reported to the operator; the queue keeps the work
+            logger.exception("local processing stopped")
+            with self._lock:
+                self.error = str(exc) or type(exc).__name__
+                self._thread = None
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        """Stop after the results in hand are written; unfinished jobs go back to the queue."""
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 30.0)
+
+
+def require_photos(flight: Flight) -> Path:
+    """The flight's folder, or NotFoundError when nothing was uploaded to it."""
+    if not flight.directory or not Path(flight.directory).is_dir():
+        raise NotFoundError("the flight has no photos yet; upload them first")
+    return Path(flight.directory)

@@ -32,6 +32,21 @@ class Message(BaseModel):
     message: str
 
 
+class FlightProcessing(BaseModel):
+    """A flight's processing jobs (one per photo and pipeline version) by status."""
+
+    flight_id: uuid.UUID
+    queued: int
+    running: int
+    done: int
+    failed: int
+    total: int
+    finished: int = Field(description="done or failed for good")
+    fraction: float = Field(ge=0.0, le=1.0, description="finished / total (1 when no jobs)")
+    local_dispatcher: bool = Field(description="this server is running the queue itself")
+    error: str = Field(default="", description="why the server's own processing stopped")
+
+
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"

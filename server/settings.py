@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    processing_workers: int = Field(
+        default=1, ge=1, description="Dask worker processes of the server's own processing."
+    )
     sitl_speedup: int = Field(default=5, ge=1, le=50)
     title: str = "EcoPatrol"
 

@@ -49,6 +49,20 @@ function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
+// A flight's processing progress in `el`, polled while jobs are unfinished; stops when `el` leaves the page.
+async function showProcessing(el, flightId, intervalMs = 1500) {
+  let p;
+  try { p = await api(`/flights/${flightId}/processing`); } catch (err) { el.textContent = err.message; return; }
+  const open = p.total > 0 && p.finished < p.total;
+  const label = p.total === 0 ? "nothing queued" : open ? (p.running ? "processing" : "queued") : "processing done";
+  el.innerHTML = `<div class="processing" data-flight="${esc(flightId)}">` +
+    `<progress max="${p.total || 1}" value="${p.finished}"></progress> ` +
+    `${label}: processed ${p.finished} / ${p.total}${p.failed ? ` (failed ${p.failed})` : ""}` +
+    `${p.error ? ` <span class="error">${esc(p.error)}</span>` : ""}</div>`;
+  clearTimeout(el._processingTimer);
+  if (open && !p.error && el.isConnected) el._processingTimer = setTimeout(() => showProcessing(el, flightId, intervalMs), intervalMs);
+}
+
 function fmt(value, digits = 1) {
   return typeof value === "number" ? value.toFixed(digits) : "–";
 }

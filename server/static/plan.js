@@ -123,16 +123,14 @@ async function processPhotos() {
     await api(`/flights/${flight.id}/process`, { method: "POST" });
   } catch (err) { toast(err.message, true); return; }
   const box = document.getElementById("live");
-  const poll = async () => {
-    const s = await api(`/flights/${flight.id}/process`);
-    box.innerHTML = `processing: <b>${esc(s.state)}</b> ${s.processed || 0}/${s.images || 0} ${esc(s.message || "")}`;
-    if (s.state === "queued" || s.state === "running") setTimeout(poll, 1500);
-  };
-  poll();
+  box.classList.remove("muted");
+  showProcessing(box, flight.id);
 }
 
 async function uploadPhotos() {
-  const files = [...document.getElementById("upload-files").files];
+  // the manifest first, so each photo is queued with its pose from it
+  const files = [...document.getElementById("upload-files").files]
+    .sort((a, b) => (b.name.endsWith(".jsonl") ? 1 : 0) - (a.name.endsWith(".jsonl") ? 1 : 0));
   const name = document.getElementById("upload-name").value.trim() || "uploaded flight";
   const status = document.getElementById("upload-status");
   if (!files.length) { toast("choose the photos first", true); return; }
@@ -149,6 +147,9 @@ async function uploadPhotos() {
       done += 1;
     }
     status.textContent = `${done} file(s) uploaded to “${name}”`;
+    const box = document.getElementById("live");
+    box.classList.remove("muted");
+    showProcessing(box, flight.id);
     document.getElementById("btn-process").disabled = false;
   } catch (err) {
     toast(err.message, true);

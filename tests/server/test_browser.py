@@ -122,11 +122,11 @@ def _fly_synthetic_patrol(base: str, auth: dict[str, str], tmp: Path) -> tuple[i
     httpx.post(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).raise_for_status()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        state = httpx.get(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).json()
-        if state["state"] in ("done", "failed"):
+        state = httpx.get(f"{base}/api/v1/flights/{flight_id}/processing", headers=auth).json()
+        if state["finished"] == state["total"]:
             break
         time.sleep(0.3)
-    assert state["state"] == "done", state
+    assert state["done"] == state["total"] == len(shots), state
     count = int(httpx.get(f"{base}/api/v1/findings", headers=auth).json()["count"])
     assert count >= 3, f"the synthetic patrol gave only {count} findings"
     return count, shots
@@ -211,8 +211,8 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     page.click("#btn-upload")
     page.wait_for_selector("#upload-status:has-text('2 file(s) uploaded')", timeout=30_000)
     page.click("#btn-process")
-    page.wait_for_selector("#live:has-text('done')", timeout=90_000)
-    assert "2/2" in page.inner_text("#live")
+    page.wait_for_selector("#live:has-text('processing done')", timeout=90_000)
+    assert "processed 2 / 2" in page.inner_text("#live")
 
     page.goto(f"{base}/")
     page.wait_for_selector("body[data-ready='1']")

@@ -79,7 +79,7 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
             OPS,
         ),
         ("POST", f"/api/v1/flights/{fl}/process", {}, OPS),
-        ("GET", f"/api/v1/flights/{fl}/process", {}, ALL),
+        ("GET", f"/api/v1/flights/{fl}/processing", {}, ALL),
         ("POST", "/api/v1/plans", {"json": {"patrol_name": "p-{role}", "targets": ["nope"]}}, OPS),
         ("GET", "/api/v1/captures", {}, ALL),
         ("GET", f"/api/v1/captures/{c}", {}, ALL),

@@ -88,14 +88,11 @@ def test_upload_process_review_export(client: TestClient, headers, engine, tmp_p
     r = client.post(f"/api/v1/flights/{flight['id']}/process", headers=op)
     assert r.status_code == 202, r.text
     deadline = time.monotonic() + 120
-    state = {}
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/v1/flights/{flight['id']}/process", headers=op).json()
-        if state["state"] in ("done", "failed"):
-            break
+    state = r.json()
+    while time.monotonic() < deadline and state["finished"] < state["total"]:
         time.sleep(0.3)
-    assert state["state"] == "done", state
-    assert state["processed"] == len(shots)
+        state = client.get(f"/api/v1/flights/{flight['id']}/processing", headers=op).json()
+    assert state["done"] == state["total"] == len(shots), state
 
     found = client.get(
         f"/api/v1/findings?flight_id={flight['id']}&status=pending", headers=insp

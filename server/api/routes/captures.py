@@ -12,12 +12,13 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
 from server.api.deps import CurrentUser, OperatorUser, SessionDep, SettingsDep
-from server.errors import ConflictError, NotFoundError, UploadRejectedError, UploadTooLargeError
+from server.errors import NotFoundError, UploadRejectedError, UploadTooLargeError
 from server.previews import preview
-from server.processing import ProcessingQueue
-from server.schemas import CapturePublic, CapturesPublic, Message
+from server.processing import LocalProcessing, ingest_uploads, require_photos
+from server.schemas import CapturePublic, CapturesPublic, FlightProcessing, Message
 from server.settings import Settings
 from server.uploads import save_upload
+from store.jobs import JobStatus, flight_progress
 from store.models import Capture, CaptureStatus, Flight
 
 router = APIRouter(tags=["captures"])
@@ -34,6 +35,12 @@ class UploadResult(BaseModel):
 def flight_directory(flight: Flight, settings: Settings) -> Path:
     """The flight's folder (manifest and images), made on first use."""
     return Path(flight.directory) if flight.directory else settings.flights_dir / str(flight.id)
+
+
+def _ingest_dirs(settings: Settings) -> dict[str, Path]:
+    """Where workers write finding evidence and read the zone (files every worker must see)."""
+    data = settings.data_dir
+    return {"evidence_dir": data / "evidence", "sites_dir": data / "zones"}
 
 
 def _flight(session: Session, flight_id: uuid.UUID) -> Flight:
@@ -70,23 +77,18 @@ async def upload_capture(
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
     except UploadRejectedError as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
-    if not flight.directory:
-        flight.directory = str(directory)
-        session.add(flight)
+    # recorded and queued in this transaction: the photo is in the queue once the upload answers
+    ingest_uploads(session, flight, directory, **_ingest_dirs(settings))
     capture_id = None
     if saved.media_type.startswith("image/"):
         # the absolute path, as the imagery pipeline keys captures (flight, path)
         stored = str(saved.path.resolve())
         capture = session.exec(
             select(Capture).where(Capture.flight_id == flight.id, Capture.path == stored)
-        ).first()
-        if capture is None:
-            capture = Capture(flight_id=flight.id, path=stored)
+        ).one()
         capture.sha256 = saved.sha256
         capture.kind = "thermal" if saved.media_type == "image/tiff" else "rgb"
-        capture.status = CaptureStatus.PENDING
         session.add(capture)
-        session.flush()
         capture_id = capture.id
     session.commit()
     return UploadResult(
@@ -175,31 +177,53 @@ def capture_image(
     return FileResponse(path, media_type="image/jpeg")
 
 
+def _progress(session: Session, flight_id: uuid.UUID, local: LocalProcessing) -> FlightProcessing:
+    progress = flight_progress(session, flight_id)
+    return FlightProcessing(
+        flight_id=flight_id,
+        **{status_.value: progress.counts.get(status_, 0) for status_ in JobStatus},
+        total=progress.total,
+        finished=progress.finished,
+        fraction=progress.fraction,
+        local_dispatcher=local.running,
+        error=local.error,
+    )
+
+
 @router.post(
     "/flights/{flight_id}/process",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={404: {"model": Message}, 409: {"model": Message}},
+    responses={404: {"model": Message}},
 )
-async def process_flight(
-    session: SessionDep, request: Request, _: OperatorUser, flight_id: uuid.UUID
-) -> dict[str, Any]:
-    """Georeference and run the detectors over the flight's photos, in the background."""
+def process_flight(
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    _: OperatorUser,
+    flight_id: uuid.UUID,
+) -> FlightProcessing:
+    """Process the flight's photos on this server: queue any not queued yet and drain the queue.
+
+    The jobs are the ones uploads queued, so an ``ecopatrol worker`` elsewhere
+    may take some of them; each result is recorded once either way.
+    """
     flight = _flight(session, flight_id)
-    queue: ProcessingQueue = request.app.state.processing
     try:
-        return queue.start(flight).public()
+        directory = require_photos(flight)
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except ConflictError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if ingest_uploads(session, flight, directory, **_ingest_dirs(settings)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the flight has no photos yet")
+    session.commit()
+    local: LocalProcessing = request.app.state.processing
+    local.start()
+    return _progress(session, flight_id, local)
 
 
-@router.get("/flights/{flight_id}/process", responses={404: {"model": Message}})
-def processing_state(
+@router.get("/flights/{flight_id}/processing", responses={404: {"model": Message}})
+def flight_processing(
     session: SessionDep, request: Request, _: CurrentUser, flight_id: uuid.UUID
-) -> dict[str, Any]:
-    """The state of the flight's latest processing run (``state`` is ``none`` if never run)."""
+) -> FlightProcessing:
+    """How far the flight's processing has gone: its jobs by status (poll while unfinished)."""
     _flight(session, flight_id)
-    queue: ProcessingQueue = request.app.state.processing
-    state = queue.states.get(flight_id)
-    return state.public() if state else {"state": "none"}
+    return _progress(session, flight_id, request.app.state.processing)
