@@ -168,8 +168,12 @@ def query(rng: random.Random) -> dict[str, str]:
     return params
 
 
+BASELINE_PATH = "/api/v1/users/me"
+"""The floor: the same server, token check and one-row read, under the same load."""
+
+
 async def load(
-    base: str, *, clients: int, seconds: float, warmup_s: float
+    base: str, path: str, *, clients: int, seconds: float, warmup_s: float
 ) -> tuple[list[float], int]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as login:
         r = await login.post(
@@ -191,7 +195,8 @@ async def load(
         ) as http:
             while (now := time.perf_counter()) < stop_at:
                 t0 = now
-                response = await http.get("/api/v1/findings", params=query(rng))
+                params = query(rng) if path == "/api/v1/findings" else None
+                response = await http.get(path, params=params)
                 t1 = time.perf_counter()
                 if t0 >= measure_from:
                     if response.status_code == 200:
@@ -203,7 +208,8 @@ async def load(
     return latencies, errors
 
 
-def run(database: str, url: str, args: argparse.Namespace) -> Result:
+def run(database: str, url: str, args: argparse.Namespace) -> tuple[Result, Result]:
+    """The findings list and the baseline, each under the same load on one server."""
     with tempfile.TemporaryDirectory(prefix="ecopatrol-bench-") as tmp:
         if url == "sqlite":
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -216,20 +222,27 @@ def run(database: str, url: str, args: argparse.Namespace) -> Result:
         port = free_port()
         server = start_server(url, Path(tmp) / "data", port, args.workers)
         try:
-            latencies, errors = asyncio.run(
-                load(
-                    f"http://127.0.0.1:{port}",
-                    clients=args.clients,
-                    seconds=args.seconds,
-                    warmup_s=args.warmup,
+            measured = [
+                asyncio.run(
+                    load(
+                        f"http://127.0.0.1:{port}",
+                        path,
+                        clients=args.clients,
+                        seconds=args.seconds,
+                        warmup_s=args.warmup,
+                    )
                 )
-            )
+                for path in ("/api/v1/findings", BASELINE_PATH)
+            ]
         finally:
             server.terminate()
             server.wait(timeout=10)
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Result(database, len(latencies), errors, args.seconds, q[49] * 1000, q[98] * 1000)
+    out = []
+    for name, (latencies, errors) in zip((database, "  baseline"), measured, strict=True):
+        latencies.sort()
+        q = statistics.quantiles(latencies, n=100, method="inclusive")
+        out.append(Result(name, len(latencies), errors, args.seconds, q[49] * 1000, q[98] * 1000))
+    return out[0], out[1]
 
 
 def postgres_database(admin_url: str) -> tuple[str, str]:
@@ -263,7 +276,7 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
 
-    results = []
+    results: list[tuple[Result, Result]] = []
     if not args.no_sqlite:
         results.append(run("sqlite", "sqlite", args))
     if args.postgres_url:
@@ -279,14 +292,19 @@ def main() -> None:
 
     print(
         f"GET /api/v1/findings, {args.findings} findings, {args.clients} clients, loopback, "
-        f"{args.workers} uvicorn worker(s)"
+        f"{args.workers} uvicorn worker(s); baseline: GET {BASELINE_PATH} on the same server"
     )
-    print(f"{'database':<12}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for r in results:
-        print(
-            f"{r.database:<12}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.p50_ms:>10.1f}"
-            f"{r.p99_ms:>10.1f}"
-        )
+    print(
+        f"{'database':<12}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'req/s vs baseline':>19}"
+    )
+    for findings, baseline in results:
+        for r in (findings, baseline):
+            ratio = f"{r.rps / baseline.rps:>19.2f}" if r is findings else ""
+            print(
+                f"{r.database:<12}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.p50_ms:>10.1f}"
+                f"{r.p99_ms:>10.1f}{ratio}"
+            )
 
 
 if __name__ == "__main__":
