@@ -10,7 +10,8 @@ the database (Alembic, ``store.migrations``) and runs it under uvicorn.
   findings and reviews, exports, users, login).
 - ``planning`` calls ``missions.plan.plan_patrol``; ``flights`` + ``flying`` fly stored
   sorties with ``missions.flight.Vehicle`` (SITL via ``sitl.instance``); ``processing``
-  runs the ``imagery`` pipeline over a flight folder in a worker thread.
+  queues each uploaded photo's job (``imagery.dispatch.capture.ingest_flight``) and, for a
+  single machine, drains the queue with ``imagery.dispatch.Dispatcher`` in a thread.
 - ``exports`` (GeoJSON, CSV, KML), ``report`` (self-contained HTML per patrol),
   ``uploads`` (streamed, sniffed, size-limited), ``previews`` (JPEG of any capture).
 - ``static/``: the pages, with Leaflet and Swagger UI vendored (no CDN).
