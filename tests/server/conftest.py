@@ -3,7 +3,6 @@ an app bound to it, and a signed-in client per role."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from server.accounts import add_user
@@ -25,57 +23,6 @@ from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, 
 PASSWORD = "correct horse battery"
 ROLES = (Role.ADMIN, Role.OPERATOR, Role.INSPECTOR)
 SITES = Path(__file__).resolve().parents[2] / "examples" / "zhengzhou-hightech" / "sites.geojson"
-
-
-def postgres_admin_url() -> str:
-    url = os.environ.get("ECOPATROL_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("ECOPATROL_TEST_POSTGRES_URL is not set (tools/test.sh starts PostgreSQL)")
-    try:
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-    except Exception as exc:  # any connection failure means: skip, with the reason
-        pytest.skip(f"PostgreSQL at ECOPATROL_TEST_POSTGRES_URL is unreachable: {exc}")
-    return url
-
-
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[tuple[str, str]]:
-    """(admin URL, name of a database migrated to head): each test copies it, which is fast."""
-    admin_url = postgres_admin_url()
-    name = f"ecopatrol_template_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(
-        make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    )
-    migrate(engine)
-    engine.dispose()
-    try:
-        yield admin_url, name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def postgres_url(postgres_template: tuple[str, str]) -> Iterator[str]:
-    """A URL to a throwaway database on the test PostgreSQL server, dropped afterwards."""
-    admin_url, template = postgres_template
-    name = f"ecopatrol_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
