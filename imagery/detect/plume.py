@@ -8,7 +8,9 @@ candidate mask (so a plume drifting over a roof separates from it) and a
 region whose surroundings change steeply at its rim is rejected, as is one
 with a fairly steep rim and an even inside (a pale roof or slab; a plume's
 density varies). Sky (blue,
-smooth, touching the top edge in oblique views) is masked first.
+smooth, touching the top edge in oblique views) is masked first. Colours
+are judged after a white-patch balance, so steam under a strong colour cast
+(a blue winter dusk) is still white.
 
 With stacks known and the frame georeferenced, only pixels within
 ``radius_m`` of a stack are searched: pale roads and concrete look like grey
@@ -73,6 +75,30 @@ def stack_mask(frame: Frame, radius_m: float) -> NDArray[np.bool_] | None:
     return mask
 
 
+def white_balanced(
+    rgb: NDArray[np.float32],
+    percentile: float = 99.0,
+    tolerance: float = 1.15,
+    max_gain: float = 3.0,
+) -> NDArray[np.float32]:
+    """The frame under neutral light: a percentile white patch (von Kries) balance.
+
+    Whiteness and greyness are judged against the frame's own light: under a
+    colour cast (a blue winter dusk) white steam is as tinted as everything
+    else. Each channel is scaled so the frame's brightest pixels (the
+    ``percentile`` per channel, robust to a few clipped ones) come out neutral;
+    gains only lift the weaker channels, capped at ``max_gain``. A cast within
+    ``tolerance`` (what auto white balance leaves on a daylight frame, where the
+    colour rules were set) is left alone, so such frames are judged as taken.
+    """
+    step = max(min(rgb.shape[:2]) // 256, 1)
+    ref = np.percentile(rgb[::step, ::step].reshape(-1, 3), percentile, axis=0)
+    gains = np.clip(ref.max() / np.maximum(ref, 1e-3), 1.0, max_gain).astype(np.float32)
+    if float(gains.max()) <= tolerance:
+        return rgb
+    return np.minimum(rgb * gains, np.float32(1.0))
+
+
 def typical_dark(rgb: NDArray[np.float32]) -> float:
     """Median dark channel of a frame, from a coarse subsample."""
     step = max(min(rgb.shape[:2]) // 128, 1)
@@ -85,14 +111,14 @@ class PlumeDetector:
     """Smoke/steam: haze prior + low saturation, soft edges, sky masked, near stacks."""
 
     name: str = "plume"
-    version: str = "1.0"
+    version: str = "1.1"
     kinds: frozenset[str] = frozenset({"rgb"})
     radius_m: float = 150.0
     high: float = 0.6
     low: float = 0.3
     min_area_frac: float = 0.002
     min_area_m2: float = 4.0
-    max_rim_gradient: float = 0.07
+    max_rim_gradient: float = 0.085
     surface_rim_gradient: float = 0.05
     surface_texture: float = 0.045
     edge_gradient: float = 0.08
@@ -122,13 +148,14 @@ class PlumeDetector:
         if frame.georef is not None and (near is None or not near.any()):
             return []
         full_rows, full_cols = frame.shape
-        typical = typical_dark(frame.rgb)
+        balanced = white_balanced(frame.rgb)
+        typical = typical_dark(balanced)
         w0, w1, v0, v1 = 0, full_rows, 0, full_cols  # work only around the stacks
         if near is not None:
             rr, cc = np.nonzero(near.any(axis=1))[0], np.nonzero(near.any(axis=0))[0]
             w0, w1, v0, v1 = int(rr[0]), int(rr[-1]) + 1, int(cc[0]), int(cc[-1]) + 1
             near = near[w0:w1, v0:v1]
-        rgb = frame.rgb[w0:w1, v0:v1]
+        rgb = balanced[w0:w1, v0:v1]
         prob = self.probability(rgb, typical=typical)
         prob[sky_mask(rgb)] = 0
         if near is not None:
@@ -154,7 +181,8 @@ class PlumeDetector:
             rim_grad = float(grad[a0:a1, b0:b1][ring].mean()) if ring.any() else 0.0
             if rim_grad > self.max_rim_gradient:
                 return None
-            texture = float(np.std(channel_max(rgb[r0:r1, c0:c1])[mask]))
+            # Density variation on luminance: under a cast the strong channel clips in steam.
+            texture = float(np.std(rgb[r0:r1, c0:c1].mean(axis=2)[mask]))
             if rim_grad > self.surface_rim_gradient and texture < self.surface_texture:
                 return None  # hard-edged and even: a pale roof or slab, not a plume
             p = prob[r0:r1, c0:c1][mask]

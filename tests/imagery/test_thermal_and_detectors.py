@@ -71,14 +71,35 @@ def test_no_hotspot_in_vignetted_flir_frame(shared_data: Path) -> None:
     assert _hotspots(shared_data / "thermal_flir_duo_pro_r" / "example_radiometric.tiff") == []
 
 
+def _strip_flags(path: Path) -> list[list[Detection]]:
+    """Plumes in each of the 9 real frames on a strip's top row (224 px tiles, 244 px apart)."""
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / np.float32(255)
+    tiles = [rgb[0:224, 244 * i : 244 * i + 224] for i in range(9)]
+    return [PlumeDetector().detect(Frame("rgb", rgb=t)) for t in tiles]
+
+
 def test_steam_frames_are_flagged(shared_data: Path) -> None:
-    strips = sorted((shared_data / "smoke_rise_industrial").glob("0-7-*.png"))
-    assert strips
-    rgb = np.asarray(Image.open(strips[0]).convert("RGB"), dtype=np.float32) / 255
-    tiles = [rgb[0:224, 244 * i : 244 * i + 224] for i in range(9)]  # top row: real frames
-    flagged = sum(bool(PlumeDetector().detect(Frame("rgb", rgb=t))) for t in tiles)
+    (strip,) = (shared_data / "smoke_rise_industrial").glob("0-7-*.png")
+    flagged = sum(bool(found) for found in _strip_flags(strip))
     print(f"steam strip 0-7: {flagged}/9 frames flagged")
     assert flagged >= 6
+
+
+def test_steam_under_a_blue_cast_is_flagged_on_the_steam(shared_data: Path) -> None:
+    """Winter dusk: white steam against a dark hillside, the whole frame tinted blue.
+
+    6 of the 9 frames are flagged (0 before white balance), each on the steam rising from the
+    roof (rows 100-190, columns 100-165), not on the pale sky or the roofline.
+    """
+    (strip,) = (shared_data / "smoke_rise_industrial").glob("0-1-*.png")
+    per_frame = _strip_flags(strip)
+    flagged = sum(bool(found) for found in per_frame)
+    print(f"blue-cast strip 0-1: {flagged}/9 frames flagged")
+    assert flagged >= 6
+    for found in per_frame:
+        for d in found:
+            r0, c0, r1, c1 = d.box
+            assert r0 >= 100 and r1 <= 195 and c0 >= 100 and c1 <= 165, d.box
 
 
 def test_georeferenced_frame_without_stacks_is_not_searched_for_plumes(brighton: Path) -> None:
