@@ -131,10 +131,12 @@ def _print_summary(console: Console, summary: DemoSummary) -> None:
     if not summary.flown_in_sitl:
         console.print(f"[yellow]note:[/] {summary.sitl_note}")
     table = Table(title="Demo patrol", show_header=False)
-    table.add_row("distance flown", f"{summary.distance_m / 1000:.2f} km")
+    flown = "distance flown" if summary.flown_in_sitl else "distance planned"
+    table.add_row(flown, f"{summary.distance_m / 1000:.2f} km")
     table.add_row("captures", f"{summary.captures} ({summary.failed_captures} failed)")
     for kind, count in sorted(summary.findings_by_kind.items()):
-        table.add_row(f"findings: {kind}", str(count))
+        objects = summary.objects_by_kind.get(kind, count)
+        table.add_row(f"findings: {kind}", f"{objects} (seen in {count} captures)")
     table.add_row(
         "injected anomalies found",
         f"{summary.injected_found} of {summary.injected_visible} in the flown footprints"

@@ -38,7 +38,7 @@ from missions.plan import Patrol, Sortie, plan_patrol
 from missions.sites import load_sites
 from server.planning import store_patrol
 from store.db import make_engine, migrate, session_scope
-from store.findings import get_or_create_flight
+from store.findings import flight_findings, get_or_create_flight
 from store.models import Flight, FlightStatus, Mission, Role, Site, User
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class DemoSummary:
     captures: int
     failed_captures: int
     findings_by_kind: dict[str, int]
+    objects_by_kind: dict[str, int]
     injected: int
     injected_visible: int
     injected_found: int
@@ -354,6 +355,12 @@ def run_demo(
             _record_flight(flight, flown, missions[sortie.number])
             write_results(session, results, flight_id=flight.id)
             finish_flight(session, flight)
+            objects = Counter(
+                kind
+                for kind, _group in {
+                    (f.kind, f.group_id or f.id) for f in flight_findings(session, flight.id)
+                }
+            )
             logins = _ensure_users(session)
     finally:
         engine.dispose()
@@ -369,6 +376,7 @@ def run_demo(
         captures=len(results),
         failed_captures=sum(not r.ok for r in results),
         findings_by_kind=dict(Counter(f.kind for r in results for f in r.findings)),
+        objects_by_kind=dict(objects),
         injected=len(anomalies),
         injected_visible=sum(m.truths for m in metrics.values()),
         injected_found=sum(m.matched for m in metrics.values()),

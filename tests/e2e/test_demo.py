@@ -36,6 +36,9 @@ def _check(summary: DemoSummary, data_dir: Path) -> None:
         with Session(engine) as session:
             stored = session.exec(select(func.count()).select_from(Finding)).one()
             assert stored == sum(summary.findings_by_kind.values())
+            groups = session.exec(select(func.count(func.distinct(Finding.group_id)))).one()
+            assert groups == sum(summary.objects_by_kind.values())
+            assert groups < stored  # overlapping captures of one object are grouped
             flight = session.exec(select(Flight)).one()
             assert flight.status == FlightStatus.LANDED
             assert session.get(Mission, flight.mission_id) is not None
