@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import random
 import secrets
 import statistics
 from collections import Counter
@@ -36,10 +37,12 @@ from imagery.synthetic import Anomaly, Basemap, make_basemap, render_captures, s
 from missions.manifest import CapturePose, read_manifest
 from missions.plan import Patrol, Sortie, plan_patrol
 from missions.sites import load_sites
+from server.api.routes.sites import upsert_sites
 from server.planning import store_patrol
+from server.schemas import SiteCollection
 from store.db import make_engine, migrate, session_scope
 from store.findings import flight_findings, get_or_create_flight
-from store.models import Flight, FlightStatus, Mission, Role, Site, User
+from store.models import Flight, FlightStatus, Mission, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +105,6 @@ def _offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[floa
 def place_anomalies(sites: ImagerySites, targets: Sequence[str], *, seed: int = 0) -> list[Anomaly]:
     """Anomalies a patrol of ``targets`` should find: a plume downwind of every stack,
     a hot spot on every enterprise's yard, discoloured water on every river section."""
-    import random
 
     rng = random.Random(seed)
     out: list[Anomaly] = []
@@ -223,16 +225,8 @@ async def _fly(sortie: Sortie, out_dir: Path, *, speedup: float, stage: Stage) -
 
 def _store_zone(session: Session, sites_path: Path, patrol: Patrol) -> dict[int, Mission]:
     """Sites (updated in place) and the planned sorties as a new patrol, for the server."""
-    raw = json.loads(sites_path.read_text(encoding="utf-8"))
-    for feature in raw["features"]:
-        props = dict(feature.get("properties") or {})
-        site_id = str(feature.get("id") or props.get("id"))
-        site = session.exec(select(Site).where(Site.site_id == site_id)).first() or Site(
-            site_id=site_id, kind=props.get("kind", ""), geometry=feature["geometry"]
-        )
-        site.kind, site.name = props.get("kind", ""), str(props.get("name", ""))
-        site.geometry, site.properties = feature["geometry"], props
-        session.add(site)
+    collection = SiteCollection.model_validate_json(sites_path.read_bytes())
+    upsert_sites(session, collection)
     rows = store_patrol(session, patrol, f"{PATROL_NAME} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}")
     return {row.sortie_index: row for row in rows}
 

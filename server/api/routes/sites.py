@@ -47,6 +47,22 @@ def _apply(site: Site, feature: SiteFeature) -> None:
     site.geometry = feature.geometry.model_dump()
 
 
+def upsert_sites(session: Session, collection: SiteCollection) -> SiteImportResult:
+    """Create or update sites by id (in the caller's transaction); others are left alone."""
+    existing = {s.site_id: s for s in session.exec(select(Site))}
+    created = updated = 0
+    for feature in collection.features:
+        site = existing.get(feature.properties.id)
+        if site is None:
+            site = Site(site_id="", kind="", geometry={})
+            created += 1
+        else:
+            updated += 1
+        _apply(site, feature)
+        session.add(site)
+    return SiteImportResult(created=created, updated=updated)
+
+
 def _get(session: Session, site_id: str) -> Site:
     site = session.exec(select(Site).where(Site.site_id == site_id)).first()
     if site is None:
@@ -90,19 +106,9 @@ def import_sites(
 
     Sites not in the collection are left alone; the whole collection applies or none of it.
     """
-    existing = {s.site_id: s for s in session.exec(select(Site))}
-    created = updated = 0
-    for feature in collection.features:
-        site = existing.get(feature.properties.id)
-        if site is None:
-            site = Site(site_id="", kind="", geometry={})
-            created += 1
-        else:
-            updated += 1
-        _apply(site, feature)
-        session.add(site)
+    result = upsert_sites(session, collection)
     session.commit()
-    return SiteImportResult(created=created, updated=updated)
+    return result
 
 
 @router.get("/{site_id}", response_model=SiteFeature, responses={404: {"model": Message}})
