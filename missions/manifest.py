@@ -11,7 +11,7 @@ bearing the optical axis points to, clockwise from north).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -64,12 +64,7 @@ def read_manifest(path: Path) -> list[CapturePose]:
     return poses
 
 
-def iter_lines(poses: Iterable[CapturePose]) -> Iterator[str]:
-    for pose in poses:
-        yield pose.to_json() + "\n"
-
-
 def write_manifest(path: Path, poses: Iterable[CapturePose]) -> None:
     """Write a whole manifest (the flight layer appends line by line instead)."""
     with path.open("w", encoding="utf-8") as fh:
-        fh.writelines(iter_lines(poses))
+        fh.writelines(pose.to_json() + "\n" for pose in poses)
