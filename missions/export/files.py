@@ -1,4 +1,4 @@
-"""Writing export files so a failure never leaves a half-written file behind."""
+"""Reading and writing export files: one-line errors on read, never a half-written file."""
 
 from __future__ import annotations
 
@@ -20,3 +20,13 @@ def write_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_text(path: Path, error: type[Exception]) -> str:
+    """``path``'s UTF-8 text; a missing or unreadable file raises ``error`` with one line."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot be read ({exc})") from None

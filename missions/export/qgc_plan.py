@@ -19,7 +19,7 @@ from typing import Any
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.errors import PlanFormatError
-from missions.export.files import write_atomic
+from missions.export.files import read_text, write_atomic
 from missions.geofence import fence_items, fence_shapes, rally_items
 from missions.items import Mission, MissionItem, from_e7, to_e7
 
@@ -83,12 +83,9 @@ def write_plan(
 def read_plan(path: str | Path) -> Mission:
     """Read a QGC ``.plan`` file back into a :class:`Mission` named after the file."""
     path = Path(path)
+    text = read_text(path, PlanFormatError)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanFormatError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanFormatError(f"{path}: cannot be read ({exc})") from None
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlanFormatError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     try:

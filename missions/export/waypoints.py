@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from missions.errors import PlanFormatError
-from missions.export.files import write_atomic
+from missions.export.files import read_text, write_atomic
 from missions.items import Mission, MissionItem, to_e7
 
 HEADER = "QGC WPL 110"
@@ -49,12 +49,7 @@ def write_waypoints(mission: Mission, path: str | Path) -> Path:
 def read_waypoints(path: str | Path) -> Mission:
     """Read a QGC WPL 110 file into a :class:`Mission` named after the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanFormatError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanFormatError(f"{path}: cannot be read ({exc})") from None
+    text = read_text(path, PlanFormatError)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines or lines[0].strip() != HEADER:
         raise PlanFormatError(f"{path}: not a '{HEADER}' file")
