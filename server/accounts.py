@@ -25,16 +25,22 @@ def add_user(
         )
         raise ValueError(fields) from None
     with Session(engine) as session:
-        if session.exec(select(User).where(User.username == body.username)).first():
-            raise ConflictError(f"user {body.username!r} already exists")
-        user = User(
-            username=body.username,
-            full_name=body.full_name,
-            role=body.role,
-            password_hash=hash_password(body.password),
-        )
-        session.add(user)
-        session.commit()
-        session.refresh(user)
+        user = insert_user(session, body)
         session.expunge(user)
         return user
+
+
+def insert_user(session: Session, body: UserCreate) -> User:
+    """Store a validated account (committed); ConflictError when the username is in use."""
+    if session.exec(select(User).where(User.username == body.username)).first():
+        raise ConflictError(f"user {body.username!r} already exists")
+    user = User(
+        username=body.username,
+        full_name=body.full_name,
+        role=body.role,
+        password_hash=hash_password(body.password),
+    )
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return user

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import col, func, select
 
+from server.accounts import insert_user
 from server.api.deps import AdminUser, SessionDep
+from server.errors import ConflictError
 from server.schemas import Message, UserCreate, UserPublic, UsersPublic, UserUpdate
 from server.security import hash_password
 from store.models import User
@@ -34,17 +36,12 @@ def list_users(
     responses={409: {"model": Message, "description": "username taken"}},
 )
 def create_user(session: SessionDep, _: AdminUser, body: UserCreate) -> UserPublic:
-    if session.exec(select(User).where(User.username == body.username)).first():
-        raise HTTPException(status.HTTP_409_CONFLICT, f"username {body.username!r} is taken")
-    user = User(
-        username=body.username,
-        full_name=body.full_name,
-        role=body.role,
-        password_hash=hash_password(body.password),
-    )
-    session.add(user)
-    session.commit()
-    session.refresh(user)
+    try:
+        user = insert_user(session, body)
+    except ConflictError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"username {body.username!r} is taken"
+        ) from None
     return UserPublic.model_validate(user)
 
 
