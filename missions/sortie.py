@@ -104,11 +104,15 @@ class _Builder:
         lon, lat = self.frame.lonlat(np.array([[x, y]]))[0]
         return float(lat), float(lon)
 
-    def _alt(self, x: float, y: float, agl: float) -> float:
-        if self.terrain is None:
-            return round(agl, 2)
+    def _located(self, command: int, x: float, y: float, agl: float) -> MissionItem:
+        """A ``command`` item at local ``(x, y)``, ``agl`` above the terrain when there is one."""
         lat, lon = self._latlon(x, y)
-        return round(float(self.terrain.elevation(np.array([lon]), np.array([lat]))[0]) + agl, 2)
+        z = agl
+        if self.terrain is not None:
+            z += float(self.terrain.elevation(np.array([lon]), np.array([lat]))[0])
+        return self._add(
+            frame=self.alt_frame, command=command, x=to_e7(lat), y=to_e7(lon), z=round(z, 2)
+        )
 
     def home(self) -> None:
         lat, lon = self._latlon(*self.home_xy)
@@ -141,14 +145,7 @@ class _Builder:
         self._waypoint(x, y, agl)
 
     def _waypoint(self, x: float, y: float, agl: float) -> None:
-        lat, lon = self._latlon(x, y)
-        self._add(
-            frame=self.alt_frame,
-            command=mavlink.MAV_CMD_NAV_WAYPOINT,
-            x=to_e7(lat),
-            y=to_e7(lon),
-            z=self._alt(x, y, agl),
-        )
+        self._located(mavlink.MAV_CMD_NAV_WAYPOINT, x, y, agl)
         self.path.append((x, y, agl, self.speed))
 
     def _terrain_breaks(
@@ -249,14 +246,7 @@ class _Builder:
             self.set_speed(task.speed_m_s)
         if leg.roi is not None:
             rx, ry, rh = leg.roi
-            lat, lon = self._latlon(rx, ry)
-            self._add(
-                frame=self.alt_frame,
-                command=mavlink.MAV_CMD_DO_SET_ROI_LOCATION,
-                x=to_e7(lat),
-                y=to_e7(lon),
-                z=self._alt(rx, ry, rh),
-            )
+            self._located(mavlink.MAV_CMD_DO_SET_ROI_LOCATION, rx, ry, rh)
             self.gimbal = None
         else:
             self.point_gimbal(leg.gimbal_pitch_deg)
