@@ -607,7 +607,12 @@ class Vehicle:
         if not self.telemetry.armed:
             await self.set_mode("GUIDED")
             await self.arm()
-        await self.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
+        try:
+            await self.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
+        except CommandTimeoutError:
+            # on a lossy link every ACK can be lost while the vehicle did start:
+            # the mode it reports decides
+            await self.wait_until(lambda: self.telemetry.mode == "AUTO", 5.0, "mode AUTO")
         await self.wait_until(lambda: self.telemetry.mode == "AUTO", 10.0, "mode AUTO")
 
     async def pause(self) -> None:
