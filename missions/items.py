@@ -98,12 +98,17 @@ class Mission:
 
     ``items[0]`` is home (ArduPilot overwrites it with its own home on upload
     and returns it on download); fence and rally lists have no home item.
+    ``params`` are the vehicle parameters the plan relies on (fence switched
+    on, its ceiling, the failsafe return altitude...): the flight sets and
+    reads them back before arming, because a fence uploaded but not enabled,
+    or an RTL altitude under a stack, breaks the plan's promises.
     """
 
     items: tuple[MissionItem, ...]
     fence: tuple[MissionItem, ...] = ()
     rally: tuple[MissionItem, ...] = ()
     name: str = ""
+    params: dict[str, float] = field(default_factory=dict, compare=False)
     metadata: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property

@@ -3,11 +3,22 @@
 Each feature carries a ``kind`` and an ``id``:
 
 - ``enterprise``: Polygon boundary (holes allowed); optional ``stacks``, a list
-  of ``{"id", "coordinates": [lon, lat], "height_m"}``;
+  of ``{"id", "coordinates": [lon, lat], "height_m"}`` with optional
+  ``radius_m`` (default 3 m) and ``emitting`` (default true: a working stack
+  wants more room over its mouth, where the hot plume rises);
 - ``river``: LineString centreline with ``width_m``;
-- ``no_fly``: Polygon or MultiPolygon with a ``reason`` (also controlled airspace);
+- ``no_fly``: Polygon or MultiPolygon with a ``reason`` (also controlled
+  airspace), optionally ``floor_m`` / ``ceiling_m`` above ground: a zone with a
+  ceiling may be overflown above it;
+- ``obstacle``: a building, tower, crane or mast: Polygon, or Point with
+  ``radius_m``; ``height_m`` above its own base, optional ``name``;
 - ``dock``: Point where the drone takes off and lands, with ``ground_alt_m``
   (metres above mean sea level) and optionally ``drones`` (how many it houses).
+
+Any feature may carry ``ground_alt_m``, the ground's altitude AMSL there; a
+stack's base is its own ``ground_alt_m`` or else its enterprise's. Every height
+(``height_m``, ``floor_m``, ``ceiling_m``) is measured from that feature's own
+ground, never from a dock.
 
 Every fault is reported as one :class:`InvalidSiteError` naming the feature and
 the fault, so an operator can fix the file without reading a traceback.
@@ -31,17 +42,42 @@ from missions.errors import InvalidSiteError
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("enterprise", "river", "no_fly", "dock")
+KINDS = ("enterprise", "river", "no_fly", "obstacle", "dock")
+DEFAULT_STACK_RADIUS_M = 3.0
+MAX_STRUCTURE_M = 1000.0
 
 
 @dataclass(frozen=True, slots=True)
 class Stack:
-    """A chimney or exhaust stack; ``height_m`` above its ground."""
+    """A chimney or exhaust stack: a vertical obstacle ``height_m`` above its base.
+
+    ``ground_alt_m`` is its base's altitude AMSL when known (None: from the
+    zone's ground model).
+    """
 
     id: str
     lon: float
     lat: float
     height_m: float
+    radius_m: float = DEFAULT_STACK_RADIUS_M
+    emitting: bool = True
+    ground_alt_m: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Obstacle:
+    """A building, tower, crane or mast the aircraft must keep clear of.
+
+    ``footprint`` is its outline in lon/lat (a Point obstacle's circle is kept
+    as the point and ``radius_m``); ``height_m`` is above its own base.
+    """
+
+    id: str
+    name: str
+    footprint: Polygon | Point
+    height_m: float
+    radius_m: float = 0.0
+    ground_alt_m: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +88,7 @@ class Enterprise:
     name: str
     boundary: Polygon
     stacks: tuple[Stack, ...] = ()
+    ground_alt_m: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +99,24 @@ class River:
     name: str
     centerline: LineString
     width_m: float
+    ground_alt_m: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NoFly:
-    """An area no route may enter (lon/lat), with the reason shown to operators."""
+    """An area no route may enter (lon/lat), with the reason shown to operators.
+
+    ``floor_m``/``ceiling_m`` bound it above its ground (None: from the ground
+    up, and without limit). The planner keeps out of it entirely unless it
+    has a ceiling, which it may overfly with the obstacle clearance.
+    """
 
     id: str
     reason: str
     area: Polygon
+    floor_m: float | None = None
+    ceiling_m: float | None = None
+    ground_alt_m: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +143,7 @@ class Sites:
     no_fly: tuple[NoFly, ...]
     docks: tuple[Dock, ...]
     name: str = ""
+    obstacles: tuple[Obstacle, ...] = ()
 
     @property
     def targets(self) -> dict[str, Target]:
@@ -144,84 +191,169 @@ def parse_sites(data: object) -> Sites:
     features = data.get("features")
     if not isinstance(features, list):
         raise InvalidSiteError("the FeatureCollection has no 'features' list")
-    enterprises: list[Enterprise] = []
-    rivers: list[River] = []
-    no_fly: list[NoFly] = []
-    docks: list[Dock] = []
+    found: dict[str, list[Any]] = {kind: [] for kind in KINDS}
     seen: set[str] = set()
     for index, feature in enumerate(features):
-        label = f"feature #{index}"
-        if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
-            raise InvalidSiteError(f"{label}: not a GeoJSON Feature")
-        props = feature.get("properties") or {}
-        if not isinstance(props, Mapping):
-            raise InvalidSiteError(f"{label}: 'properties' must be an object")
-        raw_id = props.get("id", feature.get("id"))  # GeoJSON's own Feature id also serves
-        if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id) == "":
-            raise InvalidSiteError(f"{label}: missing 'id' (a property or the Feature's id)")
-        site_id = str(raw_id)
-        label = f"feature #{index} ({site_id!r})"
-        if site_id in seen:
-            raise InvalidSiteError(f"{label}: duplicate id")
-        seen.add(site_id)
-        kind = props.get("kind")
-        if kind not in KINDS:
-            raise InvalidSiteError(
-                f"{label}: property 'kind' is {kind!r}, expected one of {', '.join(KINDS)}"
-            )
-        geometry = feature.get("geometry")
-        name = str(props.get("name", site_id))
-        if kind == "enterprise":
-            boundary = _polygon(label, geometry, kinds=("Polygon",))
-            assert isinstance(boundary, Polygon)
-            stacks = _stacks(label, props.get("stacks", []), boundary)
-            enterprises.append(Enterprise(site_id, name, boundary, stacks))
-        elif kind == "river":
-            line = _geometry(label, geometry, kinds=("LineString",))
-            assert isinstance(line, LineString)
-            if line.length == 0 or len(line.coords) < 2:
-                raise InvalidSiteError(f"{label}: the river centreline has no length")
-            if not line.is_simple:
-                raise InvalidSiteError(f"{label}: the river centreline crosses itself")
-            width = _positive(label, props, "width_m")
-            rivers.append(River(site_id, name, line, width))
-        elif kind == "no_fly":
-            reason = props.get("reason")
-            if not isinstance(reason, str) or not reason.strip():
-                raise InvalidSiteError(f"{label}: missing property 'reason'")
-            area = _polygon(label, geometry, kinds=("Polygon", "MultiPolygon"))
-            parts = area.geoms if isinstance(area, MultiPolygon) else [area]
-            for k, part in enumerate(parts):
-                part_id = site_id if len(parts) == 1 else f"{site_id}#{k + 1}"
-                no_fly.append(NoFly(part_id, reason.strip(), part))
-        else:
-            point = _geometry(label, geometry, kinds=("Point",))
-            assert isinstance(point, Point)
-            ground = props.get("ground_alt_m")
-            if not _is_number(ground):
-                raise InvalidSiteError(f"{label}: missing property 'ground_alt_m' (a number)")
-            assert isinstance(ground, int | float)
-            if not -500 <= ground <= 9000:
-                raise InvalidSiteError(f"{label}: ground_alt_m {ground} is not a ground altitude")
-            drones = props.get("drones", 1)
-            if not isinstance(drones, int) or isinstance(drones, bool) or drones < 1:
-                raise InvalidSiteError(f"{label}: 'drones' must be a whole number >= 1")
-            docks.append(Dock(site_id, name, point.x, point.y, float(ground), drones))
+        label, site_id, kind, props, geometry = _feature_head(index, feature, seen)
+        found[kind].extend(_PARSERS[kind](label, site_id, props, geometry))
     title = data.get("name", "")
     logger.info(
-        "sites: %d enterprises, %d rivers, %d no-fly areas, %d docks",
-        len(enterprises),
-        len(rivers),
-        len(no_fly),
-        len(docks),
+        "sites: %d enterprises, %d rivers, %d no-fly areas, %d obstacles, %d docks",
+        *(len(found[k]) for k in ("enterprise", "river", "no_fly", "obstacle", "dock")),
     )
     return Sites(
-        tuple(enterprises),
-        tuple(rivers),
-        tuple(no_fly),
-        tuple(docks),
+        tuple(found["enterprise"]),
+        tuple(found["river"]),
+        tuple(found["no_fly"]),
+        tuple(found["dock"]),
         str(title) if title else "",
+        tuple(found["obstacle"]),
     )
+
+
+def _feature_head(
+    index: int, feature: object, seen: set[str]
+) -> tuple[str, str, str, Mapping[str, Any], object]:
+    """The label, id, kind, properties and geometry of one feature, checked."""
+    label = f"feature #{index}"
+    if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+        raise InvalidSiteError(f"{label}: not a GeoJSON Feature")
+    props = feature.get("properties") or {}
+    if not isinstance(props, Mapping):
+        raise InvalidSiteError(f"{label}: 'properties' must be an object")
+    raw_id = props.get("id", feature.get("id"))  # GeoJSON's own Feature id also serves
+    if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id) == "":
+        raise InvalidSiteError(f"{label}: missing 'id' (a property or the Feature's id)")
+    site_id = str(raw_id)
+    label = f"feature #{index} ({site_id!r})"
+    if site_id in seen:
+        raise InvalidSiteError(f"{label}: duplicate id")
+    seen.add(site_id)
+    kind = props.get("kind")
+    if kind not in KINDS:
+        raise InvalidSiteError(
+            f"{label}: property 'kind' is {kind!r}, expected one of {', '.join(KINDS)}"
+        )
+    return label, site_id, str(kind), props, feature.get("geometry")
+
+
+def _enterprise(
+    label: str, site_id: str, props: Mapping[str, Any], geometry: object
+) -> list[Enterprise]:
+    boundary = _polygon(label, geometry, kinds=("Polygon",))
+    assert isinstance(boundary, Polygon)
+    ground = _ground_alt(label, props, required=False)
+    stacks = _stacks(label, props.get("stacks", []), boundary)
+    name = str(props.get("name", site_id))
+    return [Enterprise(site_id, name, boundary, stacks, ground)]
+
+
+def _river(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[River]:
+    line = _geometry(label, geometry, kinds=("LineString",))
+    assert isinstance(line, LineString)
+    if line.length == 0 or len(line.coords) < 2:
+        raise InvalidSiteError(f"{label}: the river centreline has no length")
+    if not line.is_simple:
+        raise InvalidSiteError(f"{label}: the river centreline crosses itself")
+    width = _positive(label, props, "width_m")
+    ground = _ground_alt(label, props, required=False)
+    return [River(site_id, str(props.get("name", site_id)), line, width, ground)]
+
+
+def _no_fly(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[NoFly]:
+    reason = props.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidSiteError(f"{label}: missing property 'reason'")
+    area = _polygon(label, geometry, kinds=("Polygon", "MultiPolygon"))
+    floor = _optional_height(label, props, "floor_m", allow_zero=True)
+    ceiling = _optional_height(label, props, "ceiling_m", allow_zero=False)
+    if floor is not None and ceiling is not None and ceiling <= floor:
+        raise InvalidSiteError(f"{label}: ceiling_m {ceiling:g} is not above floor_m {floor:g}")
+    ground = _ground_alt(label, props, required=False)
+    parts = area.geoms if isinstance(area, MultiPolygon) else [area]
+    return [
+        NoFly(
+            site_id if len(parts) == 1 else f"{site_id}#{k + 1}",
+            reason.strip(),
+            part,
+            floor,
+            ceiling,
+            ground,
+        )
+        for k, part in enumerate(parts)
+    ]
+
+
+def _obstacle(
+    label: str, site_id: str, props: Mapping[str, Any], geometry: object
+) -> list[Obstacle]:
+    shape_ = _geometry(label, geometry, kinds=("Polygon", "Point"))
+    radius = 0.0
+    if isinstance(shape_, Point):
+        radius = _positive(label, props, "radius_m")
+        if radius > MAX_STRUCTURE_M:
+            raise InvalidSiteError(f"{label}: radius_m {radius:g} is not an obstacle's radius")
+    else:
+        shape_ = _polygon(label, geometry, kinds=("Polygon",))
+    assert isinstance(shape_, Polygon | Point)
+    height = _height(label, props)
+    ground = _ground_alt(label, props, required=False)
+    return [Obstacle(site_id, str(props.get("name", site_id)), shape_, height, radius, ground)]
+
+
+def _dock(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[Dock]:
+    point = _geometry(label, geometry, kinds=("Point",))
+    assert isinstance(point, Point)
+    ground = _ground_alt(label, props, required=True)
+    assert ground is not None
+    drones = props.get("drones", 1)
+    if not isinstance(drones, int) or isinstance(drones, bool) or drones < 1:
+        raise InvalidSiteError(f"{label}: 'drones' must be a whole number >= 1")
+    return [Dock(site_id, str(props.get("name", site_id)), point.x, point.y, ground, drones)]
+
+
+_PARSERS = {
+    "enterprise": _enterprise,
+    "river": _river,
+    "no_fly": _no_fly,
+    "obstacle": _obstacle,
+    "dock": _dock,
+}
+
+
+def _ground_alt(label: str, props: Mapping[str, Any], *, required: bool) -> float | None:
+    """``ground_alt_m``, the ground's altitude AMSL, checked to be one."""
+    ground = props.get("ground_alt_m")
+    if ground is None and not required:
+        return None
+    if not _is_number(ground):
+        raise InvalidSiteError(f"{label}: missing property 'ground_alt_m' (a number)")
+    assert isinstance(ground, int | float)
+    if not -500 <= ground <= 9000:
+        raise InvalidSiteError(f"{label}: ground_alt_m {ground} is not a ground altitude")
+    return float(ground)
+
+
+def _height(label: str, props: Mapping[str, Any]) -> float:
+    """``height_m`` above the feature's own base: positive and a structure's height."""
+    height = _positive(label, props, "height_m")
+    if height > MAX_STRUCTURE_M:
+        raise InvalidSiteError(f"{label}: height_m {height:g} is not a structure's height")
+    return height
+
+
+def _optional_height(
+    label: str, props: Mapping[str, Any], key: str, *, allow_zero: bool
+) -> float | None:
+    value = props.get(key)
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise InvalidSiteError(f"{label}: {key} must be a number of metres above ground")
+    assert isinstance(value, int | float)
+    if value < 0 or (value == 0 and not allow_zero) or value > MAX_STRUCTURE_M:
+        raise InvalidSiteError(f"{label}: {key} {value:g} is not a height above ground")
+    return float(value)
 
 
 def _is_number(value: object) -> bool:
@@ -313,9 +445,26 @@ def _stacks(label: str, raw: object, boundary: Polygon | MultiPolygon) -> tuple[
         ):
             raise InvalidSiteError(f"{where}: 'coordinates' must be [longitude, latitude]")
         _check_coordinates(where, [coords])
-        height = _positive(where, item, "height_m")
+        height = _height(where, item)
+        radius = item.get("radius_m", DEFAULT_STACK_RADIUS_M)
+        if not _is_number(radius) or not 0 < radius <= MAX_STRUCTURE_M:
+            raise InvalidSiteError(f"{where}: radius_m must be a positive number of metres")
+        emitting = item.get("emitting", True)
+        if not isinstance(emitting, bool):
+            raise InvalidSiteError(f"{where}: 'emitting' must be true or false")
+        ground = _ground_alt(where, item, required=False)
         point = Point(coords[0], coords[1])
         if not boundary.buffer(1e-4).contains(point):  # ~10 m of slack for digitising
             raise InvalidSiteError(f"{where}: lies outside the enterprise boundary")
-        stacks.append(Stack(stack_id, float(coords[0]), float(coords[1]), height))
+        stacks.append(
+            Stack(
+                stack_id,
+                float(coords[0]),
+                float(coords[1]),
+                height,
+                float(radius),
+                emitting,
+                ground,
+            )
+        )
     return tuple(stacks)

@@ -1,0 +1,217 @@
+"""Obstacles as three-dimensional keep-out volumes, and the clearance rule that makes them.
+
+Frames: every volume lives in one local metric frame (x east, y north, metres,
+the planner's UTM frame) with altitudes AMSL, so a stack standing on high
+ground and a dock on low ground compare without a datum slip.
+
+The rule (:class:`ClearanceRule`): the aircraft is clear of an obstacle when it
+is at least ``horizontal_m`` from the obstacle's outline, *or* at least
+``vertical_m`` above its top (``over_emitting_m`` above the mouth of a working
+stack, where the hot plume rises). The air that breaks the rule is a prism:
+the outline grown by ``horizontal_m``, from the ground up to the top plus the
+vertical clearance. That prism is a :class:`Volume`; a straight 3-D segment
+is clear when, over the stretch where its ground track lies inside the grown
+outline, its altitude stays at or above the prism's roof. Altitude is linear
+along a straight segment, so checking the ends of each such stretch is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely import STRtree
+from shapely.geometry import LineString, Point, Polygon
+
+Point3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearanceRule:
+    """How far the aircraft keeps from every obstacle (metres)."""
+
+    horizontal_m: float = 15.0
+    vertical_m: float = 10.0
+    over_emitting_m: float = 20.0
+
+    def __post_init__(self) -> None:
+        for name in ("horizontal_m", "vertical_m", "over_emitting_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"clearance {name} must be a non-negative number, got {value}")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """The air an obstacle keeps the aircraft out of (local metres, altitudes AMSL).
+
+    ``footprint`` is the obstacle's own outline; ``zone`` is that outline grown
+    by the horizontal clearance; inside ``zone`` the aircraft must be at or
+    above ``roof_amsl_m`` (the top plus the vertical clearance).
+    """
+
+    id: str
+    label: str
+    footprint: Polygon
+    base_amsl_m: float
+    top_amsl_m: float
+    over_m: float
+    horizontal_m: float
+    zone: Polygon = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zone", self.footprint.buffer(self.horizontal_m, quad_segs=16))
+
+    @property
+    def roof_amsl_m(self) -> float:
+        return self.top_amsl_m + self.over_m
+
+    def grown(self, pad_m: float) -> Volume:
+        """The same obstacle with ``pad_m`` more room every way (for planning margins)."""
+        return Volume(
+            self.id,
+            self.label,
+            self.footprint,
+            self.base_amsl_m,
+            self.top_amsl_m,
+            self.over_m + pad_m,
+            self.horizontal_m + pad_m,
+        )
+
+
+def stack_volume(
+    id: str,
+    xy: tuple[float, float],
+    *,
+    radius_m: float,
+    base_amsl_m: float,
+    height_m: float,
+    emitting: bool,
+    rule: ClearanceRule,
+    label: str = "",
+) -> Volume:
+    """The keep-out volume of a round stack, mast or tower at local ``xy``."""
+    over = rule.over_emitting_m if emitting else rule.vertical_m
+    return Volume(
+        id,
+        label or id,
+        Point(xy).buffer(radius_m, quad_segs=16),
+        base_amsl_m,
+        base_amsl_m + height_m,
+        over,
+        rule.horizontal_m,
+    )
+
+
+def outline_volume(
+    id: str,
+    outline: Polygon,
+    *,
+    base_amsl_m: float,
+    height_m: float,
+    rule: ClearanceRule,
+    label: str = "",
+) -> Volume:
+    """The keep-out volume of a building or other outlined obstacle (local metres)."""
+    return Volume(
+        id,
+        label or id,
+        outline,
+        base_amsl_m,
+        base_amsl_m + height_m,
+        rule.vertical_m,
+        rule.horizontal_m,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Where a segment's ground track is inside a volume's zone: fractions ``t0..t1``."""
+
+    volume: Volume
+    t0: float
+    t1: float
+
+    def shortfall_m(self, z0: float, z1: float) -> float:
+        """How far below the roof the segment from ``z0`` to ``z1`` (AMSL) dips here."""
+        low = min(z0 + self.t0 * (z1 - z0), z0 + self.t1 * (z1 - z0))
+        return self.volume.roof_amsl_m - low
+
+
+class Obstacles:
+    """A zone's keep-out volumes with fast segment and distance queries."""
+
+    def __init__(self, volumes: Sequence[Volume]) -> None:
+        self.volumes = tuple(volumes)
+        self._tree = STRtree([v.zone for v in self.volumes])
+        for v in self.volumes:
+            shapely.prepare(v.zone)
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def roof_at(self, x: float, y: float) -> tuple[float, Volume | None]:
+        """The lowest altitude (AMSL) allowed at ``(x, y)``, and the volume that sets it."""
+        best: tuple[float, Volume | None] = (-math.inf, None)
+        for k in self._tree.query(Point(x, y), predicate="intersects"):
+            v = self.volumes[int(k)]
+            if v.roof_amsl_m > best[0]:
+                best = (v.roof_amsl_m, v)
+        return best
+
+    def conflicts(self, a: Sequence[float], b: Sequence[float]) -> list[Conflict]:
+        """Every stretch of the segment ``a``-``b`` whose ground track is inside a zone."""
+        ax, ay, bx, by = float(a[0]), float(a[1]), float(b[0]), float(b[1])
+        length = math.hypot(bx - ax, by - ay)
+        if length < 1e-9:
+            _, v = self.roof_at(ax, ay)
+            return (
+                []
+                if v is None
+                else [
+                    Conflict(self.volumes[int(k)], 0.0, 1.0)
+                    for k in self._tree.query(Point(ax, ay), predicate="intersects")
+                ]
+            )
+        seg = LineString([(ax, ay), (bx, by)])
+        out = []
+        for k in self._tree.query(seg, predicate="intersects"):
+            v = self.volumes[int(k)]
+            for part in shapely.get_parts(seg.intersection(v.zone)):
+                ts = [seg.project(Point(c)) / length for c in np.asarray(part.coords)[:, :2]]
+                out.append(Conflict(v, min(ts), max(ts)))
+        return out
+
+    def violations(self, a: Point3, b: Point3) -> list[tuple[Volume, float]]:
+        """Volumes the 3-D segment ``a``-``b`` enters below their roof, with the shortfall."""
+        found: dict[str, tuple[Volume, float]] = {}
+        for c in self.conflicts(a, b):
+            short = c.shortfall_m(a[2], b[2])
+            if short > 1e-6 and short > found.get(c.volume.id, (c.volume, 0.0))[1]:
+                found[c.volume.id] = (c.volume, short)
+        return list(found.values())
+
+    def distances(self, points: NDArray[np.float64]) -> tuple[NDArray[np.float64], list[str]]:
+        """3-D distance from each point ``(N, 3)`` (x, y, AMSL) to the nearest obstacle solid.
+
+        The solid is the obstacle itself (its outline from its base to its
+        top), not its keep-out zone; returns the distances and the nearest
+        obstacle's id per point (``inf`` and ``""`` with no obstacles).
+        """
+        pts = np.asarray(points, dtype=float).reshape(-1, 3)
+        best = np.full(len(pts), np.inf)
+        which = [""] * len(pts)
+        geoms = shapely.points(pts[:, :2])
+        for v in self.volumes:
+            dh = shapely.distance(geoms, v.footprint)
+            dv = np.maximum(0.0, np.maximum(pts[:, 2] - v.top_amsl_m, v.base_amsl_m - pts[:, 2]))
+            d = np.hypot(dh, dv)
+            closer = d < best
+            best = np.where(closer, d, best)
+            for k in np.flatnonzero(closer):
+                which[int(k)] = v.id
+        return best, which
