@@ -55,6 +55,38 @@ MIN_ORBIT_AGL_M = 15.0
 DOCK_DEM_TOLERANCE_M = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedObstacle:
+    """An obstacle as the plan kept clear of it (outline in lon/lat, altitudes AMSL).
+
+    ``roof_amsl_m`` is the lowest altitude allowed within ``horizontal_m`` of
+    the outline; ``overflown`` is False for an obstacle too tall to climb over
+    under the ceiling, which every route goes around (and the fence excludes).
+    """
+
+    id: str
+    kind: str  # "stack" | "obstacle" | "no_fly" (a no-fly area with a ceiling)
+    label: str
+    outline: Polygon
+    height_m: float
+    base_amsl_m: float
+    top_amsl_m: float
+    roof_amsl_m: float
+    horizontal_m: float
+    overflown: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    """A sortie's tightest approach to any obstacle: the 3-D distance to its solid."""
+
+    distance_m: float
+    obstacle_id: str
+    lat: float
+    lon: float
+    alt_amsl_m: float
+
+
 @dataclass(frozen=True)
 class Sortie:
     """One flight from a dock and back, ready to export or upload."""
@@ -70,6 +102,7 @@ class Sortie:
     tasks: tuple[str, ...]
     route: np.ndarray  # (N, 3) lon, lat, altitude in the mission's frame, as flown
     camera_legs: tuple[tuple[str, str, np.ndarray], ...]  # (target, pattern, (K, 2) lon/lat)
+    clearance: Clearance | None = None  # None: no obstacle in the zone
 
     @property
     def home(self) -> tuple[float, float, float]:
@@ -99,6 +132,8 @@ class Patrol:
     terrain_following: bool = False
     routed_length_m: float = 0.0
     baseline_length_m: float | None = None
+    obstacles: tuple[PlannedObstacle, ...] = ()
+    left_out: dict[str, str] = field(default_factory=dict)  # part of a target -> why
 
     @property
     def length_m(self) -> float:
