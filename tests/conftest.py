@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 EXAMPLES = REPO / "examples"
+
+# Hypothesis profiles. Every profile prints the ``@reproduce_failure`` blob of a failing
+# example. "ci" (loaded when CI=true) draws the same examples on every run, so a red
+# CI run fails the same way again here; "dev" draws more examples where a test does
+# not set its own count. Pick one with HYPOTHESIS_PROFILE=NAME (or --hypothesis-profile).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", max_examples=500, print_blob=True)
+settings.register_profile("local", print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "local")
+)
 
 
 @pytest.fixture(scope="session")
