@@ -16,7 +16,10 @@ if ((${#need_apt[@]})); then
     fi
 fi
 
-python -m pip install -q -e '.[dev]'
+# Every dependency at the versions in the lock (hash-checked), then the package itself
+# (editable, which hash-checking mode refuses, hence the second step without dependencies).
+python -m pip install -q --require-hashes -r requirements/lock.txt
+python -m pip install -q --no-deps -e .
 
 # PostgreSQL on loopback in a throwaway cluster, for the tests marked `postgres`.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
