@@ -1,9 +1,19 @@
-"""A patrol as GeoJSON: routes, camera legs, planned photo points and footprints.
+"""A patrol as GeoJSON: routes, camera legs, planned photo points, footprints, obstacles.
 
-One FeatureCollection for the whole patrol, every feature tagged with its
-``sortie`` and a ``layer`` (``route``, ``camera_leg``, ``photo``, ``footprint``,
-``no_fly``, ``geofence``, ``dock``), ready for QGIS or geojson.io. Footprints
-are drawn for nadir patterns only (an oblique orbit photo is not a rectangle).
+One FeatureCollection for the whole patrol, every feature tagged with a
+``layer`` (``route``, ``camera_leg``, ``photo``, ``footprint``, ``no_fly``,
+``geofence``, ``dock``, ``obstacle``, ``clearance``) and, when it belongs to
+one, its ``sortie``; ready for QGIS or geojson.io. Footprints are drawn for
+nadir patterns only (an oblique orbit photo is not a rectangle).
+
+Obstacles (stacks, buildings and masts, no-fly areas with a ceiling) are
+Polygon outlines with ``kind: "obstacle"`` and their heights, every altitude
+AMSL: ``base_amsl_m`` and ``top_amsl_m`` bound the solid, ``roof_amsl_m`` is
+the lowest altitude the plan allows within ``clearance_m`` (horizontal) of the
+outline, and ``overflown`` says whether routes may pass over it at all. Each
+route carries ``min_clearance_m`` and ``nearest_obstacle`` (None in a zone
+without obstacles), the smallest 3-D distance from the route to any obstacle's
+solid, and a ``clearance`` Point (lon, lat, altitude AMSL) marks where it is.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from shapely.geometry import Polygon, mapping
 
 from missions.export.files import write_atomic
 from missions.geo import LocalFrame
-from missions.plan import Patrol
+from missions.plan import Patrol, PlannedObstacle
 
 NADIR = frozenset({"survey", "corridor", "perimeter"})
 
@@ -48,9 +58,11 @@ def patrol_geojson(patrol: Patrol) -> dict[str, Any]:
                 ground_alt_m=dock.ground_alt_m,
             )
         )
+    features.extend(_obstacle(obstacle) for obstacle in patrol.obstacles)
     frame: LocalFrame | None = None
     footprint_w, footprint_h = patrol.footprint_m
     for sortie in patrol.sorties:
+        clearance = sortie.clearance
         features.append(
             _feature(
                 {"type": "LineString", "coordinates": _coords(sortie.route)},
@@ -62,8 +74,28 @@ def patrol_geojson(patrol: Patrol) -> dict[str, Any]:
                 duration_s=round(sortie.duration_s, 1),
                 photo_count=sortie.photo_count,
                 targets=list(sortie.targets),
+                min_clearance_m=round(clearance.distance_m, 1) if clearance else None,
+                nearest_obstacle=clearance.obstacle_id if clearance else None,
             )
         )
+        if clearance is not None:
+            features.append(
+                _feature(
+                    {
+                        "type": "Point",
+                        "coordinates": [
+                            round(clearance.lon, 7),
+                            round(clearance.lat, 7),
+                            round(clearance.alt_amsl_m, 2),
+                        ],
+                    },
+                    layer="clearance",
+                    sortie=sortie.number,
+                    distance_m=round(clearance.distance_m, 1),
+                    obstacle_id=clearance.obstacle_id,
+                    alt_amsl_m=round(clearance.alt_amsl_m, 1),
+                )
+            )
         for target, pattern, lonlat in sortie.camera_legs:
             features.append(
                 _feature(
@@ -116,6 +148,26 @@ def patrol_geojson(patrol: Patrol) -> dict[str, Any]:
 def write_geojson(patrol: Patrol, path: str | Path) -> Path:
     """Write :func:`patrol_geojson` to ``path``."""
     return write_atomic(path, json.dumps(patrol_geojson(patrol), separators=(",", ":")) + "\n")
+
+
+def _obstacle(obstacle: PlannedObstacle) -> dict[str, Any]:
+    """An obstacle's outline with its heights (AMSL) and the clearance kept from it."""
+    outline = obstacle.outline
+    rings = [outline.exterior, *outline.interiors]
+    return _feature(
+        {"type": "Polygon", "coordinates": [_coords(np.asarray(r.coords)) for r in rings]},
+        layer="obstacle",
+        kind="obstacle",
+        obstacle_kind=obstacle.kind,
+        id=obstacle.id,
+        label=obstacle.label,
+        height_m=round(obstacle.height_m, 1),
+        base_amsl_m=round(obstacle.base_amsl_m, 1),
+        top_amsl_m=round(obstacle.top_amsl_m, 1),
+        roof_amsl_m=round(obstacle.roof_amsl_m, 1),
+        clearance_m=round(obstacle.horizontal_m, 1),
+        overflown=obstacle.overflown,
+    )
 
 
 def _feature(geometry: Any, **properties: Any) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymavlink import mavwp
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
+from shapely.geometry import Point, box, shape
 
 from missions.errors import PlanFormatError
-from missions.export.geojson import patrol_geojson
-from missions.export.kml import patrol_kml
+from missions.export.geojson import patrol_geojson, write_geojson
+from missions.export.kml import patrol_kml, write_kml
 from missions.export.qgc_plan import read_plan, write_plan
 from missions.export.waypoints import read_waypoints, write_waypoints
 from missions.geofence import fence_items, rally_items
 from missions.items import Mission, MissionItem
+from missions.plan import Clearance, Patrol, PlannedObstacle
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
 lat_e7 = st.integers(-900_000_000, 900_000_000)
@@ -184,3 +188,131 @@ def test_geojson_and_kml_hold_routes_photos_and_footprints(patrol) -> None:
     assert layers["no_fly"] == len(patrol.fence_exclusions)
     kml = patrol_kml(patrol).kml()
     assert kml.count("<Folder") >= len(patrol.sorties) and "Sortie 1" in kml
+
+
+def _with_obstacles(patrol: Patrol) -> Patrol:
+    """The sample patrol with two obstacles and a clearance per sortie, as the planner reports."""
+    stack = PlannedObstacle(
+        id="ent-01-s1",
+        kind="stack",
+        label="ent-01 stack",
+        outline=Point(113.5212472, 34.804229).buffer(3e-5, quad_segs=4),
+        height_m=35.0,
+        base_amsl_m=112.0,
+        top_amsl_m=147.0,
+        roof_amsl_m=167.0,
+        horizontal_m=15.0,
+        overflown=True,
+    )
+    tower = PlannedObstacle(
+        id="tower-1",
+        kind="obstacle",
+        label="TV tower",
+        outline=box(113.53, 34.806, 113.5302, 34.8062),
+        height_m=150.0,
+        base_amsl_m=110.0,
+        top_amsl_m=260.0,
+        roof_amsl_m=280.0,
+        horizontal_m=20.0,
+        overflown=False,
+    )
+    sorties = tuple(
+        replace(
+            s,
+            clearance=Clearance(
+                distance_m=18.4 + s.number,
+                obstacle_id="ent-01-s1",
+                lat=34.8043,
+                lon=113.5213,
+                alt_amsl_m=170.0,
+            ),
+        )
+        for s in patrol.sorties
+    )
+    return replace(patrol, sorties=sorties, obstacles=(stack, tower))
+
+
+def test_geojson_carries_obstacles_with_heights_and_each_sorties_clearance(
+    patrol, tmp_path: Path
+) -> None:
+    planned = _with_obstacles(patrol)
+    doc = json.loads(write_geojson(planned, tmp_path / "patrol.geojson").read_text())
+    obstacles = {
+        f["properties"]["id"]: f
+        for f in doc["features"]
+        if f["properties"].get("kind") == "obstacle"
+    }
+    assert set(obstacles) == {"ent-01-s1", "tower-1"}
+    tower = obstacles["tower-1"]
+    assert tower["geometry"]["type"] == "Polygon"
+    assert shape(tower["geometry"]).equals(planned.obstacles[1].outline)
+    assert {k: v for k, v in tower["properties"].items() if k not in ("id", "label")} == {
+        "layer": "obstacle",
+        "kind": "obstacle",
+        "obstacle_kind": "obstacle",
+        "height_m": 150.0,
+        "base_amsl_m": 110.0,
+        "top_amsl_m": 260.0,
+        "roof_amsl_m": 280.0,
+        "clearance_m": 20.0,
+        "overflown": False,
+    }
+    assert obstacles["ent-01-s1"]["properties"]["obstacle_kind"] == "stack"
+    assert obstacles["ent-01-s1"]["properties"]["overflown"] is True
+    routes = {
+        f["properties"]["sortie"]: f for f in doc["features"] if f["properties"]["layer"] == "route"
+    }
+    points = {
+        f["properties"]["sortie"]: f
+        for f in doc["features"]
+        if f["properties"]["layer"] == "clearance"
+    }
+    assert set(routes) == set(points) == {s.number for s in planned.sorties}
+    for s in planned.sorties:
+        assert routes[s.number]["properties"]["min_clearance_m"] == round(18.4 + s.number, 1)
+        assert routes[s.number]["properties"]["nearest_obstacle"] == "ent-01-s1"
+        point = points[s.number]
+        assert point["geometry"] == {"type": "Point", "coordinates": [113.5213, 34.8043, 170.0]}
+        assert point["properties"]["obstacle_id"] == "ent-01-s1"
+
+
+def test_geojson_without_obstacles_says_so(patrol) -> None:
+    bare = replace(
+        patrol, obstacles=(), sorties=tuple(replace(s, clearance=None) for s in patrol.sorties)
+    )
+    doc = patrol_geojson(bare)
+    layers = {f["properties"]["layer"] for f in doc["features"]}
+    assert not layers & {"obstacle", "clearance"}
+    for f in doc["features"]:
+        if f["properties"]["layer"] == "route":
+            assert f["properties"]["min_clearance_m"] is None
+            assert f["properties"]["nearest_obstacle"] is None
+    assert "Obstacles" not in patrol_kml(bare).kml()
+
+
+def test_kml_draws_obstacles_as_extruded_columns_to_their_top(patrol, tmp_path: Path) -> None:
+    planned = _with_obstacles(patrol)
+    root = ET.parse(write_kml(planned, tmp_path / "patrol.kml")).getroot()
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    folders = {f.findtext("k:name", namespaces=ns): f for f in root.iter(f"{{{ns['k']}}}Folder")}
+    placemarks = folders["Obstacles"].findall("k:Placemark", ns)
+    assert len(placemarks) == 2
+    by_name = {p.findtext("k:name", namespaces=ns): p for p in placemarks}
+    tower = by_name["TV tower (150 m)"]
+    polygon = tower.find("k:Polygon", ns)
+    assert polygon is not None
+    assert polygon.findtext("k:extrude", namespaces=ns) == "1"
+    assert polygon.findtext("k:altitudeMode", namespaces=ns) == "absolute"
+    ring = polygon.findtext("k:outerBoundaryIs/k:LinearRing/k:coordinates", namespaces=ns)
+    assert ring is not None
+    alts = {float(c.split(",")[2]) for c in ring.split()}
+    assert alts == {260.0}
+    description = tower.findtext("k:description", namespaces=ns) or ""
+    assert "150.0 m tall" in description and "20 m clear" in description
+    assert "never overflown" in description
+    stack = by_name["ent-01 stack (35 m)"].findtext("k:description", namespaces=ns) or ""
+    assert "overflown no lower than 167.0 m AMSL" in stack
+    for s in planned.sorties:
+        folder = folders[f"Sortie {s.number} ({s.dock.id})"]
+        text = folder.findtext("k:description", namespaces=ns) or ""
+        assert f"min clearance {18.4 + s.number:.1f} m to ent-01-s1" in text
