@@ -15,6 +15,8 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
+from missions.errors import InvalidSiteError
+from missions.sites import parse_sites
 from store.models import FindingStatus, FlightStatus, ReviewDecision, Role
 
 GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString"]
@@ -117,23 +119,51 @@ class Geometry(BaseModel):
         return self
 
 
+SiteKind = Literal["enterprise", "river", "no_fly", "obstacle", "dock"]  # missions.sites.KINDS
+
+
 class SiteProperties(BaseModel):
-    """A site's properties as the zone's ``sites.geojson`` has them; other keys are kept."""
+    """A site's properties as the zone's ``sites.geojson`` has them; other keys are kept.
+
+    What each kind needs (``stacks`` of an enterprise, ``width_m`` of a river,
+    ``height_m`` of an obstacle, ...) is checked by the planner's own reader,
+    :func:`missions.sites.parse_sites`, on the whole feature (see
+    :class:`SiteFeature`), so the API stores exactly the sites the planner reads.
+    """
 
     model_config = ConfigDict(extra="allow")
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    kind: Literal["enterprise", "stack", "river", "no_fly", "dock"]
+    kind: SiteKind
     name: str = Field(default="", max_length=255)
 
 
 class SiteFeature(BaseModel):
-    """A site as a GeoJSON Feature; the feature ``id`` is the site id on the way out."""
+    """A site as a GeoJSON Feature; the feature ``id`` is the site id on the way out.
+
+    Valid when :func:`missions.sites.parse_sites` reads it: the planner and the
+    API cannot disagree about a site.
+    """
 
     type: Literal["Feature"] = "Feature"
     id: str | None = Field(default=None, max_length=128)
     geometry: Geometry
     properties: SiteProperties
+
+    @model_validator(mode="after")
+    def _plannable(self) -> SiteFeature:
+        feature = {
+            "type": "Feature",
+            "geometry": self.geometry.model_dump(),
+            "properties": self.properties.model_dump(),
+        }
+        try:
+            parse_sites({"type": "FeatureCollection", "features": [feature]})
+        except InvalidSiteError as exc:
+            # parse_sites names the feature by its place in a file: name the site instead
+            reason = str(exc).split(": ", 1)[-1]
+            raise ValueError(f"site {self.properties.id!r}: {reason}") from None
+        return self
 
 
 class SiteCollection(BaseModel):

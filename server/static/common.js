@@ -10,6 +10,7 @@ const SITE_STYLES = {
   dock: { color: "#f39c12" },
   stack: { color: "#2e294e" },
 };
+const OBSTACLE_COLOUR = "#5b2a86";
 
 class ApiError extends Error {
   constructor(status, detail) { super(detail); this.status = status; }
@@ -88,14 +89,55 @@ function baseMap(elementId) {
 }
 
 function siteLayer(collection) {
-  return L.geoJSON(collection, {
+  return L.geoJSON({ ...collection, features: collection.features.filter((f) => f.properties.kind !== "obstacle") }, {
     style: (f) => SITE_STYLES[f.properties.kind] || { color: "#555" },
     pointToLayer: (f, latlng) => L.circleMarker(latlng, {
       radius: f.properties.kind === "dock" ? 7 : 4,
       color: (SITE_STYLES[f.properties.kind] || {}).color || "#333",
       fillOpacity: 0.9, weight: 1,
     }),
-    onEachFeature: (f, layer) => layer.bindTooltip(`${esc(f.properties.id)} · ${esc(f.properties.kind)}${f.properties.name ? " · " + esc(f.properties.name) : ""}`),
+    onEachFeature: (f, layer) => layer.bindTooltip(`${esc(f.properties.id)} · ${esc(f.properties.kind)}${f.properties.name ? " · " + esc(f.properties.name) : ""}${airLimits(f.properties)}`),
+  });
+}
+
+// A no-fly area's floor and ceiling above its ground, when it has them.
+function airLimits(p) {
+  if (p.kind !== "no_fly" || (p.floor_m == null && p.ceiling_m == null)) return "";
+  return ` · ${fmt(p.floor_m ?? 0, 0)}–${p.ceiling_m == null ? "∞" : fmt(p.ceiling_m, 0)} m above ground`;
+}
+
+// What the aircraft keeps clear of: every enterprise's stacks and the sites of kind obstacle,
+// each labelled with its height (the planner's rules: missions/sites.py).
+function obstacleFeatures(collection) {
+  const out = [];
+  for (const f of collection.features) {
+    const p = f.properties;
+    if (p.kind === "obstacle") out.push(f);
+    if (p.kind !== "enterprise" || !Array.isArray(p.stacks)) continue;
+    for (const s of p.stacks) {
+      out.push({
+        type: "Feature",
+        geometry: { type: "Point", coordinates: s.coordinates.slice(0, 2) },
+        properties: { ...s, kind: "stack", enterprise: p.id, radius_m: s.radius_m ?? 3, emitting: s.emitting ?? true },
+      });
+    }
+  }
+  return out;
+}
+
+function obstacleLayer(collection) {
+  return L.geoJSON({ type: "FeatureCollection", features: obstacleFeatures(collection) }, {
+    style: () => ({ color: OBSTACLE_COLOUR, weight: 2, fillOpacity: 0.35, className: "obstacle-marker" }),
+    pointToLayer: (f, latlng) => L.circleMarker(latlng, {
+      radius: 6, color: "#fff", weight: 1.5, fillColor: OBSTACLE_COLOUR, fillOpacity: 0.95, className: "obstacle-marker",
+    }),
+    onEachFeature: (f, layer) => {
+      const p = f.properties;
+      layer.bindTooltip(`${fmt(p.height_m, 0)} m`, { permanent: true, direction: "top", offset: [0, -6], className: "obstacle-label" });
+      const what = p.kind === "stack" ? `stack of ${esc(p.enterprise)}${p.emitting ? " (emitting)" : ""}` : esc(p.name || "obstacle");
+      layer.bindPopup(`<b>${esc(p.id)}</b> · ${what}<br>${fmt(p.height_m)} m tall` +
+        `${p.radius_m ? ` · radius ${fmt(p.radius_m)} m` : ""}${p.ground_alt_m != null ? ` · ground ${fmt(p.ground_alt_m)} m AMSL` : ""}`);
+    },
   });
 }
 

@@ -3,6 +3,7 @@
 const map = baseMap("map");
 const layers = {
   sites: L.layerGroup().addTo(map),
+  obstacles: L.layerGroup().addTo(map),
   routes: L.layerGroup().addTo(map),
   findings: L.layerGroup().addTo(map),
   live: L.layerGroup().addTo(map),
@@ -13,6 +14,8 @@ async function loadSites() {
   const sites = await api("/sites");
   layers.sites.clearLayers();
   const layer = siteLayer(sites).addTo(layers.sites);
+  layers.obstacles.clearLayers();
+  obstacleLayer(sites).addTo(layers.obstacles);
   if (sites.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
 }
 
@@ -100,6 +103,7 @@ function toggle(id, layer) {
 (async () => {
   await initHeader("map");
   toggle("show-sites", layers.sites);
+  toggle("show-obstacles", layers.obstacles);
   toggle("show-routes", layers.routes);
   toggle("show-findings", layers.findings);
   toggle("show-live", layers.live);

@@ -11,6 +11,7 @@ let live = null;
 async function loadSites() {
   const sites = await api("/sites");
   const layer = siteLayer(sites).addTo(map);
+  obstacleLayer(sites).addTo(map);
   if (sites.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
   const box = document.getElementById("targets");
   box.innerHTML = sites.features

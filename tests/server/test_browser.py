@@ -214,9 +214,25 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     page.wait_for_selector("#live:has-text('processing done')", timeout=90_000)
     assert "processed 2 / 2" in page.inner_text("#live")
 
+    mast = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.5300, 34.8060]},
+        "properties": {"id": "mast-1", "kind": "obstacle", "radius_m": 4, "height_m": 47},
+    }
+    auth = {"Authorization": f"Bearer {_seed['token']}"}
+    httpx.post(f"{base}/api/v1/sites", json=mast, headers=auth).raise_for_status()
     page.goto(f"{base}/")
     page.wait_for_selector("body[data-ready='1']")
     assert page.input_value("#patrol-select") == "browser-patrol"
+    # obstacles: every stack of the zone and the mast, each labelled with its height
+    stacks = [
+        s
+        for f in json.loads(SITES.read_text())["features"]
+        for s in f["properties"].get("stacks", [])
+    ]
+    assert page.locator("path.obstacle-marker").count() == len(stacks) + 1
+    labels = page.locator(".obstacle-label").all_inner_texts()
+    assert "47 m" in labels and f"{stacks[0]['height_m']} m" in labels
     # routes are dashed polylines in Leaflet's SVG overlay pane
     page.wait_for_selector("path.leaflet-interactive[stroke-dasharray]")
     assert page.locator("path.leaflet-interactive[stroke-dasharray]").count() >= 1
