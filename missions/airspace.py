@@ -34,11 +34,16 @@ Point2 = tuple[float, float]
 
 @dataclass(frozen=True)
 class Zone:
-    """A no-fly area in local metres."""
+    """A no-fly area in local metres, kept ``margin_m`` from (None: the airspace's margin).
+
+    Obstacles too tall to overfly under the ceiling are zones too, with their
+    outline as ``area`` and the horizontal clearance as ``margin_m``.
+    """
 
     id: str
     reason: str
     area: Polygon
+    margin_m: float | None = None
 
 
 class Airspace:
@@ -56,7 +61,12 @@ class Airspace:
         self.zones = tuple(zones)
         self.margin_m = margin_m
         if self.zones:
-            grown = shapely.union_all([z.area.buffer(margin_m, quad_segs=4) for z in self.zones])
+            grown = shapely.union_all(
+                [
+                    z.area.buffer(margin_m if z.margin_m is None else z.margin_m, quad_segs=4)
+                    for z in self.zones
+                ]
+            )
         else:
             grown = Polygon()
         self.keep_out: Polygon | MultiPolygon = grown

@@ -10,6 +10,7 @@ Python's exceptions still catch them (the CLI maps ``ValueError`` to exit 2)::
     ├── InfeasibleError (ValueError)         the request cannot be flown safely
     │   ├── NoFlyViolationError              a target or route lies in a no-fly area
     │   ├── AltitudeLimitError               a leg would fly above the AGL ceiling
+    │   ├── ClearanceError                   a path, or its failsafe return, nears an obstacle
     │   ├── RangeError                       a target is beyond the aircraft's range
     │   └── CapacityError                    more mission items than the autopilot stores
     └── PlanFormatError (ValueError)         a .plan/.waypoints file cannot be imported
@@ -44,6 +45,10 @@ class NoFlyViolationError(InfeasibleError):
 
 class AltitudeLimitError(InfeasibleError):
     """A waypoint would be higher above ground than the configured ceiling."""
+
+
+class ClearanceError(InfeasibleError):
+    """A flown path, or the autopilot's own return from it, breaks the obstacle clearance."""
 
 
 class RangeError(InfeasibleError):

@@ -26,6 +26,9 @@ class Leg:
     after with the camera off, so the vehicle is straight and at speed when the
     first photo fires. ``roi`` is the (x, y, height above ground) the camera
     looks at (orbits); otherwise the camera points at ``gimbal_pitch_deg``.
+    ``altitude_m`` is above the ground under each point, or, when
+    ``base_amsl_m`` is set (an orbit ring: above its stack's base), above
+    that fixed AMSL altitude.
     """
 
     points: NDArray[np.float64]
@@ -35,6 +38,7 @@ class Leg:
     lead_out: Point2 | None = None
     roi: tuple[float, float, float] | None = None
     gimbal_pitch_deg: float = -90.0
+    base_amsl_m: float | None = None
 
     @property
     def start(self) -> Point2:

@@ -9,6 +9,7 @@ points, and checks every sortie again before returning it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Collection, Sequence
@@ -26,6 +27,7 @@ from missions.corridor import plan_corridor
 from missions.errors import (
     AltitudeLimitError,
     CapacityError,
+    ClearanceError,
     InfeasibleError,
     InvalidProfileError,
     InvalidSiteError,
@@ -38,12 +40,21 @@ from missions.items import Mission
 from missions.orbit import plan_orbit
 from missions.path import Leg, Task, fit_trigger, polyline_length
 from missions.perimeter import plan_perimeter
-from missions.routing import DockSpec, RoutingProblem, SortiePlan, fit_tasks
-from missions.safety import DEFAULT_MAX_AGL_M, check_capacity, check_path
+from missions.routing import DockSpec, RoutingProblem, RoutingResult, SortiePlan, fit_tasks
+from missions.safety import (
+    DEFAULT_MAX_AGL_M,
+    check_capacity,
+    check_clearance,
+    check_failsafe,
+    check_path,
+    min_clearance,
+)
 from missions.sites import Dock, Enterprise, River, Sites, Stack
 from missions.sortie import BuiltSortie, PhotoPoint, build_sortie
 from missions.survey import plan_survey
 from missions.terrain import Terrain
+from zone.ground import Ground, SurveyedGround
+from zone.obstacles import ClearanceRule, Obstacles, Volume, outline_volume, stack_volume
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +64,19 @@ DEFAULT_ALTITUDE_M = 60.0
 FENCE_MARGIN_M = 100.0
 MIN_ORBIT_AGL_M = 15.0
 DOCK_DEM_TOLERANCE_M = 5.0
+#: Extra room every planned path keeps beyond the clearance rule (metres, both
+#: ways), for the autopilot's rounded corners and float32 positions.
+PLAN_PAD_M = 1.0
+#: How far an orbit ring may widen to keep clear of a neighbouring obstacle.
+ORBIT_MAX_WIDEN = 2.0
+#: The lowest failsafe return altitude above home.
+MIN_RTL_ALT_M = 30.0
+#: The fence's ceiling above the highest point the plan or its return flies.
+FENCE_ALT_MARGIN_M = 10.0
+#: ArduPilot AC_Fence FENCE_TYPE bits and AP_OAPathPlanner's OA_TYPE.
+FENCE_TYPE_ALT_MAX = 1
+FENCE_TYPE_POLYGON = 4
+OA_TYPE_DIJKSTRA = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +180,38 @@ class Patrol:
         return max(busy.values(), default=0.0)
 
 
+@dataclass(frozen=True)
+class _Air:
+    """The zone's physical world in the planner's local frame.
+
+    ``obstacles`` are padded by ``PLAN_PAD_M`` for building routes; ``truth``
+    holds the same volumes at the rule itself, for checks and reports.
+    """
+
+    frame: LocalFrame
+    ground: Ground
+    amsl_frame: bool
+    airspace: Airspace
+    obstacles: Obstacles
+    truth: Obstacles
+    overflown: frozenset[str]
+    planned: tuple[PlannedObstacle, ...]
+
+    def ground_xy(self, xy: np.ndarray) -> np.ndarray:
+        lonlat = self.frame.lonlat(xy)
+        return self.ground.elevation(lonlat[:, 0], lonlat[:, 1])
+
+
+@dataclass(frozen=True)
+class _Settings:
+    camera: Camera
+    aircraft: Aircraft
+    altitude_m: float
+    spacing_m: float
+    trigger_m: float
+    speed_m_s: float
+
+
 def plan_patrol(
     sites: Sites,
     *,
@@ -173,6 +229,7 @@ def plan_patrol(
     dem: Terrain | str | Path | None = None,
     max_agl_m: float = DEFAULT_MAX_AGL_M,
     no_fly_margin_m: float = 15.0,
+    clearance: ClearanceRule | None = None,
     time_limit_s: float = 1.0,
     compare_baseline: bool = False,
     end: Literal["rtl", "land"] = "rtl",
@@ -189,21 +246,27 @@ def plan_patrol(
         listed in ``Patrol.refused`` with the reason.
     camera : Camera or preset name
     altitude_m, gsd_cm : float, optional
-        Survey height above ground, or the ground sample distance to reach
-        (not both); default 60 m.
+        Survey height above the ground under the aircraft, or the ground
+        sample distance to reach (not both); default 60 m.
     front_overlap, side_overlap : float, 0..1
     angle_deg : float, optional
-        Survey lane direction from north; None picks the fewest-turn angle per site.
+        Survey lane direction from grid north (the local UTM frame's y axis);
+        None picks the fewest-turn angle per site.
     patterns : collection of str
         Among ``survey``, ``orbit``, ``corridor`` (rivers) and ``perimeter``.
     orbit_offsets_m : sequence of float
         One orbit ring per entry, at the stack's top plus this (negative: a
-        ring below the top, looking at the stack's side); each ring at least
-        ``MIN_ORBIT_AGL_M`` above ground.
+        ring below the top, looking at the stack's side), measured from the
+        stack's base; each ring at least ``MIN_ORBIT_AGL_M`` above ground.
     dem : Terrain or path, optional
-        A DEM GeoTIFF; with it altitudes are AMSL and follow the terrain.
+        A DEM GeoTIFF; with it altitudes are AMSL. Without it the ground is
+        the zone's own surveyed altitudes (docks, ``ground_alt_m``).
     max_agl_m : float
-        Ceiling above ground no waypoint may exceed (120 m by default).
+        Ceiling above the ground under the aircraft (120 m by default).
+    clearance : ClearanceRule, optional
+        How far every path, the failsafe return included, keeps from every
+        obstacle (default: 15 m from its edge, or 10 m over its top, 20 m over
+        a working stack's mouth).
     time_limit_s : float
         Time the routing solver may spend improving the sorties.
     compare_baseline : bool
@@ -214,6 +277,96 @@ def plan_patrol(
         Finish each sortie above its dock with RETURN_TO_LAUNCH (which also
         honours rally points) or with NAV_LAND on the dock.
     """
+    settings = _settings(
+        camera, aircraft, altitude_m, gsd_cm, max_agl_m, front_overlap, side_overlap, patterns
+    )
+    if not sites.docks:
+        raise InvalidSiteError("the sites have no dock to fly from")
+    explicit = targets is not None
+    chosen = [sites.target(t) for t in (list(targets) if targets is not None else sites.targets)]
+    if not chosen:
+        raise InvalidSiteError("no targets to plan")
+    air = _air(
+        sites,
+        dem=Terrain(dem) if isinstance(dem, str | Path) else dem,
+        rule=clearance or ClearanceRule(),
+        max_agl_m=max_agl_m,
+        no_fly_margin_m=no_fly_margin_m,
+    )
+    docks = _docks(sites, air)
+    refused: dict[str, str] = {}
+    left_out = _left_out(chosen, air)
+    tasks = _tasks(
+        chosen,
+        air,
+        settings,
+        angle_deg=angle_deg,
+        turnaround_m=turnaround_m,
+        patterns=patterns,
+        orbit_offsets_m=orbit_offsets_m,
+        max_agl_m=max_agl_m,
+        refused=None if explicit else refused,
+    )
+    tasks = fit_tasks(
+        tasks,
+        docks,
+        airspace=air.airspace,
+        aircraft=settings.aircraft,
+        altitude_m=settings.altitude_m,
+        refused=None if explicit else refused,
+    )
+    if not tasks:
+        reasons = "; ".join(refused.values()) or "nothing to fly"
+        raise InfeasibleError(f"no target can be planned ({reasons})")
+    problem = _routing_problem(tasks, docks, air, settings, refused=None if explicit else refused)
+    routes, built = _route_and_build(
+        problem,
+        sites,
+        air,
+        settings,
+        time_limit_s=time_limit_s,
+        end=end,
+        refused=None if explicit else refused,
+    )
+    sorties = _sorties(
+        sites,
+        air,
+        routes.sorties,
+        built,
+        max_agl_m=max_agl_m,
+        capacity=settings.aircraft.mission_capacity,
+    )
+    return Patrol(
+        sorties=tuple(sorties),
+        camera=settings.camera,
+        aircraft=settings.aircraft,
+        altitude_m=settings.altitude_m,
+        gsd_cm=settings.camera.gsd_cm(settings.altitude_m),
+        footprint_m=settings.camera.footprint_m(settings.altitude_m),
+        lane_spacing_m=settings.spacing_m,
+        trigger_distance_m=settings.trigger_m,
+        fence_inclusion=_ring(air.frame.to_geo(_operating_area(sites, air.frame, built))),
+        fence_exclusions=tuple((z.id, ring) for z, ring in _exclusions(sites, air)),
+        refused=refused,
+        terrain_following=air.amsl_frame,
+        routed_length_m=routes.length_m,
+        baseline_length_m=problem.nearest_neighbour().length_m if compare_baseline else None,
+        obstacles=air.planned,
+        left_out=left_out,
+    )
+
+
+def _settings(
+    camera: Camera | str,
+    aircraft: Aircraft | None,
+    altitude_m: float | None,
+    gsd_cm: float | None,
+    max_agl_m: float,
+    front_overlap: float,
+    side_overlap: float,
+    patterns: Collection[str],
+) -> _Settings:
+    """The camera, aircraft and survey geometry the whole patrol flies with."""
     cam = get_camera(camera) if isinstance(camera, str) else camera
     craft = aircraft or Aircraft()
     unknown = set(patterns) - set(PATTERNS)
@@ -222,127 +375,356 @@ def plan_patrol(
             f"unknown pattern(s) {', '.join(sorted(unknown))} (known: {', '.join(PATTERNS)})"
         )
     altitude = _altitude(cam, altitude_m, gsd_cm, max_agl_m)
-    if not sites.docks:
-        raise InvalidSiteError("the sites have no dock to fly from")
-    terrain = Terrain(dem) if isinstance(dem, str | Path) else dem
-    explicit = targets is not None
-    ids = list(targets) if targets is not None else list(sites.targets)
-    chosen = [sites.target(t) for t in ids]
-    if not chosen:
-        raise InvalidSiteError("no targets to plan")
-
-    frame = _frame(sites)
-    airspace = Airspace(
-        [Zone(z.id, z.reason, frame.to_local(z.area)) for z in sites.no_fly],
-        margin_m=no_fly_margin_m,
-    )
-    docks = [DockSpec(d.id, frame.xy(d.lon, d.lat), d.drones) for d in sites.docks]
-    for dock in docks:
-        if not airspace.keep_out.is_empty and airspace.keep_out.covers(Point(dock.xy)):
-            zone = airspace.zone_at(dock.xy)
-            where = f"no-fly area {zone.id!r}" if zone else "a no-fly margin"
-            raise NoFlyViolationError(f"dock {dock.id!r} lies in {where}")
-
-    if terrain is not None:
-        ground = terrain.elevation(
-            np.array([d.lon for d in sites.docks]), np.array([d.lat for d in sites.docks])
-        )
-        for site_dock, dem_alt in zip(sites.docks, ground, strict=True):
-            if abs(site_dock.ground_alt_m - dem_alt) > DOCK_DEM_TOLERANCE_M:
-                logger.warning(
-                    "dock %s: ground_alt_m %.1f m differs from the DEM's %.1f m; waypoint "
-                    "altitudes follow the DEM",
-                    site_dock.id,
-                    site_dock.ground_alt_m,
-                    dem_alt,
-                )
-
-    footprint = cam.footprint_m(altitude)
-    spacing = cam.lane_spacing_m(altitude, side_overlap)
     trigger = cam.trigger_distance_m(altitude, front_overlap)
-    speed = _survey_speed(cam, craft, trigger)
+    return _Settings(
+        cam,
+        craft,
+        altitude,
+        cam.lane_spacing_m(altitude, side_overlap),
+        trigger,
+        _survey_speed(cam, craft, trigger),
+    )
 
+
+def _air(
+    sites: Sites,
+    *,
+    dem: Terrain | None,
+    rule: ClearanceRule,
+    max_agl_m: float,
+    no_fly_margin_m: float,
+) -> _Air:
+    """Project the zone, model its ground and its obstacles, and split them.
+
+    An obstacle whose roof (top plus vertical clearance, plus the planning
+    pad) stays under the ceiling is overflown where a path crosses it;
+    a taller one, and every no-fly area without a ceiling, is kept out of in
+    two dimensions (routes go around, and the fence excludes it).
+    """
+    frame = _frame(sites)
+    ground: Ground = dem if dem is not None else surveyed_ground(sites)
+    if dem is not None:
+        _warn_dock_ground(sites, dem)
+    truth = _volumes(sites, frame, ground, rule, no_fly_margin_m)
+    pad = [v.grown(PLAN_PAD_M) for v in truth]
+    overflown = frozenset(
+        v.id for v in pad if v.roof_amsl_m - _lowest_ground(v, frame, ground) <= max_agl_m
+    )
+    zones = [
+        Zone(z.id, z.reason, frame.to_local(z.area)) for z in sites.no_fly if z.ceiling_m is None
+    ]
+    zones += [
+        Zone(
+            v.id,
+            f"{v.label}: too tall to overfly under the {max_agl_m:.0f} m ceiling",
+            v.footprint,
+            margin_m=v.horizontal_m,
+        )
+        for v in pad
+        if v.id not in overflown
+    ]
+    planned = tuple(
+        _planned(v, frame, kind, overflown=v.id in overflown) for v, kind in _kinds(sites, truth)
+    )
+    return _Air(
+        frame=frame,
+        ground=ground,
+        amsl_frame=dem is not None,
+        airspace=Airspace(zones, margin_m=no_fly_margin_m),
+        obstacles=Obstacles([v for v in pad if v.id in overflown]),
+        truth=Obstacles(truth),
+        overflown=overflown,
+        planned=planned,
+    )
+
+
+def surveyed_ground(sites: Sites) -> SurveyedGround:
+    """The zone's ground from its own surveyed altitudes (docks and ``ground_alt_m``)."""
+    points = [(d.lon, d.lat, d.ground_alt_m) for d in sites.docks]
+    points += [
+        (s.lon, s.lat, s.ground_alt_m)
+        for e in sites.enterprises
+        for s in e.stacks
+        if s.ground_alt_m is not None
+    ]
+    areas: list[tuple[Polygon, float]] = [
+        (e.boundary, e.ground_alt_m) for e in sites.enterprises if e.ground_alt_m is not None
+    ]
+    areas += [(z.area, z.ground_alt_m) for z in sites.no_fly if z.ground_alt_m is not None]
+    for o in sites.obstacles:
+        if o.ground_alt_m is None:
+            continue
+        if isinstance(o.footprint, Point):
+            points.append((o.footprint.x, o.footprint.y, o.ground_alt_m))
+        else:
+            areas.append((o.footprint, o.ground_alt_m))
+    return SurveyedGround(points, areas)
+
+
+def _volumes(
+    sites: Sites, frame: LocalFrame, ground: Ground, rule: ClearanceRule, no_fly_margin_m: float
+) -> list[Volume]:
+    """Every stack, obstacle and height-limited no-fly area as a keep-out volume."""
+
+    def base(lon: float, lat: float, *known: float | None) -> float:
+        for value in known:
+            if value is not None:
+                return value
+        return float(ground.elevation(np.array([lon]), np.array([lat]))[0])
+
+    volumes = [
+        stack_volume(
+            s.id,
+            frame.xy(s.lon, s.lat),
+            radius_m=s.radius_m,
+            base_amsl_m=base(s.lon, s.lat, s.ground_alt_m, e.ground_alt_m),
+            height_m=s.height_m,
+            emitting=s.emitting,
+            rule=rule,
+            label=f"stack {s.id} ({s.height_m:.0f} m)",
+        )
+        for e in sites.enterprises
+        for s in e.stacks
+    ]
+    for o in sites.obstacles:
+        c = o.footprint.centroid
+        outline = frame.to_local(o.footprint)
+        if isinstance(outline, Point):
+            outline = outline.buffer(o.radius_m, quad_segs=16)
+        volumes.append(
+            outline_volume(
+                o.id,
+                outline,
+                base_amsl_m=base(c.x, c.y, o.ground_alt_m),
+                height_m=o.height_m,
+                rule=rule,
+                label=f"obstacle {o.name} ({o.height_m:.0f} m)",
+            )
+        )
+    for z in sites.no_fly:
+        if z.ceiling_m is not None:
+            c = z.area.centroid
+            volumes.append(
+                outline_volume(
+                    z.id,
+                    frame.to_local(z.area),
+                    base_amsl_m=base(c.x, c.y, z.ground_alt_m),
+                    height_m=z.ceiling_m,
+                    rule=ClearanceRule(no_fly_margin_m, rule.vertical_m, rule.over_emitting_m),
+                    label=f"no-fly area {z.id} ({z.reason}, up to {z.ceiling_m:.0f} m)",
+                )
+            )
+    return volumes
+
+
+def _kinds(sites: Sites, volumes: Sequence[Volume]) -> list[tuple[Volume, str]]:
+    stacks = {s.id for e in sites.enterprises for s in e.stacks}
+    obstacles = {o.id for o in sites.obstacles}
+    return [
+        (v, "stack" if v.id in stacks else "obstacle" if v.id in obstacles else "no_fly")
+        for v in volumes
+    ]
+
+
+def _planned(v: Volume, frame: LocalFrame, kind: str, *, overflown: bool) -> PlannedObstacle:
+    return PlannedObstacle(
+        id=v.id,
+        kind=kind,
+        label=v.label,
+        outline=frame.to_geo(v.footprint),
+        height_m=round(v.top_amsl_m - v.base_amsl_m, 2),
+        base_amsl_m=round(v.base_amsl_m, 2),
+        top_amsl_m=round(v.top_amsl_m, 2),
+        roof_amsl_m=round(v.roof_amsl_m, 2),
+        horizontal_m=v.horizontal_m,
+        overflown=overflown,
+    )
+
+
+def _lowest_ground(v: Volume, frame: LocalFrame, ground: Ground) -> float:
+    """The lowest ground under a volume's keep-out zone (its outline and centre)."""
+    pts = np.vstack([np.asarray(v.zone.exterior.coords)[:, :2], [v.footprint.centroid.coords[0]]])
+    lonlat = frame.lonlat(pts)
+    return float(np.min(ground.elevation(lonlat[:, 0], lonlat[:, 1])))
+
+
+def _warn_dock_ground(sites: Sites, terrain: Terrain) -> None:
+    heights = terrain.elevation(
+        np.array([d.lon for d in sites.docks]), np.array([d.lat for d in sites.docks])
+    )
+    for dock, dem_alt in zip(sites.docks, heights, strict=True):
+        if abs(dock.ground_alt_m - dem_alt) > DOCK_DEM_TOLERANCE_M:
+            logger.warning(
+                "dock %s: ground_alt_m %.1f m differs from the DEM's %.1f m; waypoint "
+                "altitudes follow the DEM",
+                dock.id,
+                dock.ground_alt_m,
+                dem_alt,
+            )
+
+
+def _docks(sites: Sites, air: _Air) -> list[DockSpec]:
+    """The docks for routing; a dock must be outside every keep-out (it climbs straight up)."""
+    docks = [DockSpec(d.id, air.frame.xy(d.lon, d.lat), d.drones) for d in sites.docks]
+    keep_out = air.airspace.keep_out
+    for dock in docks:
+        if not keep_out.is_empty and keep_out.covers(Point(dock.xy)):
+            zone = air.airspace.zone_at(dock.xy)
+            where = f"no-fly area {zone.id!r}" if zone else "a no-fly margin"
+            near = [z for z in air.airspace.zones if z.margin_m is not None]
+            if zone is None and near:
+                zone = min(near, key=lambda z: z.area.distance(Point(dock.xy)))
+                where = zone.reason
+            raise NoFlyViolationError(f"dock {dock.id!r} lies in {where}")
+        _, volume = air.truth.roof_at(*dock.xy)
+        if volume is not None:
+            raise ClearanceError(
+                f"dock {dock.id!r} is within {volume.horizontal_m:.0f} m of {volume.label}: "
+                "the take-off climb and the landing would pass it"
+            )
+    return docks
+
+
+def _left_out(chosen: Sequence[Enterprise | River], air: _Air) -> dict[str, str]:
+    """The parts of the targets under obstacles too tall to overfly, and why."""
+    tall = [z for z in air.airspace.zones if z.margin_m is not None]
+    out: dict[str, str] = {}
+    for target in chosen:
+        shape_ = air.frame.to_local(
+            target.boundary
+            if isinstance(target, Enterprise)
+            else target.centerline.buffer(target.width_m / 2 / 111_000)
+        )
+        for z in tall:
+            lost = shape_.intersection(z.area.buffer(z.margin_m or 0.0)).area
+            if lost > 1.0:
+                out[f"{target.id} near {z.id}"] = (
+                    f"{lost:.0f} m² of {target.id} within {z.margin_m:.0f} m of {z.reason}; "
+                    "not flown"
+                )
+    return out
+
+
+def _tasks(
+    chosen: Sequence[Enterprise | River],
+    air: _Air,
+    settings: _Settings,
+    *,
+    angle_deg: float | None,
+    turnaround_m: float,
+    patterns: Collection[str],
+    orbit_offsets_m: Sequence[float],
+    max_agl_m: float,
+    refused: dict[str, str] | None,
+) -> list[Task]:
+    """Lay out every requested pattern over every target, refusing what cannot be flown."""
     tasks: list[Task] = []
-    refused: dict[str, str] = {}
     for target in chosen:
         try:
             if isinstance(target, Enterprise):
                 tasks.extend(
                     _enterprise_tasks(
                         target,
-                        frame=frame,
-                        airspace=airspace,
-                        camera=cam,
-                        altitude_m=altitude,
-                        spacing_m=spacing,
-                        trigger_m=trigger,
-                        speed_m_s=speed,
+                        air=air,
+                        settings=settings,
                         angle_deg=angle_deg,
                         turnaround_m=turnaround_m,
                         patterns=patterns,
                         orbit_offsets_m=orbit_offsets_m,
                         max_agl_m=max_agl_m,
-                        craft=craft,
-                        refused=None if explicit else refused,
+                        refused=refused,
                     )
                 )
             elif "corridor" in patterns:
                 tasks.extend(
-                    _river_tasks(
-                        target,
-                        frame=frame,
-                        airspace=airspace,
-                        footprint_m=footprint[0],
-                        spacing_m=spacing,
-                        trigger_m=trigger,
-                        altitude_m=altitude,
-                        speed_m_s=speed,
-                        turnaround_m=turnaround_m,
-                    )
+                    _river_tasks(target, air=air, settings=settings, turnaround_m=turnaround_m)
                 )
         except InfeasibleError as exc:
-            if explicit:
+            if refused is None:
                 raise
             refused[target.id] = str(exc)
             logger.warning("skipping %s: %s", target.id, exc)
-    tasks = fit_tasks(
+    return tasks
+
+
+def _routing_problem(
+    tasks: list[Task],
+    docks: list[DockSpec],
+    air: _Air,
+    settings: _Settings,
+    *,
+    refused: dict[str, str] | None,
+) -> RoutingProblem:
+    """The routing model, without the tasks no sortie can fly (recorded in ``refused``)."""
+    problem = RoutingProblem(
         tasks,
         docks,
-        airspace=airspace,
-        aircraft=craft,
-        altitude_m=altitude,
-        refused=None if explicit else refused,
+        airspace=air.airspace,
+        aircraft=settings.aircraft,
+        altitude_m=settings.altitude_m,
     )
-    if not tasks:
-        reasons = "; ".join(refused.values()) or "nothing to fly"
-        raise InfeasibleError(f"no target can be planned ({reasons})")
-    problem = RoutingProblem(tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude)
     unfit = problem.unfit()
-    if unfit and not explicit:
-        for k, reason in unfit.items():
-            refused[tasks[k].label or tasks[k].target_id] = reason
-            logger.warning("leaving out %s", reason)
-        tasks = [t for k, t in enumerate(tasks) if k not in unfit]
-        if not tasks:
-            raise InfeasibleError("no target can be planned (" + "; ".join(unfit.values()) + ")")
-        problem = RoutingProblem(
-            tasks, docks, airspace=airspace, aircraft=craft, altitude_m=altitude
-        )
-    # the routing model estimates; the built missions are the truth: tighten and re-route
+    if not unfit or refused is None:
+        return problem
+    for k, reason in unfit.items():
+        refused[tasks[k].label or tasks[k].target_id] = reason
+        logger.warning("leaving out %s", reason)
+    kept = [t for k, t in enumerate(tasks) if k not in unfit]
+    if not kept:
+        raise InfeasibleError("no target can be planned (" + "; ".join(unfit.values()) + ")")
+    return RoutingProblem(
+        kept,
+        docks,
+        airspace=air.airspace,
+        aircraft=settings.aircraft,
+        altitude_m=settings.altitude_m,
+    )
+
+
+def _route_and_build(
+    problem: RoutingProblem,
+    sites: Sites,
+    air: _Air,
+    settings: _Settings,
+    *,
+    time_limit_s: float,
+    end: Literal["rtl", "land"],
+    refused: dict[str, str] | None,
+) -> tuple[RoutingResult, list[BuiltSortie]]:
+    """Solve the routing and build each sortie; tighten and re-route until the builds fit.
+
+    The routing model estimates; the built missions are the truth (climbs over
+    obstacles, routes around them). A task that no longer fits once the budget
+    is tightened is left out and recorded in ``refused`` (an error when the
+    caller named the targets).
+    """
+    craft = settings.aircraft
     capacity, margin = craft.mission_capacity, 1.0
     for _ in range(5):
         routes = problem.solve(
-            time_limit_s=time_limit_s, item_capacity=capacity, time_margin=margin
+            time_limit_s=time_limit_s,
+            item_capacity=capacity,
+            time_margin=margin,
+            allow_missing=refused is not None and margin < 1.0,
         )
+        for k in routes.missing:
+            assert refused is not None
+            task = problem.tasks[k]
+            refused[task.label or task.target_id] = (
+                f"{task.label or task.target_id}: does not fit a sortie within the usable "
+                f"{craft.usable_endurance_s / 60:.1f} min once its climbs over obstacles are flown"
+            )
         built = [
             build_sortie(
                 list(plan.tasks),
-                home_xy=docks[plan.dock].xy,
+                home_xy=problem.docks[plan.dock].xy,
                 home_alt_m=sites.docks[plan.dock].ground_alt_m,
-                frame=frame,
-                airspace=airspace,
+                frame=air.frame,
+                airspace=air.airspace,
                 aircraft=craft,
-                terrain=terrain,
+                ground=air.ground,
+                obstacles=air.obstacles,
+                amsl_frame=air.amsl_frame,
                 name=f"sortie-{k + 1}",
                 end=end,
             )
@@ -351,7 +733,7 @@ def plan_patrol(
         worst = max(len(b.mission.items) for b in built)
         longest = max(b.duration_s for b in built)
         if worst <= craft.mission_capacity and longest <= craft.usable_endurance_s:
-            break
+            return routes, built
         if worst > craft.mission_capacity:
             capacity -= worst - craft.mission_capacity + 10
             logger.info("a sortie needs %d items; re-routing with capacity %d", worst, capacity)
@@ -360,80 +742,139 @@ def plan_patrol(
             logger.info(
                 "a sortie lasts %.0f s; re-routing with %.0f%% of the budget", longest, 100 * margin
             )
-    else:
-        if worst > craft.mission_capacity:
-            raise CapacityError("cannot split the patrol into sorties within the item capacity")
-        raise RangeError(
-            f"cannot split the patrol into sorties within the usable endurance "
-            f"({craft.usable_endurance_s / 60:.0f} min)"
-        )
-
-    baseline = None
-    if compare_baseline:
-        baseline = problem.nearest_neighbour().length_m
-    inclusion_local = _operating_area(sites, frame, [b.path for b in built])
-    inclusion = _ring(frame.to_geo(inclusion_local))
-    exclusions = tuple(
-        (z.id, _ring(z.area.simplify(1e-6, preserve_topology=True))) for z in sites.no_fly
+    if worst > craft.mission_capacity:
+        raise CapacityError("cannot split the patrol into sorties within the item capacity")
+    raise RangeError(
+        f"cannot split the patrol into sorties within the usable endurance "
+        f"({craft.usable_endurance_s / 60:.0f} min)"
     )
-    fence = fence_items([(True, inclusion), *((False, ring) for _, ring in exclusions)])
-    rally = rally_items([(d.lat, d.lon, altitude) for d in sites.docks])
 
+
+def _exclusions(sites: Sites, air: _Air) -> list[tuple[Zone, tuple[tuple[float, float], ...]]]:
+    """The fence's exclusion rings (lat, lon): no-fly areas and obstacles too tall to overfly."""
+    out = []
+    for z in air.airspace.zones:
+        area = z.area if z.margin_m is None else z.area.buffer(z.margin_m, quad_segs=4)
+        geo = air.frame.to_geo(area.simplify(0.5, preserve_topology=True))
+        out.append((z, _ring(geo)))
+    return out
+
+
+def _vehicle_params(
+    air: _Air, built: BuiltSortie, home_alt_m: float, rtl_amsl_m: float
+) -> dict[str, float]:
+    """What the vehicle must enforce for this sortie (ArduPilot parameter units).
+
+    The fence on (its polygons and its ceiling), breaching it returns home;
+    the failsafe return flies at ``rtl_amsl_m``, over every obstacle it can
+    overfly, and goes round the fence's exclusions with the OA planner.
+    """
+    highest = max(float(np.max(built.alt_amsl)), rtl_amsl_m) - home_alt_m
+    return {
+        "FENCE_ENABLE": 1,
+        "FENCE_TYPE": FENCE_TYPE_ALT_MAX | FENCE_TYPE_POLYGON,
+        "FENCE_ALT_MAX": float(math.ceil(highest + FENCE_ALT_MARGIN_M)),
+        "FENCE_ACTION": 1,
+        "RTL_ALT": float(math.ceil(rtl_amsl_m - home_alt_m) * 100),
+        "OA_TYPE": OA_TYPE_DIJKSTRA,
+    }
+
+
+def _rtl_amsl(air: _Air, home_alt_m: float) -> float:
+    """The failsafe return's altitude: over the roof of every obstacle it can overfly."""
+    roofs = [v.roof_amsl_m for v in air.obstacles.volumes]
+    return float(math.ceil(max([home_alt_m + MIN_RTL_ALT_M, *roofs])))
+
+
+def _sorties(
+    sites: Sites,
+    air: _Air,
+    plans: Sequence[SortiePlan],
+    built: Sequence[BuiltSortie],
+    *,
+    max_agl_m: float,
+    capacity: int,
+) -> list[Sortie]:
+    """Check every built sortie, its failsafe return included, and dress it for export."""
+    inclusion_local = _operating_area(sites, air.frame, built)
+    inclusion = _ring(air.frame.to_geo(inclusion_local))
+    exclusions = _exclusions(sites, air)
+    fence = fence_items([(True, inclusion), *((False, ring) for _, ring in exclusions)])
+    rally_xy = [air.frame.xy(d.lon, d.lat) for d in sites.docks]
+    drones = _assign_drones(plans, built, sites.docks)
     sorties = []
-    drones = _assign_drones(routes.sorties, built, sites.docks)
-    for k, (plan, b) in enumerate(zip(routes.sorties, built, strict=True)):
+    for k, (plan, b) in enumerate(zip(plans, built, strict=True)):
         name = f"sortie-{k + 1}"
-        mission = replace(b.mission, fence=fence, rally=rally, name=name)
-        check_capacity(mission, craft.mission_capacity, name=name)
+        dock = sites.docks[plan.dock]
+        rtl = _rtl_amsl(air, dock.ground_alt_m)
+        xyz = np.column_stack([b.path[:, :2], b.alt_amsl])
+        check_capacity(b.mission, capacity, name=name)
         check_path(
-            b.path, airspace=airspace, max_agl_m=max_agl_m, inclusion=inclusion_local, name=name
+            b.path, airspace=air.airspace, max_agl_m=max_agl_m, inclusion=inclusion_local, name=name
         )
-        site_dock = sites.docks[plan.dock]
-        lonlat = frame.lonlat(b.path[:, :2])
-        alts = b.path[:, 2].copy()
-        if terrain is not None:
-            alts += terrain.elevation(lonlat[:, 0], lonlat[:, 1])
-        route = np.column_stack([lonlat, alts])
-        legs = tuple((t, p, frame.lonlat(pts)) for t, p, pts in b.legs)
-        sorties.append(
-            Sortie(
-                number=k + 1,
-                dock=site_dock,
-                drone=drones[k],
-                mission=mission,
-                photo_points=b.photo_points,
-                length_m=b.length_m,
-                duration_s=b.duration_s,
-                targets=tuple(dict.fromkeys(t.target_id for t in plan.tasks)),
-                tasks=tuple(t.label or f"{t.pattern} {t.target_id}" for t in plan.tasks),
-                route=route,
-                camera_legs=legs,
-            )
+        check_clearance(xyz, air.truth, name=name)
+        check_failsafe(
+            xyz,
+            rally_xy=rally_xy,
+            rtl_amsl_m=rtl,
+            airspace=air.airspace,
+            obstacles=air.truth,
+            ground_at=air.ground_xy,
+            max_agl_m=max_agl_m,
+            name=name,
         )
-        logger.info(
-            "%s from %s: %.0f m, %.0f s, %d photos, %d items",
-            name,
-            site_dock.id,
-            b.length_m,
-            b.duration_s,
-            len(b.photo_points),
-            len(mission.items),
+        rally = rally_items([(d.lat, d.lon, rtl - dock.ground_alt_m) for d in sites.docks])
+        mission = replace(
+            b.mission,
+            fence=fence,
+            rally=rally,
+            name=name,
+            params=_vehicle_params(air, b, dock.ground_alt_m, rtl),
         )
-    return Patrol(
-        sorties=tuple(sorties),
-        camera=cam,
-        aircraft=craft,
-        altitude_m=altitude,
-        gsd_cm=cam.gsd_cm(altitude),
-        footprint_m=footprint,
-        lane_spacing_m=spacing,
-        trigger_distance_m=trigger,
-        fence_inclusion=inclusion,
-        fence_exclusions=exclusions,
-        refused=refused,
-        terrain_following=terrain is not None,
-        routed_length_m=routes.length_m,
-        baseline_length_m=baseline,
+        sorties.append(_sortie(k + 1, dock, drones[k], mission, plan, b, air))
+    return sorties
+
+
+def _sortie(
+    number: int,
+    dock: Dock,
+    drone: int,
+    mission: Mission,
+    plan: SortiePlan,
+    b: BuiltSortie,
+    air: _Air,
+) -> Sortie:
+    lonlat = air.frame.lonlat(b.path[:, :2])
+    alts = b.alt_amsl if air.amsl_frame else b.alt_amsl - dock.ground_alt_m
+    clearance = None
+    if len(air.truth):
+        xyz = np.column_stack([b.path[:, :2], b.alt_amsl])
+        distance, nearest, where = min_clearance(xyz, air.truth)
+        lon, lat = air.frame.lonlat(where[None, :2])[0]
+        clearance = Clearance(round(distance, 2), nearest, float(lat), float(lon), float(where[2]))
+    logger.info(
+        "sortie-%d from %s: %.0f m, %.0f s, %d photos, %d items, clearance %s",
+        number,
+        dock.id,
+        b.length_m,
+        b.duration_s,
+        len(b.photo_points),
+        len(mission.items),
+        f"{clearance.distance_m:.1f} m to {clearance.obstacle_id}" if clearance else "-",
+    )
+    return Sortie(
+        number=number,
+        dock=dock,
+        drone=drone,
+        mission=mission,
+        photo_points=b.photo_points,
+        length_m=b.length_m,
+        duration_s=b.duration_s,
+        targets=tuple(dict.fromkeys(t.target_id for t in plan.tasks)),
+        tasks=tuple(t.label or f"{t.pattern} {t.target_id}" for t in plan.tasks),
+        route=np.column_stack([lonlat, alts]),
+        camera_legs=tuple((t, p, air.frame.lonlat(pts)) for t, p, pts in b.legs),
+        clearance=clearance,
     )
 
 
@@ -490,19 +931,13 @@ def _frame(sites: Sites) -> LocalFrame:
 def _enterprise_tasks(
     site: Enterprise,
     *,
-    frame: LocalFrame,
-    airspace: Airspace,
-    camera: Camera,
-    altitude_m: float,
-    spacing_m: float,
-    trigger_m: float,
-    speed_m_s: float,
+    air: _Air,
+    settings: _Settings,
     angle_deg: float | None,
     turnaround_m: float,
     patterns: Collection[str],
     orbit_offsets_m: Sequence[float],
     max_agl_m: float,
-    craft: Aircraft,
     refused: dict[str, str] | None,
 ) -> list[Task]:
     """Survey, perimeter and stack orbits of one enterprise.
@@ -510,50 +945,46 @@ def _enterprise_tasks(
     A stack orbit that cannot be flown is raised when ``refused`` is None (the
     caller asked for this target) and otherwise recorded there and skipped.
     """
-    boundary = frame.to_local(site.boundary)
+    airspace = air.airspace
+    boundary = air.frame.to_local(site.boundary)
     area = boundary.difference(airspace.keep_out) if not airspace.keep_out.is_empty else boundary
-    tasks: list[Task] = []
     if area.area < 1e-3 * boundary.area:
-        zone = airspace.zone_at((boundary.centroid.x, boundary.centroid.y))
-        where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "no-fly areas"
-        raise NoFlyViolationError(f"{site.id} lies inside {where}")
+        raise NoFlyViolationError(f"{site.id} lies inside {_zones_over(boundary, airspace)}")
     if area.area < boundary.area * 0.999:
         logger.warning(
-            "%s: %.0f%% of the site is in a no-fly margin and is not surveyed",
+            "%s: %.0f%% of the site is in a keep-out margin and is not surveyed",
             site.id,
             100 * (1 - area.area / boundary.area),
         )
+    cam, altitude = settings.camera, settings.altitude_m
+    tasks: list[Task] = []
     if "survey" in patterns:
         legs = plan_survey(
             area,
-            spacing_m=spacing_m,
-            trigger_m=trigger_m,
-            altitude_m=altitude_m,
+            spacing_m=settings.spacing_m,
+            trigger_m=settings.trigger_m,
+            altitude_m=altitude,
             angle_deg=angle_deg,
             turnaround_m=turnaround_m,
-            footprint_m=camera.footprint_m(altitude_m),
+            footprint_m=cam.footprint_m(altitude),
         )
         legs = [_trim_leads(leg, airspace) for leg in legs]
-        tasks.append(Task(site.id, "survey", tuple(legs), speed_m_s, f"survey {site.id}"))
+        tasks.append(Task(site.id, "survey", tuple(legs), settings.speed_m_s, f"survey {site.id}"))
     if "perimeter" in patterns:
         legs = [
             piece
-            for leg in plan_perimeter(boundary, trigger_m=trigger_m, altitude_m=altitude_m)
-            for piece in _clip_leg(leg, airspace, trigger_m)
+            for leg in plan_perimeter(boundary, trigger_m=settings.trigger_m, altitude_m=altitude)
+            for piece in _clip_leg(leg, airspace, settings.trigger_m)
         ]
         if legs:
-            tasks.append(Task(site.id, "perimeter", tuple(legs), speed_m_s, f"perimeter {site.id}"))
+            tasks.append(
+                Task(site.id, "perimeter", tuple(legs), settings.speed_m_s, f"perimeter {site.id}")
+            )
     if "orbit" in patterns:
         for stack in site.stacks:
             try:
                 legs = _stack_orbit(
-                    site,
-                    stack,
-                    frame=frame,
-                    airspace=airspace,
-                    camera=camera,
-                    altitudes_m=[stack.height_m + offset for offset in orbit_offsets_m],
-                    max_agl_m=max_agl_m,
+                    site, stack, air=air, camera=cam, offsets_m=orbit_offsets_m, max_agl_m=max_agl_m
                 )
             except InfeasibleError as exc:
                 if refused is None:
@@ -561,99 +992,178 @@ def _enterprise_tasks(
                 refused[stack.id] = str(exc)
                 logger.warning("skipping the orbit of %s: %s", stack.id, exc)
                 continue
-            ring_trigger = legs[0].trigger_m or 1.0
-            orbit_speed = min(
-                craft.max_survey_speed_m_s, ring_trigger / max(camera.min_trigger_interval_s, 0.1)
-            )
-            tasks.append(
-                Task(
-                    site.id,
-                    "orbit",
-                    tuple(legs),
-                    max(1.0, math.floor(orbit_speed * 10) / 10),
-                    f"orbit {stack.id}",
-                    reversible=False,
-                )
-            )
+            tasks.append(_orbit_task(site, stack, legs, cam, settings.aircraft))
     return tasks
+
+
+def _zones_over(shape_: shapely.Geometry, airspace: Airspace) -> str:
+    """The keep-out areas that cover ``shape_``, named for an operator."""
+    names = [
+        f"no-fly area {z.id!r} ({z.reason})"
+        if z.margin_m is None
+        else f"the keep-out of {z.reason}"
+        for z in airspace.zones
+        if shape_.intersects(z.area.buffer(airspace.margin_m if z.margin_m is None else z.margin_m))
+    ]
+    return ", ".join(names) if names else "no-fly areas"
+
+
+def _orbit_task(
+    site: Enterprise, stack: Stack, legs: list[Leg], cam: Camera, craft: Aircraft
+) -> Task:
+    ring_trigger = legs[0].trigger_m or 1.0
+    speed = min(craft.max_survey_speed_m_s, ring_trigger / max(cam.min_trigger_interval_s, 0.1))
+    return Task(
+        site.id,
+        "orbit",
+        tuple(legs),
+        max(1.0, math.floor(speed * 10) / 10),
+        f"orbit {stack.id}",
+        reversible=False,
+    )
 
 
 def _stack_orbit(
     site: Enterprise,
     stack: Stack,
     *,
-    frame: LocalFrame,
-    airspace: Airspace,
+    air: _Air,
     camera: Camera,
-    altitudes_m: Sequence[float],
+    offsets_m: Sequence[float],
     max_agl_m: float,
 ) -> list[Leg]:
-    """The orbit rings of one stack, refused if too high, too low or too near a no-fly area."""
-    for altitude_m in altitudes_m:
-        if altitude_m > max_agl_m:
+    """The orbit rings of one stack, spaced clear of its neighbours.
+
+    Ring heights are the stack's height plus each offset, above the stack's
+    base (AMSL). A ring starts at the smallest radius that frames the stack
+    and keeps the clearance from it; where it would pass a neighbouring
+    obstacle below that one's roof it widens (up to ``ORBIT_MAX_WIDEN``
+    times), and failing that it rises over the neighbour's roof if the
+    ceiling allows. Otherwise the orbit is refused with the reason.
+    """
+    base = next(v.base_amsl_m for v in air.truth.volumes if v.id == stack.id)
+    center = air.frame.xy(stack.lon, stack.lat)
+    own_clear = stack.radius_m + next(
+        v.horizontal_m for v in air.obstacles.volumes + air.truth.volumes if v.id == stack.id
+    )
+    # start on the side facing the site's middle, where its survey is flown
+    middle = air.frame.to_local(site.boundary).centroid
+    dx, dy = middle.x - center[0], middle.y - center[1]
+    bearing = round(math.degrees(math.atan2(dx, dy)) if math.hypot(dx, dy) > 1 else 0.0, 1)
+    legs = []
+    for offset in offsets_m:
+        height = stack.height_m + offset
+        if height < MIN_ORBIT_AGL_M:
             raise AltitudeLimitError(
-                f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
-                f"{altitude_m:.0f} m, above the {max_agl_m:.0f} m ceiling"
-            )
-        if altitude_m < MIN_ORBIT_AGL_M:
-            raise AltitudeLimitError(
-                f"{site.id}: orbit of stack {stack.id} at {altitude_m:.0f} m is below the "
+                f"{site.id}: orbit of stack {stack.id} at {height:.0f} m is below the "
                 f"{MIN_ORBIT_AGL_M:.0f} m floor over buildings"
             )
-    center = frame.xy(stack.lon, stack.lat)
-    # start on the side facing the site's middle, where its survey is flown
-    middle = frame.to_local(site.boundary).centroid
-    dx, dy = middle.x - center[0], middle.y - center[1]
-    bearing = math.degrees(math.atan2(dx, dy)) if math.hypot(dx, dy) > 1 else 0.0
-    legs = plan_orbit(
-        center,
-        stack_height_m=stack.height_m,
-        camera=camera,
-        altitudes_m=altitudes_m,
-        start_bearing_deg=round(bearing, 1),
-    )
-    for leg in legs:
-        ring = LineString(leg.points)
-        if not airspace.keep_out.is_empty and ring.intersects(airspace.keep_out):
-            zone = next(
-                (z for z in airspace.zones if ring.distance(z.area) < airspace.margin_m), None
+        legs.append(
+            _spaced_ring(
+                site,
+                stack,
+                center,
+                base,
+                height,
+                own_clear + PLAN_PAD_M,
+                bearing,
+                air=air,
+                camera=camera,
+                max_agl_m=max_agl_m,
             )
-            where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly area"
-            raise NoFlyViolationError(
-                f"{site.id}: the orbit of stack {stack.id} would come within "
-                f"{airspace.margin_m:.0f} m of {where}"
-            )
+        )
     return legs
 
 
-def _river_tasks(
-    river: River,
+def _spaced_ring(
+    site: Enterprise,
+    stack: Stack,
+    center: tuple[float, float],
+    base: float,
+    height: float,
+    min_radius: float,
+    bearing: float,
     *,
-    frame: LocalFrame,
-    airspace: Airspace,
-    footprint_m: float,
-    spacing_m: float,
-    trigger_m: float,
-    altitude_m: float,
-    speed_m_s: float,
-    turnaround_m: float,
+    air: _Air,
+    camera: Camera,
+    max_agl_m: float,
+) -> Leg:
+    """One orbit ring clear of every other obstacle, widened or raised as needed."""
+    others = Obstacles([v for v in air.obstacles.volumes if v.id != stack.id])
+    first: Leg | None = None
+    blocker = ""
+    for widen in np.linspace(1.0, ORBIT_MAX_WIDEN, 9):
+        (leg,) = plan_orbit(
+            center,
+            stack_height_m=stack.height_m,
+            camera=camera,
+            altitudes_m=[height],
+            start_bearing_deg=bearing,
+            min_radius_m=max(25.0, min_radius) * float(widen),
+        )
+        leg = replace(leg, base_amsl_m=base)
+        first = first or leg
+        blocker = _ring_blocker(leg, air.airspace, others)
+        if not blocker:
+            return leg
+    assert first is not None
+    roof = max(
+        (
+            v.roof_amsl_m
+            for v in others.volumes
+            if _ring_blocker(first, air.airspace, Obstacles([v]))
+        ),
+        default=base + height,
+    )
+    raised = replace(first, altitude_m=math.ceil(max(height, roof - base) * 100) / 100)
+    if (
+        not _ring_blocker(raised, air.airspace, others)
+        and roof - float(np.min(air.ground_xy(first.points))) <= max_agl_m
+    ):
+        return raised
+    assert first is not None
+    top = base + height - float(np.min(air.ground_xy(first.points)))
+    if top > max_agl_m:
+        raise AltitudeLimitError(
+            f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
+            f"{top:.0f} m above ground, above the {max_agl_m:.0f} m ceiling"
+        )
+    raise ClearanceError(
+        f"{site.id}: no orbit ring of stack {stack.id} up to {ORBIT_MAX_WIDEN:g} times its "
+        f"radius keeps clear of {blocker}"
+    )
+
+
+def _ring_blocker(leg: Leg, airspace: Airspace, obstacles: Obstacles) -> str:
+    """What an orbit ring would come too near (empty when it is clear)."""
+    assert leg.base_amsl_m is not None
+    z = leg.base_amsl_m + leg.altitude_m
+    for a, b in itertools.pairwise(leg.points):
+        if airspace.blocked((a[0], a[1]), (b[0], b[1])):
+            return "a no-fly area or an obstacle too tall to overfly"
+        hits = obstacles.violations((a[0], a[1], z), (b[0], b[1], z))
+        if hits:
+            return hits[0][0].label
+    return ""
+
+
+def _river_tasks(
+    river: River, *, air: _Air, settings: _Settings, turnaround_m: float
 ) -> list[Task]:
-    line = frame.to_local(river.centerline)
+    line = air.frame.to_local(river.centerline)
     legs = plan_corridor(
         line,
         width_m=river.width_m,
-        footprint_m=footprint_m,
-        spacing_m=spacing_m,
-        trigger_m=trigger_m,
-        altitude_m=altitude_m,
+        footprint_m=settings.camera.footprint_m(settings.altitude_m)[0],
+        spacing_m=settings.spacing_m,
+        trigger_m=settings.trigger_m,
+        altitude_m=settings.altitude_m,
         turnaround_m=turnaround_m,
     )
-    pieces = [piece for leg in legs for piece in _clip_leg(leg, airspace, trigger_m)]
+    pieces = [p for leg in legs for p in _clip_leg(leg, air.airspace, settings.trigger_m)]
     if not pieces:
-        zone = airspace.zone_at((line.centroid.x, line.centroid.y))
-        where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "no-fly areas"
-        raise NoFlyViolationError(f"{river.id} lies inside {where}")
-    return [Task(river.id, "corridor", tuple(pieces), speed_m_s, f"corridor {river.id}")]
+        raise NoFlyViolationError(f"{river.id} lies inside {_zones_over(line, air.airspace)}")
+    return [Task(river.id, "corridor", tuple(pieces), settings.speed_m_s, f"corridor {river.id}")]
 
 
 def _clip_leg(leg: Leg, airspace: Airspace, trigger_m: float) -> list[Leg]:
@@ -694,12 +1204,12 @@ def _trim_leads(leg: Leg, airspace: Airspace) -> Leg:
     return replace(leg, lead_in=lead_in, lead_out=lead_out)
 
 
-def _operating_area(sites: Sites, frame: LocalFrame, paths: list[np.ndarray]) -> Polygon:
+def _operating_area(sites: Sites, frame: LocalFrame, built: Sequence[BuiltSortie]) -> Polygon:
     """The geofence inclusion: hull of the zone, the docks and every route, plus a margin."""
     geoms: list[shapely.Geometry] = [frame.to_local(e.boundary) for e in sites.enterprises]
     geoms += [frame.to_local(r.centerline) for r in sites.rivers]
     geoms += [Point(frame.xy(d.lon, d.lat)) for d in sites.docks]
-    geoms += [shapely.multipoints(p[:, :2]) for p in paths if len(p)]
+    geoms += [shapely.multipoints(b.path[:, :2]) for b in built if len(b.path)]
     hull = shapely.GeometryCollection(geoms).convex_hull
     grown = hull.buffer(FENCE_MARGIN_M, quad_segs=2).simplify(5.0)
     assert isinstance(grown, Polygon)

@@ -62,6 +62,7 @@ class SortiePlan:
 class RoutingResult:
     sorties: tuple[SortiePlan, ...]
     length_m: float
+    missing: tuple[int, ...] = ()  # tasks left unplaced (only with ``allow_missing``)
 
 
 def task_items(task: Task) -> int:
@@ -200,6 +201,7 @@ class RoutingProblem:
         time_limit_s: float = 1.0,
         item_capacity: int | None = None,
         time_margin: float = 1.0,
+        allow_missing: bool = False,
     ) -> RoutingResult:
         """Sorties flying every task, each from and back to a dock, least total time.
 
@@ -207,6 +209,8 @@ class RoutingProblem:
         built missions turn out longer than the model estimated. Raises
         :class:`RangeError` when some task fits no sortie (too far from every
         dock) and :class:`CapacityError` when one alone exceeds the item capacity.
+        With ``allow_missing``, tasks the solver could not place under a
+        tightened ``time_margin`` are returned in ``missing`` instead.
         """
         if not self.tasks:
             return RoutingResult((), 0.0)
@@ -274,18 +278,15 @@ class RoutingProblem:
             if nodes:
                 visited.update(self.variants[n - nd][0] for n in nodes)
                 sorties.append(self._sortie(dock, nodes))
-        missing = [
-            self.tasks[k].label or self.tasks[k].target_id
-            for k in range(len(self.tasks))
-            if k not in visited
-        ]
-        if missing:
-            raise RangeError(f"could not fit into any sortie: {', '.join(missing)}")
+        missing = [k for k in range(len(self.tasks)) if k not in visited]
+        if missing and not allow_missing:
+            names = [self.tasks[k].label or self.tasks[k].target_id for k in missing]
+            raise RangeError(f"could not fit into any sortie: {', '.join(names)}")
         length = sum(s.estimated_length_m for s in sorties)
         logger.info(
             "routing: %d tasks into %d sorties, %.0f m", len(self.tasks), len(sorties), length
         )
-        return RoutingResult(tuple(sorties), length)
+        return RoutingResult(tuple(sorties), length, tuple(missing))
 
     def nearest_neighbour(self) -> RoutingResult:
         """Greedy baseline: from a dock, always fly to the nearest task that still fits."""

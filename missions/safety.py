@@ -6,14 +6,30 @@ again (not the planner's intentions) catches a fault anywhere in between.
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
 import numpy as np
+from numpy.typing import NDArray
 from shapely.geometry import LineString, Polygon
 
 from missions.airspace import Airspace
-from missions.errors import AltitudeLimitError, CapacityError, NoFlyViolationError
+from missions.errors import (
+    AltitudeLimitError,
+    CapacityError,
+    ClearanceError,
+    NoFlyViolationError,
+)
 from missions.items import Mission
+from zone.obstacles import Obstacles
 
 DEFAULT_MAX_AGL_M = 120.0
+#: Spacing of the points along a path from which a failsafe return is checked.
+FAILSAFE_STEP_M = 25.0
+
+#: Ground altitude AMSL at local (x, y) points, ``(N, 2) -> (N,)``.
+GroundAt = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
 
 def check_path(
@@ -40,6 +56,80 @@ def check_path(
         line = LineString(path[:, :2])
         if not inclusion.buffer(0.5).covers(line):
             raise NoFlyViolationError(f"{name}: the route leaves the geofence")
+
+
+def check_clearance(
+    path_xyz: NDArray[np.float64], obstacles: Obstacles, *, name: str = "sortie"
+) -> None:
+    """Raise if any straight segment of ``path_xyz`` ``(N, 3)`` (x, y, AMSL) breaks the rule."""
+    for k, (a, b) in enumerate(itertools.pairwise(path_xyz)):
+        bad = obstacles.violations(tuple(a), tuple(b))
+        if bad:
+            volume, short = max(bad, key=lambda vs: vs[1])
+            raise ClearanceError(
+                f"{name}: segment {k} passes {short:.1f} m too low within "
+                f"{volume.horizontal_m:.0f} m of {volume.label}"
+            )
+
+
+def check_failsafe(
+    path_xyz: NDArray[np.float64],
+    *,
+    rally_xy: Sequence[tuple[float, float]],
+    rtl_amsl_m: float,
+    airspace: Airspace,
+    obstacles: Obstacles,
+    ground_at: GroundAt,
+    max_agl_m: float,
+    name: str = "sortie",
+) -> None:
+    """Raise if the autopilot's own return from anywhere on the path is unsafe.
+
+    Models ArduCopter's RTL as its source does it: climb straight up to
+    ``rtl_amsl_m`` if lower, fly at that height (or the current one, if
+    higher) to the nearest rally point or home, going round the fence's
+    exclusions (the OA Dijkstra planner; here the same visibility-graph route
+    the planner uses), then descend. Checked from every path point and every
+    ``FAILSAFE_STEP_M`` between them.
+    """
+    for p in _samples(path_xyz, FAILSAFE_STEP_M):
+        start = (float(p[0]), float(p[1]))
+        home = min(rally_xy, key=lambda r: math.dist(r, start))
+        z = max(float(p[2]), rtl_amsl_m)
+        route = np.asarray(airspace.path(start, home), dtype=float)
+        flown = np.column_stack([route, np.full(len(route), z)])
+        where = f"{name}: the failsafe return from ({start[0]:.0f}, {start[1]:.0f})"
+        for a, b in itertools.pairwise(route):
+            zones = airspace.crossed_zones((a[0], a[1]), (b[0], b[1]))
+            if zones:
+                raise NoFlyViolationError(f"{where} enters {zones[0].id!r} ({zones[0].reason})")
+        check_clearance(flown, obstacles, name=where)
+        agl = z - ground_at(_samples(flown, FAILSAFE_STEP_M)[:, :2])
+        if float(np.max(agl)) > max_agl_m + 1e-6:
+            raise AltitudeLimitError(
+                f"{where} flies {float(np.max(agl)):.0f} m above ground, "
+                f"over the {max_agl_m:.0f} m ceiling"
+            )
+
+
+def min_clearance(
+    path_xyz: NDArray[np.float64], obstacles: Obstacles, *, step_m: float = 1.0
+) -> tuple[float, str, NDArray[np.float64]]:
+    """The path's smallest 3-D distance to any obstacle solid, the obstacle, and where."""
+    pts = _samples(path_xyz, step_m)
+    dist, which = obstacles.distances(pts)
+    k = int(np.argmin(dist))
+    return float(dist[k]), which[k], pts[k]
+
+
+def _samples(path_xyz: NDArray[np.float64], step_m: float) -> NDArray[np.float64]:
+    """Every vertex of a 3-D polyline and points at most ``step_m`` apart between them."""
+    out = [path_xyz[:1]]
+    for a, b in itertools.pairwise(path_xyz):
+        n = max(1, math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / step_m))
+        t = np.linspace(0, 1, n + 1)[1:, None]
+        out.append(a + t * (b - a))
+    return np.vstack(out)
 
 
 def check_capacity(mission: Mission, capacity: int, *, name: str = "sortie") -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,7 +312,8 @@ def _dock(label: str, site_id: str, props: Mapping[str, Any], geometry: object) 
     return [Dock(site_id, str(props.get("name", site_id)), point.x, point.y, ground, drones)]
 
 
-_PARSERS = {
+_Parser = Callable[[str, str, Mapping[str, Any], object], Sequence[Any]]
+_PARSERS: dict[str, _Parser] = {
     "enterprise": _enterprise,
     "river": _river,
     "no_fly": _no_fly,

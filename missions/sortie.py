@@ -9,6 +9,14 @@ after a waypoint when it reaches that waypoint. Orbits set
 DO_SET_ROI_LOCATION on the stack and DO_SET_ROI_NONE after; nadir tasks point
 the gimbal down with DO_MOUNT_CONTROL (no NaN parameters, which ArduPilot
 refuses). Every hop between waypoints is routed around the no-fly areas.
+
+Heights: every waypoint is first placed in AMSL (the ground under it, from
+the DEM or the zone's surveyed altitudes, plus its height above that ground;
+an orbit ring's height is above its stack's base instead), then written in the
+mission's frame: AMSL with a DEM, above home (the dock's ground) without one.
+A hop whose ground track enters an obstacle's keep-out zone below its roof
+steps up over it (a ramp, a level stretch over the zone, a ramp back down);
+obstacles too tall for that were already taken out of the 2-D airspace.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from missions.camera import Aircraft
 from missions.geo import LocalFrame
 from missions.items import Mission, MissionItem, to_e7
 from missions.path import Leg, Task
-from missions.terrain import Terrain
+from zone.ground import Ground
+from zone.obstacles import Obstacles
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +46,11 @@ AMSL_FRAME = mavlink.MAV_FRAME_GLOBAL_INT
 COMMAND_FRAME = mavlink.MAV_FRAME_MISSION
 TERRAIN_TOLERANCE_M = 3.0
 TURN_DEG = 30.0
+#: Level flight kept at an obstacle's roof beyond its keep-out zone on each side,
+#: so ArduCopter's rounded corners (S-curves) never cut the climb short inside it.
+STEP_PLATEAU_M = 10.0
+#: Horizontal metres per metre of climb or descent on a step over an obstacle.
+STEP_RAMP = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,7 @@ class BuiltSortie:
     length_m: float
     duration_s: float
     legs: list[tuple[str, str, NDArray[np.float64]]] = field(default_factory=list)
+    alt_amsl: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))  # (N,) per point
 
 
 class _Builder:
@@ -76,17 +91,21 @@ class _Builder:
         frame: LocalFrame,
         airspace: Airspace,
         aircraft: Aircraft,
-        terrain: Terrain | None,
+        ground: Ground,
+        amsl_frame: bool,
+        obstacles: Obstacles,
         home_xy: tuple[float, float],
         home_alt_m: float,
     ) -> None:
         self.frame = frame
         self.airspace = airspace
         self.aircraft = aircraft
-        self.terrain = terrain
-        self.alt_frame = AMSL_FRAME if terrain is not None else RELATIVE_FRAME
+        self.ground = ground
+        self.obstacles = obstacles
+        self.alt_frame = AMSL_FRAME if amsl_frame else RELATIVE_FRAME
         self.items: list[MissionItem] = []
         self.path: list[tuple[float, float, float, float]] = []  # x, y, agl, speed to reach
+        self.amsl: list[float] = []  # altitude AMSL of each path point
         self.photos: list[PhotoPoint] = []
         self.legs: list[tuple[str, str, NDArray[np.float64]]] = []
         self.speed = aircraft.cruise_speed_m_s
@@ -104,15 +123,32 @@ class _Builder:
         lon, lat = self.frame.lonlat(np.array([[x, y]]))[0]
         return float(lat), float(lon)
 
-    def _located(self, command: int, x: float, y: float, agl: float) -> MissionItem:
-        """A ``command`` item at local ``(x, y)``, ``agl`` above the terrain when there is one."""
+    def _ground_at(self, x: float, y: float) -> float:
         lat, lon = self._latlon(x, y)
-        z = agl
-        if self.terrain is not None:
-            z += float(self.terrain.elevation(np.array([lon]), np.array([lat]))[0])
+        return float(self.ground.elevation(np.array([lon]), np.array([lat]))[0])
+
+    def _mission_z(self, amsl: float) -> float:
+        """An AMSL altitude in the mission's frame (AMSL, or above home)."""
+        z = amsl if self.alt_frame == AMSL_FRAME else amsl - self.home_alt_m
+        return round(z, 2)
+
+    def _located(self, command: int, x: float, y: float, agl: float) -> MissionItem:
+        """A ``command`` item at local ``(x, y)``, ``agl`` above the ground there."""
+        return self._at(command, x, y, self._ground_at(x, y) + agl)
+
+    def _at(self, command: int, x: float, y: float, amsl: float) -> MissionItem:
+        lat, lon = self._latlon(x, y)
         return self._add(
-            frame=self.alt_frame, command=command, x=to_e7(lat), y=to_e7(lon), z=round(z, 2)
+            frame=self.alt_frame,
+            command=command,
+            x=to_e7(lat),
+            y=to_e7(lon),
+            z=self._mission_z(amsl),
         )
+
+    def _point(self, x: float, y: float, amsl: float, speed: float) -> None:
+        self.path.append((x, y, amsl - self._ground_at(x, y), speed))
+        self.amsl.append(amsl)
 
     def home(self) -> None:
         lat, lon = self._latlon(*self.home_xy)
@@ -123,9 +159,10 @@ class _Builder:
             y=to_e7(lon),
             z=round(self.home_alt_m, 2),
         )
-        self.path.append((*self.home_xy, 0.0, 0.0))
+        self._point(*self.home_xy, self.home_alt_m, 0.0)
 
     def takeoff(self, agl: float) -> None:
+        """Climb straight up over the dock (NAV_TAKEOFF is always above home)."""
         lat, lon = self._latlon(*self.home_xy)
         self._add(
             frame=RELATIVE_FRAME,
@@ -134,34 +171,48 @@ class _Builder:
             y=to_e7(lon),
             z=round(agl, 2),
         )
-        self.path.append((*self.home_xy, agl, self.aircraft.climb_rate_m_s))
+        self._point(*self.home_xy, self.home_alt_m + agl, self.aircraft.climb_rate_m_s)
         self.set_speed(self.aircraft.cruise_speed_m_s, force=True)
 
-    def waypoint(self, x: float, y: float, agl: float) -> None:
-        if self.terrain is not None and self.path:
-            px, py, pagl, _ = self.path[-1]
-            for mx, my, magl in self._terrain_breaks((px, py, pagl), (x, y, agl)):
-                self._waypoint(mx, my, magl)
-        self._waypoint(x, y, agl)
+    def waypoint(self, x: float, y: float, agl: float, *, base_amsl: float | None = None) -> None:
+        """Fly to ``(x, y)`` at ``agl`` above the ground (or above ``base_amsl``).
 
-    def _waypoint(self, x: float, y: float, agl: float) -> None:
-        self._located(mavlink.MAV_CMD_NAV_WAYPOINT, x, y, agl)
-        self.path.append((x, y, agl, self.speed))
+        Without a base the hop follows the ground; either way it steps up over
+        any obstacle whose keep-out zone it crosses below the roof.
+        """
+        stops: list[tuple[float, float, float]] = []
+        if base_amsl is None and self.path:
+            px, py, pagl, _ = self.path[-1]
+            stops = self._terrain_breaks((px, py, pagl), (x, y, agl))
+        z = base_amsl + agl if base_amsl is not None else self._ground_at(x, y) + agl
+        for sx, sy, sz in [*stops, (x, y, z)]:
+            self._step_over(sx, sy, max(sz, self.obstacles.roof_at(sx, sy)[0]))
+
+    def _step_over(self, x: float, y: float, amsl: float) -> None:
+        """One waypoint, with steps over the obstacles between the last one and it."""
+        if self.path:
+            a = (self.path[-1][0], self.path[-1][1], self.amsl[-1])
+            for sx, sy, sz in step_profile(self.obstacles, a, (x, y, amsl)):
+                self._waypoint(sx, sy, sz)
+        self._waypoint(x, y, amsl)
+
+    def _waypoint(self, x: float, y: float, amsl: float) -> None:
+        self._at(mavlink.MAV_CMD_NAV_WAYPOINT, x, y, amsl)
+        self._point(x, y, amsl, self.speed)
 
     def _terrain_breaks(
         self, a: tuple[float, float, float], b: tuple[float, float, float]
     ) -> list[tuple[float, float, float]]:
-        """Intermediate waypoints so a straight hop keeps its height over the terrain."""
-        assert self.terrain is not None
+        """Intermediate AMSL points so a straight hop keeps its height over the ground."""
         length = math.hypot(b[0] - a[0], b[1] - a[1])
-        step = max(self.terrain.resolution_m, 5.0)
+        step = max(self.ground.resolution_m, 5.0)
         n = int(length // step)
         if n < 2:
             return []
         t = np.linspace(0, 1, n + 1)
         xy = np.column_stack([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])])
         lonlat = self.frame.lonlat(xy)
-        ground = self.terrain.elevation(lonlat[:, 0], lonlat[:, 1])
+        ground = self.ground.elevation(lonlat[:, 0], lonlat[:, 1])
         agl = a[2] + t * (b[2] - a[2])
         target = ground + agl
         keep = [0, n]
@@ -179,7 +230,7 @@ class _Builder:
                     keep = sorted({*keep, lo + worst})
                     changed = True
                     break
-        return [(float(xy[k, 0]), float(xy[k, 1]), float(agl[k])) for k in keep[1:-1]]
+        return [(float(xy[k, 0]), float(xy[k, 1]), float(target[k])) for k in keep[1:-1]]
 
     def command(self, command: int, *params: float, z: float = 0.0) -> MissionItem:
         p = [round(float(v), 4) for v in (*params, 0.0, 0.0, 0.0, 0.0)[:4]]
@@ -216,16 +267,17 @@ class _Builder:
     def position(self) -> tuple[float, float]:
         return self.path[-1][0], self.path[-1][1]
 
-    def transit(self, to: tuple[float, float], agl: float) -> None:
-        """Fly to ``to``, around no-fly areas, arriving at ``agl``."""
+    def transit(
+        self, to: tuple[float, float], agl: float, *, base_amsl: float | None = None
+    ) -> None:
+        """Fly to ``to``, around no-fly areas, arriving at ``agl`` (above ``base_amsl``)."""
         here = self.position
         if math.dist(here, to) < 0.01:
-            if abs(self.path[-1][2] - agl) > 0.01:
-                self.waypoint(*to, agl)
+            self.waypoint(*to, agl, base_amsl=base_amsl)
             return
         route = self.airspace.path(here, to)
         for x, y in route[1:]:
-            self.waypoint(x, y, agl)
+            self.waypoint(x, y, agl, base_amsl=base_amsl)
 
     def fly_task(self, task: Task) -> None:
         for k, leg in enumerate(task.legs):
@@ -234,19 +286,21 @@ class _Builder:
 
     def fly_leg(self, task: Task, leg: Leg, *, first: bool) -> None:
         start = (float(leg.points[0, 0]), float(leg.points[0, 1]))
+        agl, base = leg.altitude_m, leg.base_amsl_m
         if leg.lead_in is not None:
             # at the run-in point: speed and gimbal settle before the first photo
-            self.transit(leg.lead_in, leg.altitude_m)
+            self.transit(leg.lead_in, agl, base_amsl=base)
             if first:
                 self.set_speed(task.speed_m_s)
             if leg.roi is None:
                 self.point_gimbal(leg.gimbal_pitch_deg)
-        self.transit(start, leg.altitude_m)
+        self.transit(start, agl, base_amsl=base)
         if first:
             self.set_speed(task.speed_m_s)
         if leg.roi is not None:
             rx, ry, rh = leg.roi
-            self._located(mavlink.MAV_CMD_DO_SET_ROI_LOCATION, rx, ry, rh)
+            foot = self._ground_at(rx, ry) if base is None else base
+            self._at(mavlink.MAV_CMD_DO_SET_ROI_LOCATION, rx, ry, foot + rh)
             self.gimbal = None
         else:
             self.point_gimbal(leg.gimbal_pitch_deg)
@@ -257,27 +311,31 @@ class _Builder:
             ).seq
         for x, y in leg.points[1:]:
             if self.airspace.blocked(self.position, (float(x), float(y))):
-                self.transit((float(x), float(y)), leg.altitude_m)
+                self.transit((float(x), float(y)), agl, base_amsl=base)
             else:
-                self.waypoint(float(x), float(y), leg.altitude_m)
+                self.waypoint(float(x), float(y), agl, base_amsl=base)
         if leg.trigger_m is not None:
             self.command(mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0, 0, 0)
             self._record_photos(task, leg, trigger_seq)
         if leg.roi is not None:
             self.command(mavlink.MAV_CMD_DO_SET_ROI_NONE)
         if leg.lead_out is not None:
-            self.transit(leg.lead_out, leg.altitude_m)
+            self.transit(leg.lead_out, agl, base_amsl=base)
         self.legs.append((task.target_id, task.pattern, leg.points))
 
     def _record_photos(self, task: Task, leg: Leg, trigger_seq: int) -> None:
+        """The planned photo points; their altitude is the leg's, not a step's over an obstacle."""
         xy = leg.photo_positions()
         if len(xy) == 0:
             return
         lonlat = self.frame.lonlat(xy)
-        if self.terrain is None:
-            alts = np.full(len(xy), leg.altitude_m)
+        if leg.base_amsl_m is not None:
+            ground = np.full(len(xy), leg.base_amsl_m)
         else:
-            alts = self.terrain.elevation(lonlat[:, 0], lonlat[:, 1]) + leg.altitude_m
+            ground = self.ground.elevation(lonlat[:, 0], lonlat[:, 1])
+        alts = ground + leg.altitude_m
+        if self.alt_frame != AMSL_FRAME:
+            alts = alts - self.home_alt_m
         for (lon, lat), alt in zip(lonlat, alts, strict=True):
             self.photos.append(
                 PhotoPoint(
@@ -291,8 +349,9 @@ class _Builder:
                 )
             )
 
-    def finish(self, agl: float, end: Literal["rtl", "land"]) -> None:
-        self.transit(self.home_xy, agl)
+    def finish(self, end: Literal["rtl", "land"]) -> None:
+        """Back over the dock at the last task's height above the ground, then down."""
+        self.transit(self.home_xy, self.path[-1][2])
         if end == "land":
             lat, lon = self._latlon(*self.home_xy)
             self._add(
@@ -304,7 +363,55 @@ class _Builder:
             )
         else:
             self._add(frame=COMMAND_FRAME, command=mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH)
-        self.path.append((*self.home_xy, 0.0, self.aircraft.descent_rate_m_s))
+        self._point(*self.home_xy, self.home_alt_m, self.aircraft.descent_rate_m_s)
+
+
+def step_profile(
+    obstacles: Obstacles, a: tuple[float, float, float], b: tuple[float, float, float]
+) -> list[tuple[float, float, float]]:
+    """Intermediate points (x, y, AMSL) that lift the straight hop ``a``-``b`` over obstacles.
+
+    Over each keep-out zone the hop crosses below its roof, the profile holds
+    the roof from ``STEP_PLATEAU_M`` before the zone to as far after it, with
+    ramps of ``STEP_RAMP`` horizontal metres per metre of climb on either side
+    (cut short, and so steeper, where the hop's ends leave no room; the hop's
+    ends are never inside a zone below its roof, the builder lifts them). Where
+    steps overlap the higher one wins; between the profile's break points it
+    runs straight, which is never below the true upper envelope (the envelope
+    of straight pieces is convex between its breaks).
+    """
+    length = math.hypot(b[0] - a[0], b[1] - a[1])
+    conflicts = [c for c in obstacles.conflicts(a, b) if c.shortfall_m(a[2], b[2]) > 0]
+    if not conflicts or length < 1e-6:
+        return []
+
+    def base(t: float) -> float:
+        return a[2] + t * (b[2] - a[2])
+
+    steps = []  # (ramp start, level start, level end, ramp end, roof)
+    for c in conflicts:
+        roof = c.volume.roof_amsl_m
+        lo = c.t0 - STEP_PLATEAU_M / length
+        lo = lo if lo > 0 else c.t0  # no room for the level stretch before the zone
+        hi = c.t1 + STEP_PLATEAU_M / length
+        hi = hi if hi < 1 else c.t1
+        up = max(lo - STEP_RAMP * max(roof - base(lo), 0.0) / length, 0.0)
+        down = min(hi + STEP_RAMP * max(roof - base(hi), 0.0) / length, 1.0)
+        steps.append((up, lo, hi, down, roof))
+
+    def height(t: float) -> float:
+        z = base(t)
+        for up, lo, hi, down, roof in steps:
+            if lo <= t <= hi:
+                z = max(z, roof)
+            elif up < t < lo:
+                z = max(z, base(up) + (roof - base(up)) * (t - up) / (lo - up))
+            elif hi < t < down:
+                z = max(z, roof + (base(down) - roof) * (t - hi) / (down - hi))
+        return z
+
+    breaks = sorted({t for step in steps for t in step[:4] if 0 < t < 1})
+    return [(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), height(t)) for t in breaks]
 
 
 def build_sortie(
@@ -315,28 +422,42 @@ def build_sortie(
     frame: LocalFrame,
     airspace: Airspace,
     aircraft: Aircraft,
-    terrain: Terrain | None = None,
+    ground: Ground,
+    obstacles: Obstacles,
+    amsl_frame: bool = False,
     name: str = "",
     end: Literal["rtl", "land"] = "rtl",
 ) -> BuiltSortie:
-    """The mission flying ``tasks`` in order from and back to the dock at ``home_xy``."""
+    """The mission flying ``tasks`` in order from and back to the dock at ``home_xy``.
+
+    ``amsl_frame`` writes altitudes AMSL (with a DEM) instead of above home.
+    """
     b = _Builder(
         frame=frame,
         airspace=airspace,
         aircraft=aircraft,
-        terrain=terrain,
+        ground=ground,
+        amsl_frame=amsl_frame,
+        obstacles=obstacles,
         home_xy=home_xy,
         home_alt_m=home_alt_m,
     )
     b.home()
-    b.takeoff(tasks[0].legs[0].altitude_m if tasks else 30.0)
+    first = tasks[0].legs[0] if tasks else None
+    if first is None:
+        climb = 30.0
+    elif first.base_amsl_m is not None:
+        climb = first.base_amsl_m + first.altitude_m - home_alt_m
+    else:
+        climb = first.altitude_m
+    b.takeoff(climb)
     for task in tasks:
         b.fly_task(task)
-    b.finish(b.path[-1][2], end)
+    b.finish(end)
     path = np.array([(x, y, agl) for x, y, agl, _ in b.path])
     length, duration = _length_and_duration(b.path, aircraft)
     mission = Mission(items=tuple(b.items), name=name)
-    return BuiltSortie(mission, tuple(b.photos), path, length, duration, b.legs)
+    return BuiltSortie(mission, tuple(b.photos), path, length, duration, b.legs, np.asarray(b.amsl))
 
 
 def _length_and_duration(

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 import shapely
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from shapely.geometry import Polygon
 
 #: Metres per degree of latitude (mean), for the local flat-earth weights.
@@ -24,9 +24,16 @@ _M_PER_DEG = 111_195.0
 
 
 class Ground(Protocol):
-    """Anything that answers the ground's altitude AMSL (metres) at lon/lat (degrees)."""
+    """Anything that answers the ground's altitude AMSL (metres) at lon/lat (degrees).
 
-    def elevation(self, lon: ArrayLike, lat: ArrayLike) -> NDArray[np.float64]: ...
+    ``resolution_m`` is the spacing below which it holds no more detail.
+    """
+
+    resolution_m: float
+
+    def elevation(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> NDArray[np.float64]: ...
 
 
 class SurveyedGround:
@@ -39,6 +46,8 @@ class SurveyedGround:
     areas : sequence of (Polygon, ground_alt_m)
         Surveyed outlines in lon/lat; their centroids also join the blend.
     """
+
+    resolution_m = 25.0
 
     def __init__(
         self,
@@ -59,7 +68,7 @@ class SurveyedGround:
     def _metres(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.column_stack([lon * _M_PER_DEG * self._cos, lat * _M_PER_DEG])
 
-    def elevation(self, lon: ArrayLike, lat: ArrayLike) -> NDArray[np.float64]:
+    def elevation(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.float64]:
         """Ground altitude AMSL (metres) at each lon/lat."""
         lon_a = np.atleast_1d(np.asarray(lon, dtype=float))
         lat_a = np.atleast_1d(np.asarray(lat, dtype=float))
