@@ -77,6 +77,10 @@ FENCE_ALT_MARGIN_M = 10.0
 FENCE_TYPE_ALT_MAX = 1
 FENCE_TYPE_POLYGON = 4
 OA_TYPE_DIJKSTRA = 2
+#: OA_MARGIN_MAX: how far ArduPilot's Dijkstra keeps from the fence's exclusions;
+#: planned routes keep this much (and a metre) more, so a failsafe return never
+#: starts inside the margin.
+OA_MARGIN_M = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +200,8 @@ class _Air:
     truth: Obstacles
     overflown: frozenset[str]
     planned: tuple[PlannedObstacle, ...]
+    lowest_ground_m: float
+    highest_amsl_m: float  # the highest any path may fly (ceiling over the lowest ground)
 
     def ground_xy(self, xy: np.ndarray) -> np.ndarray:
         lonlat = self.frame.lonlat(xy)
@@ -407,9 +413,11 @@ def _air(
         _warn_dock_ground(sites, dem)
     truth = _volumes(sites, frame, ground, rule, no_fly_margin_m)
     pad = [v.grown(PLAN_PAD_M) for v in truth]
-    overflown = frozenset(
-        v.id for v in pad if v.roof_amsl_m - _lowest_ground(v, frame, ground) <= max_agl_m
-    )
+    # overflown only under the ceiling over the zone's lowest ground, so neither a step
+    # nor the failsafe return at the highest roof breaks the ceiling anywhere
+    lowest = _lowest_ground(sites, frame, ground)
+    highest = lowest + max_agl_m - 1.0
+    overflown = frozenset(v.id for v in pad if v.roof_amsl_m <= highest)
     zones = [
         Zone(z.id, z.reason, frame.to_local(z.area)) for z in sites.no_fly if z.ceiling_m is None
     ]
@@ -418,7 +426,7 @@ def _air(
             v.id,
             f"{v.label}: too tall to overfly under the {max_agl_m:.0f} m ceiling",
             v.footprint,
-            margin_m=v.horizontal_m,
+            margin_m=v.horizontal_m + OA_MARGIN_M + 1.0,
         )
         for v in pad
         if v.id not in overflown
@@ -435,6 +443,8 @@ def _air(
         truth=Obstacles(truth),
         overflown=overflown,
         planned=planned,
+        lowest_ground_m=lowest,
+        highest_amsl_m=highest,
     )
 
 
@@ -541,10 +551,12 @@ def _planned(v: Volume, frame: LocalFrame, kind: str, *, overflown: bool) -> Pla
     )
 
 
-def _lowest_ground(v: Volume, frame: LocalFrame, ground: Ground) -> float:
-    """The lowest ground under a volume's keep-out zone (its outline and centre)."""
-    pts = np.vstack([np.asarray(v.zone.exterior.coords)[:, :2], [v.footprint.centroid.coords[0]]])
-    lonlat = frame.lonlat(pts)
+def _lowest_ground(sites: Sites, frame: LocalFrame, ground: Ground) -> float:
+    """The lowest ground in the zone and its fence margin: a 50 x 50 grid and the docks."""
+    x0, y0, x1, y1 = _site_hull(sites, frame).buffer(FENCE_MARGIN_M).bounds
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 50), np.linspace(y0, y1, 50))
+    lonlat = frame.lonlat(np.column_stack([gx.ravel(), gy.ravel()]))
+    lonlat = np.vstack([lonlat, [(d.lon, d.lat) for d in sites.docks]])
     return float(np.min(ground.elevation(lonlat[:, 0], lonlat[:, 1])))
 
 
@@ -754,7 +766,9 @@ def _exclusions(sites: Sites, air: _Air) -> list[tuple[Zone, tuple[tuple[float, 
     """The fence's exclusion rings (lat, lon): no-fly areas and obstacles too tall to overfly."""
     out = []
     for z in air.airspace.zones:
-        area = z.area if z.margin_m is None else z.area.buffer(z.margin_m, quad_segs=4)
+        # an obstacle's exclusion is its keep-out zone; routes keep the OA margin more
+        grow = None if z.margin_m is None else z.margin_m - OA_MARGIN_M - 1.0
+        area = z.area if grow is None else z.area.buffer(grow, quad_segs=4)
         geo = air.frame.to_geo(area.simplify(0.5, preserve_topology=True))
         out.append((z, _ring(geo)))
     return out
@@ -777,6 +791,7 @@ def _vehicle_params(
         "FENCE_ACTION": 1,
         "RTL_ALT": float(math.ceil(rtl_amsl_m - home_alt_m) * 100),
         "OA_TYPE": OA_TYPE_DIJKSTRA,
+        "OA_MARGIN_MAX": OA_MARGIN_M,
     }
 
 
@@ -1053,6 +1068,12 @@ def _stack_orbit(
     legs = []
     for offset in offsets_m:
         height = stack.height_m + offset
+        if base + height > air.highest_amsl_m:
+            raise AltitudeLimitError(
+                f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
+                f"{base + height - air.lowest_ground_m:.0f} m above the zone's lowest ground, "
+                f"above the {max_agl_m:.0f} m ceiling"
+            )
         if height < MIN_ORBIT_AGL_M:
             raise AltitudeLimitError(
                 f"{site.id}: orbit of stack {stack.id} at {height:.0f} m is below the "
@@ -1116,18 +1137,8 @@ def _spaced_ring(
         default=base + height,
     )
     raised = replace(first, altitude_m=math.ceil(max(height, roof - base) * 100) / 100)
-    if (
-        not _ring_blocker(raised, air.airspace, others)
-        and roof - float(np.min(air.ground_xy(first.points))) <= max_agl_m
-    ):
+    if not _ring_blocker(raised, air.airspace, others) and roof <= air.highest_amsl_m:
         return raised
-    assert first is not None
-    top = base + height - float(np.min(air.ground_xy(first.points)))
-    if top > max_agl_m:
-        raise AltitudeLimitError(
-            f"{site.id}: orbit of stack {stack.id} ({stack.height_m:.0f} m) needs "
-            f"{top:.0f} m above ground, above the {max_agl_m:.0f} m ceiling"
-        )
     raise ClearanceError(
         f"{site.id}: no orbit ring of stack {stack.id} up to {ORBIT_MAX_WIDEN:g} times its "
         f"radius keeps clear of {blocker}"
@@ -1204,11 +1215,17 @@ def _trim_leads(leg: Leg, airspace: Airspace) -> Leg:
     return replace(leg, lead_in=lead_in, lead_out=lead_out)
 
 
-def _operating_area(sites: Sites, frame: LocalFrame, built: Sequence[BuiltSortie]) -> Polygon:
-    """The geofence inclusion: hull of the zone, the docks and every route, plus a margin."""
+def _site_hull(sites: Sites, frame: LocalFrame) -> shapely.Geometry:
+    """The convex hull of the zone's targets and docks, in local metres."""
     geoms: list[shapely.Geometry] = [frame.to_local(e.boundary) for e in sites.enterprises]
     geoms += [frame.to_local(r.centerline) for r in sites.rivers]
     geoms += [Point(frame.xy(d.lon, d.lat)) for d in sites.docks]
+    return shapely.GeometryCollection(geoms).convex_hull
+
+
+def _operating_area(sites: Sites, frame: LocalFrame, built: Sequence[BuiltSortie]) -> Polygon:
+    """The geofence inclusion: hull of the zone, the docks and every route, plus a margin."""
+    geoms = [_site_hull(sites, frame)]
     geoms += [shapely.multipoints(b.path[:, :2]) for b in built if len(b.path)]
     hull = shapely.GeometryCollection(geoms).convex_hull
     grown = hull.buffer(FENCE_MARGIN_M, quad_segs=2).simplify(5.0)

@@ -51,7 +51,12 @@ def dem(tmp_path_factory, zone) -> Path:
 
 
 def test_waypoints_keep_their_height_above_ground(zone, dem) -> None:
-    patrol = plan_patrol(zone, targets=["ent-02", "ent-07"], dem=dem, time_limit_s=0.3)
+    # the synthetic DEM's relief is steep: an orbit 90 m over the 80 m stacks' base, flown
+    # home over the lowest ground, needs more than 120 m of ceiling (the planner refuses
+    # that, see test_plan), so this terrain-following check allows 150 m
+    patrol = plan_patrol(
+        zone, targets=["ent-02", "ent-07"], dem=dem, time_limit_s=0.3, max_agl_m=150
+    )
     terrain = Terrain(dem)
     assert patrol.terrain_following
     checked = 0
@@ -64,7 +69,7 @@ def test_waypoints_keep_their_height_above_ground(zone, dem) -> None:
         # survey legs at 60 m above the DEM, stepping up over the 80 m stacks of ent-07
         # (their roof: 20 m over a working stack's mouth); orbit rings level in AMSL,
         # 10 m over the stack's top measured from its base, so their AGL follows the slope
-        assert np.min(agl) >= 38.0 - 12.0 and np.max(agl) <= 120.0
+        assert np.min(agl) >= 38.0 - 12.0 and np.max(agl) <= 150.0
         assert np.any(np.isclose(agl, 60.0, atol=0.1))
         # between waypoints the straight line stays within a few metres of the wanted height
         for a, b in itertools.pairwise(wps):
