@@ -316,3 +316,22 @@ def test_kml_draws_obstacles_as_extruded_columns_to_their_top(patrol, tmp_path: 
         folder = folders[f"Sortie {s.number} ({s.dock.id})"]
         text = folder.findtext("k:description", namespaces=ns) or ""
         assert f"min clearance {18.4 + s.number:.1f} m to ent-01-s1" in text
+
+
+def test_the_planned_sample_zone_exports_its_stacks_and_clearances(
+    patrol, zone, tmp_path: Path
+) -> None:
+    doc = json.loads(write_geojson(patrol, tmp_path / "patrol.geojson").read_text())
+    heights = {
+        f["properties"]["id"]: f["properties"]["height_m"]
+        for f in doc["features"]
+        if f["properties"].get("kind") == "obstacle"
+    }
+    stacks = {s.id: s.height_m for e in zone.enterprises for s in e.stacks}
+    assert stacks and {k: heights.get(k) for k in stacks} == stacks
+    for f in doc["features"]:
+        if f["properties"]["layer"] == "route":
+            assert f["properties"]["min_clearance_m"] > 0
+            assert f["properties"]["nearest_obstacle"] in heights
+    kml = patrol_kml(patrol).kml()
+    assert kml.count("<extrude>1</extrude>") == len(patrol.obstacles)
