@@ -209,6 +209,17 @@ class _Air:
 
 
 @dataclass(frozen=True)
+class _Layout:
+    """How the patterns are laid out over each target."""
+
+    angle_deg: float | None
+    turnaround_m: float
+    patterns: Collection[str]
+    orbit_offsets_m: Sequence[float]
+    max_agl_m: float
+
+
+@dataclass(frozen=True)
 class _Settings:
     camera: Camera
     aircraft: Aircraft
@@ -302,17 +313,8 @@ def plan_patrol(
     docks = _docks(sites, air)
     refused: dict[str, str] = {}
     left_out = _left_out(chosen, air)
-    tasks = _tasks(
-        chosen,
-        air,
-        settings,
-        angle_deg=angle_deg,
-        turnaround_m=turnaround_m,
-        patterns=patterns,
-        orbit_offsets_m=orbit_offsets_m,
-        max_agl_m=max_agl_m,
-        refused=None if explicit else refused,
-    )
+    layout = _Layout(angle_deg, turnaround_m, patterns, orbit_offsets_m, max_agl_m)
+    tasks = _tasks(chosen, air, settings, layout, refused=None if explicit else refused)
     tasks = fit_tasks(
         tasks,
         docks,
@@ -621,12 +623,8 @@ def _tasks(
     chosen: Sequence[Enterprise | River],
     air: _Air,
     settings: _Settings,
+    layout: _Layout,
     *,
-    angle_deg: float | None,
-    turnaround_m: float,
-    patterns: Collection[str],
-    orbit_offsets_m: Sequence[float],
-    max_agl_m: float,
     refused: dict[str, str] | None,
 ) -> list[Task]:
     """Lay out every requested pattern over every target, refusing what cannot be flown."""
@@ -634,22 +632,12 @@ def _tasks(
     for target in chosen:
         try:
             if isinstance(target, Enterprise):
+                tasks.extend(_enterprise_tasks(target, air, settings, layout, refused=refused))
+            elif "corridor" in layout.patterns:
                 tasks.extend(
-                    _enterprise_tasks(
-                        target,
-                        air=air,
-                        settings=settings,
-                        angle_deg=angle_deg,
-                        turnaround_m=turnaround_m,
-                        patterns=patterns,
-                        orbit_offsets_m=orbit_offsets_m,
-                        max_agl_m=max_agl_m,
-                        refused=refused,
+                    _river_tasks(
+                        target, air=air, settings=settings, turnaround_m=layout.turnaround_m
                     )
-                )
-            elif "corridor" in patterns:
-                tasks.extend(
-                    _river_tasks(target, air=air, settings=settings, turnaround_m=turnaround_m)
                 )
         except InfeasibleError as exc:
             if refused is None:
@@ -945,14 +933,10 @@ def _frame(sites: Sites) -> LocalFrame:
 
 def _enterprise_tasks(
     site: Enterprise,
-    *,
     air: _Air,
     settings: _Settings,
-    angle_deg: float | None,
-    turnaround_m: float,
-    patterns: Collection[str],
-    orbit_offsets_m: Sequence[float],
-    max_agl_m: float,
+    layout: _Layout,
+    *,
     refused: dict[str, str] | None,
 ) -> list[Task]:
     """Survey, perimeter and stack orbits of one enterprise.
@@ -971,7 +955,7 @@ def _enterprise_tasks(
             site.id,
             100 * (1 - area.area / boundary.area),
         )
-    cam, altitude = settings.camera, settings.altitude_m
+    cam, altitude, patterns = settings.camera, settings.altitude_m, layout.patterns
     tasks: list[Task] = []
     if "survey" in patterns:
         legs = plan_survey(
@@ -979,8 +963,8 @@ def _enterprise_tasks(
             spacing_m=settings.spacing_m,
             trigger_m=settings.trigger_m,
             altitude_m=altitude,
-            angle_deg=angle_deg,
-            turnaround_m=turnaround_m,
+            angle_deg=layout.angle_deg,
+            turnaround_m=layout.turnaround_m,
             footprint_m=cam.footprint_m(altitude),
         )
         legs = [_trim_leads(leg, airspace) for leg in legs]
@@ -999,7 +983,12 @@ def _enterprise_tasks(
         for stack in site.stacks:
             try:
                 legs = _stack_orbit(
-                    site, stack, air=air, camera=cam, offsets_m=orbit_offsets_m, max_agl_m=max_agl_m
+                    site,
+                    stack,
+                    air=air,
+                    camera=cam,
+                    offsets_m=layout.orbit_offsets_m,
+                    max_agl_m=layout.max_agl_m,
                 )
             except InfeasibleError as exc:
                 if refused is None:
