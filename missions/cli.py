@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from missions.errors import MissionError
-from missions.plan import DEFAULT_PATTERNS, Patrol, plan_patrol
+from missions.plan import DEFAULT_PATTERNS, Clearance, Patrol, plan_patrol
 from missions.sites import load_sites
 
 console = Console()
@@ -55,9 +55,10 @@ def plan(
         bool, typer.Option("--land", help="End each sortie with NAV_LAND on its dock, not RTL.")
     ] = False,
 ) -> None:
-    """Plan a patrol: one QGC .plan and .waypoints per sortie, plus GeoJSON and KML."""
+    """Plan a patrol: one QGC .plan, .waypoints and .params per sortie, plus GeoJSON and KML."""
     from missions.export.geojson import write_geojson
     from missions.export.kml import write_kml
+    from missions.export.params import write_params
     from missions.export.photos import write_photo_points
     from missions.export.qgc_plan import write_plan
     from missions.export.waypoints import write_waypoints
@@ -92,6 +93,7 @@ def plan(
     for stale in [
         *out.glob("sortie-*.plan"),
         *out.glob("sortie-*.waypoints"),
+        *out.glob("sortie-*.params"),
         *out.glob("sortie-*.photos.json"),
     ]:
         stale.unlink()
@@ -104,6 +106,7 @@ def plan(
             hover_speed_m_s=patrol.aircraft.max_survey_speed_m_s,
         )
         write_waypoints(sortie.mission, stem.with_suffix(".waypoints"))
+        write_params(sortie.mission, stem.with_suffix(".params"))
         write_photo_points(sortie.photo_points, out / f"sortie-{sortie.number}.photos.json")
     write_geojson(patrol, out / "patrol.geojson")
     write_kml(patrol, out / "patrol.kml")
@@ -134,6 +137,7 @@ def _summary(patrol: Patrol, out: Path) -> None:
         ("duration min", "right"),
         ("photos", "right"),
         ("items", "right"),
+        ("tightest clearance", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for s in patrol.sorties:
@@ -146,6 +150,7 @@ def _summary(patrol: Patrol, out: Path) -> None:
             f"{s.duration_s / 60:.1f}",
             str(s.photo_count),
             str(len(s.mission.items)),
+            _clearance(s.clearance),
         )
     table.add_section()
     table.add_row(
@@ -157,14 +162,43 @@ def _summary(patrol: Patrol, out: Path) -> None:
         f"{patrol.duration_s / 60:.1f}",
         str(patrol.photo_count),
         "",
+        _clearance(
+            min((s.clearance for s in patrol.sorties if s.clearance), default=None, key=_distance)
+        ),
     )
     console.print(table)
-    for reason in patrol.refused.values():
-        console.print(f"[yellow]left out[/] {reason}", highlight=False)
+    for target, reason in patrol.refused.items():
+        console.print(
+            f"[yellow]refused[/] {_reason(target, reason)}", highlight=False, soft_wrap=True
+        )
+    for part, reason in patrol.left_out.items():
+        console.print(
+            f"[yellow]left out[/] {_reason(part, reason)}", highlight=False, soft_wrap=True
+        )
     drones = {(s.dock.id, s.drone) for s in patrol.sorties}
     if len(drones) > 1:
         console.print(
             f"{len(drones)} drones in parallel: done in {patrol.makespan_s / 60:.1f} min of flight",
             highlight=False,
         )
-    console.print(f"wrote {len(patrol.sorties)} sorties, patrol.geojson and patrol.kml to {out}")
+    console.print(
+        f"wrote {len(patrol.sorties)} sorties (.plan, .waypoints, .params), "
+        f"patrol.geojson and patrol.kml to {out}"
+    )
+
+
+def _clearance(clearance: Clearance | None) -> str:
+    """A sortie's tightest approach to an obstacle, or a dash in a zone without any."""
+    if clearance is None:
+        return "\u2014"
+    return f"{clearance.distance_m:.1f} m to {clearance.obstacle_id}"
+
+
+def _distance(clearance: Clearance) -> float:
+    return clearance.distance_m
+
+
+def _reason(what: str, reason: str) -> str:
+    """``what: reason`` on one line, without repeating ``what`` when the reason names it."""
+    reason = " ".join(reason.split())
+    return reason if reason.startswith(what) else f"{what}: {reason}"

@@ -14,8 +14,12 @@ DEFAULTS_FILE = Path(__file__).with_name("copter.parm")
 
 #: Servo camera on output 9 (SERVO9_FUNCTION 10 = camera trigger) so that
 #: DO_SET_CAM_TRIGG_DIST produces CAMERA_FEEDBACK; a servo gimbal on outputs
-#: 10-12 (mount roll 8, tilt 7, pan 6) that reports body-frame angles.
+#: 10-12 (mount roll 8, tilt 7, pan 6) that reports body-frame angles; Dijkstra
+#: path planning around the fence's exclusion polygons and circles (OA_TYPE 2),
+#: which ArduCopter sets up only at boot and which a plan's parameters ask for
+#: (``Vehicle.apply_params`` never writes it).
 BOOT_PARAMS: dict[str, float] = {
+    "OA_TYPE": 2,
     "CAM1_TYPE": 1,
     "SERVO9_FUNCTION": 10,
     "MNT1_TYPE": 1,

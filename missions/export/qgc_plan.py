@@ -6,6 +6,10 @@ Written as QGC writes a plan for ArduPilot (``firmwareType`` 3): home goes in
 latitude/longitude in degrees. QGC writes NaN parameters as ``null``; they read
 back as NaN. Positions are written with all their digits, so reading a plan
 gives back exactly the integer 1e-7 degree positions that were written.
+
+The vehicle parameters the plan relies on (``Mission.params``) go in a
+top-level ``vehicleParameters`` object, ``{"FENCE_ENABLE": 1, ...}``: QGC
+ignores keys it does not know, and ``ecopatrol fly`` sets them before arming.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.errors import PlanFormatError
 from missions.export.files import read_text, write_atomic
+from missions.export.params import check_params
 from missions.geofence import fence_items, fence_shapes, rally_items
 from missions.items import Mission, MissionItem, from_e7, to_e7
 
@@ -65,7 +70,13 @@ def plan_dict(
             "version": 2,
             "points": [[from_e7(r.x), from_e7(r.y), r.z] for r in mission.rally],
         },
+        "vehicleParameters": {name: _json_number(v) for name, v in mission.params.items()},
     }
+
+
+def _json_number(value: float) -> int | float:
+    """Whole values as JSON integers (``"FENCE_ENABLE": 1``), others as they are."""
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else float(value)
 
 
 def write_plan(
@@ -151,7 +162,8 @@ def parse_plan(doc: object, *, name: str = "") -> Mission:
         ):
             raise PlanFormatError("rallyPoints.points must be [lat, lon, alt] triples")
         rally = rally_items([(p[0], p[1], p[2]) for p in points])
-    return Mission(items=tuple(items), fence=fence, rally=rally, name=name)
+    params = check_params(doc.get("vehicleParameters", {}))
+    return Mission(items=tuple(items), fence=fence, rally=rally, name=name, params=params)
 
 
 def _item(item: MissionItem) -> dict[str, Any]:

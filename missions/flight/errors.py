@@ -19,6 +19,8 @@ know Python's own exceptions (``TimeoutError``, ``ConnectionError``,
     │   ├── CommandDeniedError           COMMAND_ACK other than ACCEPTED
     │   └── CommandTimeoutError (TimeoutError)   no COMMAND_ACK after retries
     ├── PreflightError              a pre-flight check failed (names the check)
+    │   └── ParameterError          vehicle parameters differ from the plan's (names each)
+    │       └── RebootRequiredError     ... and some take effect only after a reboot
     └── FlightAbortedError               the flight ended without landing where planned
 """
 
@@ -105,6 +107,35 @@ class CommandTimeoutError(CommandError, TimeoutError):
 
 class PreflightError(FlightError):
     """A pre-flight check failed; the message names the check."""
+
+
+class ParameterError(PreflightError):
+    """Vehicle parameters the plan relies on hold other values than it needs.
+
+    ``differences`` maps each such parameter to ``(held, needed)``; ``held``
+    is None when the vehicle did not answer for it.
+    """
+
+    def __init__(self, message: str, *, differences: dict[str, tuple[float | None, float]]) -> None:
+        super().__init__(message)
+        self.differences = differences
+
+
+class RebootRequiredError(ParameterError):
+    """Some differing parameters are read only at boot: set them and reboot the vehicle.
+
+    EcoPatrol does not reboot a vehicle in its pre-flight; ``reboot`` names them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        differences: dict[str, tuple[float | None, float]],
+        reboot: tuple[str, ...],
+    ) -> None:
+        super().__init__(message, differences=differences)
+        self.reboot = reboot
 
 
 class FlightAbortedError(FlightError):

@@ -98,7 +98,11 @@ async def fly_mission(
     signing_key: bytes | None = None,
     photo_points: Sequence[tuple[float, float]] = (),
 ) -> FlightResult:
-    """Upload, check, arm, fly ``mission`` in AUTO and return once landed and disarmed.
+    """Upload, set its parameters, check, arm, fly ``mission`` in AUTO; return once landed.
+
+    ``mission.params`` (fence on, failsafe return altitude...) are set and read
+    back after the upload; a parameter that differs, or that the autopilot
+    reads only at boot, stops the flight before arming (``ParameterError``).
 
     Parameters
     ----------
@@ -150,6 +154,7 @@ async def fly_mission(
     try:
         vehicle.record_captures(manifest_path, planned=photo_points)
         await vehicle.upload_mission(mission, settings=transfer_settings)
+        await vehicle.apply_params(mission.params)
         await vehicle.wait_ready(timeout_s=60.0)
         await vehicle.preflight(min_battery_pct=min_battery_pct)
         await vehicle.start_mission()

@@ -5,6 +5,9 @@ vehicle.positions()``, a typed exception for each refusal) without its server
 process: everything runs on the asyncio loop over :class:`MavLink`.
 Conventions are ArduPilot's: arm in GUIDED then ``MAV_CMD_MISSION_START``;
 pause holds in GUIDED and resume goes back to AUTO at the current item.
+The vehicle parameters a plan relies on (fence on, failsafe return altitude,
+path planning) are set and read back with :meth:`Vehicle.apply_params`, and
+checked again before arming.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,7 +40,9 @@ from missions.flight.errors import (
     CommandTimeoutError,
     FlightError,
     LinkTimeoutError,
+    ParameterError,
     PreflightError,
+    RebootRequiredError,
 )
 from missions.flight.events import (
     Armed,
@@ -58,7 +63,7 @@ from missions.flight.events import (
 )
 from missions.flight.link import LinkState, MavLink, Message
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
-from missions.items import Mission, MissionItem, MissionType
+from missions.items import Mission, MissionItem, MissionType, to_e7
 from missions.manifest import CapturePose
 
 logger = logging.getLogger(__name__)
@@ -83,6 +88,67 @@ _STREAMS = (
     mavlink.MAV_DATA_STREAM_EXTRA2,
     mavlink.MAV_DATA_STREAM_EXTRA3,
 )
+
+
+#: Parameters ArduCopter reads only at boot: ``AP_OAPathPlanner::init`` runs once from
+#: ``Copter::init_ardupilot`` (ArduCopter/system.cpp), and until a reboot the pre-arm
+#: check says "Dijkstra OA requires reboot". EcoPatrol never writes these itself.
+REBOOT_PARAMS = frozenset({"OA_TYPE"})
+
+#: AC_Fence rebuilds its enabled fences from FENCE_TYPE only when FENCE_ENABLE
+#: changes (AC_Fence::update), so FENCE_ENABLE is written after the other fence
+#: parameters.
+_WRITTEN_LAST = ("FENCE_ENABLE",)
+
+#: FENCE_TYPE bits MAV_CMD_DO_FENCE_ENABLE may switch on while on the ground:
+#: maximum altitude (1), circle around home (2), polygons and circles of the
+#: fence list (4). Not the floor (8), which would be breached at once.
+_FENCE_ON_GROUND = 1 | 2 | 4
+
+
+def same_param(held: float, needed: float) -> bool:
+    """True when a value read from the vehicle is the value needed.
+
+    ArduPilot stores float parameters as float32 (and sends integers as
+    floats), so 0.1 reads back as 0.100000001: compared to 1 part in 10^6.
+    """
+    return math.isclose(held, needed, rel_tol=1e-6, abs_tol=1e-6)
+
+
+def param_differences(
+    needed: Mapping[str, float], held: Mapping[str, float | None]
+) -> dict[str, tuple[float | None, float]]:
+    """Each parameter of ``needed`` the vehicle holds otherwise, as ``(held, needed)``.
+
+    ``held`` maps names to what the vehicle reported, None when it did not
+    answer (a missing name counts as no answer).
+    """
+    out: dict[str, tuple[float | None, float]] = {}
+    for name, value in needed.items():
+        got = held.get(name)
+        if got is None or not same_param(got, value):
+            out[name] = (got, value)
+    return out
+
+
+def describe_differences(differences: Mapping[str, tuple[float | None, float]]) -> str:
+    """``FENCE_ENABLE is 0, plan needs 1; OA_TYPE is 0, plan needs 2 (read at boot: ...)``."""
+    parts = []
+    for name, (held, needed) in differences.items():
+        now = "did not answer" if held is None else f"is {held:g}"
+        part = f"{name} {now}, plan needs {needed:g}"
+        if name in REBOOT_PARAMS:
+            part += f" (read only at boot: set {name} to {needed:g} and reboot the vehicle)"
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _parameter_error(differences: dict[str, tuple[float | None, float]]) -> ParameterError:
+    message = "vehicle parameters differ from the plan: " + describe_differences(differences)
+    reboot = tuple(name for name in differences if name in REBOOT_PARAMS)
+    if reboot:
+        return RebootRequiredError(message, differences=differences, reboot=reboot)
+    return ParameterError(message, differences=differences)
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -177,14 +243,20 @@ class Vehicle:
         timeout_s: float = 30.0,
         stream_rate_hz: float = 4.0,
         signing_key: bytes | None = None,
+        source_system: int = 255,
     ) -> Vehicle:
         """Open ``url``, wait for the vehicle and ask for its telemetry streams.
 
         With ``signing_key`` (32 bytes, already given to the vehicle with
         :meth:`setup_signing`) every frame is signed and unsigned ones refused.
+        ``source_system`` is the system id this end sends as: ArduPilot's GCS
+        failsafe listens only for heartbeats from MAV_GCS_SYSID (255 unless
+        changed), so a watcher that must not count as the ground station
+        (while the GCS link is cut on purpose) uses another.
         """
         link = MavLink(
             url,
+            source_system=source_system,
             tlog_path=tlog_path,
             heartbeat_interval_s=heartbeat_interval_s,
             link_timeout_s=link_timeout_s,
@@ -629,27 +701,157 @@ class Vehicle:
 
     async def set_param(self, name: str, value: float, *, timeout_s: float = 2.0) -> None:
         """PARAM_SET until the vehicle echoes the value back."""
+        held = await self._write_param(name, value, timeout_s=timeout_s)
+        if held is None or not same_param(held, value):
+            now = "no PARAM_VALUE" if held is None else f"the vehicle holds {held:g}"
+            raise CommandTimeoutError(f"parameter {name} not confirmed at {value:g} ({now})")
+
+    async def _write_param(
+        self, name: str, value: float, *, timeout_s: float = 2.0, tries: int = 5
+    ) -> float | None:
+        """PARAM_SET until the vehicle echoes ``value``; what it last echoed (None: silence).
+
+        Silence is retried ``tries`` times. An echo of another value (one that
+        crossed the request, or a value the vehicle will not take) gets one
+        more request: a second such answer is the vehicle's.
+        """
         link = self.link
-        for _ in range(5):
-            link.send(
-                link.mav.param_set_encode(
-                    link.target_system,
-                    link.target_component,
-                    name.encode(),
-                    value,
-                    mavlink.MAV_PARAM_TYPE_REAL32,
+        held: float | None = None
+        other_answers = 0
+        with link.subscribe(mavlink.MAVLink_param_value_message) as sub:
+            for _ in range(tries):
+                if other_answers >= 2:
+                    break
+                link.send(
+                    link.mav.param_set_encode(
+                        link.target_system,
+                        link.target_component,
+                        name.encode(),
+                        value,
+                        mavlink.MAV_PARAM_TYPE_REAL32,
+                    )
                 )
-            )
+                deadline = time.monotonic() + timeout_s
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        msg = await sub.get(left, waiting_for=f"PARAM_VALUE {name}")
+                    except LinkTimeoutError:
+                        break
+                    if not isinstance(msg, mavlink.MAVLink_param_value_message):
+                        continue
+                    if msg.param_id != name:
+                        continue
+                    held = float(msg.param_value)
+                    if same_param(held, value):
+                        return held
+                    other_answers += 1
+                    break
+        return held
+
+    async def read_params(
+        self, names: Sequence[str] | Mapping[str, float], *, timeout_s: float = 2.0
+    ) -> dict[str, float | None]:
+        """Each parameter's value on the vehicle, None for one it never answered for."""
+        held: dict[str, float | None] = {}
+        for name in names:
             try:
-                await link.wait_for(
-                    mavlink.MAVLink_param_value_message,
-                    timeout_s=timeout_s,
-                    where=lambda m: m.param_id == name and math.isclose(m.param_value, value),
-                )
-                return
-            except LinkTimeoutError:
-                continue
-        raise CommandTimeoutError(f"parameter {name} not confirmed at {value:g}")
+                held[name] = await self.get_param(name, timeout_s=timeout_s)
+            except CommandTimeoutError:
+                held[name] = None
+        return held
+
+    async def apply_params(self, params: Mapping[str, float], *, timeout_s: float = 2.0) -> None:
+        """Set the parameters a plan relies on, read each back, refuse any that differ.
+
+        Written in the order given except FENCE_ENABLE, which goes last; with
+        the fence wanted on, MAV_CMD_DO_FENCE_ENABLE then switches on every
+        type in FENCE_TYPE (ArduPilot re-reads FENCE_TYPE only when
+        FENCE_ENABLE changes). Parameters the autopilot reads only at boot
+        (:data:`REBOOT_PARAMS`) are not written: this never reboots a vehicle.
+
+        Raises ``ParameterError`` naming every parameter whose read-back
+        differs (``FENCE_ENABLE is 0, plan needs 1``), ``RebootRequiredError``
+        when one of them is read only at boot. ``timeout_s`` is the wait for
+        each reply (five tries each).
+        """
+        if not params:
+            return
+        before = await self.read_params(params, timeout_s=timeout_s)
+
+        def to_write(name: str) -> bool:
+            held = before[name]
+            # a name the vehicle never answered for is not one it has
+            return (
+                name not in REBOOT_PARAMS
+                and held is not None
+                and not same_param(held, params[name])
+            )
+
+        written = [n for n in sorted(params, key=lambda n: n in _WRITTEN_LAST) if to_write(n)]
+        for name in written:
+            logger.info("setting %s to %g (was %g)", name, params[name], before[name])
+            await self._write_param(name, params[name], timeout_s=timeout_s)
+        if params.get("FENCE_ENABLE") == 1:
+            await self._enable_fences(params)
+        after = {**before, **await self.read_params(written, timeout_s=timeout_s)}
+        differences = param_differences(params, after)
+        if differences:
+            raise _parameter_error(differences)
+
+    async def _enable_fences(self, params: Mapping[str, float]) -> None:
+        fence_type = params.get("FENCE_TYPE")
+        if fence_type is None:
+            with contextlib.suppress(CommandTimeoutError):
+                fence_type = await self.get_param("FENCE_TYPE")
+        types = int(fence_type or 0) & _FENCE_ON_GROUND
+        if types:
+            try:
+                await self.command(mavlink.MAV_CMD_DO_FENCE_ENABLE, 1, types)
+            except CommandDeniedError:
+                # MAV_RESULT_FAILED: none of these types is present, nothing to switch on
+                logger.warning("the vehicle has none of fence types %d to enable", types)
+
+    async def goto(self, lat: float, lon: float, alt_rel_m: float) -> None:
+        """Fly to a point in GUIDED (switching to it), ``alt_rel_m`` above home.
+
+        SET_POSITION_TARGET_GLOBAL_INT has no acknowledgement: ArduCopter
+        silently refuses a target outside an enabled fence. With GUID_OPTIONS
+        bit 6 (64) it flies there with its waypoint controller, and so around
+        fence exclusions when OA_TYPE is 2 (Dijkstra).
+        """
+        if self.telemetry.mode != "GUIDED":
+            await self.set_mode("GUIDED")
+        link = self.link
+        ignore = (
+            mavlink.POSITION_TARGET_TYPEMASK_VX_IGNORE
+            | mavlink.POSITION_TARGET_TYPEMASK_VY_IGNORE
+            | mavlink.POSITION_TARGET_TYPEMASK_VZ_IGNORE
+            | mavlink.POSITION_TARGET_TYPEMASK_AX_IGNORE
+            | mavlink.POSITION_TARGET_TYPEMASK_AY_IGNORE
+            | mavlink.POSITION_TARGET_TYPEMASK_AZ_IGNORE
+            | mavlink.POSITION_TARGET_TYPEMASK_YAW_IGNORE
+            | mavlink.POSITION_TARGET_TYPEMASK_YAW_RATE_IGNORE
+        )
+        link.send(
+            link.mav.set_position_target_global_int_encode(
+                0,
+                link.target_system,
+                link.target_component,
+                mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
+                ignore,
+                to_e7(lat),
+                to_e7(lon),
+                alt_rel_m,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+        )
 
     async def get_param(self, name: str, *, timeout_s: float = 2.0) -> float:
         link = self.link
@@ -742,7 +944,8 @@ class Vehicle:
         """Run the pre-flight checks; raises ``PreflightError`` naming each failure.
 
         GPS 3D fix, EKF position estimate, battery, the autopilot's own
-        pre-arm checks, and the fence on board matching the mission's.
+        pre-arm checks, the fence on board matching the mission's, and the
+        vehicle parameters the mission relies on (``params``).
         """
         deadline = time.monotonic() + timeout_s
         while True:
@@ -783,6 +986,10 @@ class Vehicle:
                 if len(held) == len(self.mission.fence)
                 else f"{len(held)} fence items on board, mission has {len(self.mission.fence)}"
             )
+        if self.mission is not None and self.mission.params:
+            needed = self.mission.params
+            differences = param_differences(needed, await self.read_params(needed))
+            checks["params"] = describe_differences(differences) if differences else None
         return PreflightReport(checks)
 
     async def wait_landed(self, *, timeout_s: float, link_outage_s: float = 60.0) -> None:

@@ -1,17 +1,20 @@
 """A small scripted MAVLink vehicle on loopback TCP, for protocol tests.
 
 It speaks the mission protocol as ArduPilot does (vehicle-driven upload,
-MISSION_REQUEST_INT, MISSION_ACK) and acknowledges commands, and it can be
-told to misbehave: drop chosen frames, go silent, refuse items, request out
-of order, answer with the wrong sequence number, send garbage between frames,
-hang up. It uses pymavlink's codec only, like the link under test, but shares
-no code with it.
+MISSION_REQUEST_INT, MISSION_ACK), the parameter protocol (PARAM_SET and
+PARAM_REQUEST_READ answered with PARAM_VALUE, values kept as float32) and
+acknowledges commands, and it can be told to misbehave: drop chosen frames,
+go silent, refuse items, request out of order, answer with the wrong sequence
+number, send garbage between frames, hang up, keep a parameter unchanged. It
+uses pymavlink's codec only, like the link under test, but shares no code
+with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +47,8 @@ class Faults:
     repeat_requests: bool = False
     garbage: bytes = b""
     float_items: bool = False
+    #: parameters whose PARAM_SET is answered with the old value, unchanged
+    read_only_params: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -56,6 +61,8 @@ class ScriptedVehicle:
     signing_key: bytes | None = None
     port: int = 0
     connections: int = 0
+    #: the parameters it has (an unknown name gets no answer, as on ArduPilot)
+    params: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._out = _Out()
@@ -195,6 +202,30 @@ class ScriptedVehicle:
             self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)
         elif isinstance(msg, mavlink.MAVLink_command_long_message):
             self.send(self.mav.command_ack_encode(msg.command, mavlink.MAV_RESULT_ACCEPTED))
+        elif isinstance(msg, mavlink.MAVLink_param_set_message):
+            name = msg.param_id
+            if name not in self.params:
+                return
+            if name not in f.read_only_params:
+                self.params[name] = _float32(msg.param_value)
+            self._param_value(name)
+        elif (
+            isinstance(msg, mavlink.MAVLink_param_request_read_message)
+            and msg.param_id in self.params
+        ):
+            self._param_value(msg.param_id)
+
+    def _param_value(self, name: str) -> None:
+        names = sorted(self.params)
+        self.send(
+            self.mav.param_value_encode(
+                name.encode(),
+                self.params[name],
+                mavlink.MAV_PARAM_TYPE_REAL32,
+                len(names),
+                names.index(name),
+            )
+        )
 
     def _send_item(self, m: Msg) -> None:
         z = m.z + self.faults.store_altitude_offset_m
@@ -213,3 +244,7 @@ class ScriptedVehicle:
                 m.param1, m.param2, m.param3, m.param4, m.x, m.y, z, m.mission_type,
             )
         )  # fmt: skip
+
+
+def _float32(value: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])

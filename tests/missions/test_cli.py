@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from missions import cli
+from missions.export.params import read_params
 from missions.export.qgc_plan import read_plan
 from missions.export.waypoints import read_waypoints
+from missions.plan import Clearance, Patrol
 
 
 def app() -> typer.Typer:
@@ -48,11 +53,59 @@ def test_plan_writes_every_file_and_a_summary(zone_path: Path, tmp_path: Path) -
     for plan in plans:
         mission = read_plan(plan)
         assert read_waypoints(plan.with_suffix(".waypoints")).items == mission.items
+        assert read_params(plan.with_suffix(".params")) == pytest.approx(mission.params)
         photos = json.loads((out / f"{plan.stem}.photos.json").read_text())
         assert photos and {"lat", "lon", "alt_m", "trigger_seq"} <= set(photos[0])
     geo = json.loads((out / "patrol.geojson").read_text())
     assert geo["type"] == "FeatureCollection"
     assert (out / "patrol.kml").read_text().startswith("<?xml")
+
+
+def test_summary_prints_each_sorties_tightest_clearance_and_what_was_left_out(
+    zone_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planner = cli.plan_patrol
+
+    def plan_patrol(*args: object, **kwargs: object) -> Patrol:
+        planned = planner(*args, **kwargs)  # type: ignore[arg-type]
+        sorties = tuple(
+            replace(
+                s, clearance=Clearance(10.44 + s.number, f"ent-0{s.number}-s1", 34.8, 113.52, 160.0)
+            )
+            for s in planned.sorties
+        )
+        # and one more sortie, in a zone without obstacles
+        sorties += (replace(sorties[0], number=len(sorties) + 1, clearance=None),)
+        return replace(
+            planned,
+            sorties=sorties,
+            refused={"ent-09": "ent-09: no dock can reach it and come back"},
+            left_out={
+                "ent-01-s1 orbit": "the stack's emitting plume\nrises above the ceiling",
+            },
+        )
+
+    monkeypatch.setattr(cli, "plan_patrol", plan_patrol)
+    monkeypatch.setattr(cli, "console", Console(width=240, highlight=False))
+    result = CliRunner().invoke(
+        app(), ["plan", str(zone_path), "--out", str(tmp_path), "--targets", "ent-01,ent-02"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any("tightest clearance" in line for line in lines)
+    rows = {
+        line.split()[1]: line
+        for line in lines
+        if len(line.split()) > 1 and line.split()[0] in "│┃|" and line.split()[1].isdigit()
+    }
+    assert len(rows) >= 2, result.output
+    for number, row in rows.items():
+        if int(number) == len(rows):
+            assert row.rstrip(" │").endswith("\u2014"), row
+        else:
+            assert f"{10.44 + int(number):.1f} m to ent-0{number}-s1" in row, row
+    assert "refused ent-09: no dock can reach it and come back" in lines
+    assert "left out ent-01-s1 orbit: the stack's emitting plume rises above the ceiling" in lines
 
 
 def test_bad_input_is_one_line_and_exit_2(zone_path: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from shapely.geometry import Point, box, shape
 from missions.errors import PlanFormatError
 from missions.export.geojson import patrol_geojson, write_geojson
 from missions.export.kml import patrol_kml, write_kml
+from missions.export.params import PARAM_TYPES, read_params, write_params
 from missions.export.qgc_plan import read_plan, write_plan
 from missions.export.waypoints import read_waypoints, write_waypoints
 from missions.geofence import fence_items, rally_items
@@ -335,3 +337,101 @@ def test_the_planned_sample_zone_exports_its_stacks_and_clearances(
             assert f["properties"]["nearest_obstacle"] in heights
     kml = patrol_kml(patrol).kml()
     assert kml.count("<extrude>1</extrude>") == len(patrol.obstacles)
+
+
+# -- the vehicle parameters a plan relies on (Mission.params) ------------------------
+
+param_names = st.from_regex(r"[A-Z0-9_]{1,16}", fullmatch=True)
+plain_values = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.dictionaries(param_names, plain_values, max_size=8))
+def test_vehicle_parameters_round_trip_through_the_plan(
+    tmp_path: Path, params: dict[str, float]
+) -> None:
+    mission = Mission(items=(MissionItem(0, 0, 16, x=348000000, y=1135500000),), params=params)
+    path = write_plan(mission, tmp_path / "p.plan")
+    doc = json.loads(path.read_text())
+    assert doc["vehicleParameters"] == params  # a top-level key QGC passes over
+    assert read_plan(path).params == params
+
+
+def _float32(value: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.dictionaries(param_names, st.floats(-1e7, 1e7).filter(lambda v: v == 0 or abs(v) > 1e-3)),
+    st.dictionaries(st.sampled_from(sorted(PARAM_TYPES)), st.integers(-100, 30000)),
+)
+def test_vehicle_parameters_round_trip_through_a_qgc_params_file(
+    tmp_path: Path, reals: dict[str, float], whole: dict[str, int]
+) -> None:
+    params = {**{k: v for k, v in reals.items() if k not in PARAM_TYPES}, **whole}
+    mission = Mission(
+        items=(MissionItem(0, 0, 16),), params={k: float(v) for k, v in params.items()}
+    )
+    back = read_params(write_params(mission, tmp_path / "sortie-1.params"))
+    assert set(back) == set(params)
+    for name, value in params.items():
+        if PARAM_TYPES.get(name, mavlink.MAV_PARAM_TYPE_REAL32) == mavlink.MAV_PARAM_TYPE_REAL32:
+            assert back[name] == pytest.approx(_float32(value), rel=1e-15, abs=1e-18), name
+        else:
+            assert back[name] == value, name
+
+
+def test_params_file_is_what_qgc_writes(tmp_path: Path) -> None:
+    params = {"RTL_ALT": 10200.0, "FENCE_ENABLE": 1.0, "FENCE_MARGIN": 0.1, "FENCE_ALT_MAX": 112}
+    mission = Mission(items=(MissionItem(0, 0, 16),), name="sortie-1", params=params)
+    lines = write_params(mission, tmp_path / "sortie-1.params").read_text().splitlines()
+    assert lines[0] == "# Onboard parameters for Vehicle 1"
+    assert all(line.startswith("#") for line in lines[:-4])
+    assert lines[-5] == "# Vehicle-Id Component-Id Name Value Type"
+    assert lines[-4:] == [  # by name; ArduCopter's types: INT8 2, INT32 6, REAL32 9
+        "1\t1\tFENCE_ALT_MAX\t112.000000000000000000\t9",
+        "1\t1\tFENCE_ENABLE\t1\t2",
+        "1\t1\tFENCE_MARGIN\t0.100000001490116119\t9",
+        "1\t1\tRTL_ALT\t10200\t6",
+    ]
+    with pytest.raises(ValueError, match="RTL_ALT is an integer parameter"):
+        write_params(replace(mission, params={"RTL_ALT": 95.5}), tmp_path / "bad.params")
+
+
+def test_every_sortie_carries_its_parameters_through_plan_and_params_files(
+    patrol, tmp_path: Path
+) -> None:
+    for sortie in patrol.sorties:
+        plan = write_plan(sortie.mission, tmp_path / f"sortie-{sortie.number}.plan")
+        assert read_plan(plan).params == sortie.mission.params
+        params = write_params(sortie.mission, tmp_path / f"sortie-{sortie.number}.params")
+        assert read_params(params) == pytest.approx(sortie.mission.params)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ([["FENCE_ENABLE", 1]], "vehicleParameters must be an object"),
+        ({"fence_enable": 1}, "'fence_enable' is not a parameter name"),
+        ({"A_NAME_OF_17_CHAR": 1}, "'A_NAME_OF_17_CHAR' is not a parameter name"),
+        ({"FENCE_ENABLE": "1"}, "vehicleParameters.FENCE_ENABLE must be a finite number"),
+        ({"FENCE_ENABLE": True}, "vehicleParameters.FENCE_ENABLE must be a finite number"),
+        ({"RTL_ALT": None}, "vehicleParameters.RTL_ALT must be a finite number"),
+    ],
+)
+def test_bad_vehicle_parameters_get_one_line(tmp_path: Path, params: Any, message: str) -> None:
+    doc = {
+        "fileType": "Plan",
+        "mission": {"plannedHomePosition": [34.8, 113.5, 100], "items": []},
+        "vehicleParameters": params,
+    }
+    path = tmp_path / "bad.plan"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFormatError, match=message) as info:
+        read_plan(path)
+    assert "\n" not in str(info.value) and str(info.value).startswith(str(path))

@@ -152,6 +152,7 @@ async def test_preflight_names_a_missing_fence(copter: Sitl, sample_sortie: Sort
     vehicle = await connect(copter)
     try:
         await vehicle.upload_mission(sample_sortie.mission)
+        await vehicle.apply_params(sample_sortie.mission.params)
         await vehicle.preflight()
         await transfer.clear(vehicle.link, MissionType.FENCE)
         with pytest.raises(PreflightError, match="fence: 0 fence items on board, mission has 30"):
