@@ -744,6 +744,18 @@ def _route_and_build(
             )
     if worst > craft.mission_capacity:
         raise CapacityError("cannot split the patrol into sorties within the item capacity")
+    keep = [k for k, b in enumerate(built) if b.duration_s <= craft.usable_endurance_s]
+    if refused is not None and keep:
+        for k in (k for k in range(len(built)) if k not in keep):
+            for task in routes.sorties[k].tasks:
+                refused[task.target_id] = (
+                    f"{task.label or task.target_id}: its sortie lasts "
+                    f"{built[k].duration_s / 60:.1f} min with its climbs over obstacles, more "
+                    f"than the usable {craft.usable_endurance_s / 60:.1f} min"
+                )
+        kept = tuple(routes.sorties[k] for k in keep)
+        length = sum(p.estimated_length_m for p in kept)
+        return RoutingResult(kept, length), [built[k] for k in keep]
     raise RangeError(
         f"cannot split the patrol into sorties within the usable endurance "
         f"({craft.usable_endurance_s / 60:.0f} min)"
