@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from missions.flight.vehicle import Vehicle
+from missions.flight.vehicle import REBOOT_PARAMS, Vehicle
 from missions.plan import Sortie, plan_patrol
 from missions.sites import load_sites
 from sitl.instance import Home, Sitl
@@ -38,9 +38,46 @@ def sitl_speedup() -> float:
     return 20.0
 
 
+#: Parameters plans set (``Mission.params``) besides the sample sortie's own.
+PLAN_PARAMS = (
+    "FENCE_ENABLE",
+    "FENCE_TYPE",
+    "FENCE_ALT_MAX",
+    "FENCE_ACTION",
+    "FENCE_MARGIN",
+    "RTL_ALT",
+    "RTL_CONE_SLOPE",
+    "FS_GCS_ENABLE",
+    "FS_GCS_TIMEOUT",
+    "GUID_OPTIONS",
+    "OA_MARGIN_MAX",
+    "RALLY_INCL_HOME",
+)
+
+
+@pytest.fixture(scope="session")
+def booted_params(sitl_copter: Sitl, sample_sortie: Sortie) -> dict[str, float]:  # noqa: F811
+    """The shared copter's plan parameters as it booted (boot-time ones left out)."""
+    names = sorted((set(PLAN_PARAMS) | set(sample_sortie.mission.params)) - REBOOT_PARAMS)
+
+    async def read() -> dict[str, float]:
+        vehicle = await Vehicle.connect(
+            sitl_copter.url, heartbeat_interval_s=sitl_copter.heartbeat_interval_s
+        )
+        try:
+            held = await vehicle.read_params(names)
+        finally:
+            await vehicle.close()
+        return {name: value for name, value in held.items() if value is not None}
+
+    return asyncio.run(read())
+
+
 @pytest.fixture
-def copter(sitl_copter: Sitl) -> Sitl:  # noqa: F811 - the fixture, by name
-    """The shared copter with a fresh battery, as after a swap at the dock."""
+def copter(sitl_copter: Sitl, booted_params: dict[str, float]) -> Sitl:  # noqa: F811
+    """The shared copter with a fresh battery, as after a swap at the dock, and the
+    parameters as it booted: one test's plan (its fence, its GCS failsafe) never
+    flies the next test's mission."""
 
     async def swap() -> None:
         vehicle = await Vehicle.connect(
@@ -48,6 +85,7 @@ def copter(sitl_copter: Sitl) -> Sitl:  # noqa: F811 - the fixture, by name
         )
         try:
             await vehicle.command(mavlink.MAV_CMD_BATTERY_RESET, 0xFF, 100)
+            await vehicle.apply_params(booted_params)
         finally:
             await vehicle.close()
 
