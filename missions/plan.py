@@ -77,10 +77,22 @@ FENCE_ALT_MARGIN_M = 10.0
 FENCE_TYPE_ALT_MAX = 1
 FENCE_TYPE_POLYGON = 4
 OA_TYPE_DIJKSTRA = 2
-#: OA_MARGIN_MAX: how far ArduPilot's Dijkstra keeps from the fence's exclusions;
-#: planned routes keep this much (and a metre) more, so a failsafe return never
-#: starts inside the margin.
-OA_MARGIN_M = 2.0
+#: OA_MARGIN_MAX: how far ArduPilot's Dijkstra keeps from the fence's exclusions
+#: (measured in SITL: 2 m let a GUIDED detour pass 0.1 m from a no-fly edge, 10 m
+#: kept 6.5 m); routes round obstacles keep this much (and a metre) more, so a
+#: failsafe return never starts inside the margin.
+OA_MARGIN_M = 10.0
+#: OA_OPTIONS: bit 0 reset the planner on a new destination, bit 2 "fast
+#: waypoints" (without it the vehicle brakes at every waypoint for the 1 Hz OA
+#: thread: +50 % flight time on sortie 1 in SITL).
+OA_OPTIONS = 5
+#: GUID_OPTIONS bit 6: GUIDED goes round fence exclusions with the OA planner
+#: (without it, it flies straight in, and the breach RTL then holds inside).
+GUID_OPTIONS_WP_NAV_OA = 64
+#: FS_GCS_TIMEOUT: a cellular link's drop-outs (handovers, dead spots) of up to two
+#: minutes are flown through; after that the ground station's loss is a failsafe
+#: and the vehicle returns (FS_GCS_ENABLE 1: RTL; FS_GCS_TIMEOUT's upper limit).
+GCS_LOSS_RETURN_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -779,9 +791,14 @@ def _vehicle_params(
 ) -> dict[str, float]:
     """What the vehicle must enforce for this sortie (ArduPilot parameter units).
 
-    The fence on (its polygons and its ceiling), breaching it returns home;
-    the failsafe return flies at ``rtl_amsl_m``, over every obstacle it can
-    overfly, and goes round the fence's exclusions with the OA planner.
+    The fence on (its polygons and its ceiling, not ArduPilot's circle round
+    home), breaching it returns home; the failsafe return (a breach, a lost
+    ground station) flies at ``rtl_amsl_m``, over every obstacle it can
+    overfly, without the cone that would lower it near the dock, to the
+    nearest of home and the rally points, round the fence's exclusions with
+    the OA planner, which GUIDED flights use too. Values and their meaning are
+    read from ArduPilot's source (AC_Fence, mode_rtl, AP_OAPathPlanner,
+    mode_guided, events).
     """
     highest = max(float(np.max(built.alt_amsl)), rtl_amsl_m) - home_alt_m
     return {
@@ -790,8 +807,14 @@ def _vehicle_params(
         "FENCE_ALT_MAX": float(math.ceil(highest + FENCE_ALT_MARGIN_M)),
         "FENCE_ACTION": 1,
         "RTL_ALT": float(math.ceil(rtl_amsl_m - home_alt_m) * 100),
+        "RTL_CONE_SLOPE": 0,
+        "RALLY_INCL_HOME": 1,
+        "FS_GCS_ENABLE": 1,
+        "FS_GCS_TIMEOUT": GCS_LOSS_RETURN_S,
         "OA_TYPE": OA_TYPE_DIJKSTRA,
         "OA_MARGIN_MAX": OA_MARGIN_M,
+        "OA_OPTIONS": OA_OPTIONS,
+        "GUID_OPTIONS": GUID_OPTIONS_WP_NAV_OA,
     }
 
 

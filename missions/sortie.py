@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
+from shapely.geometry import LineString, Point
 
 from missions.airspace import Airspace
 from missions.camera import Aircraft
@@ -304,7 +305,7 @@ class _Builder:
             self.gimbal = None
         else:
             self.point_gimbal(leg.gimbal_pitch_deg)
-        trigger_seq = -1
+        trigger_seq, first_point = -1, len(self.path) - 1
         if leg.trigger_m is not None:
             trigger_seq = self.command(
                 mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, leg.trigger_m, 0, 1
@@ -316,33 +317,37 @@ class _Builder:
                 self.waypoint(float(x), float(y), agl, base_amsl=base)
         if leg.trigger_m is not None:
             self.command(mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0, 0, 0)
-            self._record_photos(task, leg, trigger_seq)
+            self._record_photos(task, leg, trigger_seq, first_point)
         if leg.roi is not None:
             self.command(mavlink.MAV_CMD_DO_SET_ROI_NONE)
         if leg.lead_out is not None:
             self.transit(leg.lead_out, agl, base_amsl=base)
         self.legs.append((task.target_id, task.pattern, leg.points))
 
-    def _record_photos(self, task: Task, leg: Leg, trigger_seq: int) -> None:
-        """The planned photo points; their altitude is the leg's, not a step's over an obstacle."""
+    def _record_photos(self, task: Task, leg: Leg, trigger_seq: int, first: int) -> None:
+        """The planned photo points, at the height flown there (steps over obstacles included).
+
+        ``first`` is the path index where the camera leg starts; each photo's
+        altitude is read off the flown profile from there on, by distance along it.
+        """
         xy = leg.photo_positions()
         if len(xy) == 0:
             return
+        flown = np.array([(x, y) for x, y, _, _ in self.path[first:]])
+        along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(flown, axis=0).T))])
+        line = LineString(flown) if len(flown) > 1 else None
+        where = [0.0 if line is None else line.project(Point(p)) for p in xy]
+        amsl = np.interp(where, along, self.amsl[first:])
         lonlat = self.frame.lonlat(xy)
-        if leg.base_amsl_m is not None:
-            ground = np.full(len(xy), leg.base_amsl_m)
-        else:
-            ground = self.ground.elevation(lonlat[:, 0], lonlat[:, 1])
-        alts = ground + leg.altitude_m
-        if self.alt_frame != AMSL_FRAME:
-            alts = alts - self.home_alt_m
-        for (lon, lat), alt in zip(lonlat, alts, strict=True):
+        ground = self.ground.elevation(lonlat[:, 0], lonlat[:, 1])
+        alts = amsl if self.alt_frame == AMSL_FRAME else amsl - self.home_alt_m
+        for (lon, lat), alt, agl in zip(lonlat, alts, amsl - ground, strict=True):
             self.photos.append(
                 PhotoPoint(
                     lat=float(lat),
                     lon=float(lon),
                     alt_m=round(float(alt), 2),
-                    agl_m=leg.altitude_m,
+                    agl_m=round(float(agl), 2),
                     target_id=task.target_id,
                     pattern=task.pattern,
                     trigger_seq=trigger_seq,

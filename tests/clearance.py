@@ -75,7 +75,7 @@ VERTICAL_EMITTING_M = 20.0
 MAX_AGL_M = 120.0
 DEFAULT_STACK_RADIUS_M = 3.0
 DEFAULT_RTL_ALT_M = 15.0  # ArduCopter's RTL_ALT default, 1500 cm
-OA_MARGIN_M = 2.0
+OA_MARGIN_M = 5.0  # ArduPilot's OA_MARGIN_MAX default, when the plan sets none
 FAILSAFE_STEP_M = 25.0
 SAMPLE_STEP_M = 0.5
 CEILING_STEP_M = 1.0
@@ -517,7 +517,10 @@ def _plan_items(path: Path, doc: Mapping[str, Any]) -> tuple[Any, ...]:
 
 @dataclass(frozen=True)
 class Avoidance:
-    """The fence exclusions, and a visibility graph around them grown by :data:`OA_MARGIN_M`.
+    """The fence exclusions, and a visibility graph around them grown by the OA margin.
+
+    The margin is the plan's ``OA_MARGIN_MAX`` (ArduPilot's Dijkstra keeps it
+    from the fence), :data:`OA_MARGIN_M` when the plan sets none.
 
     Paths run around the grown exclusions. A point already within the margin
     (but outside the exclusion itself) leaves it by the shortest way that does
@@ -542,7 +545,8 @@ class Avoidance:
         if not shapes:
             return cls(frame, None, None, np.zeros((0, 2)), np.zeros((0, 0)))
         raw = shapely.union_all(shapes)
-        grown = shapely.union_all([s.buffer(OA_MARGIN_M, quad_segs=4) for s in shapes])
+        margin = track.vehicle_parameters.get("OA_MARGIN_MAX", OA_MARGIN_M)
+        grown = shapely.union_all([s.buffer(margin, quad_segs=4) for s in shapes])
         parts = grown.geoms if isinstance(grown, MultiPolygon) else [grown]
         nodes = np.array(
             [c for part in parts for c in np.asarray(part.exterior.coords)[:-1]], float

@@ -51,6 +51,7 @@ PLAN_PARAMS = (
     "FS_GCS_TIMEOUT",
     "GUID_OPTIONS",
     "OA_MARGIN_MAX",
+    "OA_OPTIONS",
     "RALLY_INCL_HOME",
 )
 
