@@ -93,6 +93,7 @@ class Airspace:
             self._node_dist, self._node_pred = dijkstra(
                 graph, directed=False, return_predecessors=True
             )
+        self._seen: dict[Point2, NDArray[np.float64]] = {}
         logger.debug("airspace: %d zones, %d graph nodes", len(self.zones), len(self._nodes))
 
     def zone_at(self, point: Point2) -> Zone | None:
@@ -118,15 +119,51 @@ class Airspace:
         """Shortest route a..b around keep-out areas, both ends included."""
         if not self.blocked(a, b):
             return [a, b]
-        pts = np.asarray([a, b], dtype=float)
-        self._check_outside(pts)
-        to_nodes = self._to_nodes(pts)
-        # best entry node u (seen from a) and exit node v (seen from b)
-        total = to_nodes[0][:, None] + self._node_dist + to_nodes[1][None, :]
+        self._check_outside(np.asarray([a, b], dtype=float))
+        return self._via_nodes(a, self._sight(a), b, self._sight(b))
+
+    def paths_to(self, starts: Sequence[Point2], b: Point2) -> list[list[Point2]]:
+        """:meth:`path` from each of ``starts`` to ``b``, the visibility tests batched."""
+        pts = np.asarray(starts, dtype=float).reshape(-1, 2)
+        out = [[(float(x), float(y)), b] for x, y in pts]
+        if self._test.is_empty or not len(pts):
+            return out
+        segs = shapely.linestrings(np.stack([pts, np.broadcast_to(b, pts.shape)], axis=1))
+        blocked = np.flatnonzero(shapely.intersects(segs, self._test))
+        if not len(blocked):
+            return out
+        self._check_outside(np.vstack([pts[blocked], [b]]))
+        # from each graph node, the rest of the way to b (through its best exit node)
+        via = self._node_dist + self._sight(b)[None, :]
+        exit_node = np.argmin(via, axis=1)
+        onward = via[np.arange(len(via)), exit_node]
+        for k in blocked:
+            p = pts[int(k)]
+            # entry nodes in order of route length; the first visible one is the best
+            cost = np.hypot(*(self._nodes - p).T) + onward
+            for u in np.argsort(cost):
+                if not np.isfinite(cost[u]):
+                    raise NoFlyViolationError(
+                        "no route around the no-fly areas connects these points"
+                    )
+                if not self._test.intersects(shapely.LineString([p, self._nodes[u]])):
+                    out[int(k)] = self._chain(out[int(k)][0], int(u), int(exit_node[u]), b)
+                    break
+        return out
+
+    def _via_nodes(
+        self, a: Point2, from_a: NDArray[np.float64], b: Point2, to_b: NDArray[np.float64]
+    ) -> list[Point2]:
+        """The route a, graph nodes..., b through the best entry and exit nodes."""
+        total = from_a[:, None] + self._node_dist + to_b[None, :]
         u, v = np.unravel_index(np.argmin(total), total.shape)
         if not np.isfinite(total[u, v]):
             raise NoFlyViolationError("no route around the no-fly areas connects these points")
-        chain = [int(v)]
+        return self._chain(a, int(u), int(v), b)
+
+    def _chain(self, a: Point2, u: int, v: int, b: Point2) -> list[Point2]:
+        """a, the shortest node chain from ``u`` to ``v``, b."""
+        chain = [v]
         while chain[-1] != u:
             chain.append(int(self._node_pred[u, chain[-1]]))
         middle = [(float(self._nodes[k, 0]), float(self._nodes[k, 1])) for k in reversed(chain)]
@@ -151,7 +188,7 @@ class Airspace:
         dist = np.where(clear, direct, np.inf)
         if len(self._nodes) == 0:
             return dist
-        to_nodes = self._to_nodes(pts)  # (N, K)
+        to_nodes = self._sights(pts)  # (N, K)
         via_entry = np.min(to_nodes[:, :, None] + self._node_dist[None, :, :], axis=1)  # (N, K)
         for start in range(0, len(pts), 256):  # chunks bound the (n, N, K) temporary
             rows = slice(start, start + 256)
@@ -166,6 +203,22 @@ class Airspace:
             zone = self.zone_at((x, y))
             where = f"no-fly area {zone.id!r} ({zone.reason})" if zone else "a no-fly margin"
             raise NoFlyViolationError(f"point ({x:.0f}, {y:.0f}) lies in {where}")
+
+    def _sight(self, p: Point2) -> NDArray[np.float64]:
+        """``_to_nodes`` of one point, remembered: returns keep going to the same docks."""
+        return self._sights(np.asarray([p], dtype=float))[0]
+
+    def _sights(self, pts: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``_to_nodes`` of ``pts``, remembered (routing and building ask for the same ends)."""
+        keys = [(round(float(x), 3), round(float(y), 3)) for x, y in pts]
+        missing = [k for k, key in enumerate(keys) if key not in self._seen]
+        if missing:
+            if len(self._seen) + len(missing) > 8192:
+                self._seen.clear()
+                missing = list(range(len(keys)))
+            for k, row in zip(missing, self._to_nodes(pts[missing]), strict=True):
+                self._seen[keys[k]] = row
+        return np.array([self._seen[key] for key in keys]).reshape(len(pts), len(self._nodes))
 
     def _to_nodes(self, pts: NDArray[np.float64]) -> NDArray[np.float64]:
         """Straight distance from each point to each graph node it sees, ``inf`` otherwise."""

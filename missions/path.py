@@ -80,6 +80,7 @@ class Task:
     speed_m_s: float
     label: str = ""
     reversible: bool = True
+    climb_s: float = 0.0  # the time its steps over obstacles add, estimated for routing
 
     @property
     def entry(self) -> Point2:

@@ -327,6 +327,7 @@ def plan_patrol(
     left_out = _left_out(chosen, air)
     layout = _Layout(angle_deg, turnaround_m, patterns, orbit_offsets_m, max_agl_m)
     tasks = _tasks(chosen, air, settings, layout, refused=None if explicit else refused)
+    tasks = [_with_climbs(t, air, settings.aircraft) for t in tasks]
     tasks = fit_tasks(
         tasks,
         docks,
@@ -659,6 +660,24 @@ def _tasks(
     return tasks
 
 
+def _with_climbs(task: Task, air: _Air, craft: Aircraft) -> Task:
+    """The task with the time its steps over obstacles will add (climb, then descent).
+
+    Estimated from its waypoints at each leg's height over the obstacle's base,
+    so the routing budgets sorties the builder will not find too long.
+    """
+    extra = 0.0
+    for leg in task.legs:
+        pts = [p for p in (leg.lead_in, *map(tuple, leg.points), leg.lead_out) if p is not None]
+        for a, b in itertools.pairwise(pts):
+            for c in air.obstacles.conflicts(a, b):
+                base = c.volume.base_amsl_m if leg.base_amsl_m is None else leg.base_amsl_m
+                rise = c.volume.roof_amsl_m - base - leg.altitude_m
+                if rise > 0:
+                    extra += rise / craft.climb_rate_m_s + rise / craft.descent_rate_m_s
+    return replace(task, climb_s=round(extra, 1)) if extra else task
+
+
 def _routing_problem(
     tasks: list[Task],
     docks: list[DockSpec],
@@ -858,6 +877,7 @@ def _sorties(
             airspace=air.airspace,
             obstacles=air.truth,
             ground_at=air.ground_xy,
+            lowest_ground_m=air.lowest_ground_m,
             max_agl_m=max_agl_m,
             name=name,
         )

@@ -77,7 +77,7 @@ def task_items(task: Task) -> int:
 
 
 def task_duration_s(task: Task, aircraft: Aircraft) -> float:
-    """Time to fly a task at its speed, with a pause per sharp turn."""
+    """Time to fly a task at its speed, with a pause per sharp turn and its steps over obstacles."""
     pts = np.asarray(task.waypoints())
     if len(pts) < 2:
         return 0.0
@@ -85,7 +85,8 @@ def task_duration_s(task: Task, aircraft: Aircraft) -> float:
     seg = np.hypot(*d.T)
     heading = np.arctan2(d[:, 0], d[:, 1])[seg > 0.01]
     turn = np.abs((np.degrees(np.diff(heading)) + 180) % 360 - 180)
-    return float(seg.sum() / task.speed_m_s + np.count_nonzero(turn > 30) * aircraft.turn_time_s)
+    turns = np.count_nonzero(turn > 30) * aircraft.turn_time_s
+    return float(seg.sum() / task.speed_m_s + turns + task.climb_s)
 
 
 def flight_overhead_s(aircraft: Aircraft, altitude_m: float) -> float:

@@ -80,6 +80,7 @@ def check_failsafe(
     airspace: Airspace,
     obstacles: Obstacles,
     ground_at: GroundAt,
+    lowest_ground_m: float,
     max_agl_m: float,
     name: str = "sortie",
 ) -> None:
@@ -90,36 +91,64 @@ def check_failsafe(
     higher) to the nearest rally point or home, going round the fence's
     exclusions (the OA Dijkstra planner; here the same visibility-graph route
     the planner uses), then descend. Checked from every path point and every
-    ``FAILSAFE_STEP_M`` between them.
+    ``FAILSAFE_STEP_M`` between them. A return never flies below
+    ``rtl_amsl_m``, so only obstacles whose roof is higher can be met, and the
+    ground under it is sampled only where even ``lowest_ground_m`` would put
+    it over the ceiling.
     """
-    for p in _samples(path_xyz, FAILSAFE_STEP_M):
-        start = (float(p[0]), float(p[1]))
-        home = min(rally_xy, key=lambda r: math.dist(r, start))
-        z = max(float(p[2]), rtl_amsl_m)
-        route = np.asarray(airspace.path(start, home), dtype=float)
-        flown = np.column_stack([route, np.full(len(route), z)])
-        where = f"{name}: the failsafe return from ({start[0]:.0f}, {start[1]:.0f})"
-        for a, b in itertools.pairwise(route):
-            zones = airspace.crossed_zones((a[0], a[1]), (b[0], b[1]))
-            if zones:
-                raise NoFlyViolationError(f"{where} enters {zones[0].id!r} ({zones[0].reason})")
-        check_clearance(flown, obstacles, name=where)
-        agl = z - ground_at(_samples(flown, FAILSAFE_STEP_M)[:, :2])
-        if float(np.max(agl)) > max_agl_m + 1e-6:
-            raise AltitudeLimitError(
-                f"{where} flies {float(np.max(agl)):.0f} m above ground, "
-                f"over the {max_agl_m:.0f} m ceiling"
+    above = Obstacles([v for v in obstacles.volumes if v.roof_amsl_m > rtl_amsl_m])
+    starts = _samples(path_xyz, FAILSAFE_STEP_M)
+    nearest = [min(rally_xy, key=lambda r: math.dist(r, (p[0], p[1]))) for p in starts]
+    for home in dict.fromkeys(nearest):
+        mine = starts[[k for k, r in enumerate(nearest) if r == home]]
+        routes = airspace.paths_to([(float(p[0]), float(p[1])) for p in mine], home)
+        for p, route in zip(mine, routes, strict=True):
+            where = f"{name}: the failsafe return from ({p[0]:.0f}, {p[1]:.0f})"
+            _check_return(
+                np.asarray(route, dtype=float),
+                max(float(p[2]), rtl_amsl_m),
+                airspace=airspace,
+                obstacles=above,
+                ground_at=ground_at,
+                high=max(float(p[2]), rtl_amsl_m) - lowest_ground_m > max_agl_m,
+                max_agl_m=max_agl_m,
+                where=where,
             )
+
+
+def _check_return(
+    route: NDArray[np.float64],
+    z: float,
+    *,
+    airspace: Airspace,
+    obstacles: Obstacles,
+    ground_at: GroundAt,
+    high: bool,
+    max_agl_m: float,
+    where: str,
+) -> None:
+    """One failsafe return, flown level at ``z`` (AMSL) along ``route``."""
+    for a, b in itertools.pairwise(route):
+        zones = airspace.crossed_zones((a[0], a[1]), (b[0], b[1]))
+        if zones:
+            raise NoFlyViolationError(f"{where} enters {zones[0].id!r} ({zones[0].reason})")
+    flown = np.column_stack([route, np.full(len(route), z)])
+    check_clearance(flown, obstacles, name=where)
+    if not high:
+        return
+    agl = z - ground_at(_samples(flown, FAILSAFE_STEP_M)[:, :2])
+    if float(np.max(agl)) > max_agl_m + 1e-6:
+        raise AltitudeLimitError(
+            f"{where} flies {float(np.max(agl)):.0f} m above ground, "
+            f"over the {max_agl_m:.0f} m ceiling"
+        )
 
 
 def min_clearance(
     path_xyz: NDArray[np.float64], obstacles: Obstacles, *, step_m: float = 1.0
 ) -> tuple[float, str, NDArray[np.float64]]:
     """The path's smallest 3-D distance to any obstacle solid, the obstacle, and where."""
-    pts = _samples(path_xyz, step_m)
-    dist, which = obstacles.distances(pts)
-    k = int(np.argmin(dist))
-    return float(dist[k]), which[k], pts[k]
+    return obstacles.closest(path_xyz, step_m=step_m)
 
 
 def _samples(path_xyz: NDArray[np.float64], step_m: float) -> NDArray[np.float64]:

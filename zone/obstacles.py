@@ -17,6 +17,7 @@ along a straight segment, so checking the ends of each such stretch is exact.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,40 @@ class Obstacles:
                 found[c.volume.id] = (c.volume, short)
         return list(found.values())
 
+    def closest(
+        self, path: NDArray[np.float64], *, step_m: float = 1.0
+    ) -> tuple[float, str, NDArray[np.float64]]:
+        """The smallest 3-D distance from a polyline ``(N, 3)`` to any obstacle solid.
+
+        The polyline is sampled every ``step_m``. Returns the distance, the
+        obstacle's id and the sample. Obstacles are taken nearest first by
+        their flat distance to the polyline, a lower bound of the 3-D one, and
+        the search stops once that bound exceeds the best found (``inf`` and
+        ``""`` with no obstacles).
+        """
+        vertices = np.asarray(path, dtype=float).reshape(-1, 3)
+        pts = _samples(vertices, step_m)
+        best, best_id, best_pt = math.inf, "", pts[0]
+        if not self.volumes:
+            return best, best_id, best_pt
+        track = LineString(vertices[:, :2]) if len(vertices) > 1 else Point(vertices[0, :2])
+        lower = shapely.distance(track, [v.footprint for v in self.volumes])
+        for k in np.argsort(lower):
+            if lower[k] >= best:
+                break
+            v = self.volumes[int(k)]
+            x0, y0, x1, y1 = v.footprint.buffer(min(best, 1e6)).bounds
+            near = pts[
+                (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+            ]
+            if not len(near):
+                continue
+            dist, _ = Obstacles([v]).distances(near)
+            j = int(np.argmin(dist))
+            if dist[j] < best:
+                best, best_id, best_pt = float(dist[j]), v.id, near[j]
+        return best, best_id, best_pt
+
     def distances(self, points: NDArray[np.float64]) -> tuple[NDArray[np.float64], list[str]]:
         """3-D distance from each point ``(N, 3)`` (x, y, AMSL) to the nearest obstacle solid.
 
@@ -215,3 +250,13 @@ class Obstacles:
             for k in np.flatnonzero(closer):
                 which[int(k)] = v.id
         return best, which
+
+
+def _samples(path: NDArray[np.float64], step_m: float) -> NDArray[np.float64]:
+    """Every vertex of a 3-D polyline and points at most ``step_m`` apart between them."""
+    out = [path[:1]]
+    for a, b in itertools.pairwise(path):
+        n = max(1, math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / step_m))
+        t = np.linspace(0, 1, n + 1)[1:, None]
+        out.append(a + t * (b - a))
+    return np.vstack(out)
