@@ -189,11 +189,16 @@ class Airspace:
         if len(self._nodes) == 0:
             return dist
         to_nodes = self._sights(pts)  # (N, K)
-        via_entry = np.min(to_nodes[:, :, None] + self._node_dist[None, :, :], axis=1)  # (N, K)
-        for start in range(0, len(pts), 256):  # chunks bound the (n, N, K) temporary
-            rows = slice(start, start + 256)
-            via = np.min(via_entry[rows, None, :] + to_nodes[None, :, :], axis=2)
-            dist[rows] = np.minimum(dist[rows], via)
+        # each point sees a few nodes: min-plus products over just those
+        seen = [np.flatnonzero(np.isfinite(row)) for row in to_nodes]
+        via_entry = np.full(to_nodes.shape, np.inf)  # (N, K): point -> any node
+        for n, k in enumerate(seen):
+            if len(k):
+                via_entry[n] = np.min(to_nodes[n, k, None] + self._node_dist[k], axis=0)
+        for m, k in enumerate(seen):
+            if len(k):
+                via = np.min(via_entry[:, k] + to_nodes[m, k][None, :], axis=1)
+                dist[:, m] = np.minimum(dist[:, m], via)
         return dist
 
     def _check_outside(self, pts: NDArray[np.float64]) -> None:
