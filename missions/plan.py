@@ -373,7 +373,11 @@ def plan_patrol(
         routed_length_m=routes.length_m,
         baseline_length_m=problem.nearest_neighbour().length_m if compare_baseline else None,
         obstacles=air.planned,
-        left_out=left_out,
+        left_out={  # parts of targets that are flown; a refused target is reported whole
+            part: why
+            for part, why in left_out.items()
+            if not any(part.startswith(f"{t} near ") for t in refused)
+        },
     )
 
 
