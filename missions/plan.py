@@ -691,13 +691,17 @@ def _routing_problem(
     refused: dict[str, str] | None,
 ) -> RoutingProblem:
     """The routing model, without the tasks no sortie can fly (recorded in ``refused``)."""
-    problem = RoutingProblem(
-        tasks,
-        docks,
-        airspace=air.airspace,
-        aircraft=settings.aircraft,
-        altitude_m=settings.altitude_m,
-    )
+
+    def problem_of(chosen: list[Task]) -> RoutingProblem:
+        return RoutingProblem(
+            chosen,
+            docks,
+            airspace=air.airspace,
+            aircraft=settings.aircraft,
+            altitude_m=settings.altitude_m,
+        )
+
+    problem = problem_of(tasks)
     unfit = problem.unfit()
     if not unfit or refused is None:
         return problem
@@ -707,13 +711,7 @@ def _routing_problem(
     kept = [t for k, t in enumerate(tasks) if k not in unfit]
     if not kept:
         raise InfeasibleError("no target can be planned (" + "; ".join(unfit.values()) + ")")
-    return RoutingProblem(
-        kept,
-        docks,
-        airspace=air.airspace,
-        aircraft=settings.aircraft,
-        altitude_m=settings.altitude_m,
-    )
+    return problem_of(kept)
 
 
 def _route_and_build(

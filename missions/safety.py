@@ -22,7 +22,7 @@ from missions.errors import (
     NoFlyViolationError,
 )
 from missions.items import Mission
-from zone.obstacles import Obstacles
+from zone.obstacles import Obstacles, samples
 
 DEFAULT_MAX_AGL_M = 120.0
 #: Spacing of the points along a path from which a failsafe return is checked.
@@ -97,7 +97,7 @@ def check_failsafe(
     it over the ceiling.
     """
     above = Obstacles([v for v in obstacles.volumes if v.roof_amsl_m > rtl_amsl_m])
-    starts = _samples(path_xyz, FAILSAFE_STEP_M)
+    starts = samples(path_xyz, FAILSAFE_STEP_M)
     nearest = [min(rally_xy, key=lambda r: math.dist(r, (p[0], p[1]))) for p in starts]
     for home in dict.fromkeys(nearest):
         mine = starts[[k for k, r in enumerate(nearest) if r == home]]
@@ -136,7 +136,7 @@ def _check_return(
     check_clearance(flown, obstacles, name=where)
     if not high:
         return
-    agl = z - ground_at(_samples(flown, FAILSAFE_STEP_M)[:, :2])
+    agl = z - ground_at(samples(flown, FAILSAFE_STEP_M)[:, :2])
     if float(np.max(agl)) > max_agl_m + 1e-6:
         raise AltitudeLimitError(
             f"{where} flies {float(np.max(agl)):.0f} m above ground, "
@@ -149,16 +149,6 @@ def min_clearance(
 ) -> tuple[float, str, NDArray[np.float64]]:
     """The path's smallest 3-D distance to any obstacle solid, the obstacle, and where."""
     return obstacles.closest(path_xyz, step_m=step_m)
-
-
-def _samples(path_xyz: NDArray[np.float64], step_m: float) -> NDArray[np.float64]:
-    """Every vertex of a 3-D polyline and points at most ``step_m`` apart between them."""
-    out = [path_xyz[:1]]
-    for a, b in itertools.pairwise(path_xyz):
-        n = max(1, math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / step_m))
-        t = np.linspace(0, 1, n + 1)[1:, None]
-        out.append(a + t * (b - a))
-    return np.vstack(out)
 
 
 def check_capacity(mission: Mission, capacity: int, *, name: str = "sortie") -> None:

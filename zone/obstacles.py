@@ -208,7 +208,7 @@ class Obstacles:
         ``""`` with no obstacles).
         """
         vertices = np.asarray(path, dtype=float).reshape(-1, 3)
-        pts = _samples(vertices, step_m)
+        pts = samples(vertices, step_m)
         best, best_id, best_pt = math.inf, "", pts[0]
         if not self.volumes:
             return best, best_id, best_pt
@@ -252,7 +252,7 @@ class Obstacles:
         return best, which
 
 
-def _samples(path: NDArray[np.float64], step_m: float) -> NDArray[np.float64]:
+def samples(path: NDArray[np.float64], step_m: float) -> NDArray[np.float64]:
     """Every vertex of a 3-D polyline and points at most ``step_m`` apart between them."""
     out = [path[:1]]
     for a, b in itertools.pairwise(path):
