@@ -12,6 +12,7 @@ from rich.table import Table
 from missions.errors import MissionError
 from missions.plan import DEFAULT_PATTERNS, Clearance, Patrol, plan_patrol
 from missions.sites import load_sites
+from zone.obstacles import ClearanceRule
 
 console = Console()
 err_console = Console(stderr=True)
@@ -54,6 +55,13 @@ def plan(
     land: Annotated[
         bool, typer.Option("--land", help="End each sortie with NAV_LAND on its dock, not RTL.")
     ] = False,
+    clearance_m: Annotated[
+        float, typer.Option(help="Distance every path keeps from an obstacle's edge...")
+    ] = 15.0,
+    over_top_m: Annotated[float, typer.Option(help="...or height it keeps over its top.")] = 10.0,
+    over_stack_m: Annotated[
+        float, typer.Option(help="Height kept over a working stack's mouth (its plume).")
+    ] = 20.0,
 ) -> None:
     """Plan a patrol: one QGC .plan, .waypoints and .params per sortie, plus GeoJSON and KML."""
     from missions.export.geojson import write_geojson
@@ -70,6 +78,10 @@ def plan(
     except ValueError:
         _fail(f"--orbit-offsets-m must be numbers separated by commas, got {orbit_offsets_m!r}")
     try:
+        rule = ClearanceRule(clearance_m, over_top_m, over_stack_m)
+    except ValueError:
+        _fail("--clearance-m, --over-top-m and --over-stack-m must be metres, 0 or more")
+    try:
         zone = load_sites(sites)
         patrol = plan_patrol(
             zone,
@@ -83,6 +95,7 @@ def plan(
             side_overlap=side_overlap,
             max_agl_m=max_agl_m,
             orbit_offsets_m=offsets,
+            clearance=rule,
             end="land" if land else "rtl",
         )
     except MissionError as exc:

@@ -150,3 +150,25 @@ def test_installed_command_runs(zone_path: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown target" in proc.stderr
+
+
+def test_the_clearance_rule_is_set_from_the_command_line(zone_path: Path, tmp_path: Path) -> None:
+    course = zone_path.parent.parent / "obstacle-course" / "sites.geojson"
+    runner = CliRunner()
+    bad = runner.invoke(app(), ["plan", str(course), "--out", str(tmp_path), "--over-top-m", "-1"])
+    assert bad.exit_code == 2
+    assert "--over-top-m" in bad.output and "Traceback" not in bad.output
+    # over the 70 m cold boiler stack the lanes climb to its top plus the vertical clearance
+    # (and the planner's 1 m): 11 m with the default 10 m, 16 m with 15 m
+    for over, tightest in (("10", 11.0), ("15", 16.0)):
+        out = tmp_path / over
+        result = runner.invoke(
+            app(), ["plan", str(course), "--out", str(out), "--over-top-m", over]
+        )
+        assert result.exit_code == 0, result.output
+        routes = [
+            f["properties"]
+            for f in json.loads((out / "patrol.geojson").read_text())["features"]
+            if f["properties"].get("min_clearance_m") is not None
+        ]
+        assert min(r["min_clearance_m"] for r in routes) == pytest.approx(tightest, abs=0.05)
