@@ -227,6 +227,8 @@ class Vehicle:
         self._stream_rate_hz = 4.0
         self._last_position_at = 0.0
         self._last_fix: tuple[float, float] | None = None
+        #: MISSION_CURRENT said ACTIVE since the last upload: a COMPLETE is this mission's
+        self._mission_ran = False
         link.on_state(self._on_link_state)
 
     # -- life cycle ---------------------------------------------------------
@@ -474,11 +476,7 @@ class Vehicle:
             ):
                 self.events.publish(Landed(lat=t.position.lat, lon=t.position.lon))
         elif isinstance(msg, mavlink.MAVLink_mission_current_message):
-            # compared with the highest item passed, not the last one seen: on a lossy
-            # link the item can move on before the heartbeat saying AUTO arrives
-            if t.mode == "AUTO" and t.armed and msg.seq > t.passed_seq:
-                self._passed(t.passed_seq, msg.seq)
-                t.passed_seq = msg.seq
+            self._mission_current(msg)
             if msg.seq != t.current_seq:
                 t.current_seq = msg.seq
                 self.events.publish(CurrentItem(seq=msg.seq))
@@ -502,16 +500,59 @@ class Vehicle:
         elif isinstance(msg, mavlink.MAVLink_camera_feedback_message):
             self._captured(msg)
 
-    def _passed(self, old_seq: int, new_seq: int) -> None:
-        """Count the nav items before ``new_seq`` as reached.
+    def _mission_current(self, msg: mavlink.MAVLink_mission_current_message) -> None:
+        """Count the items MISSION_CURRENT has moved past as reached.
 
-        ArduPilot moves MISSION_CURRENT past a nav item only once it is done,
-        and MISSION_CURRENT is streamed, so this survives a lossy link where a
-        MISSION_ITEM_REACHED (sent once) may never arrive.
+        MISSION_ITEM_REACHED and "Reached command #N" are sent once each and
+        can be lost; MISSION_CURRENT is streamed (EXTENDED_STATUS). ArduPilot
+        reports in it the current *nav* item (``AP_Mission::
+        get_current_nav_index``: DO items are run beside it and never current)
+        and moves it on only once that item is done, and its ``mission_state``:
+        ACTIVE while the mission runs, COMPLETE once it has run past its last
+        item. Disarming resets the item to 0 but leaves COMPLETE, so a link
+        that comes back only after the landing still learns that the whole
+        mission was flown. COMPLETE counts only once ACTIVE was seen since the
+        upload: before that it is left from the last flight. An
+        autopilot that does not fill ``mission_state`` (0) is taken as running
+        the mission while it reports AUTO and armed.
+        """
+        t = self.telemetry
+        state = msg.mission_state
+        if state == mavlink.MISSION_STATE_UNKNOWN:
+            running = t.mode == "AUTO" and t.armed
+        else:
+            running = state == mavlink.MISSION_STATE_ACTIVE
+        if running:
+            self._mission_ran = True
+            # compared with the highest item passed, not the last one seen: after a
+            # jump back the item moves on again over items already counted
+            if msg.seq > t.passed_seq:
+                self._passed(t.passed_seq, msg.seq)
+                t.passed_seq = msg.seq
+        elif (
+            state == mavlink.MISSION_STATE_COMPLETE
+            and self._mission_ran
+            and self.mission is not None
+        ):
+            end = len(self.mission.items)
+            if end > t.passed_seq:
+                self._passed(t.passed_seq, end)
+                t.passed_seq = end
+
+    def _passed(self, old_seq: int, new_seq: int) -> None:
+        """Count the nav items from ``old_seq`` up to ``new_seq`` (excluded) as reached.
+
+        Between two nav items the mission runs its items in order, except at
+        a jump (DO_JUMP, DO_JUMP_TAG) and where a landing or return sequence
+        starts (DO_LAND_START, DO_RETURN_PATH_START: a failsafe or RTL may jump
+        there from anywhere): the items after one of those in the range may
+        have been skipped, so only those before it count.
         """
         if self.mission is None:
             return
         for item in self.mission.items[max(1, old_seq) : new_seq]:
+            if item.command in _SEQUENCE_BREAKS:
+                return
             if item.command in _NAV_TO_POINT and item.seq not in self.telemetry.reached:
                 self.telemetry.reached.add(item.seq)
                 self.events.publish(ItemReached(seq=item.seq))
@@ -921,6 +962,7 @@ class Vehicle:
         self.mission = mission
         self.telemetry.reached.clear()
         self.telemetry.passed_seq = 0
+        self._mission_ran = False
         self.events.publish(
             MissionUploaded(
                 items=len(mission.items),
@@ -1042,6 +1084,17 @@ _NAV_TO_POINT = frozenset(
         mavlink.MAV_CMD_NAV_LOITER_TIME,
         mavlink.MAV_CMD_NAV_LOITER_TURNS,
         mavlink.MAV_CMD_NAV_LAND,
+    }
+)
+
+
+#: Items the mission may jump across instead of running the items after them in order.
+_SEQUENCE_BREAKS = frozenset(
+    {
+        mavlink.MAV_CMD_DO_JUMP,
+        mavlink.MAV_CMD_DO_JUMP_TAG,
+        mavlink.MAV_CMD_DO_LAND_START,
+        mavlink.MAV_CMD_DO_RETURN_PATH_START,
     }
 )
 

@@ -63,6 +63,12 @@ class ScriptedVehicle:
     connections: int = 0
     #: the parameters it has (an unknown name gets no answer, as on ArduPilot)
     params: dict[str, float] = field(default_factory=dict)
+    #: flight mode (ArduCopter's numbers) and arming, as its heartbeat reports them
+    custom_mode: int = 0
+    armed: bool = False
+    #: disarm this long after arming unless the mission has started (ArduCopter's
+    #: DISARM_DELAY on the ground); None: never
+    disarm_after_s: float | None = None
 
     def __post_init__(self) -> None:
         self._out = _Out()
@@ -133,9 +139,10 @@ class ScriptedVehicle:
                 self.mav.heartbeat_encode(
                     mavlink.MAV_TYPE_QUADROTOR,
                     mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA,
-                    mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
-                    0,
-                    mavlink.MAV_STATE_STANDBY,
+                    mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
+                    | (mavlink.MAV_MODE_FLAG_SAFETY_ARMED if self.armed else 0),
+                    self.custom_mode,
+                    mavlink.MAV_STATE_ACTIVE if self.armed else mavlink.MAV_STATE_STANDBY,
                 )
             )
             await asyncio.sleep(0.1)
@@ -201,7 +208,7 @@ class ScriptedVehicle:
             self.lists[msg.mission_type] = []
             self._ack(mavlink.MAV_MISSION_ACCEPTED, msg.mission_type)
         elif isinstance(msg, mavlink.MAVLink_command_long_message):
-            self.send(self.mav.command_ack_encode(msg.command, mavlink.MAV_RESULT_ACCEPTED))
+            self._command(msg)
         elif isinstance(msg, mavlink.MAVLink_param_set_message):
             name = msg.param_id
             if name not in self.params:
@@ -214,6 +221,27 @@ class ScriptedVehicle:
             and msg.param_id in self.params
         ):
             self._param_value(msg.param_id)
+
+    def _command(self, msg: Msg) -> None:
+        """Accept every command; keep the mode and arming as ArduCopter would.
+
+        MISSION_START switches to AUTO whether armed or not, as ArduCopter's
+        does; only an armed vehicle then flies (and stops counting towards
+        its disarm on the ground).
+        """
+        if msg.command == mavlink.MAV_CMD_DO_SET_MODE:
+            self.custom_mode = int(msg.param2)
+        elif msg.command == mavlink.MAV_CMD_COMPONENT_ARM_DISARM:
+            self.armed = msg.param1 == 1
+            if self.armed and self.disarm_after_s is not None:
+                asyncio.get_running_loop().call_later(self.disarm_after_s, self._disarm_unflown)
+        elif msg.command == mavlink.MAV_CMD_MISSION_START:
+            self.custom_mode = _AUTO
+        self.send(self.mav.command_ack_encode(msg.command, mavlink.MAV_RESULT_ACCEPTED))
+
+    def _disarm_unflown(self) -> None:
+        if self.armed and self.custom_mode != _AUTO:
+            self.armed = False
 
     def _param_value(self, name: str) -> None:
         names = sorted(self.params)
@@ -244,6 +272,9 @@ class ScriptedVehicle:
                 m.param1, m.param2, m.param3, m.param4, m.x, m.y, z, m.mission_type,
             )
         )  # fmt: skip
+
+
+_AUTO = 3  # ArduCopter's AUTO
 
 
 def _float32(value: float) -> float:

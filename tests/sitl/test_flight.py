@@ -25,6 +25,11 @@ from tests.sitl.proxy import LossyProxy
 
 pytestmark = [pytest.mark.sitl, pytest.mark.timeout(400)]
 
+#: The plan's ground-station failsafe parameters (Mission.params).
+GCS_FAILSAFE = ("FS_GCS_ENABLE", "FS_GCS_TIMEOUT")
+#: The modes ArduCopter's GCS failsafe switches to (FS_GCS_ENABLE 1 to 7).
+FAILSAFE_MODES = frozenset({"RTL", "SMART_RTL", "AUTO_RTL", "LAND", "BRAKE"})
+
 
 def metres(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) distances between (N, 2) and (M, 2) lat/lon arrays, equirectangular."""
@@ -211,9 +216,13 @@ async def test_signing_refuses_unsigned_commands(copter: Sitl) -> None:
         await unsigned.close()
 
 
-# Known flaky (about 1 run in 3 on 2 busy cores): with 20 % loss both ways the flight
-# sometimes ends with early waypoints not counted as reached, or MISSION_START's ACKs all
-# lost; not yet root-caused. Rerun, not hidden: a failure in every run still fails.
+# Still flaky, about 1 run in 10 (3 of 30 here): ArduPilot gives a mission upload up
+# after 8 s without an item (MissionItemProtocol::update: MISSION_ACK
+# OPERATION_CANCELLED), 0.4 s at speed-up 20, and with 20 % loss both ways one of the
+# ~170 items uploaded here now and then misses all of its re-requests in that window;
+# missions.flight.transfer.upload does not start a cancelled upload over yet. Rerun, not
+# hidden: a failure in every run still fails. (The other cause, a start lost until the
+# vehicle disarmed on the ground, is fixed: missions.flight.fly.start_flying.)
 @pytest.mark.flaky(reruns=2)
 async def test_lossy_link_uploads_verifies_and_survives_a_cut(
     copter: Sitl, sample_sortie: Sortie, tmp_path: Path
@@ -225,18 +234,39 @@ async def test_lossy_link_uploads_verifies_and_survives_a_cut(
     await proxy.start()
     lost: list[str] = []
     cut: list[int] = []
+    modes: list[str] = []
+    cut_s = 3.0
+    # flown with the plan's GCS failsafe (set over the first serial port, not the lossy
+    # link): the vehicle returns once it has heard no heartbeat from the ground station
+    # for FS_GCS_TIMEOUT simulated seconds. The cut lasts at most cut_s * speed-up of
+    # them (SITL runs at most at its speed-up) and the heartbeats resume as the link
+    # comes back: the mission flies through it in AUTO
+    failsafe = {name: sample_sortie.mission.params[name] for name in GCS_FAILSAFE}
+    assert failsafe["FS_GCS_ENABLE"] == 1
+    assert cut_s * copter.speedup <= failsafe["FS_GCS_TIMEOUT"] / 2
+    setup = await connect(copter)
+    try:
+        await setup.apply_params(failsafe)
+    finally:
+        await setup.close()
 
     async def on_event(event: object) -> None:
         kind = getattr(event, "kind", "")
         if kind in ("link_lost", "link_restored"):
             lost.append(kind)
+        if kind == "mode_changed":
+            modes.append(event.mode)
         if kind == "captured" and event.pose.index >= 6 and not cut:
             cut.append(event.pose.index)
-            proxy.cut(3.0)  # mid-flight, between photos
+            proxy.cut(cut_s)  # mid-flight, between photos
 
     try:
         vehicle = await Vehicle.connect(
-            proxy.url, heartbeat_interval_s=0.05, link_timeout_s=2.0, timeout_s=30
+            proxy.url,
+            heartbeat_interval_s=0.05,
+            link_timeout_s=2.0,
+            timeout_s=30,
+            tlog_path=tmp_path / "upload.tlog",
         )
         try:
             settings = TransferSettings(item_timeout_s=0.25, retries=20)
@@ -259,6 +289,8 @@ async def test_lossy_link_uploads_verifies_and_survives_a_cut(
         assert proxy.dropped[direction] / total > 0.15, direction
     assert lost[:2] == ["link_lost", "link_restored"]
     assert proxy.connections >= 3  # upload, flight, and the reconnection after the cut
+    assert result.items_missed == ()
+    assert not FAILSAFE_MODES & set(modes), f"a failsafe: {modes}"
     assert result.landed_from_home_m < 3.0
     poses = read_manifest(result.manifest_path)
     # the camera counts photos since boot; the manifest has some from before and after the cut
