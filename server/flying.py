@@ -25,6 +25,7 @@ from missions.flight.events import (
     Progress,
     StatusText,
 )
+from missions.flight.fly import start_flying
 from missions.flight.vehicle import Vehicle, reached_all
 from missions.manifest import MANIFEST_NAME
 from server.planning import items_from_json
@@ -129,11 +130,13 @@ async def fly_mission(
             vehicle.record_captures(flight_dir / MANIFEST_NAME)
             run.publish(message="uploading the mission")
             await vehicle.upload_mission(items)
+            run.publish(message="setting the fence and failsafe parameters")
+            await vehicle.apply_params(items.params)
             run.publish(message="waiting for the vehicle to be ready")
             await vehicle.wait_ready(timeout_s=90.0)
             await vehicle.preflight()
             run.pilot = pilot
-            await vehicle.start_mission()
+            await start_flying(vehicle)
             manager.record(run, FlightStatus.FLYING, message="flying the mission")
             speedup = manager.settings.sitl_speedup if target.sitl else 1
             limit = 180.0 + 2 * mission.length_m / ROUTE_SPEED_M_S / speedup

@@ -23,11 +23,13 @@ from store.models import Mission, Site
 ITEM_LISTS = ("items", "fence", "rally")
 
 
-def items_to_json(mission: ItemMission) -> dict[str, list[dict[str, Any]]]:
-    return {
+def items_to_json(mission: ItemMission) -> dict[str, Any]:
+    """The uploadable mission as JSON: item lists and the vehicle parameters it relies on."""
+    lists: dict[str, Any] = {
         name: [{**asdict(i), "mission_type": int(i.mission_type)} for i in getattr(mission, name)]
         for name in ITEM_LISTS
     }
+    return {**lists, "params": dict(mission.params)}
 
 
 def items_from_json(plan: dict[str, Any], *, name: str = "") -> ItemMission:
@@ -44,7 +46,18 @@ def items_from_json(plan: dict[str, Any], *, name: str = "") -> ItemMission:
         raise ValueError(f"mission {name!r} has no uploadable item list ({exc})") from None
     if not lists["items"]:
         raise ValueError(f"mission {name!r} has no items")
-    return ItemMission(items=lists["items"], fence=lists["fence"], rally=lists["rally"], name=name)
+    params = plan["mission"].get("params") or {}
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, int | float) for k, v in params.items()
+    ):
+        raise ValueError(f"mission {name!r} has malformed vehicle parameters")
+    return ItemMission(
+        items=lists["items"],
+        fence=lists["fence"],
+        rally=lists["rally"],
+        name=name,
+        params={k: float(v) for k, v in params.items()},
+    )
 
 
 def zone_geojson(session: Session) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
+from server.planning import items_from_json
 from store.models import Mission
 
 from .conftest import SITES
@@ -24,7 +25,7 @@ def _import_zone(client: TestClient, h) -> None:
 
 
 @pytest.mark.slow
-def test_plan_the_sample_zone(client: TestClient, headers) -> None:
+def test_plan_the_sample_zone(client: TestClient, headers, engine) -> None:
     op = headers["operator"]
     _import_zone(client, op)
     r = client.post(
@@ -34,6 +35,11 @@ def test_plan_the_sample_zone(client: TestClient, headers) -> None:
     plan = r.json()
     assert plan["sorties"] and plan["photo_count"] > 0
     assert {t for s in plan["sorties"] for t in s["targets"]} == {"ent-01", "ent-02"}
+    # what a launch uploads carries the parameters the vehicle must hold (fence on...)
+    with Session(engine) as session:
+        stored = session.exec(select(Mission).where(Mission.patrol_name == "june")).all()
+    uploads = [items_from_json(m.plan or {}, name=m.name) for m in stored]
+    assert uploads and all(u.params["FENCE_ENABLE"] == 1 and u.fence for u in uploads)
     again = client.post("/api/v1/plans", json={"patrol_name": "june"}, headers=op)
     assert again.status_code == 409
     bad = client.post("/api/v1/plans", json={"patrol_name": "x", "targets": ["nope"]}, headers=op)
