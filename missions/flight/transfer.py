@@ -149,7 +149,8 @@ async def upload(
     Raises ``TransferTimeoutError`` when the vehicle stops answering and a
     ``TransferRejectedError`` subclass when it refuses the list. A repeated
     item is answered by ArduPilot with INVALID_SEQUENCE, which is a NAK, not
-    the end of the upload.
+    the end of the upload; OPERATION_CANCELLED (the autopilot's own upload
+    timeout) starts the list again, up to ``settings.retries`` times.
     """
     items = [item.with_seq(seq) for seq, item in enumerate(items)]
     count = len(items)
@@ -160,12 +161,13 @@ async def upload(
         mavlink.MAVLink_mission_request_message,
         mavlink.MAVLink_mission_ack_message,
     ) as sub:
-        last_sent: Message = link.mav.mission_count_encode(
+        count_message = link.mav.mission_count_encode(
             link.target_system, link.target_component, count, kind
         )
+        last_sent: Message = count_message
         link.send(last_sent)
         highest_sent = -1
-        misses = 0
+        misses = restarts = 0
         final_resent = False
         while True:
             try:
@@ -189,6 +191,19 @@ async def upload(
                 if msg.type == mavlink.MAV_MISSION_INVALID_SEQUENCE:
                     # ArduPilot's answer to a repeated item: a NAK, the upload goes on
                     logger.debug("upload: duplicate item refused, waiting for the next request")
+                    continue
+                if (
+                    msg.type == mavlink.MAV_MISSION_OPERATION_CANCELLED
+                    and restarts < settings.retries
+                ):
+                    # ArduPilot gives an upload up if no item arrives for a few seconds
+                    # (MissionItemProtocol::update, upload_timeout_ms): every request of
+                    # one item lost on a bad link. Not a refusal: start the list again.
+                    restarts += 1
+                    logger.info("upload: the autopilot timed the upload out; starting again")
+                    last_sent = count_message
+                    link.send(last_sent)
+                    highest_sent, misses, final_resent = -1, 0, False
                     continue
                 if msg.type != mavlink.MAV_MISSION_ACCEPTED:
                     if final_resent and msg.type == mavlink.MAV_MISSION_ERROR:

@@ -41,6 +41,8 @@ class Faults:
     silent: bool = False
     max_items: int = 650
     refuse_seq: int | None = None
+    #: give the upload up when this item arrives, once (ArduPilot's upload timeout)
+    cancel_seq: int | None = None
     store_altitude_offset_m: float = 0.0
     wrong_seq_first: bool = False
     stale_ack_first: bool = False
@@ -183,6 +185,11 @@ class ScriptedVehicle:
             if msg.seq == f.refuse_seq:
                 self._upload = None
                 self._ack(mavlink.MAV_MISSION_INVALID_PARAM1, kind)
+                return
+            if msg.seq == f.cancel_seq:
+                f.cancel_seq = None
+                self._upload = None
+                self._ack(mavlink.MAV_MISSION_OPERATION_CANCELLED, kind)
                 return
             items.append(msg)
             if len(items) == count:

@@ -83,6 +83,18 @@ async def test_refused_item_is_an_invalid_item_error(peer: ScriptedVehicle, link
     assert isinstance(info.value, ValueError)
 
 
+async def test_an_upload_the_autopilot_timed_out_starts_again(
+    peer: ScriptedVehicle, link: MavLink
+) -> None:
+    peer.faults.cancel_seq = 5
+    mission = survey_mission()
+    await transfer.upload(link, mission.items, settings=SETTINGS)
+    held = await transfer.download(link, settings=SETTINGS)
+    assert [(i.command, i.x, i.y) for i in held] == [(i.command, i.x, i.y) for i in mission.items]
+    counts = [m for m in peer.received if isinstance(m, mavlink.MAVLink_mission_count_message)]
+    assert len(counts) == 2
+
+
 async def test_silent_vehicle_times_out_after_the_retries(
     peer: ScriptedVehicle, link: MavLink
 ) -> None:

@@ -216,14 +216,6 @@ async def test_signing_refuses_unsigned_commands(copter: Sitl) -> None:
         await unsigned.close()
 
 
-# Still flaky, about 1 run in 10 (3 of 30 here): ArduPilot gives a mission upload up
-# after 8 s without an item (MissionItemProtocol::update: MISSION_ACK
-# OPERATION_CANCELLED), 0.4 s at speed-up 20, and with 20 % loss both ways one of the
-# ~170 items uploaded here now and then misses all of its re-requests in that window;
-# missions.flight.transfer.upload does not start a cancelled upload over yet. Rerun, not
-# hidden: a failure in every run still fails. (The other cause, a start lost until the
-# vehicle disarmed on the ground, is fixed: missions.flight.fly.start_flying.)
-@pytest.mark.flaky(reruns=2)
 async def test_lossy_link_uploads_verifies_and_survives_a_cut(
     copter: Sitl, sample_sortie: Sortie, tmp_path: Path
 ) -> None:
