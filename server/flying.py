@@ -25,7 +25,6 @@ from missions.flight.events import (
     Progress,
     StatusText,
 )
-from missions.flight.fly import start_flying
 from missions.flight.vehicle import Vehicle, reached_all
 from missions.manifest import MANIFEST_NAME
 from server.planning import items_from_json
@@ -136,7 +135,7 @@ async def fly_mission(
             await vehicle.wait_ready(timeout_s=90.0)
             await vehicle.preflight()
             run.pilot = pilot
-            await start_flying(vehicle)
+            await vehicle.start_mission()
             manager.record(run, FlightStatus.FLYING, message="flying the mission")
             speedup = manager.settings.sitl_speedup if target.sitl else 1
             limit = 180.0 + 2 * mission.length_m / ROUTE_SPEED_M_S / speedup

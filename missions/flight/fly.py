@@ -71,41 +71,6 @@ class FlightResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
 
 
-#: Tries at starting a mission: each start lost on the link (see :func:`start_flying`)
-#: costs one, so with a link losing a fifth of its frames five leave 1 in 3000 flights
-#: unstarted.
-START_ATTEMPTS = 5
-
-
-async def start_flying(vehicle: Vehicle, *, attempts: int = START_ATTEMPTS) -> None:
-    """Arm in GUIDED and start the mission; return once the vehicle is armed in AUTO.
-
-    ArduCopter disarms on the ground DISARM_DELAY (10 s) after arming when
-    nothing makes it take off (``Copter::auto_disarm_check``), and
-    MAV_CMD_MISSION_START switches a disarmed copter to AUTO just as well and
-    acknowledges it (``GCS_MAVLINK_Copter::handle_MAV_CMD_MISSION_START``).
-    A MISSION_START lost on the link is sent again 1.5 s later; by then a
-    copter in SITL at speed-up 20 (10 s is 0.5 s there), or behind a slow
-    link, has disarmed, and the start leaves it in AUTO on the ground: the
-    flight would end at once, nothing flown and every waypoint missed. That
-    is not a start, so the vehicle is armed again in GUIDED and the mission
-    started again, up to ``attempts`` times; then ``FlightError``.
-    """
-    for attempt in range(1, attempts + 1):
-        await vehicle.start_mission()
-        if vehicle.telemetry.armed:
-            return
-        logger.warning(
-            "start %d of %d: the vehicle is in AUTO but disarmed (it disarmed on the "
-            "ground before MISSION_START arrived); arming it again",
-            attempt,
-            attempts,
-        )
-    raise FlightError(
-        f"the vehicle disarmed on the ground before each of {attempts} mission starts arrived"
-    )
-
-
 def new_flight_id() -> str:
     """Sortable and unique: UTC time plus a short random suffix."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
@@ -192,7 +157,7 @@ async def fly_mission(
         await vehicle.apply_params(mission.params)
         await vehicle.wait_ready(timeout_s=60.0)
         await vehicle.preflight(min_battery_pct=min_battery_pct)
-        await start_flying(vehicle)
+        await vehicle.start_mission()
         try:
             await vehicle.wait_landed(timeout_s=limit, link_outage_s=max(60.0, limit / 4))
         except (FlightError, asyncio.CancelledError):

@@ -90,6 +90,11 @@ _STREAMS = (
 )
 
 
+#: Tries at starting a mission: each start lost on the link (see
+#: :meth:`Vehicle.start_mission`) costs one, so with a link losing a fifth of its frames
+#: five leave 1 in 3000 flights unstarted.
+START_ATTEMPTS = 5
+
 #: Parameters ArduCopter reads only at boot: ``AP_OAPathPlanner::init`` runs once from
 #: ``Copter::init_ardupilot`` (ArduCopter/system.cpp), and until a reboot the pre-arm
 #: check says "Dijkstra OA requires reboot". EcoPatrol never writes these itself.
@@ -715,8 +720,35 @@ class Vehicle:
             f"{altitude_m:g} m above home",
         )
 
-    async def start_mission(self) -> None:
-        """Arm in GUIDED if needed, then start AUTO from the first item."""
+    async def start_mission(self, *, attempts: int = START_ATTEMPTS) -> None:
+        """Arm in GUIDED, start AUTO from the first item; return once armed in AUTO.
+
+        ArduCopter disarms on the ground DISARM_DELAY (10 s) after arming when
+        nothing makes it take off (``Copter::auto_disarm_check``), and
+        MAV_CMD_MISSION_START switches a disarmed copter to AUTO just as well and
+        acknowledges it (``GCS_MAVLINK_Copter::handle_MAV_CMD_MISSION_START``).
+        A MISSION_START lost on the link is sent again 1.5 s later; by then a
+        copter in SITL at speed-up 20 (10 s is 0.5 s there), or behind a slow
+        link, has disarmed, and the start leaves it in AUTO on the ground: the
+        flight would end at once, nothing flown. That is not a start, so the
+        vehicle is armed again and the mission started again, up to
+        ``attempts`` times; then ``FlightError``.
+        """
+        for attempt in range(1, attempts + 1):
+            await self._start_once()
+            if self.telemetry.armed:
+                return
+            logger.warning(
+                "start %d of %d: the vehicle is in AUTO but disarmed (it disarmed on the "
+                "ground before MISSION_START arrived); arming it again",
+                attempt,
+                attempts,
+            )
+        raise FlightError(
+            f"the vehicle disarmed on the ground before each of {attempts} mission starts arrived"
+        )
+
+    async def _start_once(self) -> None:
         if not self.telemetry.armed:
             await self.set_mode("GUIDED")
             await self.arm()
@@ -989,9 +1021,10 @@ class Vehicle:
         pre-arm checks, the fence on board matching the mission's, and the
         vehicle parameters the mission relies on (``params``).
         """
+        board = await self._board_checks()  # what is stored on board: asked once
         deadline = time.monotonic() + timeout_s
         while True:
-            report = await self._checks(min_battery_pct)
+            report = PreflightReport({**self._live_checks(min_battery_pct), **board})
             if report.ok or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
@@ -1002,7 +1035,8 @@ class Vehicle:
             )
         return report
 
-    async def _checks(self, min_battery_pct: float) -> PreflightReport:
+    def _live_checks(self, min_battery_pct: float) -> dict[str, str | None]:
+        """The checks read from streamed telemetry, which settles while we wait."""
         t = self.telemetry
         checks: dict[str, str | None] = {}
         checks["gps"] = None if t.gps_fix >= 3 else f"fix type {t.gps_fix}, need 3D (3)"
@@ -1021,6 +1055,11 @@ class Vehicle:
             if t.prearm_ok is not False
             else (self._recent_text() or "autopilot says not ready")
         )
+        return checks
+
+    async def _board_checks(self) -> dict[str, str | None]:
+        """The fence list and the parameters on board against the mission's."""
+        checks: dict[str, str | None] = {}
         if self.mission is not None and self.mission.fence:
             held = await transfer.download(self.link, MissionType.FENCE)
             checks["fence"] = (
@@ -1032,7 +1071,7 @@ class Vehicle:
             needed = self.mission.params
             differences = param_differences(needed, await self.read_params(needed))
             checks["params"] = describe_differences(differences) if differences else None
-        return PreflightReport(checks)
+        return checks
 
     async def wait_landed(self, *, timeout_s: float, link_outage_s: float = 60.0) -> None:
         """Return once the vehicle is on the ground and disarmed.

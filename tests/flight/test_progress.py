@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from missions.flight.fly import start_flying
 from missions.flight.vehicle import Vehicle, reached_all
 from missions.items import Mission, MissionItem
 from tests.flight.conftest import survey_mission
@@ -59,7 +58,7 @@ async def test_a_start_that_arrives_after_the_vehicle_disarmed_is_made_again(
 
     peer.faults.drop_in = lose_the_first_start
     await vehicle.upload_mission(survey_mission())
-    await start_flying(vehicle)
+    await vehicle.start_mission()
     assert vehicle.telemetry.mode == "AUTO"
     assert vehicle.telemetry.armed and peer.armed
     arms = [
