@@ -64,6 +64,8 @@ DEFAULT_ALTITUDE_M = 60.0
 FENCE_MARGIN_M = 100.0
 MIN_ORBIT_AGL_M = 15.0
 DOCK_DEM_TOLERANCE_M = 5.0
+#: A fence ring: (lat, lon) vertices, not closed.
+Ring = tuple[tuple[float, float], ...]
 #: Extra room every planned path keeps beyond the clearance rule (metres, both
 #: ways), for the autopilot's rounded corners and float32 positions.
 PLAN_PAD_M = 1.0
@@ -210,7 +212,7 @@ class _Air:
     airspace: Airspace
     obstacles: Obstacles
     truth: Obstacles
-    overflown: frozenset[str]
+    tall: tuple[Volume, ...]  # too tall to overfly: kept out of in 2-D and fenced off
     planned: tuple[PlannedObstacle, ...]
     lowest_ground_m: float
     highest_amsl_m: float  # the highest any path may fly (ceiling over the lowest ground)
@@ -349,11 +351,15 @@ def plan_patrol(
         end=end,
         refused=None if explicit else refused,
     )
+    inclusion_local = _operating_area(sites, air.frame, built)
+    inclusion = _ring(air.frame.to_geo(inclusion_local))
+    exclusions = _exclusions(air)
     sorties = _sorties(
         sites,
         air,
         routes.sorties,
         built,
+        fence=(inclusion_local, inclusion, exclusions),
         max_agl_m=max_agl_m,
         capacity=settings.aircraft.mission_capacity,
     )
@@ -366,8 +372,8 @@ def plan_patrol(
         footprint_m=settings.camera.footprint_m(settings.altitude_m),
         lane_spacing_m=settings.spacing_m,
         trigger_distance_m=settings.trigger_m,
-        fence_inclusion=_ring(air.frame.to_geo(_operating_area(sites, air.frame, built))),
-        fence_exclusions=tuple((z.id, ring) for z, ring in _exclusions(sites, air)),
+        fence_inclusion=inclusion,
+        fence_exclusions=tuple(exclusions),
         refused=refused,
         terrain_following=air.amsl_frame,
         routed_length_m=routes.length_m,
@@ -460,7 +466,7 @@ def _air(
         airspace=Airspace(zones, margin_m=no_fly_margin_m),
         obstacles=Obstacles([v for v in pad if v.id in overflown]),
         truth=Obstacles(truth),
-        overflown=overflown,
+        tall=tuple(v for v in pad if v.id not in overflown),
         planned=planned,
         lowest_ground_m=lowest,
         highest_amsl_m=highest,
@@ -795,16 +801,18 @@ def _route_and_build(
     )
 
 
-def _exclusions(sites: Sites, air: _Air) -> list[tuple[Zone, tuple[tuple[float, float], ...]]]:
-    """The fence's exclusion rings (lat, lon): no-fly areas and obstacles too tall to overfly."""
-    out = []
-    for z in air.airspace.zones:
-        # an obstacle's exclusion is its keep-out zone; routes keep the OA margin more
-        grow = None if z.margin_m is None else z.margin_m - OA_MARGIN_M - 1.0
-        area = z.area if grow is None else z.area.buffer(grow, quad_segs=4)
-        geo = air.frame.to_geo(area.simplify(0.5, preserve_topology=True))
-        out.append((z, _ring(geo)))
-    return out
+def _exclusions(air: _Air) -> list[tuple[str, tuple[tuple[float, float], ...]]]:
+    """The fence's exclusion rings (lat, lon): no-fly areas and obstacles too tall to overfly.
+
+    An obstacle's exclusion is its keep-out zone (with the planning pad);
+    routes keep the OA margin and a metre more from it.
+    """
+    areas = [(z.id, z.area) for z in air.airspace.zones if z.margin_m is None]
+    areas += [(v.id, v.footprint.buffer(v.horizontal_m, quad_segs=4)) for v in air.tall]
+    return [
+        (name, _ring(air.frame.to_geo(area.simplify(0.5, preserve_topology=True))))
+        for name, area in areas
+    ]
 
 
 def _vehicle_params(
@@ -851,14 +859,17 @@ def _sorties(
     plans: Sequence[SortiePlan],
     built: Sequence[BuiltSortie],
     *,
+    fence: tuple[Polygon, Ring, list[tuple[str, Ring]]],
     max_agl_m: float,
     capacity: int,
 ) -> list[Sortie]:
-    """Check every built sortie, its failsafe return included, and dress it for export."""
-    inclusion_local = _operating_area(sites, air.frame, built)
-    inclusion = _ring(air.frame.to_geo(inclusion_local))
-    exclusions = _exclusions(sites, air)
-    fence = fence_items([(True, inclusion), *((False, ring) for _, ring in exclusions)])
+    """Check every built sortie, its failsafe return included, and dress it for export.
+
+    ``fence`` is the inclusion area (local metres and its lat/lon ring) and the
+    exclusion rings by id.
+    """
+    inclusion_local, inclusion, exclusions = fence
+    fence_list = fence_items([(True, inclusion), *((False, ring) for _, ring in exclusions)])
     rally_xy = [air.frame.xy(d.lon, d.lat) for d in sites.docks]
     drones = _assign_drones(plans, built, sites.docks)
     sorties = []
@@ -886,7 +897,7 @@ def _sorties(
         rally = rally_items([(d.lat, d.lon, rtl - dock.ground_alt_m) for d in sites.docks])
         mission = replace(
             b.mission,
-            fence=fence,
+            fence=fence_list,
             rally=rally,
             name=name,
             params=_vehicle_params(air, b, dock.ground_alt_m, rtl),
@@ -1102,11 +1113,9 @@ def _stack_orbit(
     times), and failing that it rises over the neighbour's roof if the
     ceiling allows. Otherwise the orbit is refused with the reason.
     """
-    base = next(v.base_amsl_m for v in air.truth.volumes if v.id == stack.id)
+    own = next(v for v in air.truth.volumes if v.id == stack.id)
+    base = own.base_amsl_m
     center = air.frame.xy(stack.lon, stack.lat)
-    own_clear = stack.radius_m + next(
-        v.horizontal_m for v in air.obstacles.volumes + air.truth.volumes if v.id == stack.id
-    )
     # start on the side facing the site's middle, where its survey is flown
     middle = air.frame.to_local(site.boundary).centroid
     dx, dy = middle.x - center[0], middle.y - center[1]
@@ -1132,11 +1141,10 @@ def _stack_orbit(
                 center,
                 base,
                 height,
-                own_clear + PLAN_PAD_M,
+                stack.radius_m + own.horizontal_m + PLAN_PAD_M,
                 bearing,
                 air=air,
                 camera=camera,
-                max_agl_m=max_agl_m,
             )
         )
     return legs
@@ -1153,7 +1161,6 @@ def _spaced_ring(
     *,
     air: _Air,
     camera: Camera,
-    max_agl_m: float,
 ) -> Leg:
     """One orbit ring clear of every other obstacle, widened or raised as needed."""
     others = Obstacles([v for v in air.obstacles.volumes if v.id != stack.id])
@@ -1279,7 +1286,7 @@ def _operating_area(sites: Sites, frame: LocalFrame, built: Sequence[BuiltSortie
     return grown
 
 
-def _ring(poly: Polygon) -> tuple[tuple[float, float], ...]:
+def _ring(poly: Polygon) -> Ring:
     """A polygon's exterior as (lat, lon) vertices, not closed."""
     coords = np.asarray(poly.exterior.coords)[:-1]
     return tuple((round(float(lat), 7), round(float(lon), 7)) for lon, lat in coords[:, :2])
