@@ -117,10 +117,7 @@ class Airspace:
 
     def path(self, a: Point2, b: Point2) -> list[Point2]:
         """Shortest route a..b around keep-out areas, both ends included."""
-        if not self.blocked(a, b):
-            return [a, b]
-        self._check_outside(np.asarray([a, b], dtype=float))
-        return self._via_nodes(a, self._sight(a), b, self._sight(b))
+        return self.paths_to([a], b)[0]
 
     def paths_to(self, starts: Sequence[Point2], b: Point2) -> list[list[Point2]]:
         """:meth:`path` from each of ``starts`` to ``b``, the visibility tests batched."""
@@ -150,16 +147,6 @@ class Airspace:
                     out[int(k)] = self._chain(out[int(k)][0], int(u), int(exit_node[u]), b)
                     break
         return out
-
-    def _via_nodes(
-        self, a: Point2, from_a: NDArray[np.float64], b: Point2, to_b: NDArray[np.float64]
-    ) -> list[Point2]:
-        """The route a, graph nodes..., b through the best entry and exit nodes."""
-        total = from_a[:, None] + self._node_dist + to_b[None, :]
-        u, v = np.unravel_index(np.argmin(total), total.shape)
-        if not np.isfinite(total[u, v]):
-            raise NoFlyViolationError("no route around the no-fly areas connects these points")
-        return self._chain(a, int(u), int(v), b)
 
     def _chain(self, a: Point2, u: int, v: int, b: Point2) -> list[Point2]:
         """a, the shortest node chain from ``u`` to ``v``, b."""

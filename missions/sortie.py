@@ -107,6 +107,7 @@ class _Builder:
         self.items: list[MissionItem] = []
         self.path: list[tuple[float, float, float, float]] = []  # x, y, agl, speed to reach
         self.amsl: list[float] = []  # altitude AMSL of each path point
+        self._grounds: dict[tuple[float, float], float] = {}
         self.photos: list[PhotoPoint] = []
         self.legs: list[tuple[str, str, NDArray[np.float64]]] = []
         self.speed = aircraft.cruise_speed_m_s
@@ -125,8 +126,13 @@ class _Builder:
         return float(lat), float(lon)
 
     def _ground_at(self, x: float, y: float) -> float:
-        lat, lon = self._latlon(x, y)
-        return float(self.ground.elevation(np.array([lon]), np.array([lat]))[0])
+        """Ground AMSL at local (x, y), remembered: a waypoint asks for it twice."""
+        ground = self._grounds.get((x, y))
+        if ground is None:
+            lat, lon = self._latlon(x, y)
+            ground = float(self.ground.elevation(np.array([lon]), np.array([lat]))[0])
+            self._grounds[(x, y)] = ground
+        return ground
 
     def _mission_z(self, amsl: float) -> float:
         """An AMSL altitude in the mission's frame (AMSL, or above home)."""
