@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from missions.export.params import check_params
 from missions.items import Mission as ItemMission
 from missions.items import MissionItem, MissionType
 from missions.plan import Patrol, plan_patrol
@@ -46,17 +47,9 @@ def items_from_json(plan: dict[str, Any], *, name: str = "") -> ItemMission:
         raise ValueError(f"mission {name!r} has no uploadable item list ({exc})") from None
     if not lists["items"]:
         raise ValueError(f"mission {name!r} has no items")
-    params = plan["mission"].get("params") or {}
-    if not isinstance(params, dict) or not all(
-        isinstance(k, str) and isinstance(v, int | float) for k, v in params.items()
-    ):
-        raise ValueError(f"mission {name!r} has malformed vehicle parameters")
+    params = check_params(plan["mission"].get("params") or {}, where=f"mission {name!r} params")
     return ItemMission(
-        items=lists["items"],
-        fence=lists["fence"],
-        rally=lists["rally"],
-        name=name,
-        params={k: float(v) for k, v in params.items()},
+        items=lists["items"], fence=lists["fence"], rally=lists["rally"], name=name, params=params
     )
 
 
