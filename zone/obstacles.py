@@ -168,16 +168,9 @@ class Obstacles:
         """Every stretch of the segment ``a``-``b`` whose ground track is inside a zone."""
         ax, ay, bx, by = float(a[0]), float(a[1]), float(b[0]), float(b[1])
         length = math.hypot(bx - ax, by - ay)
-        if length < 1e-9:
-            _, v = self.roof_at(ax, ay)
-            return (
-                []
-                if v is None
-                else [
-                    Conflict(self.volumes[int(k)], 0.0, 1.0)
-                    for k in self._tree.query(Point(ax, ay), predicate="intersects")
-                ]
-            )
+        if length < 1e-9:  # a vertical segment: the zones its one point is in
+            inside = self._tree.query(Point(ax, ay), predicate="intersects")
+            return [Conflict(self.volumes[int(k)], 0.0, 1.0) for k in inside]
         seg = LineString([(ax, ay), (bx, by)])
         out = []
         for k in self._tree.query(seg, predicate="intersects"):
@@ -224,32 +217,20 @@ class Obstacles:
             ]
             if not len(near):
                 continue
-            dist, _ = Obstacles([v]).distances(near)
+            dist = _solid_distance(v, near, shapely.points(near[:, :2]))
             j = int(np.argmin(dist))
             if dist[j] < best:
                 best, best_id, best_pt = float(dist[j]), v.id, near[j]
         return best, best_id, best_pt
 
-    def distances(self, points: NDArray[np.float64]) -> tuple[NDArray[np.float64], list[str]]:
-        """3-D distance from each point ``(N, 3)`` (x, y, AMSL) to the nearest obstacle solid.
 
-        The solid is the obstacle itself (its outline from its base to its
-        top), not its keep-out zone; returns the distances and the nearest
-        obstacle's id per point (``inf`` and ``""`` with no obstacles).
-        """
-        pts = np.asarray(points, dtype=float).reshape(-1, 3)
-        best = np.full(len(pts), np.inf)
-        which = [""] * len(pts)
-        geoms = shapely.points(pts[:, :2])
-        for v in self.volumes:
-            dh = shapely.distance(geoms, v.footprint)
-            dv = np.maximum(0.0, np.maximum(pts[:, 2] - v.top_amsl_m, v.base_amsl_m - pts[:, 2]))
-            d = np.hypot(dh, dv)
-            closer = d < best
-            best = np.where(closer, d, best)
-            for k in np.flatnonzero(closer):
-                which[int(k)] = v.id
-        return best, which
+def _solid_distance(
+    v: Volume, pts: NDArray[np.float64], geoms: NDArray[np.object_]
+) -> NDArray[np.float64]:
+    """3-D distance from ``pts`` ``(N, 3)`` (their flat ``geoms``) to ``v``'s solid."""
+    dh = shapely.distance(geoms, v.footprint)
+    dv = np.maximum(0.0, np.maximum(pts[:, 2] - v.top_amsl_m, v.base_amsl_m - pts[:, 2]))
+    return np.asarray(np.hypot(dh, dv), dtype=float)
 
 
 def samples(path: NDArray[np.float64], step_m: float) -> NDArray[np.float64]:
