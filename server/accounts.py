@@ -44,3 +44,12 @@ def insert_user(session: Session, body: UserCreate) -> User:
     session.commit()
     session.refresh(user)
     return user
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every token ``user`` holds (sign-out, new password); the caller commits.
+
+    Tokens carry the generation they were signed in; the next request with an
+    older one is refused (:func:`server.api.deps.user_from_token`).
+    """
+    user.token_version += 1

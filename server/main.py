@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from server import pages
+from server.api.deps import storable_request
 from server.api.routes import captures, exports, findings, flights, login, missions, sites, users
 from server.errors import (
     ConflictError,
@@ -55,8 +56,10 @@ def _validation_reason(exc: RequestValidationError) -> str:
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # the input is not echoed: it may be a password, or text that cannot be encoded
+        errors = [{k: v for k, v in e.items() if k != "input"} for e in exc.errors()]
         return JSONResponse(
-            {"detail": _validation_reason(exc), "errors": _jsonable(exc.errors())}, status_code=422
+            {"detail": _validation_reason(exc), "errors": _jsonable(errors)}, status_code=422
         )
 
     status_of: list[tuple[type[Exception], int]] = [
@@ -213,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(storable_request)],
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -17,6 +17,8 @@ from shapely.validation import explain_validity
 
 from missions.errors import InvalidSiteError
 from missions.sites import parse_sites
+from server.passwords import NewPassword
+from server.storable import storable_problem
 from store.models import FindingStatus, FlightStatus, ReviewDecision, Role
 
 GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString"]
@@ -28,6 +30,25 @@ def as_utc(value: datetime) -> datetime:
 
 
 UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: refuses what the database cannot store, anywhere in it.
+
+    Lone surrogates, NUL characters and non-finite numbers are found in every
+    field, free-form JSON (site properties, coordinates) included, before any
+    field validator runs (see :mod:`server.storable`).
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = storable_problem(data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
 
 class Message(BaseModel):
@@ -57,24 +78,24 @@ class Token(BaseModel):
 # --- users -----------------------------------------------------------------------------------
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestModel):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=8, max_length=256)
+    password: NewPassword
     full_name: str = Field(default="", max_length=128)
     role: Role = Role.INSPECTOR
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestModel):
     full_name: str | None = Field(default=None, max_length=128)
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    password: NewPassword | None = None
     role: Role | None = None
     is_active: bool | None = None
 
 
-class UserUpdateMe(BaseModel):
+class UserUpdateMe(RequestModel):
     full_name: str | None = Field(default=None, max_length=128)
     current_password: str | None = Field(default=None, max_length=256)
-    new_password: str | None = Field(default=None, min_length=8, max_length=256)
+    new_password: NewPassword | None = None
 
 
 class UserPublic(BaseModel):
@@ -96,7 +117,7 @@ class UsersPublic(BaseModel):
 # --- sites (GeoJSON) -------------------------------------------------------------------------
 
 
-class Geometry(BaseModel):
+class Geometry(RequestModel):
     """A GeoJSON geometry in WGS 84 longitude/latitude, checked for validity."""
 
     type: GeometryType
@@ -122,7 +143,7 @@ class Geometry(BaseModel):
 SiteKind = Literal["enterprise", "river", "no_fly", "obstacle", "dock"]  # missions.sites.KINDS
 
 
-class SiteProperties(BaseModel):
+class SiteProperties(RequestModel):
     """A site's properties as the zone's ``sites.geojson`` has them; other keys are kept.
 
     What each kind needs (``stacks`` of an enterprise, ``width_m`` of a river,
@@ -138,7 +159,7 @@ class SiteProperties(BaseModel):
     name: str = Field(default="", max_length=255)
 
 
-class SiteFeature(BaseModel):
+class SiteFeature(RequestModel):
     """A site as a GeoJSON Feature; the feature ``id`` is the site id on the way out.
 
     Valid when :func:`missions.sites.parse_sites` reads it: the planner and the
@@ -166,7 +187,7 @@ class SiteFeature(BaseModel):
         return self
 
 
-class SiteCollection(BaseModel):
+class SiteCollection(RequestModel):
     model_config = ConfigDict(extra="allow")
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
@@ -221,7 +242,7 @@ class FindingsPublic(BaseModel):
     count: int
 
 
-class ReviewCreate(BaseModel):
+class ReviewCreate(RequestModel):
     decision: ReviewDecision
     comment: str = Field(default="", max_length=4000)
     duplicate_of: uuid.UUID | None = Field(
@@ -295,7 +316,7 @@ class MissionsPublic(BaseModel):
     count: int
 
 
-class FlightLaunch(BaseModel):
+class FlightLaunch(RequestModel):
     mission_id: uuid.UUID
     connection: str | None = Field(
         default=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -29,16 +30,32 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
-def create_token(user_id: uuid.UUID, *, secret: str, expires: timedelta) -> str:
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """Who a token names and which generation of that user's tokens it belongs to."""
+
+    user_id: uuid.UUID
+    version: int
+
+
+def create_token(
+    user_id: uuid.UUID, *, secret: str, expires: timedelta, version: int = 0
+) -> str:
+    """A signed token for ``user_id``; valid while the user's ``token_version`` is ``version``."""
     now = datetime.now(UTC)
-    payload = {"sub": str(user_id), "iat": now, "exp": now + expires}
+    payload = {"sub": str(user_id), "ver": version, "iat": now, "exp": now + expires}
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def read_token(token: str, *, secret: str) -> uuid.UUID | None:
-    """The user id a valid, unexpired token carries; None for anything else."""
+def read_token(token: str, *, secret: str) -> TokenClaims | None:
+    """The claims of a valid, unexpired token; None for anything else."""
     try:
-        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
-        return uuid.UUID(str(payload["sub"]))
+        payload = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "ver"]}
+        )
+        version = payload["ver"]
+        if not isinstance(version, int) or isinstance(version, bool):
+            return None
+        return TokenClaims(uuid.UUID(str(payload["sub"])), version)
     except (jwt.PyJWTError, KeyError, ValueError):
         return None

@@ -6,13 +6,38 @@ tests pass their own :class:`Settings` to ``create_app``.
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.db import DEFAULT_DATA_DIR, default_url
+
+MIN_SECRET_BYTES = 32
+SECRET_FILE = "secret_key"
+
+
+def kept_secret(path: Path) -> str:
+    """The secret stored at ``path``, written there first (mode 0600) if there is none.
+
+    Written whole to a private temporary file, then linked into place (which
+    fails if the file exists): two processes starting at once read the same secret.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text(encoding="utf-8").strip()
 
 
 class Settings(BaseSettings):
@@ -27,8 +52,11 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; SQLite in data_dir when unset."
     )
     secret_key: SecretStr = Field(
-        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
-        description="Signs session tokens; set it so sessions survive a restart.",
+        default=SecretStr(""),
+        description=(
+            f"Signs session tokens; at least {MIN_SECRET_BYTES} bytes. When unset, one is made "
+            f"once and kept in data_dir/{SECRET_FILE} (mode 0600), so sessions survive a restart."
+        ),
     )
     token_expire_minutes: int = Field(default=12 * 60, ge=1)
     cookie_secure: bool = Field(
@@ -45,6 +73,19 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _secret(self) -> Settings:
+        """The given secret, else the one kept in the data directory (made on first use)."""
+        if not self.secret_key.get_secret_value():
+            self.secret_key = SecretStr(kept_secret(self.data_dir / SECRET_FILE))
+        if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"the secret key must be at least {MIN_SECRET_BYTES} bytes "
+                "(ECOPATROL_SECRET_KEY; e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

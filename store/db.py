@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, create_engine
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "ecopatrol"
@@ -16,8 +18,28 @@ def default_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
     return f"sqlite:///{data_dir / 'ecopatrol.db'}"
 
 
+def printable_url(url: str) -> str:
+    """``url`` fit for a log line or an error: the password masked, never shown."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(a URL that cannot be read)"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and foreign keys so it behaves like PostgreSQL."""
+    """An engine for ``url``; SQLite gets WAL and foreign keys so it behaves like PostgreSQL.
+
+    The URL is used as given (``%``-escapes in a password are URL escapes, nothing
+    else). ValueError for a URL that cannot be read, without echoing it: it may
+    hold a password.
+    """
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            "the database URL cannot be read (expected e.g. "
+            "postgresql://user:password@host/dbname or sqlite:///path)"
+        ) from None
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

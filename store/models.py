@@ -75,6 +75,9 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     role: Role = Field(default=Role.INSPECTOR)
     is_active: bool = True
+    # Every session token carries the generation it was signed in; sign-out, a new password
+    # and an administrator's reset raise it, which ends every token signed before.
+    token_version: int = Field(default=0)
     created_at: datetime = _ts()
 
 

@@ -6,12 +6,15 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.requests import HTTPConnection
 
 from server.security import COOKIE_NAME, read_token
 from server.settings import Settings
+from server.storable import text_problem
 from store.models import Role, User
 
 # auto_error=False: the session cookie is an equal alternative to the header.
@@ -33,20 +36,46 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+async def storable_request(connection: HTTPConnection) -> None:
+    """Refuse query, path and form fields the database cannot store (NUL, lone surrogates).
+
+    Request bodies get the same check from :class:`server.schemas.RequestModel`;
+    this covers what no model parses (the sign-in form, filters in the URL).
+    """
+    fields: list[tuple[str, str, object]] = [
+        ("query", k, v) for k, v in connection.query_params.multi_items()
+    ]
+    fields += [("path", k, v) for k, v in connection.path_params.items()]
+    content_type = connection.headers.get("content-type", "")
+    if isinstance(connection, Request) and content_type.startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        form = await connection.form()
+        fields += [("body", k, v) for k, v in form.multi_items()]
+    for where, key, value in fields:
+        reason = text_problem(key) or (text_problem(value) if isinstance(value, str) else None)
+        if reason:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": (where, key), "msg": reason, "input": None}]
+            )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
 def user_from_token(session: Session, token: str | None, settings: Settings) -> User | None:
-    """The active user a token names, or None."""
+    """The active user a token names, or None (also for a token of an ended session)."""
     if not token:
         return None
-    user_id = read_token(token, secret=settings.secret_key.get_secret_value())
-    if user_id is None:
+    claims = read_token(token, secret=settings.secret_key.get_secret_value())
+    if claims is None:
         return None
-    user = session.get(User, user_id)
-    return user if user is not None and user.is_active else None
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active or user.token_version != claims.version:
+        return None  # gone, disabled, or signed out / password changed since the token
+    return user
 
 
 def get_current_user(

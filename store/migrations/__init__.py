@@ -22,7 +22,9 @@ def config(engine: Engine | None = None) -> Config:
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("version_path_separator", "os")
     if engine is not None:
-        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+        # ConfigParser interpolates "%": a %-escaped password (p%40ss) would break it
+        url = engine.url.render_as_string(hide_password=False)
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
         cfg.attributes["engine"] = engine
     return cfg
 

@@ -7,12 +7,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import col, func, select
 
 from server.api.deps import CurrentUser, OperatorUser, SessionDep, websocket_user
 from server.flights import FlightManager, LaunchTarget
-from server.schemas import FlightLaunch, FlightPublic, FlightsPublic, Message
+from server.schemas import FlightLaunch, FlightPublic, FlightsPublic, Message, RequestModel
 from store.models import Flight, FlightStatus, Mission
 
 router = APIRouter(prefix="/flights", tags=["flights"])
@@ -20,7 +20,7 @@ ws_router = APIRouter(prefix="/flights", tags=["flights"])
 records_router = APIRouter(prefix="/flight-records", tags=["flights"])
 
 
-class FlightRecordCreate(BaseModel):
+class FlightRecordCreate(RequestModel):
     """A flight flown outside the service (photos uploaded afterwards)."""
 
     name: str = Field(min_length=1, max_length=255)

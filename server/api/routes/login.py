@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import select
 
-from server.api.deps import CurrentUser, SessionDep, SettingsDep
+from server.accounts import end_sessions
+from server.api.deps import CurrentUser, SessionDep, SettingsDep, TokenDep, user_from_token
 from server.schemas import Message, Token, UserPublic, UserUpdateMe
 from server.security import COOKIE_NAME, create_token, hash_password, verify_password
 from server.throttle import LoginThrottle
@@ -36,8 +37,8 @@ def login_access_token(
 ) -> Token:
     """OAuth2 password flow; also sets the session cookie the web UI uses."""
     throttle: LoginThrottle = request.app.state.login_throttle
-    keys = (f"user:{form.username.lower()}", f"ip:{request.client.host if request.client else '-'}")
-    wait = throttle.retry_after(*keys)
+    address = request.client.host if request.client else "-"
+    wait = throttle.retry_after(form.username, address)
     if wait:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -46,14 +47,19 @@ def login_access_token(
         )
     user = session.exec(select(User).where(User.username == form.username)).first()
     if not verify_password(form.password, user.password_hash if user else None) or user is None:
-        throttle.failed(*keys)
+        throttle.failed(form.username, address)
         logger.info("failed sign-in for %r", form.username)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "wrong username or password")
-    throttle.succeeded(keys[0])
+    throttle.succeeded(form.username, address)
     if not user.is_active:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "this account is disabled")
     expires = timedelta(minutes=settings.token_expire_minutes)
-    token = create_token(user.id, secret=settings.secret_key.get_secret_value(), expires=expires)
+    token = create_token(
+        user.id,
+        secret=settings.secret_key.get_secret_value(),
+        expires=expires,
+        version=user.token_version,
+    )
     response.set_cookie(
         COOKIE_NAME,
         token,
@@ -68,8 +74,20 @@ def login_access_token(
 
 
 @router.post("/logout")
-def logout(response: Response) -> Message:
-    """Drop the session cookie (bearer tokens simply expire)."""
+def logout(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    token: TokenDep,
+) -> Message:
+    """Drop the session cookie and end every session of the signed-in user (all devices)."""
+    user = user_from_token(session, token or request.cookies.get(COOKIE_NAME), settings)
+    if user is not None:
+        end_sessions(user)
+        session.add(user)
+        session.commit()
+        logger.info("user %s signed out", user.username)
     response.delete_cookie(COOKIE_NAME, path="/")
     return Message(message="signed out")
 
@@ -86,6 +104,7 @@ def update_me(session: SessionDep, user: CurrentUser, body: UserUpdateMe) -> Use
         if not verify_password(body.current_password or "", user.password_hash):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "the current password is wrong")
         user.password_hash = hash_password(body.new_password)
+        end_sessions(user)  # a stolen token stops working with the old password
     if body.full_name is not None:
         user.full_name = body.full_name
     session.add(user)

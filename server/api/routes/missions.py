@@ -18,7 +18,14 @@ from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
 from server.planning import plan_from_store, store_patrol
 from server.report import patrol_report
-from server.schemas import Message, MissionPublic, MissionsPublic, UTCDateTime, as_utc
+from server.schemas import (
+    Message,
+    MissionPublic,
+    MissionsPublic,
+    RequestModel,
+    UTCDateTime,
+    as_utc,
+)
 from store.models import Mission
 
 router = APIRouter(tags=["missions"])
@@ -148,7 +155,7 @@ Pattern = Literal["survey", "orbit", "corridor", "perimeter"]
 DEFAULT_PATTERNS: tuple[Pattern, ...] = ("survey", "orbit", "corridor")
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(RequestModel):
     """What to plan; every option has the planner's default."""
 
     patrol_name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\]+$")

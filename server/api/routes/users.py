@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import col, func, select
 
-from server.accounts import insert_user
+from server.accounts import end_sessions, insert_user
 from server.api.deps import AdminUser, SessionDep
 from server.errors import ConflictError
 from server.schemas import Message, UserCreate, UserPublic, UsersPublic, UserUpdate
@@ -60,6 +60,7 @@ def update_user(
         user.full_name = body.full_name
     if body.password is not None:
         user.password_hash = hash_password(body.password)
+        end_sessions(user)
     if body.role is not None:
         user.role = body.role
     if body.is_active is not None:
