@@ -10,15 +10,17 @@ pitch -90 the top of the image faces ``yaw_deg``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
+from imagery.errors import PoseError
 from missions.manifest import CapturePose
 
 # Default 1-sigma uncertainties of consumer drones, used when the file does not say:
-# single-frequency GNSS horizontal, barometric height above take-off, gimbal attitude.
+# single-frequency GNSS horizontal (per axis), barometric height above take-off, gimbal
+# attitude (about each camera axis).
 SIGMA_H_GNSS_M = 2.5
 SIGMA_V_BARO_M = 1.5
 SIGMA_ATT_GIMBAL_DEG = 1.0
@@ -80,10 +82,21 @@ class LaserTarget:
 
 @dataclass(frozen=True, slots=True)
 class Pose:
-    """Position (WGS84) and camera attitude (NED) of one capture.
+    """Position (WGS84) and camera attitude (NED, true north) of one capture.
 
-    ``ground_alt_m`` is the height of flat ground to intersect when no DEM is
-    given: the take-off (or dock) ground, ``alt_amsl_m - alt_rel_m``.
+    ``alt_amsl_m`` is the camera's height AMSL as recorded, unless
+    ``takeoff_ground_amsl_m`` is set: then it was re-based on the take-off
+    ground, ``takeoff_ground_amsl_m + alt_rel_m`` (see :func:`anchored_to_takeoff`).
+    ``alt_rel_m`` is the height above the take-off point (DJI ``RelativeAltitude``,
+    ArduPilot's height above home). ``ground_alt_m`` is the height of flat ground
+    to intersect when no DEM is given: the take-off (or dock) ground,
+    ``alt_amsl_m - alt_rel_m``.
+
+    Uncertainties are 1 sigma: ``sigma_h_m`` of the camera's position along each
+    horizontal axis (east and north alike; from RTK the RMS of its east and north
+    sigmas), ``sigma_v_m`` of its height above the ground model (above take-off when
+    the ground is flat or the height anchored), ``sigma_att_deg`` of a rotation
+    about each of the camera's three axes.
     """
 
     lat: float
@@ -98,6 +111,7 @@ class Pose:
     sigma_v_m: float = SIGMA_V_BARO_M
     sigma_att_deg: float = SIGMA_ATT_GIMBAL_DEG
     laser: LaserTarget | None = None
+    takeoff_ground_amsl_m: float | None = None
 
     @property
     def ground_alt_m(self) -> float | None:
@@ -120,6 +134,8 @@ class Pose:
             "roll_deg": self.roll_deg,
             "source": self.source,
         }
+        if self.takeoff_ground_amsl_m is not None:
+            out["takeoff_ground_amsl_m"] = self.takeoff_ground_amsl_m
         if self.laser is not None:
             out["laser"] = {
                 "lat": self.laser.lat,
@@ -128,6 +144,35 @@ class Pose:
                 "distance_m": self.laser.distance_m,
             }
         return out
+
+
+def anchored_to_takeoff(pose: Pose, takeoff_ground_amsl_m: float) -> Pose:
+    """The pose with its height re-based on the ground it took off from.
+
+    A drone's absolute altitude (DJI ``AbsoluteAltitude``, a GNSS height) is often
+    tens of metres off, while its height above take-off (barometric) holds to a
+    metre or two. When the flight started on known ground (the dock's surveyed
+    ``ground_alt_m``, or the DEM's height at the take-off point), that ground plus
+    the height above take-off is the better camera height AMSL, and the one that
+    matches a DEM's datum. The height's sigma stays the barometer's; the error of
+    the take-off ground itself is not added.
+
+    Raises
+    ------
+    PoseError
+        When the pose has no height above take-off, or the ground is not a height.
+    """
+    if pose.alt_rel_m is None:
+        raise PoseError(
+            f"{pose.source or 'pose'}: no height above take-off to anchor on the take-off ground"
+        )
+    if not math.isfinite(takeoff_ground_amsl_m):
+        raise PoseError(f"take-off ground {takeoff_ground_amsl_m} is not a height")
+    return replace(
+        pose,
+        alt_amsl_m=takeoff_ground_amsl_m + pose.alt_rel_m,
+        takeoff_ground_amsl_m=takeoff_ground_amsl_m,
+    )
 
 
 def pose_from_manifest(record: CapturePose) -> Pose:

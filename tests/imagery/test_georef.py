@@ -152,10 +152,13 @@ def test_rotated_frames_are_caught_by_overlap(brighton: Path) -> None:
 def test_footprint_of_a_nadir_frame_matches_the_field_of_view() -> None:
     cam = Camera.ideal(4000, 3000, hfov_deg=90)
     g = Georef.build(cam, Pose(34.8, 113.5, 210.0, 0.0, -90.0, 0.0, alt_rel_m=100.0))
-    fp = g.footprint()
-    minx, miny, maxx, maxy = fp.bounds
-    assert maxx - minx == pytest.approx(200.0, rel=1e-3)
-    assert maxy - miny == pytest.approx(150.0, rel=1e-3)
+    # Corners at pixels (0, 0), (3999, 0), (3999, 2999): f = 2000 px, 100 m down, so the
+    # sides are 100 * 3999 / 2000 = 199.95 m and 100 * 2999 / 2000 = 149.95 m (times the
+    # grid scale 1.0003). The frame is turned by the grid convergence on the UTM grid, so
+    # its sides are measured, not its bounds.
+    corners = np.asarray(g.footprint().exterior.coords)[[0, 8, 16]]
+    assert np.linalg.norm(corners[1] - corners[0]) == pytest.approx(200.0, rel=1e-3)
+    assert np.linalg.norm(corners[2] - corners[1]) == pytest.approx(150.0, rel=1e-3)
     assert g.position_error_m() > g.pose.sigma_h_m
 
 
