@@ -1,4 +1,4 @@
-"""``ecopatrol fly`` (fly one sortie and watch it live) and ``ecopatrol sitl start|stop``.
+"""``ecopatrol fly`` (fly one sortie and watch it live) and ``ecopatrol sitl start|status|stop``.
 
 ``fly`` lives here rather than in ``missions`` because ``--sitl`` needs this
 package, and ``sitl`` depends on ``missions``, never the other way round.
@@ -24,7 +24,8 @@ from missions.flight.events import Captured, FlightEvent, Progress
 from missions.flight.fly import Endpoint, FlightResult, fly_mission
 from missions.items import Mission
 from sitl.errors import SitlError
-from sitl.instance import Home, Sitl, detach, running, start, stop_detached
+from sitl.instance import Home, running
+from sitl.supervisor import Detached, running_instances, start_detached, stop_detached
 
 console = Console()
 err_console = Console(stderr=True)
@@ -241,45 +242,69 @@ def sitl_start(
         list[str] | None, typer.Option(help="Parameter override NAME=VALUE (repeatable).")
     ] = None,
 ) -> None:
-    """Start a SITL copter in the background and print where to connect."""
+    """Start a SITL copter that runs until `ecopatrol sitl stop`, and print where to connect."""
     where = _parse_home(home)
     params = _parse_params(param or [])
     try:
-        sitl = asyncio.run(_start(where, speedup, instance, params))
-    except (SitlError, FlightError, OSError) as exc:
+        state = start_detached(home=where, speedup=speedup, instance=instance, params=params)
+    except (SitlError, OSError) as exc:
         raise _fail(str(exc), code=1) from None
-    state = detach(sitl)
     console.print(
-        f"SITL instance {sitl.instance} ready (pid {sitl.process.pid}, speed-up {speedup:g})\n"
-        f"  connect: {sitl.url}   second port: {sitl.url2}\n"
-        f"  stop:    ecopatrol sitl stop --instance {sitl.instance}   ({state})",
+        f"SITL instance {state.instance} ready (speed-up {state.speedup:g}, "
+        f"supervisor pid {state.supervisor_pid}, SITL pid {state.sitl_pid})\n"
+        f"  connect: {state.url}   second port: {state.url2}\n"
+        f"  stop:    ecopatrol sitl stop --instance {state.instance}   "
+        f"(state and logs in {state.workdir})",
         highlight=False,
+        soft_wrap=True,
     )
 
 
-async def _start(
-    home: Home, speedup: float, instance: int | None, params: dict[str, float]
-) -> Sitl:
-    return await start(
-        home=home, speedup=speedup, instance=instance, params=params or None, tie_to_parent=False
+@sitl_app.command("status")
+def sitl_status(
+    instance: Annotated[
+        int | None, typer.Option(help="Instance to show (default: every one running).", min=0)
+    ] = None,
+) -> None:
+    """Show the SITL instances `ecopatrol sitl start` runs; exit 1 when none does."""
+    states = running_instances(instance)
+    if not states:
+        raise _fail(_none_running(instance), code=1)
+    for state in states:
+        _print_state(state)
+
+
+def _print_state(state: Detached) -> None:
+    console.print(
+        f"SITL instance {state.instance}: running since {state.started_utc}, "
+        f"speed-up {state.speedup:g}, home {state.home}\n"
+        f"  connect: {state.url}   second port: {state.url2}   third port: {state.url3}\n"
+        f"  supervisor pid {state.supervisor_pid}, SITL pid {state.sitl_pid}, "
+        f"files in {state.workdir}",
+        highlight=False,
+        soft_wrap=True,
     )
+
+
+def _none_running(instance: int | None) -> str:
+    which = f"SITL instance {instance}" if instance is not None else "SITL instance"
+    return f"no {which} started by `ecopatrol sitl start` is running"
 
 
 @sitl_app.command("stop")
 def sitl_stop(
     instance: Annotated[
-        int | None, typer.Option(help="Instance to stop (default: every one started here).")
+        int | None, typer.Option(help="Instance to stop (default: every one running).", min=0)
     ] = None,
 ) -> None:
-    """Stop SITL instances started with `ecopatrol sitl start`."""
+    """Stop SITL instances started with `ecopatrol sitl start`; exit 1 when none runs."""
     stopped = stop_detached(instance)
     if not stopped:
-        which = f"instance {instance}" if instance is not None else "instance"
-        raise _fail(f"no running SITL {which} started by ecopatrol", code=1)
+        raise _fail(_none_running(instance), code=1)
     console.print("stopped SITL instance " + ", ".join(str(n) for n in stopped))
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``fly`` and ``sitl start|stop`` to the root app."""
+    """Add ``fly`` and ``sitl start|status|stop`` to the root app."""
     app.command("fly")(fly)
     app.add_typer(sitl_app, name="sitl")

@@ -3,6 +3,7 @@
 SitlError
 ├── BinaryNotFoundError (FileNotFoundError)   no arducopter binary where we look
 ├── SitlStartError (RuntimeError)             the process exited or ports are taken
+│   └── InstanceRunningError                  `sitl start` already runs that instance
 └── SitlNotReadyError (TimeoutError)          it runs but never became ready to arm
 """
 
@@ -19,6 +20,10 @@ class BinaryNotFoundError(SitlError, FileNotFoundError):
 
 class SitlStartError(SitlError, RuntimeError):
     """The SITL process could not be started or exited early (see its log)."""
+
+
+class InstanceRunningError(SitlStartError):
+    """The instance asked for already runs under its supervisor (``ecopatrol sitl start``)."""
 
 
 class SitlNotReadyError(SitlError, TimeoutError):

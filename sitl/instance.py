@@ -12,6 +12,13 @@ UDP 14550+10*I (where QGroundControl listens by default), the second to
 14551+10*I, the third to 14552+10*I; connect with ``udpin:127.0.0.1:PORT``.
 UDP also means an idle client never slows the simulation, as an unread TCP
 connection does.
+
+SITL always dies with the process that started it: ArduPilot itself exits once
+the pid that started it is gone (``SITL_State::_fdm_input_step`` checks
+``kill(parent, 0)`` on every physics step), and the kernel sends it SIGTERM
+at once when that parent dies (``PR_SET_PDEATHSIG``). An instance that must
+outlive a command is therefore started by :mod:`sitl.supervisor`, a process that
+stays to parent it.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import atexit
 import contextlib
 import ctypes
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -93,8 +99,7 @@ def _die_with_parent() -> None:
 def _stop_all() -> None:
     """Interpreter exit: stop every instance this process still runs."""
     for sitl in list(_live):
-        if sitl.tied:
-            sitl.stop()
+        sitl.stop()
 
 
 def _udp_port_free(port: int) -> bool:
@@ -116,18 +121,47 @@ def _ports(instance: int) -> tuple[int, ...]:
     return (*(gcs_port(instance, s) for s in range(3)), 5501 + 10 * instance)
 
 
-def _claim_instance(wanted: int | None) -> tuple[int, IO[str]]:
-    """Lock an instance number whose ports are free; the lock lives as long as the file."""
+def lock_path(instance: int) -> Path:
+    """The lock file of an instance number; it names the pid that holds the lock."""
+    return LOCK_DIR / f"instance-{instance}.lock"
+
+
+def try_lock(instance: int) -> IO[str] | None:
+    """The instance's lock, held from now on, or None while another process holds it.
+
+    The file is opened without truncating it: it names the holder's pid.
+    """
     LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    fh = lock_path(instance).open("a+", encoding="ascii")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
+
+
+def lock_holder(instance: int) -> int | None:
+    """The pid written by the holder of the instance's lock, or None when it is free."""
+    fh = try_lock(instance)
+    if fh is not None:
+        fh.close()
+        return None
+    try:
+        return int(lock_path(instance).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def claim_instance(wanted: int | None) -> tuple[int, IO[str]]:
+    """Lock an instance number whose ports are free; the lock lives as long as the file."""
     candidates = [wanted] if wanted is not None else list(range(MAX_INSTANCES))
     for number in candidates:
-        fh = (LOCK_DIR / f"instance-{number}.lock").open("w")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
+        fh = try_lock(number)
+        if fh is None:
             continue
         if all(_udp_port_free(p) for p in _ports(number)):
+            fh.truncate(0)
             fh.write(str(os.getpid()))
             fh.flush()
             return number, fh
@@ -148,7 +182,6 @@ class Sitl:
     log_path: Path
     _lock: IO[str] | None = field(default=None, repr=False)
     _own_workdir: bool = field(default=True, repr=False)
-    tied: bool = field(default=True, repr=False)
 
     def __hash__(self) -> int:
         return id(self)
@@ -213,20 +246,52 @@ def launch(
     workdir: Path | None = None,
     binary: Path | None = None,
     model: str = "quad",
-    tie_to_parent: bool = True,
 ) -> Sitl:
-    """Start the SITL process (not yet ready to fly: see :func:`start`).
+    """Claim an instance number and start SITL (not yet ready to fly: see :func:`start`).
 
-    With ``tie_to_parent`` (Linux) the kernel terminates SITL if this process
-    dies without stopping it, even by SIGKILL; ``ecopatrol sitl start`` turns
-    that off to leave it running.
+    SITL is tied to the calling thread (Linux): the kernel terminates it if
+    this process dies without stopping it, even by SIGKILL.
     """
     binary = binary or find_binary()
     if speedup <= 0:
         raise ValueError(f"speed-up must be positive, got {speedup:g}")
-    number, lock = _claim_instance(instance)
-    own = workdir is None
-    workdir = workdir or Path(tempfile.mkdtemp(prefix=f"ecopatrol-sitl-{number}-"))
+    number, lock = claim_instance(instance)
+    try:
+        own = workdir is None
+        workdir = workdir or Path(tempfile.mkdtemp(prefix=f"ecopatrol-sitl-{number}-"))
+        return spawn(
+            number,
+            home=home,
+            speedup=speedup,
+            params=params,
+            workdir=workdir,
+            binary=binary,
+            model=model,
+            lock=lock,
+            own_workdir=own,
+        )
+    except BaseException:
+        lock.close()
+        raise
+
+
+def spawn(
+    instance: int,
+    *,
+    home: Home,
+    speedup: float,
+    params: dict[str, float] | None,
+    workdir: Path,
+    binary: Path,
+    model: str = "quad",
+    lock: IO[str] | None = None,
+    own_workdir: bool = False,
+) -> Sitl:
+    """Start SITL as instance ``instance``, already claimed by the caller, in ``workdir``.
+
+    ``lock`` (the claim) is released by :meth:`Sitl.stop`; pass None to keep
+    holding it yourself.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     defaults = write_defaults(workdir / "defaults.parm", params)
     log_path = workdir / "sitl.log"
@@ -237,7 +302,7 @@ def launch(
         "--speedup",
         f"{speedup:g}",
         "--instance",
-        str(number),
+        str(instance),
         "--home",
         str(home),
         "--defaults",
@@ -247,7 +312,7 @@ def launch(
         *(
             arg
             for serial in range(3)
-            for arg in (f"--serial{serial}", f"udpclient:127.0.0.1:{gcs_port(number, serial)}")
+            for arg in (f"--serial{serial}", f"udpclient:127.0.0.1:{gcs_port(instance, serial)}")
         ),
     ]
     logger.info("starting SITL: %s (in %s)", " ".join(cmd), workdir)
@@ -259,9 +324,9 @@ def launch(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop() kills all of it
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            preexec_fn=_die_with_parent,
         )
-    sitl = Sitl(number, home, speedup, workdir, process, log_path, lock, own, tie_to_parent)
+    sitl = Sitl(instance, home, speedup, workdir, process, log_path, lock, own_workdir)
     _live.add(sitl)
     time.sleep(0.1)
     if process.poll() is not None:
@@ -315,7 +380,6 @@ async def start(
     params: dict[str, float] | None = None,
     workdir: Path | None = None,
     timeout_s: float = 120.0,
-    tie_to_parent: bool = True,
 ) -> Sitl:
     """Start SITL and return once it is ready to arm; stopped again on any failure."""
     # in this thread: the kernel ties the child to the thread that forked it
@@ -325,7 +389,6 @@ async def start(
         instance=instance,
         params=params,
         workdir=workdir,
-        tie_to_parent=tie_to_parent,
     )
     try:
         await prepare(sitl, timeout_s=timeout_s)
@@ -353,52 +416,3 @@ async def running(
         yield sitl
     finally:
         sitl.stop()
-
-
-def _state_path(instance: int) -> Path:
-    return LOCK_DIR / f"instance-{instance}.json"
-
-
-def detach(sitl: Sitl) -> Path:
-    """Leave ``sitl`` running after this process exits; :func:`stop_detached` ends it."""
-    path = _state_path(sitl.instance)
-    path.write_text(
-        json.dumps(
-            {
-                "instance": sitl.instance,
-                "pid": sitl.process.pid,
-                "workdir": str(sitl.workdir),
-                "url": sitl.url,
-                "url2": sitl.url2,
-            }
-        ),
-        encoding="utf-8",
-    )
-    return path
-
-
-def stop_detached(instance: int | None = None) -> list[int]:
-    """Stop instances left running by :func:`detach`; returns the instance numbers stopped."""
-    paths = [_state_path(instance)] if instance is not None else sorted(LOCK_DIR.glob("*.json"))
-    stopped: list[int] = []
-    for path in paths:
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-            pid, number, workdir = int(state["pid"]), int(state["instance"]), state["workdir"]
-        except (OSError, ValueError, KeyError):
-            continue
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            for _ in range(50):
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child
-                os.killpg(pid, 0)
-                time.sleep(0.1)
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        path.unlink(missing_ok=True)
-        shutil.rmtree(workdir, ignore_errors=True)
-        stopped.append(number)
-        logger.info("stopped detached SITL instance %d (pid %d)", number, pid)
-    return stopped
