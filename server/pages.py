@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -30,14 +31,37 @@ def _session_user(request: Request) -> User | None:
         )
 
 
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a path on this site, else ``/``: never an open redirect.
+
+    Refused: anything with a scheme or host, a leading ``//``, and backslashes,
+    control characters or their %-escapes, which browsers read as ``/`` or drop
+    (``/\\evil.example`` and ``/%5Cevil.example`` both lead off-site).
+    """
+    if not target or not target.startswith("/"):
+        return "/"
+    decoded = unquote(target)
+    if decoded.startswith("//") or "\\" in decoded or any(ord(c) < 32 for c in decoded):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
 def _guarded(request: Request, name: str) -> Response:
     if _session_user(request) is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return RedirectResponse(
+            f"/login?next={quote(request.url.path, safe='/')}", status_code=303
+        )
     return _page(name)
 
 
 @router.get("/login")
-def login_page() -> Response:
+def login_page(request: Request, next: str | None = None) -> Response:
+    """The sign-in form; someone already signed in goes straight on (to this site only)."""
+    if _session_user(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
     return _page("login.html")
 
 
