@@ -2,10 +2,20 @@
 flight layer and read by the imagery pipeline.
 
 JSON Lines so a flight cut short still leaves every line written before the
-cut readable. Angles are degrees. The vehicle attitude is what
-CAMERA_FEEDBACK reports; the camera attitude is in the local NED frame
+cut readable. Angles are degrees. The vehicle attitude (``roll_deg``,
+``pitch_deg``, ``yaw_deg``) is what CAMERA_FEEDBACK reports: NED Euler angles
+(Z-Y-X), yaw from true north. The camera attitude is in the same NED frame
 (``camera_pitch_deg`` -90 looks straight down, ``camera_yaw_deg`` is the
-bearing the optical axis points to, clockwise from north).
+bearing the optical axis points to, clockwise from true north).
+
+``gimbal_frame`` says what the raw gimbal angles ``gimbal_*_deg`` (at the
+trigger time) are relative to: ``"body"`` servo joint angles on the vehicle
+body (pan, then roll, then tilt), ``"vehicle"`` roll and pitch from the
+horizon with yaw from the vehicle heading, ``"earth"`` the same with yaw from
+true north, ``"none"`` no gimbal (the camera is the vehicle). ``time_boot_ms``
+is the trigger on the autopilot's boot clock and ``trigger_clock`` how it was
+found (``"utc"``, ``"boot"``, ``"arrival"``; see ``missions.flight.capture``).
+Manifests written before these fields read with them as None.
 """
 
 from __future__ import annotations
@@ -37,6 +47,11 @@ class CapturePose:
     time_boot_ms: int | None = None
     planned_index: int | None = None
     image: str | None = None
+    gimbal_frame: str | None = None
+    gimbal_roll_deg: float | None = None
+    gimbal_pitch_deg: float | None = None
+    gimbal_yaw_deg: float | None = None
+    trigger_clock: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

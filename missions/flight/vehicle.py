@@ -20,7 +20,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -30,10 +30,10 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight import transfer
 from missions.flight.capture import (
+    Feedback,
+    GimbalSender,
     ManifestWriter,
-    camera_attitude,
-    feedback_time_utc,
-    quaternion_to_euler,
+    PoseRecorder,
 )
 from missions.flight.errors import (
     CommandDeniedError,
@@ -64,7 +64,6 @@ from missions.flight.events import (
 from missions.flight.link import LinkState, MavLink, Message
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
 from missions.items import Mission, MissionItem, MissionType, to_e7
-from missions.manifest import CapturePose
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +196,6 @@ class Telemetry:
     position: Position | None = None
     home: Position | None = None
     attitude_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    gimbal_deg: tuple[float, float, float] | None = None
     groundspeed_m_s: float = 0.0
     gps_fix: int = 0
     satellites: int = 0
@@ -225,6 +223,7 @@ class Vehicle:
         self.distance_flown_m = 0.0
         self._modes: dict[str, int] = {}
         self._manifest: ManifestWriter | None = None
+        self._poses = PoseRecorder()
         self._planned = np.zeros((0, 2))
         self._match_within_m = 10.0
         self._tasks: list[asyncio.Task[None]] = []
@@ -289,8 +288,8 @@ class Vehicle:
                 await task
         self._tasks = []
         await self.link.close()
-        self.events.close()
         self.stop_recording()
+        self.events.close()
 
     async def __aenter__(self) -> Vehicle:
         return self
@@ -342,6 +341,8 @@ class Vehicle:
         return nearest if distances[nearest] <= self._match_within_m else None
 
     def stop_recording(self) -> None:
+        """Write the captures still waiting for their gimbal status, then close the manifest."""
+        self._record_ready(flush=True)
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
@@ -400,6 +401,7 @@ class Vehicle:
         self._request_streams()
         while True:
             await asyncio.sleep(1.0)
+            self._record_ready()  # captures whose wait ran out while nothing came
             if time.monotonic() - self._last_position_at > 2.0:
                 self._request_streams()
 
@@ -409,6 +411,8 @@ class Vehicle:
             async for msg in sub:
                 try:
                     self._update(msg)
+                    if self._poses.waiting:
+                        self._record_ready()
                 except Exception:  # one odd message must not stop the tracking
                     logger.exception("could not process %s", msg.get_type())
                 now = time.monotonic()
@@ -418,6 +422,8 @@ class Vehicle:
 
     def _update(self, msg: Message) -> None:
         t = self.telemetry
+        if self._gimbal_or_clock(msg):
+            return
         if isinstance(msg, mavlink.MAVLink_heartbeat_message):
             if msg.get_srcComponent() != self.link.target_component:
                 return
@@ -446,11 +452,6 @@ class Vehicle:
                 math.degrees(msg.pitch),
                 math.degrees(msg.yaw),
             )
-        elif isinstance(msg, mavlink.MAVLink_mount_status_message):
-            # pointing_a pitch, pointing_b roll, pointing_c yaw, centidegrees, body frame
-            t.gimbal_deg = (msg.pointing_b / 100, msg.pointing_a / 100, msg.pointing_c / 100)
-        elif isinstance(msg, mavlink.MAVLink_gimbal_device_attitude_status_message):
-            t.gimbal_deg = quaternion_to_euler(tuple(msg.q))
         elif isinstance(msg, mavlink.MAVLink_vfr_hud_message):
             t.groundspeed_m_s = msg.groundspeed
         elif isinstance(msg, mavlink.MAVLink_gps_raw_int_message):
@@ -562,7 +563,53 @@ class Vehicle:
                 self.telemetry.reached.add(item.seq)
                 self.events.publish(ItemReached(seq=item.seq))
 
+    def _gimbal_or_clock(self, msg: Message) -> bool:
+        """Feed the pose recorder the autopilot's clock and every gimbal status.
+
+        True when ``msg`` was a gimbal status (nothing else to do with it).
+        Every autopilot message with a ``time_boot_ms`` moves the boot clock on;
+        SYSTEM_TIME also ties it to UTC (see :class:`~missions.flight.capture.BootClock`).
+        """
+        clock = self._poses.clock
+        component = msg.get_srcComponent()
+        from_autopilot = component == self.link.target_component
+        if isinstance(msg, mavlink.MAVLink_system_time_message) and from_autopilot:
+            clock.observe_system_time(int(msg.time_unix_usec), int(msg.time_boot_ms))
+        elif from_autopilot and isinstance(getattr(msg, "time_boot_ms", None), int):
+            clock.observe_boot_ms(msg.time_boot_ms)
+        if isinstance(msg, mavlink.MAVLink_gimbal_device_attitude_status_message):
+            device_id = int(getattr(msg, "gimbal_device_id", 0) or 0)
+            if from_autopilot and device_id == 0:
+                device_id = 1  # a MAVLink 2.0 message without the extension: the first mount
+            sender = GimbalSender(component, device_id if from_autopilot else 0, from_autopilot)
+            q = (float(msg.q[0]), float(msg.q[1]), float(msg.q[2]), float(msg.q[3]))
+            self._poses.gimbal_status(sender, float(msg.time_boot_ms), int(msg.flags), q)
+        elif isinstance(msg, mavlink.MAVLink_mount_status_message):
+            # pointing_a pitch, pointing_b roll, pointing_c yaw, centidegrees
+            sender = GimbalSender(component, 1 if from_autopilot else 0, from_autopilot)
+            self._poses.mount_status(
+                sender, msg.pointing_b / 100, msg.pointing_a / 100, msg.pointing_c / 100
+            )
+        else:
+            return False
+        for device_id in self._poses.mount_types_to_ask():
+            self._tasks.append(asyncio.create_task(self._read_mount_type(device_id)))
+        return True
+
+    async def _read_mount_type(self, device_id: int) -> None:
+        """MNTn_TYPE of the autopilot's mount ``device_id`` (MNT_TYPE before ArduPilot 4.3)."""
+        names = [f"MNT{device_id}_TYPE"] + (["MNT_TYPE"] if device_id == 1 else [])
+        for name in names:
+            try:
+                self._poses.set_mount_type(device_id, await self.get_param(name, timeout_s=1.0))
+                return
+            except CommandTimeoutError:
+                continue
+        logger.warning("mount %d: no MNTn_TYPE; its statuses are taken at their flags", device_id)
+        self._poses.set_mount_type(device_id, None)
+
     def _captured(self, msg: mavlink.MAVLink_camera_feedback_message) -> None:
+        """Queue a CAMERA_FEEDBACK until the gimbal around its trigger is known."""
         t = self.telemetry
         index = int(msg.img_idx)
         if t.last_capture_index is not None and index <= t.last_capture_index:
@@ -572,27 +619,24 @@ class Vehicle:
                 CapturesMissed(first_index=t.last_capture_index + 1, last_index=index - 1)
             )
         t.last_capture_index = index
-        vehicle = (float(msg.roll), float(msg.pitch), float(msg.yaw))
-        cam_roll, cam_pitch, cam_yaw = camera_attitude(vehicle, t.gimbal_deg or (0.0, 0.0, 0.0))
-        pose = CapturePose(
+        feedback = Feedback(
             index=index,
-            time_utc=feedback_time_utc(int(msg.time_usec)),
+            time_usec=int(msg.time_usec),
             lat=msg.lat / 1e7,
             lon=msg.lng / 1e7,
             alt_amsl_m=float(msg.alt_msl),
             alt_rel_m=float(msg.alt_rel),
-            roll_deg=vehicle[0],
-            pitch_deg=vehicle[1],
-            yaw_deg=vehicle[2] % 360.0,
-            camera_roll_deg=round(cam_roll, 3),
-            camera_pitch_deg=round(cam_pitch, 3),
-            camera_yaw_deg=round(cam_yaw, 3),
-            time_boot_ms=None,
-            planned_index=self._planned_index(msg.lat / 1e7, msg.lng / 1e7),
+            vehicle_rpy_deg=(float(msg.roll), float(msg.pitch), float(msg.yaw)),
         )
-        if self._manifest is not None:
-            self._manifest.write(pose)
-        self.events.publish(Captured(pose=pose))
+        self._poses.feedback(feedback, now_s=time.monotonic())
+
+    def _record_ready(self, *, flush: bool = False) -> None:
+        """Write and announce every capture whose pose can be made now."""
+        for pose in self._poses.ready(now_s=time.monotonic(), flush=flush):
+            pose = replace(pose, planned_index=self._planned_index(pose.lat, pose.lon))
+            if self._manifest is not None:
+                self._manifest.write(pose)
+            self.events.publish(Captured(pose=pose))
 
     # -- progress ------------------------------------------------------------
 

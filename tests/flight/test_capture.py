@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from missions.flight.capture import (
     ManifestWriter,
+    body_sample,
     camera_attitude,
     euler,
     feedback_time_utc,
@@ -32,16 +33,16 @@ def test_euler_inverts_rotation(r: float, p: float, y: float) -> None:
 def test_camera_attitude_is_the_composed_rotation(
     vr: float, vp: float, vy: float, gr: float, gp: float, gy: float
 ) -> None:
-    vehicle, gimbal = (vr, vp, vy), (gr, gp, gy)
-    composed = rotation(*camera_attitude(vehicle, gimbal))
-    assert np.allclose(composed, rotation(*vehicle) @ rotation(*gimbal), atol=1e-9)
+    # a servo mount: vehicle, then pan (yaw), roll, tilt (pitch) on the body
+    vehicle = (vr, vp, vy)
+    composed = rotation(*camera_attitude(vehicle, body_sample(0.0, (gr, gp, gy))))
+    mount = rotation(0, 0, gy) @ rotation(gr, 0, 0) @ rotation(0, gp, 0)
+    assert np.allclose(composed, rotation(*vehicle) @ mount, atol=1e-9)
 
 
 def test_level_vehicle_with_gimbal_down_looks_down_along_the_heading() -> None:
-    r, p, y = camera_attitude((0.0, 0.0, 90.0), (0.0, -90.0, 0.0))
+    r, p, y = camera_attitude((0.0, 0.0, 90.0), body_sample(0.0, (0.0, -90.0, 0.0)))
     assert (round(r, 6), round(p, 6), round(y, 6)) == (0.0, -90.0, 90.0)
-    r, p, y = camera_attitude((3.0, -10.0, 45.0), (-3.0, -80.0, 0.0))
-    assert p < -85 and abs((r + y - 45 + 180) % 360 - 180) < 10  # near nadir: roll + yaw
 
 
 def test_quaternion_angles() -> None:
@@ -60,6 +61,20 @@ def test_feedback_time() -> None:
 def pose(index: int) -> CapturePose:
     return CapturePose(index, "2026-01-01T00:00:00Z", 34.8, 113.5, 160.0, 60.0,
                        0.0, 0.0, 90.0, 0.0, -90.0, 90.0)  # fmt: skip
+
+
+def test_a_manifest_from_before_the_gimbal_fields_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "captures.jsonl"
+    path.write_text(
+        '{"index":1,"time_utc":"2026-01-01T00:00:00Z","lat":34.8,"lon":113.5,'
+        '"alt_amsl_m":160.0,"alt_rel_m":60.0,"roll_deg":0.0,"pitch_deg":0.0,"yaw_deg":90.0,'
+        '"camera_roll_deg":0.0,"camera_pitch_deg":-90.0,"camera_yaw_deg":90.0,'
+        '"time_boot_ms":null,"planned_index":null,"image":null}\n',
+        encoding="utf-8",
+    )
+    (old,) = read_manifest(path)
+    assert old.camera_pitch_deg == -90.0
+    assert old.gimbal_frame is None and old.gimbal_pitch_deg is None and old.trigger_clock is None
 
 
 def test_manifest_writer_appends_and_skips_repeats(tmp_path: Path) -> None:

@@ -1,0 +1,274 @@
+"""The camera's attitude at the trigger: gimbal frames, interpolation, clocks.
+
+Quaternions are built here with ArduPilot's own ``Quaternion::from_euler``
+written out (libraries/AP_Math/quaternion.cpp), as its mount backends build
+them, not with the code under test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from missions.flight.capture import (
+    YAW_IN_EARTH_FRAME,
+    YAW_IN_VEHICLE_FRAME,
+    YAW_LOCK,
+    BootClock,
+    Feedback,
+    GimbalFrame,
+    GimbalSender,
+    GimbalTrack,
+    PoseRecorder,
+    body_sample,
+    camera_attitude,
+    device_frame,
+    sample_at,
+    servo_angles,
+)
+
+#: GIMBAL_DEVICE_FLAGS ArduPilot always sends: ROLL_LOCK | PITCH_LOCK | YAW_IN_VEHICLE_FRAME
+ARDUPILOT_FLAGS = 4 | 8 | 32
+SERVO = 1  # MNTn_TYPE of ArduPilot's servo mount
+AUTOPILOT = GimbalSender(component=1, device_id=1, from_autopilot=True)
+DEVICE = GimbalSender(component=154, device_id=0, from_autopilot=False)
+
+
+def from_euler(
+    roll_deg: float, pitch_deg: float, yaw_deg: float
+) -> tuple[float, float, float, float]:
+    """ArduPilot's Quaternion::from_euler (3-2-1), as (w, x, y, z)."""
+    cr2, sr2 = math.cos(math.radians(roll_deg) / 2), math.sin(math.radians(roll_deg) / 2)
+    cp2, sp2 = math.cos(math.radians(pitch_deg) / 2), math.sin(math.radians(pitch_deg) / 2)
+    cy2, sy2 = math.cos(math.radians(yaw_deg) / 2), math.sin(math.radians(yaw_deg) / 2)
+    return (
+        cr2 * cp2 * cy2 + sr2 * sp2 * sy2,
+        sr2 * cp2 * cy2 - cr2 * sp2 * sy2,
+        cr2 * sp2 * cy2 + sr2 * cp2 * sy2,
+        cr2 * cp2 * sy2 - sr2 * sp2 * cy2,
+    )
+
+
+def off_nadir_deg(camera_pitch_deg: float) -> float:
+    """Angle between the optical axis and straight down: the axis is (cp cy, cp sy, -sp)
+    in NED, so its down component is -sin(pitch) and the angle is 90 + pitch."""
+    return 90.0 + camera_pitch_deg
+
+
+def feedback(time_usec: int, vehicle_rpy_deg: tuple[float, float, float]) -> Feedback:
+    return Feedback(7, time_usec, 34.8, 113.55, 160.0, 60.0, vehicle_rpy_deg)
+
+
+# -- ArduPilot's servo mount: body-frame joint angles --------------------------
+
+
+def test_servo_compensating_15_roll_and_10_pitch_looks_straight_down() -> None:
+    # Vehicle rolled 15 right, nose 10 up, heading 40. AP_Mount_Servo's outputs for a
+    # nadir target: roll 0 - 15 = -15, tilt -90 - 10 = -100, pan 0 (body frame).
+    q = from_euler(-15.0, -100.0, 0.0)
+    # the quaternion's own Z-Y-X angles are tilt -80, roll 165, pan 180 (the same
+    # rotation); the servo's are the solution with |roll| <= 90
+    assert np.allclose(servo_angles(q), (-15.0, -100.0, 0.0), atol=1e-9)
+    # camera = Rz(40) Ry(10) Rx(15) . Rx(-15) Ry(-100) = Rz(40) Ry(-90): straight down,
+    # the image's top along the heading
+    _, pitch, yaw = camera_attitude((15.0, 10.0, 40.0), body_sample(0.0, servo_angles(q)))
+    assert off_nadir_deg(pitch) == pytest.approx(0.0, abs=1e-6)
+    assert yaw == pytest.approx(40.0, abs=1e-6)
+
+
+def test_servo_in_forward_flight_nose_down() -> None:
+    # nose 12 down, rolled 5 left, heading 250: roll 0 + 5 = 5, tilt -90 + 12 = -78
+    q = from_euler(5.0, -78.0, 0.0)
+    assert np.allclose(servo_angles(q), (5.0, -78.0, 0.0), atol=1e-9)
+    _, pitch, yaw = camera_attitude((-5.0, -12.0, 250.0), body_sample(0.0, servo_angles(q)))
+    assert off_nadir_deg(pitch) == pytest.approx(0.0, abs=1e-6)
+    assert yaw == pytest.approx(250.0, abs=1e-6)
+
+
+def test_servo_straight_down_keeps_roll_and_pan_apart_by_the_pan_before() -> None:
+    # Level nose (tilt exactly -90) and rolled 8 left: the outputs are roll 8, tilt -90,
+    # pan 0, and from_euler(8, -90, 0) is the rotation of any roll + pan = 8. The pan
+    # before (0) settles it: roll 8, and the camera is straight down.
+    q = from_euler(8.0, -90.0, 0.0)
+    roll, tilt, pan = servo_angles(q, pan_hint_deg=0.0)
+    assert (roll, tilt, pan) == pytest.approx((8.0, -90.0, 0.0), abs=1e-4)
+    _, pitch, _ = camera_attitude((-8.0, 0.0, 0.0), body_sample(0.0, (roll, tilt, pan)))
+    assert off_nadir_deg(pitch) == pytest.approx(0.0, abs=1e-4)
+
+
+@given(
+    st.floats(-60, 60),
+    st.floats(-135, 20).filter(lambda t: abs(abs(t) - 90) > 0.5),
+    st.floats(-170, 170),
+)
+def test_servo_angles_come_back_from_ardupilots_quaternion(
+    roll: float, tilt: float, pan: float
+) -> None:
+    assert np.allclose(servo_angles(from_euler(roll, tilt, pan)), (roll, tilt, pan), atol=1e-6)
+
+
+@given(st.floats(-45, 45), st.floats(-45, 45), st.floats(0, 359))
+def test_a_servo_that_compensates_any_lean_gives_nadir(
+    vehicle_roll: float, vehicle_pitch: float, heading: float
+) -> None:
+    # AP_Mount_Servo::update_angle_outputs, pan 0: subtract the lean from the target
+    assume(abs(vehicle_pitch) > 0.5)  # tilt exactly -90: see the pan-before test
+    q = from_euler(-vehicle_roll, -90.0 - vehicle_pitch, 0.0)
+    sample = body_sample(0.0, servo_angles(q))
+    _, pitch, _ = camera_attitude((vehicle_roll, vehicle_pitch, heading), sample)
+    assert off_nadir_deg(pitch) < 1e-5
+
+
+# -- a gimbal protocol v2 device: horizon-relative ----------------------------
+
+
+def device_track(flags: int, q: tuple[float, float, float, float]) -> GimbalTrack:
+    track = GimbalTrack()
+    track.add_quaternion(0.0, flags, q)
+    return track
+
+
+def test_device_with_yaw_in_vehicle_frame_turns_with_the_heading() -> None:
+    # pitch -45 from the horizon, yaw 30 right of the nose; vehicle rolled 10, nose 5
+    # down, heading 100. Its lean plays no part: camera roll 0, pitch -45, yaw 100 + 30.
+    q = from_euler(0.0, -45.0, 30.0)
+    for flags in (YAW_IN_VEHICLE_FRAME | 4 | 8, 0):  # 0: an older device, no YAW_LOCK
+        (sample,) = device_track(flags, q).samples(servo=False)
+        assert sample.frame is GimbalFrame.VEHICLE
+        assert camera_attitude((10.0, -5.0, 100.0), sample) == pytest.approx((0.0, -45.0, 130.0))
+
+
+def test_device_with_yaw_in_earth_frame_ignores_the_heading() -> None:
+    # the same quaternion with yaw from north: camera yaw 30 whatever the heading
+    q = from_euler(0.0, -45.0, 30.0)
+    for flags in (YAW_IN_EARTH_FRAME, YAW_LOCK, YAW_LOCK | YAW_IN_EARTH_FRAME):
+        (sample,) = device_track(flags, q).samples(servo=False)
+        assert sample.frame is GimbalFrame.EARTH
+        assert camera_attitude((10.0, -5.0, 100.0), sample) == pytest.approx((0.0, -45.0, 30.0))
+
+
+def test_device_frame_follows_the_v2_flags() -> None:
+    assert device_frame(YAW_IN_VEHICLE_FRAME | YAW_LOCK) is GimbalFrame.VEHICLE
+    assert device_frame(YAW_IN_EARTH_FRAME) is GimbalFrame.EARTH
+    assert device_frame(YAW_LOCK) is GimbalFrame.EARTH
+    assert device_frame(ARDUPILOT_FLAGS) is GimbalFrame.VEHICLE
+
+
+# -- interpolation at the trigger ---------------------------------------------
+
+
+def test_servo_angles_interpolated_between_the_statuses_around_the_trigger() -> None:
+    # statuses at 1000 ms (roll -10, tilt -95) and 1100 ms (roll -20, tilt -105); the
+    # trigger at 1040 ms is 0.4 of the way: roll -14, tilt -99. Vehicle at the trigger
+    # rolled 14, nose 9 up: Ry(9) Rx(14) Rx(-14) Ry(-99) = Ry(-90), nadir.
+    track = GimbalTrack()
+    track.add_quaternion(1000.0, ARDUPILOT_FLAGS, from_euler(-10.0, -95.0, 0.0))
+    track.add_quaternion(1100.0, ARDUPILOT_FLAGS, from_euler(-20.0, -105.0, 0.0))
+    samples = track.samples(servo=True)
+    at = sample_at(samples, 1040.0)
+    assert at is not None
+    assert at.angles_deg == pytest.approx((-14.0, -99.0, 0.0))
+    assert off_nadir_deg(camera_attitude((14.0, 9.0, 0.0), at)[1]) == pytest.approx(0, abs=1e-6)
+    # holding the status before instead: Ry(9) Rx(4) Ry(-95) e_x =
+    # Ry(9) Rx(4) (-0.08716, 0, 0.99619) = Ry(9) (-0.08716, -0.06949, 0.99376)
+    # = (0.06937, -0.06949, 0.99516): 5.64 degrees off nadir
+    held = camera_attitude((14.0, 9.0, 0.0), samples[0])
+    assert off_nadir_deg(held[1]) == pytest.approx(5.64, abs=0.01)
+
+
+def test_device_attitude_slerped_between_statuses() -> None:
+    # earth frame, yaw 20 at 0 ms and 40 at 100 ms, pitch -45 both; at 25 ms:
+    # Rz(20) Ry(-45) (Ry(45) Rz(20) Ry(-45))^0.25 = Rz(20) Ry(-45) Ry(45) Rz(5) Ry(-45)
+    # = Rz(25) Ry(-45)
+    track = GimbalTrack()
+    track.add_quaternion(0.0, YAW_IN_EARTH_FRAME, from_euler(0.0, -45.0, 20.0))
+    track.add_quaternion(100.0, YAW_IN_EARTH_FRAME, from_euler(0.0, -45.0, 40.0))
+    at = sample_at(track.samples(servo=False), 25.0)
+    assert at is not None
+    assert camera_attitude((0.0, 0.0, 300.0), at) == pytest.approx((0.0, -45.0, 25.0))
+
+
+def test_device_on_its_own_clock_is_placed_on_the_autopilots() -> None:
+    # a device stamps 50_000 and 50_100 ms of its own; they arrive when the autopilot
+    # has said 700_000 and 700_100 ms: offset 650_000, so they stand at 700_000 and
+    # 700_100 on the autopilot's clock
+    track = GimbalTrack()
+    track.add_quaternion(
+        50_000.0, YAW_IN_EARTH_FRAME, from_euler(0, -45, 20), autopilot_ms=700_000.0
+    )
+    track.add_quaternion(
+        50_100.0, YAW_IN_EARTH_FRAME, from_euler(0, -45, 40), autopilot_ms=700_100.0
+    )
+    assert track.latest_ms == pytest.approx(700_100.0)
+    at = sample_at(track.samples(servo=False), 700_025.0)
+    assert at is not None and at.angles_deg[2] == pytest.approx(25.0)
+
+
+# -- one clock ------------------------------------------------------------------
+
+
+def test_trigger_time_on_the_boot_clock() -> None:
+    clock = BootClock()
+    # no time heard yet, GPS time unknown (time_usec 0): nothing to place it by
+    assert clock.trigger_ms(0) == (None, "arrival")
+    # SYSTEM_TIME: UTC 1_764_331_200_000_000 us at boot 600_000 ms, so UTC - boot =
+    # 1_764_330_600_000_000 us; a UTC trigger 1_764_331_201_234_500 us is boot
+    # (1_764_331_201_234_500 - 1_764_330_600_000_000) / 1000 = 601_234.5 ms
+    clock.observe_system_time(1_764_331_200_000_000, 600_000)
+    assert clock.trigger_ms(1_764_331_201_234_500) == (601_234.5, "utc")
+    # a feedback pin: boot microseconds in 32 bits. At boot 4_300_000 ms the counter has
+    # wrapped once (2^32 us = 4_294_967.296 ms): 5_032_704 us is 5_032.704 + 4_294_967.296
+    clock.observe_boot_ms(4_300_000)
+    assert clock.trigger_ms(5_032_704) == (pytest.approx(4_300_000.0), "boot")
+    assert clock.trigger_ms(0) == (4_300_000.0, "arrival")
+
+
+# -- the recorder: waits for the status after the trigger and the mount type -----
+
+
+def test_recorder_waits_for_the_status_after_the_trigger_and_the_mount_type() -> None:
+    recorder = PoseRecorder()
+    recorder.clock.observe_system_time(1_764_331_200_000_000, 1_000)  # UTC - boot = ...199_000_000
+    recorder.gimbal_status(AUTOPILOT, 1_000.0, ARDUPILOT_FLAGS, from_euler(-10.0, -95.0, 0.0))
+    assert recorder.mount_types_to_ask() == [1]
+    assert recorder.mount_types_to_ask() == []  # asked once
+    # trigger at UTC ...200_040_000 us = boot 1_040 ms, vehicle rolled 14, nose 9 up
+    recorder.feedback(feedback(1_764_331_200_040_000, (14.0, 9.0, 70.0)), now_s=0.0)
+    assert recorder.ready(now_s=0.1) == []  # MNT1_TYPE not known yet
+    recorder.set_mount_type(1, SERVO)
+    assert recorder.ready(now_s=0.1) == []  # no status after 1_040 ms yet
+    recorder.gimbal_status(AUTOPILOT, 1_100.0, ARDUPILOT_FLAGS, from_euler(-20.0, -105.0, 0.0))
+    (pose,) = recorder.ready(now_s=0.1)
+    assert pose.time_boot_ms == 1_040 and pose.trigger_clock == "utc"
+    assert pose.gimbal_frame == "body"
+    assert (pose.gimbal_roll_deg, pose.gimbal_pitch_deg, pose.gimbal_yaw_deg) == pytest.approx(
+        (-14.0, -99.0, 0.0)
+    )
+    assert off_nadir_deg(pose.camera_pitch_deg) < 1e-3
+    assert pose.camera_yaw_deg == pytest.approx(70.0, abs=1e-3)
+    assert (pose.roll_deg, pose.pitch_deg, pose.yaw_deg) == (14.0, 9.0, 70.0)
+
+
+def test_recorder_without_a_gimbal_records_the_vehicles_attitude_at_once() -> None:
+    recorder = PoseRecorder()
+    recorder.feedback(feedback(0, (2.0, -3.0, 45.0)), now_s=0.0)
+    (pose,) = recorder.ready(now_s=0.0)
+    assert pose.gimbal_frame == "none" and pose.gimbal_pitch_deg is None
+    assert (pose.camera_roll_deg, pose.camera_pitch_deg, pose.camera_yaw_deg) == pytest.approx(
+        (2.0, -3.0, 45.0)
+    )
+
+
+def test_recorder_stops_waiting_for_a_status_that_never_comes() -> None:
+    recorder = PoseRecorder()
+    recorder.clock.observe_system_time(1_764_331_200_000_000, 1_000)
+    recorder.gimbal_status(DEVICE, 30.0, YAW_IN_EARTH_FRAME, from_euler(0.0, -90.0, 0.0))
+    recorder.feedback(feedback(1_764_331_200_040_000, (0.0, 0.0, 0.0)), now_s=0.0)
+    assert recorder.ready(now_s=1.0) == []
+    recorder.clock.observe_boot_ms(2_040)  # a second of the autopilot's time later
+    (pose,) = recorder.ready(now_s=1.0)
+    assert pose.gimbal_frame == "earth" and off_nadir_deg(pose.camera_pitch_deg) < 1e-6

@@ -1,0 +1,63 @@
+"""A capture's pose from the messages ArduPilot sends, over a real MAVLink link.
+
+The scripted peer sends what ArduCopter with a servo mount (MNT1_TYPE 1)
+sends around a photo: SYSTEM_TIME, GIMBAL_DEVICE_ATTITUDE_STATUS from the
+autopilot's component (gimbal_device_id 1, its flags), CAMERA_FEEDBACK with a
+GPS-time stamp, and it answers the MNT1_TYPE read.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from missions.flight.vehicle import Vehicle
+from missions.manifest import read_manifest
+from tests.flight.peer import ScriptedVehicle
+from tests.flight.test_gimbal import ARDUPILOT_FLAGS, from_euler
+
+NAN = math.nan
+UTC_AT_BOOT_1000_MS = 1_764_331_200_000_000  # us
+
+
+def status(peer: ScriptedVehicle, time_boot_ms: int, q: tuple[float, ...]) -> None:
+    peer.send(
+        peer.mav.gimbal_device_attitude_status_encode(
+            0, 0, time_boot_ms, ARDUPILOT_FLAGS, list(q), NAN, NAN, NAN, 0, NAN, NAN, 1
+        )
+    )
+
+
+async def test_a_servo_mount_photo_is_recorded_straight_down(
+    peer: ScriptedVehicle, tmp_path: Path
+) -> None:
+    peer.params["MNT1_TYPE"] = 1.0
+    vehicle = await Vehicle.connect(peer.url, heartbeat_interval_s=0.1, timeout_s=5.0)
+    try:
+        manifest = tmp_path / "captures.jsonl"
+        vehicle.record_captures(manifest)
+        peer.send(peer.mav.system_time_encode(UTC_AT_BOOT_1000_MS, 1_000))
+        # servo outputs at 1_000 ms: roll -10, tilt -95; at 1_100 ms: roll -20, tilt -105
+        status(peer, 1_000, from_euler(-10.0, -95.0, 0.0))
+        # the shutter at UTC + 40 ms = boot 1_040 ms: rolled 14 right, nose 9 up, heading 70
+        peer.send(
+            peer.mav.camera_feedback_encode(
+                UTC_AT_BOOT_1000_MS + 40_000, 0, 0, 1, 348_000_000, 1_135_500_000,
+                160.0, 60.0, 14.0, 9.0, 70.0, 0.0, 0, 1,
+            )
+        )  # fmt: skip
+        status(peer, 1_100, from_euler(-20.0, -105.0, 0.0))
+        await vehicle.wait_until(lambda: vehicle.captures_written == 1, 5.0, "photo recorded")
+    finally:
+        await vehicle.close()
+    (pose,) = read_manifest(manifest)
+    # 0.4 of the way from 1_000 to 1_100 ms: roll -14, tilt -99, which cancel the
+    # vehicle's 14 and 9: Rz(70) Ry(9) Rx(14) Rx(-14) Ry(-99) = Rz(70) Ry(-90)
+    assert pose.time_boot_ms == 1_040 and pose.trigger_clock == "utc"
+    assert pose.gimbal_frame == "body"
+    assert (pose.gimbal_roll_deg, pose.gimbal_pitch_deg) == pytest.approx((-14.0, -99.0), abs=1e-3)
+    assert pose.camera_pitch_deg == pytest.approx(-90.0, abs=1e-3)
+    assert pose.camera_yaw_deg == pytest.approx(70.0, abs=1e-3)
+    assert (pose.roll_deg, pose.pitch_deg, pose.yaw_deg) == (14.0, 9.0, 70.0)
