@@ -149,6 +149,8 @@ class SensorSpec:
     p1: float
     p2: float
     comment: str
+    focal_mm: float | None = None
+    """The lens focal length, where the database gives it (thermal cores without EXIF focal)."""
 
 
 def _ratio(text: str | float) -> float:
@@ -162,9 +164,14 @@ def _ratio(text: str | float) -> float:
     return value
 
 
+def _key(make: str, model: str) -> str:
+    """Database key: make and model run together, without spaces, lower case ('skydiox2narrow')."""
+    return re.sub(r"\s+", "", f"{make}{model}").lower()
+
+
 @lru_cache(maxsize=1)
 def camera_database() -> dict[str, list[SensorSpec]]:
-    """The bundled OpenAthena database, keyed by lower-case make+model."""
+    """The bundled OpenAthena database, keyed by :func:`_key` of its make+model."""
     raw = json.loads(resources.files("imagery.data").joinpath("droneModels.json").read_text())
     table: dict[str, list[SensorSpec]] = {}
     for row in raw["droneCCDParams"]:
@@ -181,13 +188,10 @@ def camera_database() -> dict[str, list[SensorSpec]]:
             p1=float(row.get("tangentialT1", 0) or 0),
             p2=float(row.get("tangentialT2", 0) or 0),
             comment=str(row.get("comment", "")),
+            focal_mm=float(row["focalLength"]) if row.get("focalLength") else None,
         )
-        table.setdefault(spec.make_model.lower(), []).append(spec)
+        table.setdefault(_key(spec.make_model, ""), []).append(spec)
     return table
-
-
-def _key(make: str, model: str) -> str:
-    return re.sub(r"\s+", "", f"{make}{model}").lower()
 
 
 def lookup_sensor(make: str, model: str, *, thermal: bool, width: int) -> SensorSpec | None:
@@ -201,7 +205,14 @@ def lookup_sensor(make: str, model: str, *, thermal: bool, width: int) -> Sensor
 
 @dataclass(frozen=True, slots=True)
 class ExifOptics:
-    """The EXIF fields intrinsics are built from (None where absent)."""
+    """The EXIF (and maker XMP) fields intrinsics are built from (None where absent).
+
+    ``calibrated_focal_px`` and ``calibrated_center_px`` are the maker's own
+    per-unit calibration in pixels (DJI ``CalibratedFocalLength`` and
+    ``CalibratedOpticalCenterX/Y``, Skydio ``CalibratedFocalLength`` and
+    ``CalibratedOpticalCenter`` X/Y), on the grid of the readout they were
+    measured on, with the origin at the top-left corner of the top-left pixel.
+    """
 
     make: str = ""
     model: str = ""
@@ -212,14 +223,88 @@ class ExifOptics:
     exif_width: int | None = None
     exif_height: int | None = None
     digital_zoom: float | None = None
+    calibrated_focal_px: tuple[float, float] | None = None
+    calibrated_center_px: tuple[float, float] | None = None
+
+
+CALIBRATION_CENTRE_TOLERANCE = 0.1
+"""How far (as a fraction of the image size) a maker's optical centre may lie from the
+image centre and still be taken as measured on this image's grid."""
+
+
+def _calibrated(
+    optics: ExifOptics, width: int, height: int, zoom: float, notes: list[str]
+) -> tuple[float, float, float, float] | None:
+    """fx, fy, cx, cy from the maker's calibration, when it was made on this image's grid.
+
+    A calibration of the full readout says nothing certain about a crop or a
+    resize (a Skydio thermal frame carries its visible camera's calibration):
+    then it is left out, with a note, and the other sources are used.
+    """
+    if optics.calibrated_focal_px is None:
+        return None
+    fx, fy = optics.calibrated_focal_px
+    # Without a stated centre, the maker's calibration is taken to be centred (DJI writes both).
+    cx, cy = optics.calibrated_center_px or (width / 2, height / 2)
+    off_x, off_y = abs(cx - width / 2) / width, abs(cy - height / 2) / height
+    if fx <= 0 or fy <= 0 or max(off_x, off_y) > CALIBRATION_CENTRE_TOLERANCE:
+        notes.append(
+            f"maker calibration (f={fx:.1f} px, centre {cx:.1f},{cy:.1f}) does not fit the "
+            f"{width}x{height} image: ignored"
+        )
+        return None
+    # Corner origin to this module's pixel-centre origin: half a pixel; digital zoom
+    # magnifies about the image centre.
+    cx, cy = cx - 0.5, cy - 0.5
+    mid_x, mid_y = (width - 1) / 2, (height - 1) / 2
+    return fx * zoom, fy * zoom, mid_x + (cx - mid_x) * zoom, mid_y + (cy - mid_y) * zoom
+
+
+def _from_database(
+    focal_mm: float, spec: SensorSpec, width: int, height: int, notes: list[str]
+) -> tuple[float, float]:
+    """fx, fy of a saved grid from the database's full-readout pixel pitch."""
+    aspect_img, aspect_spec = width / height, spec.width / spec.height
+    if abs(aspect_img - aspect_spec) < 0.01:
+        scale = spec.width / width
+        if scale != 1:
+            notes.append(f"resized from the {spec.width}x{spec.height} readout")
+    elif aspect_img > aspect_spec:
+        scale = spec.width / width
+        notes.append(f"vertical crop of the {spec.width}x{spec.height} readout")
+    else:
+        scale = spec.height / height
+        notes.append(f"horizontal crop of the {spec.width}x{spec.height} readout")
+    return focal_mm / (spec.pitch_x_mm * scale), focal_mm / (spec.pitch_y_mm * scale)
+
+
+def _from_exif(
+    optics: ExifOptics,
+    focal_mm: float,
+    x_res_per_mm: float,
+    width: int,
+    height: int,
+    notes: list[str],
+) -> tuple[float, float]:
+    """fx, fy from EXIF focal length and focal-plane resolution."""
+    ref_w = optics.exif_width or width
+    ref_h = optics.exif_height or height
+    if (ref_w, ref_h) != (width, height):
+        notes.append(
+            f"EXIF describes {ref_w}x{ref_h}, image is {width}x{height}: "
+            "assumed a resize (a crop would change the focal length in pixels)"
+        )
+    fy_res = optics.focal_plane_y_res_per_mm or x_res_per_mm
+    return focal_mm * x_res_per_mm * width / ref_w, focal_mm * fy_res * height / ref_h
 
 
 def intrinsics(optics: ExifOptics, width: int, height: int, *, thermal: bool = False) -> Camera:
     """Intrinsics of a saved ``width`` x ``height`` image.
 
-    Order of trust: the camera database (pixel pitch of the full readout,
-    rescaled to the saved grid), then EXIF focal-plane resolution, then the
-    35 mm equivalent focal length.
+    Order of trust: the maker's own calibration in pixels (when it was made on
+    this grid), the camera database (pixel pitch of the full readout, rescaled
+    to the saved grid; its focal length where EXIF has none), then EXIF
+    focal-plane resolution, then the 35 mm equivalent focal length.
 
     Raises
     ------
@@ -231,39 +316,32 @@ def intrinsics(optics: ExifOptics, width: int, height: int, *, thermal: bool = F
     zoom = optics.digital_zoom if optics.digital_zoom and optics.digital_zoom > 1 else 1.0
     if zoom > 1:
         notes.append(f"digital zoom x{zoom:g} applied to the focal length")
-    dist = (0.0, 0.0, 0.0, 0.0, 0.0)
-    if optics.focal_mm and spec is not None:
-        aspect_img, aspect_spec = width / height, spec.width / spec.height
-        if abs(aspect_img - aspect_spec) < 0.01:
-            scale = spec.width / width
-            if scale != 1:
-                notes.append(f"resized from the {spec.width}x{spec.height} readout")
-        elif aspect_img > aspect_spec:
-            scale = spec.width / width
-            notes.append(f"vertical crop of the {spec.width}x{spec.height} readout")
-        else:
-            scale = spec.height / height
-            notes.append(f"horizontal crop of the {spec.width}x{spec.height} readout")
-        fx = optics.focal_mm * zoom / (spec.pitch_x_mm * scale)
-        fy = optics.focal_mm * zoom / (spec.pitch_y_mm * scale)
-        dist = (spec.k1, spec.k2, spec.k3, spec.p1, spec.p2)
+    dist = (spec.k1, spec.k2, spec.k3, spec.p1, spec.p2) if spec else (0.0,) * 5
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    focal_mm = optics.focal_mm or (spec.focal_mm if spec else None)
+    calibrated = _calibrated(optics, width, height, zoom, notes)
+    if calibrated is not None:
+        fx, fy, cx, cy = calibrated
+        source = "maker calibration in the file"
+    elif focal_mm and spec is not None:
+        fx, fy = (f * zoom for f in _from_database(focal_mm, spec, width, height, notes))
         source = f"camera database {spec.make_model}"
+        if not optics.focal_mm:
+            source += f" (focal length {focal_mm:g} mm from the database)"
     elif optics.focal_mm and optics.focal_plane_x_res_per_mm:
-        ref_w = optics.exif_width or width
-        ref_h = optics.exif_height or height
-        if (ref_w, ref_h) != (width, height):
-            notes.append(
-                f"EXIF describes {ref_w}x{ref_h}, image is {width}x{height}: "
-                "assumed a resize (a crop would change the focal length in pixels)"
+        fx, fy = (
+            f * zoom
+            for f in _from_exif(
+                optics, optics.focal_mm, optics.focal_plane_x_res_per_mm, width, height, notes
             )
-        fy_res = optics.focal_plane_y_res_per_mm or optics.focal_plane_x_res_per_mm
-        fx = optics.focal_mm * zoom * optics.focal_plane_x_res_per_mm * width / ref_w
-        fy = optics.focal_mm * zoom * fy_res * height / ref_h
+        )
         source = "EXIF focal-plane resolution"
+        dist = (0.0,) * 5
     elif optics.focal_35mm:
         diag = math.hypot(width, height)
         fx = fy = optics.focal_35mm * zoom * diag / FULL_FRAME_DIAGONAL_MM
         source = "EXIF 35 mm equivalent"
+        dist = (0.0,) * 5
     else:
         raise IntrinsicsError(
             f"no focal length and pixel pitch for camera {optics.make!r} {optics.model!r}"
@@ -275,8 +353,8 @@ def intrinsics(optics: ExifOptics, width: int, height: int, *, thermal: bool = F
         height=height,
         fx=fx,
         fy=fy,
-        cx=(width - 1) / 2,
-        cy=(height - 1) / 2,
+        cx=cx,
+        cy=cy,
         k1=dist[0],
         k2=dist[1],
         k3=dist[2],

@@ -166,7 +166,12 @@ def process(
     detector: DetectorOption = None,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Georeference captures, find emission anomalies and store them (idempotent)."""
+    """Georeference captures, find emission anomalies and store them (idempotent).
+
+    Exit status: 0 when every capture was processed, and also when only some
+    failed (a warning on stderr says how many; the others are stored); 1 when
+    every capture failed; 2 for bad input.
+    """
     from imagery.batch import process_flight
 
     checked = _check(paths, manifest=manifest, dem=dem, sites=sites, detector=detector)
@@ -197,6 +202,28 @@ def process(
     finally:
         engine.dispose()
     _summarise(report)
+    raise _exit_status(len(report.failed), len(report.results))
+
+
+EXIT_ALL_FAILED = 1
+
+
+def _exit_status(failed: int, total: int) -> typer.Exit:
+    """The exit a CI job can test: failure only when nothing was processed.
+
+    A partly failed flight still stores its good captures, as a photogrammetry
+    run drops unusable frames, so it exits 0 with one warning line on stderr.
+    """
+    err = Console(stderr=True)
+    if total and failed == total:
+        err.print(f"[bold red]error:[/] all {total} captures failed", highlight=False)
+        return typer.Exit(EXIT_ALL_FAILED)
+    if failed:
+        err.print(
+            f"[yellow]warning:[/] {failed} of {total} captures failed; the others are stored",
+            highlight=False,
+        )
+    return typer.Exit(0)
 
 
 def _summarise(report: BatchReport) -> None:

@@ -1,15 +1,45 @@
-"""Fixtures for the imagery tests: the real frames beside the repository and the sample zone."""
+"""Fixtures for the imagery tests: the real frames and the sample zone.
+
+Real frames are looked up in the repository's own ``tests/data`` first (a small
+set that every clone has), then in the larger shared set beside the repository
+(``../shared/data/real``); a test whose frame is in neither skips with the reason.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from imagery.sites import Sites, load_sites
+from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]
 ZONE_SITES = REPO / "examples" / "zhengzhou-hightech" / "sites.geojson"
+TEST_DATA = REPO / "tests" / "data"
+REAL_DATA_DIRS = (TEST_DATA, SHARED_DATA / "real")
+
+
+def find_real(relative: str) -> Path | None:
+    """``group/file`` in the repository's test data, else in the shared set, else None."""
+    for root in REAL_DATA_DIRS:
+        if (root / relative).is_file():
+            return root / relative
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_file() -> Callable[[str], Path]:
+    """``real_file("group/file")``: a real frame's path, or a skip naming where it was sought."""
+
+    def get(relative: str) -> Path:
+        path = find_real(relative)
+        if path is None:
+            pytest.skip(f"{relative} is in none of {', '.join(map(str, REAL_DATA_DIRS))}")
+        return path
+
+    return get
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +51,7 @@ def zone_sites() -> Sites:
 
 @pytest.fixture(scope="session")
 def brighton(shared_data: Path) -> Path:
+    """The Brighton Beach DJI frames of the shared set (tests that need pairs of them)."""
     return shared_data / "rgb_dji_fc300s_brighton_beach"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from imagery.metadata import parse_xmp, pose_from_metadata, read_metadata
 from imagery.pose import airframe_to_camera_angles, camera_to_enu
 
 
-def test_dji_gimbal_pose_and_cropped_sensor(brighton: Path) -> None:
-    meta = read_metadata(brighton / "DJI_0030.JPG")
+def test_dji_gimbal_pose_and_cropped_sensor(real_file: Callable[[str], Path]) -> None:
+    meta = read_metadata(real_file("rgb_dji_fc300s_brighton_beach/DJI_0030.JPG"))
     pose = pose_from_metadata(meta)
     assert pose.source == "dji-xmp"
     assert (pose.yaw_deg, pose.pitch_deg, pose.alt_rel_m) == (44.2, -89.9, 40.1)
@@ -25,16 +26,16 @@ def test_dji_gimbal_pose_and_cropped_sensor(brighton: Path) -> None:
     assert any("vertical crop" in n for n in cam.notes)
 
 
-def test_h20t_thermal_intrinsics_and_laser(h20t: Path) -> None:
-    meta = read_metadata(h20t / "DJI_20220602143613_0216_T.JPG")
+def test_h20t_thermal_intrinsics_and_laser(real_file: Callable[[str], Path]) -> None:
+    meta = read_metadata(real_file("thermal_dji_zh20t_leipzig_GPL3/DJI_20220602143613_0216_T.JPG"))
     assert meta.kind == "thermal"
     assert meta.camera().fx == pytest.approx(13.5 / 0.012)
     pose = pose_from_metadata(meta)
     assert pose.laser is not None and pose.laser.distance_m == pytest.approx(97.218)
 
 
-def test_sensefly_airframe_attitude_and_resize_flagged(shared_data: Path) -> None:
-    meta = read_metadata(shared_data / "nir_sensefly_swinglet_seneca" / "IMG_0467.jpg")
+def test_sensefly_airframe_attitude_and_resize_flagged(real_file: Callable[[str], Path]) -> None:
+    meta = read_metadata(real_file("nir_sensefly_swinglet_seneca/IMG_0467.jpg"))
     pose = pose_from_metadata(meta)
     assert pose.source == "sensefly-xmp"
     assert pose.alt_rel_m == pytest.approx(68.422, abs=1e-3)
@@ -48,14 +49,14 @@ def test_sensefly_airframe_attitude_and_resize_flagged(shared_data: Path) -> Non
     assert any("assumed a resize" in n for n in meta.camera().notes)
 
 
-def test_invalid_gps_is_refused(shared_data: Path) -> None:
-    meta = read_metadata(shared_data / "rgb_dji_mini3pro_invalid_gps" / "DJI_0218.JPG")
+def test_invalid_gps_is_refused(real_file: Callable[[str], Path]) -> None:
+    meta = read_metadata(real_file("rgb_dji_mini3pro_invalid_gps/DJI_0218.JPG"))
     with pytest.raises(PoseError, match="Invalid"):
         pose_from_metadata(meta)
 
 
-def test_gps_without_orientation_is_not_assumed_nadir(shared_data: Path) -> None:
-    meta = read_metadata(shared_data / "rgb_autel_xl715_no_pose" / "test.jpg")
+def test_gps_without_orientation_is_not_assumed_nadir(real_file: Callable[[str], Path]) -> None:
+    meta = read_metadata(real_file("rgb_autel_xl715_no_pose/test.jpg"))
     with pytest.raises(PoseError, match="no camera orientation"):
         pose_from_metadata(meta)
     # Digital zoom x3 enters the focal length (35 mm equivalent 24 mm).
@@ -77,6 +78,23 @@ def test_null_island_is_refused() -> None:
     meta = CaptureMeta("x.jpg", 10, 10, "RGB", "rgb", "", "", None, ExifOptics(), xmp)
     with pytest.raises(PoseError, match="0,0"):
         pose_from_metadata(meta)
+
+
+def test_xmp_structs_in_every_serialisation() -> None:
+    """A struct as attributes, as rdf:parseType="Resource" and as a nested rdf:Description."""
+    fields = ("<s:Yaw>1.5</s:Yaw><s:Pitch>-90</s:Pitch>", 's:Yaw="1.5" s:Pitch="-90"')
+    forms = [
+        f"<s:O {fields[1]}/>",
+        f'<s:O rdf:parseType="Resource">{fields[0]}</s:O>',
+        f"<s:O><rdf:Description>{fields[0]}</rdf:Description></s:O>",
+    ]
+    for form in forms:
+        packet = (
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+            f'xmlns:s="urn:s">{form}</rdf:Description></rdf:RDF></x:xmpmeta>'
+        )
+        assert parse_xmp(packet)["urn:s"] == {"O/Yaw": "1.5", "O/Pitch": "-90"}, form
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
