@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -213,19 +215,31 @@ def _parse_home(text: str) -> Home:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
-    if not 2 <= len(values) <= 4 or not (-90 <= values[0] <= 90 and -180 <= values[1] <= 180):
+    if (
+        not 2 <= len(values) <= 4
+        or not all(math.isfinite(v) for v in values)
+        or not (-90 <= values[0] <= 90 and -180 <= values[1] <= 180)
+    ):
         raise _fail(f"--home {text!r}: expected LAT,LON[,ALT_AMSL_M[,HEADING_DEG]]")
     return Home(*values)
+
+
+#: An ArduPilot parameter name: at most 16 characters (AP_MAX_NAME_SIZE).
+_PARAM_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,15}")
 
 
 def _parse_params(pairs: list[str]) -> dict[str, float]:
     params: dict[str, float] = {}
     for pair in pairs:
-        name, _, value = pair.partition("=")
+        name, _, text = pair.partition("=")
+        name = name.strip().upper()
         try:
-            params[name.strip().upper()] = float(value)
+            value = float(text)
         except ValueError:
-            raise _fail(f"--param {pair!r}: expected NAME=VALUE with a number") from None
+            value = math.nan
+        if not _PARAM_NAME.fullmatch(name) or not math.isfinite(value):
+            raise _fail(f"--param {pair!r}: expected NAME=VALUE with a number")
+        params[name] = value
     return params
 
 

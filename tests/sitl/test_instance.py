@@ -56,6 +56,10 @@ def test_missing_binary_says_where_it_was_looked_for(
         (["fly", "PLAN", "--sitl", "--signing-key", "PLAN"], "32 bytes or 64 hexadecimal"),
         (["sitl", "start", "--home", "95,10"], "expected LAT,LON"),
         (["sitl", "start", "--param", "RTL_ALT=high"], "NAME=VALUE"),
+        (["sitl", "start", "--home", "34.8,nan"], "expected LAT,LON"),
+        (["sitl", "start", "--param", "=5"], "NAME=VALUE"),
+        (["sitl", "start", "--param", "A_NAME_OF_17_CHAR=1"], "NAME=VALUE"),
+        (["sitl", "start", "--param", "RTL_ALT=inf"], "NAME=VALUE"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
