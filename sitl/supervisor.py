@@ -162,7 +162,11 @@ def start_detached(
         return _await_report(process, deadline=time.monotonic() + timeout_s + 30.0)
     except BaseException:
         process.terminate()  # it stops SITL on SIGTERM, as for `sitl stop`
-        process.wait()
+        try:
+            process.wait(20.0)
+        except subprocess.TimeoutExpired:
+            process.kill()  # the kernel then stops SITL (PR_SET_PDEATHSIG)
+            process.wait()
         raise
 
 
@@ -328,9 +332,8 @@ def _write_state(state: Detached) -> None:
     partial.replace(state.state_path)
 
 
-def _supervise(config: dict[str, Any], instance: int) -> int:
-    """Start SITL as ``instance``, report, and wait; the exit code of the supervisor."""
-    workdir = instance_dir(instance)
+def _fresh_workdir(workdir: Path) -> None:
+    """An empty work directory (no EEPROM from an earlier run) with this process's log."""
     shutil.rmtree(workdir, ignore_errors=True)  # an earlier run's leftovers: the lock is ours
     workdir.mkdir(parents=True)
     logging.basicConfig(
@@ -338,9 +341,15 @@ def _supervise(config: dict[str, Any], instance: int) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def _supervise(config: dict[str, Any], instance: int) -> int:
+    """Start SITL as ``instance``, report, and wait; the exit code of the supervisor."""
+    workdir = instance_dir(instance)
     sitl: Sitl | None = None
     remove_workdir = False
     try:
+        _fresh_workdir(workdir)
         sitl = spawn(
             instance,
             home=Home(*config["home"]),
