@@ -14,10 +14,13 @@ DEFAULTS_FILE = Path(__file__).with_name("copter.parm")
 
 #: Servo camera on output 9 (SERVO9_FUNCTION 10 = camera trigger) so that
 #: DO_SET_CAM_TRIGG_DIST produces CAMERA_FEEDBACK; a servo gimbal on outputs
-#: 10-12 (mount roll 8, tilt 7, pan 6) that reports body-frame angles; Dijkstra
-#: path planning around the fence's exclusion polygons and circles (OA_TYPE 2),
-#: which ArduCopter sets up only at boot and which a plan's parameters ask for
-#: (``Vehicle.apply_params`` never writes it).
+#: 10-12 (mount roll 8, tilt 7, pan 6) that reports its body-frame servo
+#: outputs (``AP_Mount_Servo``), with a tilt that turns 45 degrees past
+#: straight down (MNT1_PITCH_MIN -135; ArduPilot's default -90 would leave the
+#: camera looking forward of nadir by the vehicle's nose-up pitch whenever it
+#: brakes); Dijkstra path planning around the fence's exclusion polygons and
+#: circles (OA_TYPE 2), which ArduCopter sets up only at boot and which a
+#: plan's parameters ask for (``Vehicle.apply_params`` never writes it).
 BOOT_PARAMS: dict[str, float] = {
     "OA_TYPE": 2,
     "CAM1_TYPE": 1,
@@ -26,7 +29,7 @@ BOOT_PARAMS: dict[str, float] = {
     "SERVO10_FUNCTION": 8,
     "SERVO11_FUNCTION": 7,
     "SERVO12_FUNCTION": 6,
-    "MNT1_PITCH_MIN": -90,
+    "MNT1_PITCH_MIN": -135,
     "MNT1_PITCH_MAX": 20,
     "MNT1_YAW_MIN": -180,
     "MNT1_YAW_MAX": 180,

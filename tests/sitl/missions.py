@@ -50,3 +50,35 @@ def long_mission(home: Home, count: int) -> Mission:
         x, y = offset(home, 5.0 * (i // 2), 40.0 * (i % 2))
         items.append(MissionItem(i, REL, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=30 + i % 7))
     return Mission(items=tuple(items), name=f"{count} items")
+
+
+def fast_survey_mission(
+    home: Home,
+    *,
+    leg_m: float = 300.0,
+    spacing_m: float = 60.0,
+    alt_m: float = 40.0,
+    speed_m_s: float = 15.0,
+    trigger_m: float = 4.0,
+) -> Mission:
+    """Two fast survey legs joined by a turn, camera down, a photo every ``trigger_m``.
+
+    At ``speed_m_s`` the copter leans well over: nose down to speed up and
+    into the drag, nose up to brake at each leg's end, rolled through the turn.
+    DO_CHANGE_SPEED holds for this mission only (AUTO starts at WPNAV_SPEED).
+    """
+    items: list[MissionItem] = [
+        MissionItem(0, mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_CMD_NAV_WAYPOINT,
+                    x=to_e7(home.lat), y=to_e7(home.lon), z=home.alt_amsl_m),
+        MissionItem(1, REL, mavlink.MAV_CMD_NAV_TAKEOFF, z=alt_m),
+        MissionItem(2, CMD, mavlink.MAV_CMD_DO_MOUNT_CONTROL, param1=-90, z=2),
+        MissionItem(3, CMD, mavlink.MAV_CMD_DO_CHANGE_SPEED, param1=1, param2=speed_m_s,
+                    param3=-1),
+        MissionItem(4, CMD, mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, param1=trigger_m, param3=1),
+    ]  # fmt: skip
+    for north, east in ((leg_m, 0.0), (leg_m, spacing_m), (0.0, spacing_m)):
+        x, y = offset(home, north, east)
+        items.append(MissionItem(len(items), REL, mavlink.MAV_CMD_NAV_WAYPOINT, x=x, y=y, z=alt_m))
+    items.append(MissionItem(len(items), CMD, mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST))
+    items.append(MissionItem(len(items), REL, mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH))
+    return Mission(items=tuple(items), name="fast survey")

@@ -79,14 +79,16 @@ async def test_sortie_1_flies_end_to_end(
     alt_error = np.abs(np.array([p.alt_rel_m for p in poses]) - planned_alt)
     # a photo fired at the start of a leg may still be on the climb between two heights
     assert (alt_error < 3.0).mean() > 0.97, sorted(alt_error)[-5:]
-    # nadir patterns look straight down (orbits look at the stack instead)
+    # nadir patterns look straight down (orbits look at the stack instead): the
+    # optical axis is 90 + camera pitch from straight down, within a degree on every photo
     nadir = [
-        pose.camera_pitch_deg
+        pose
         for pose, i in zip(poses, nearest, strict=True)
         if sample_sortie.photo_points[i].pattern in ("survey", "corridor")
     ]
     assert len(nadir) > 50
-    assert np.mean(np.array(nadir) < -80) > 0.95
+    off_nadir = np.array([90.0 + pose.camera_pitch_deg for pose in nadir])
+    assert off_nadir.max() < 1.0, nadir[int(off_nadir.argmax())]
 
     # the tlog holds both directions and every CAMERA_FEEDBACK of the manifest
     tlog = mavutil.mavlink_connection(str(result.tlog_path))
