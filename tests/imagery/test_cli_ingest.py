@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,33 @@ def test_process_flight_is_the_command_without_the_command_line(
         0,
         0,
     )
+
+
+def test_process_exit_status_says_how_many_failed(
+    real_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Exit 1 when every capture failed, 0 with a warning line when only some did."""
+    _register_all()
+    thermal = real_file("thermal_dji_zh20t_leipzig_GPL3/DJI_20220602143613_0216_T.JPG")
+    no_pose = real_file("thermal_flir_duo_pro_r/baboons.jpg")  # EXIF GPS, no orientation
+    flights = {"all_failed": [no_pose], "some_failed": [thermal, no_pose]}
+    out = {}
+    for name, frames in flights.items():
+        (tmp_path / name).mkdir()
+        for frame in frames:
+            (tmp_path / name / frame.name).symlink_to(frame)
+        url = f"sqlite:///{tmp_path / name}.db"
+        out[name] = runner.invoke(
+            app, ["process", str(tmp_path / name), "--db", url], env={"COLUMNS": "200"}
+        )
+
+    failed = out["all_failed"]
+    assert failed.exit_code == 1, failed.output
+    assert "1 captures, 0 processed, 1 failed" in failed.output
+    assert "error: all 1 captures failed" in failed.output
+    assert "baboons.jpg: EXIF GPS position only, no camera orientation" in failed.output
+
+    partial = out["some_failed"]
+    assert partial.exit_code == 0, partial.output
+    assert "2 captures, 1 processed, 1 failed" in partial.output
+    assert "warning: 1 of 2 captures failed; the others are stored" in partial.output
