@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +33,7 @@ from server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from server.processing import LocalProcessing
 from server.settings import Settings, get_settings
 from server.throttle import LoginThrottle
+from server.uploads import sweep_partials
 from store.db import make_engine
 
 logger = logging.getLogger(__name__)
@@ -182,6 +184,17 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return build
 
 
+async def _sweep_partials_forever(settings: Settings) -> None:
+    """Delete stale unfinished files in the data directory at start-up, then periodically."""
+    timeout_s = settings.partial_upload_timeout_s
+    while True:
+        try:
+            await asyncio.to_thread(sweep_partials, settings.data_dir, older_than_s=timeout_s)
+        except OSError as exc:  # a full or unreadable disk must not stop the service
+            logger.warning("sweeping unfinished uploads failed: %s", exc)
+        await asyncio.sleep(min(timeout_s / 2, 600.0))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new application bound to ``settings`` (read from the environment when omitted).
 
@@ -196,9 +209,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         manager.close_orphans()
+        sweeper = asyncio.create_task(_sweep_partials_forever(settings))
         try:
             yield
         finally:
+            sweeper.cancel()
             await manager.shutdown()
             await processing.shutdown()
             engine.dispose()

@@ -46,19 +46,41 @@ class BodyLimitMiddleware:
             if too_big:
                 await _reply(send, 413, f"request body larger than {limit} bytes")
                 return
+        await self._streamed(scope, receive, send, limit)
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Count a body that has no Content-Length (chunked) and answer 413 once over ``limit``.
+
+        The app is told the client went away (so it stops reading and drops the
+        body), and whatever it answers then is replaced by the 413.
+        """
         seen = 0
+        exceeded = False
+        replied = False
+        started = False  # the app's own answer began before the limit was hit: let it finish
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    # Starlette treats a disconnect as the client going away: the body is dropped.
+                    exceeded = True
                     return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited, send)
+        async def answer(message: Message) -> None:
+            nonlocal replied, started
+            if started or not exceeded:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+            elif not replied and message["type"] == "http.response.start":
+                replied = True
+                await _reply(send, 413, f"request body larger than {limit} bytes")
+
+        await self.app(scope, limited, answer)
+        if exceeded and not replied and not started:
+            await _reply(send, 413, f"request body larger than {limit} bytes")
 
 
 class SecurityHeadersMiddleware:

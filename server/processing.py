@@ -20,14 +20,16 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from imagery.dispatch import Dispatcher, open_client
 from imagery.dispatch.capture import IngestReport, ingest_flight
-from imagery.ingest import Inputs, collect_images, gather
+from imagery.ingest import Inputs, collect_images, gather, match_manifest
+from imagery.pose import Pose, pose_from_manifest
+from missions.manifest import MANIFEST_NAME, read_manifest
 from server.errors import NotFoundError
 from server.planning import zone_geojson
-from store.models import Flight
+from store.models import Capture, Flight
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,53 @@ def ingest_uploads(
         session.flush()
     return ingest_flight(
         session, inputs, sites=_zone_file(session, sites_dir), evidence_dir=evidence_dir
+    )
+
+
+def _manifest_pose(image: Path, manifest: Path) -> Pose | None:
+    """The uploaded manifest's pose of ``image``; None leaves the photo its own EXIF/XMP pose."""
+    try:
+        matched = match_manifest([image], read_manifest(manifest))
+    except ValueError:  # an unreadable manifest, or no record of this photo
+        return None
+    record = matched.get(image)
+    return pose_from_manifest(record) if record else None
+
+
+def ingest_upload(
+    session: Session,
+    flight: Flight,
+    image: Path,
+    *,
+    evidence_dir: Path,
+    sites_dir: Path,
+) -> IngestReport:
+    """Record one uploaded photo and queue its job (in the caller's transaction).
+
+    Only this photo is looked at (never the rest of the folder), so each upload
+    costs the same however many came before. Its pose comes from the manifest
+    if one was uploaded before it, else from its own EXIF/XMP; it is numbered
+    in order of arrival.
+    """
+    image = image.resolve()
+    directory = image.parent
+    if flight.directory != str(directory):
+        flight.directory = str(directory)  # ingest_flight finds the flight by its folder
+        session.add(flight)
+        session.flush()
+    manifest = directory / MANIFEST_NAME
+    pose = _manifest_pose(image, manifest) if manifest.is_file() else None
+    inputs = Inputs([image], {image: pose} if pose else {}, manifest, directory)
+    recorded = session.exec(
+        select(func.count()).select_from(Capture).where(Capture.flight_id == flight.id)
+    ).one()
+    return ingest_flight(
+        session,
+        inputs,
+        sites=_zone_file(session, sites_dir),
+        evidence_dir=evidence_dir,
+        first_index=recorded,
+        only_new=True,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from imagery.limits import DEFAULT_MAX_PIXELS
 from store.db import DEFAULT_DATA_DIR, default_url
 
 MIN_SECRET_BYTES = 32
@@ -63,6 +64,16 @@ class Settings(BaseSettings):
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS,
+        ge=1,
+        description="Images with more pixels are refused on upload and never decoded.",
+    )
+    partial_upload_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Unfinished upload files (.part) older than this are deleted.",
+    )
     processing_workers: int = Field(
         default=1, ge=1, description="Dask worker processes of the server's own processing."
     )

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from imagery.errors import UnreadableImageError
+from imagery.limits import DEFAULT_MAX_PIXELS, ImageTooLargeError, check_image_size
 from missions.manifest import MANIFEST_NAME, parse_pose
 from server.errors import UploadRejectedError, UploadTooLargeError
 
+logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 # Leading bytes of the formats a drone camera writes (DNG is a TIFF).
 SIGNATURES: tuple[tuple[bytes, str, frozenset[str]], ...] = (
@@ -70,13 +75,34 @@ def _check_manifest(path: Path) -> None:
                     raise UploadRejectedError(str(exc)) from None
 
 
+def _check_pixels(path: Path, name: str, max_pixels: int) -> None:
+    """Refuse an image over ``max_pixels`` (read from its header, never decoded).
+
+    A header Pillow cannot read is let through: processing reports it for that capture.
+    """
+    try:
+        check_image_size(path, max_pixels=max_pixels)
+    except ImageTooLargeError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise UploadTooLargeError(f"{name}: {reason}") from None
+    except UnreadableImageError:
+        pass
+
+
 async def save_upload(
-    source: AsyncReadable, filename: str | None, directory: Path, *, max_bytes: int
+    source: AsyncReadable,
+    filename: str | None,
+    directory: Path,
+    *,
+    max_bytes: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> SavedUpload:
     """Copy ``source`` into ``directory`` chunk by chunk, all or nothing.
 
-    The bytes go to a temporary file beside the target and are renamed into
-    place only once complete, checked and within ``max_bytes``.
+    The bytes go to a temporary file beside the target (``.upload-*.part``,
+    swept by :func:`sweep_partials` if the process dies mid-way) and are
+    renamed into place only once complete, checked, within ``max_bytes`` and,
+    for an image, within ``max_pixels``.
     """
     name = safe_name(filename)
     directory.mkdir(parents=True, exist_ok=True)
@@ -103,6 +129,8 @@ async def save_upload(
                 _check_manifest(tmp)
             except UnicodeDecodeError:
                 raise UploadRejectedError(f"{name}: not UTF-8 text") from None
+        else:
+            _check_pixels(tmp, name, max_pixels)
         sha = digest.hexdigest()
         if target.exists():
             existing = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -113,3 +141,31 @@ async def save_upload(
         tmp.unlink(missing_ok=True)
         raise
     return SavedUpload(path=target, sha256=sha, size=size, media_type=media)
+
+
+PARTIAL_SUFFIX = ".part"
+
+
+def sweep_partials(root: Path, *, older_than_s: float, now: float | None = None) -> int:
+    """Delete unfinished files (``*.part``) under ``root`` untouched for ``older_than_s``.
+
+    Uploads, previews and zone files are written as ``.part`` and renamed when
+    complete; a process killed mid-write leaves one behind. Younger ones may
+    still be in progress and are kept. Returns how many were deleted.
+    """
+    now = time.time() if now is None else now
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for path in root.rglob(f"*{PARTIAL_SUFFIX}"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # finished (renamed) or swept by another process meanwhile
+    if removed:
+        logger.info(
+            "swept %d unfinished files older than %.0f s under %s", removed, older_than_s, root
+        )
+    return removed

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
 
-from store.models import Capture, Flight
+from store.models import Capture, CaptureStatus, Flight
 
 logger = logging.getLogger(__name__)
 
@@ -311,11 +311,17 @@ def enqueue_flight(
     writer: str,
     max_attempts: int = 3,
     extra_params: Mapping[str, Any] | None = None,
+    capture_ids: Collection[uuid.UUID] | None = None,
 ) -> int:
-    """Queue every capture of a flight for ``pipeline_version`` (call it on ingest)."""
-    captures = session.exec(
-        sqlmodel_select(Capture).where(Capture.flight_id == flight_id).order_by(col(Capture.index))
-    ).all()
+    """Queue every capture of a flight (or only ``capture_ids``) for ``pipeline_version``.
+
+    Call it on ingest; ``capture_ids`` keeps an upload of one photo from
+    touching every capture the flight already has.
+    """
+    query = sqlmodel_select(Capture).where(Capture.flight_id == flight_id)
+    if capture_ids is not None:
+        query = query.where(col(Capture.id).in_(list(capture_ids)))
+    captures = session.exec(query.order_by(col(Capture.index))).all()
     return enqueue(
         session,
         (
@@ -516,6 +522,7 @@ def fail(
             job.status,
             job.attempts,
             job.max_attempts,
+            job.capture_id,
             job.flight_id,
             job.pipeline_version,
             job.writer,
@@ -526,8 +533,10 @@ def fail(
         if row is None:
             return None
         status = JobStatus(row.status)
-        if status is JobStatus.FAILED and on_failed is not None:
-            on_failed(session, _groups([row]))
+        if status is JobStatus.FAILED:
+            _fail_captures(session, [row.capture_id], reason)
+            if on_failed is not None:
+                on_failed(session, _groups([row]))
     log = logger.warning if status is JobStatus.FAILED else logger.info
     log("job %s attempt %d/%d failed: %s", job_id, row.attempts, row.max_attempts, reason)
     return status
@@ -575,8 +584,13 @@ def expire_leases(
                 last_error=func.coalesce(job.last_error, "")
                 + "lease expired: the process running it stopped answering",
             )
-            .returning(job.flight_id, job.pipeline_version, job.writer)
+            .returning(job.capture_id, job.flight_id, job.pipeline_version, job.writer)
         ).all()
+        _fail_captures(
+            session,
+            [r.capture_id for r in failed],
+            "lease expired: the process running it stopped answering",
+        )
         requeued = session.execute(
             update(JOBS)
             .where(*expired, job.attempts < job.max_attempts)
@@ -598,6 +612,22 @@ def expire_leases(
             result.failed,
         )
     return result
+
+
+def _fail_captures(session: Session, capture_ids: Sequence[uuid.UUID], reason: str) -> None:
+    """Mark still-pending captures whose job failed for good ``failed`` with the reason.
+
+    In the transaction that fails the jobs: a capture is never left ``pending``
+    with nothing left to process it. A capture already processed (by another
+    pipeline version) keeps its result.
+    """
+    if not capture_ids:
+        return
+    session.execute(
+        update(Capture)
+        .where(col(Capture.id).in_(list(capture_ids)), col(Capture.status) == CaptureStatus.PENDING)
+        .values(status=CaptureStatus.FAILED, failure_reason=reason[:2000])
+    )
 
 
 def _groups(rows: Iterable[Any]) -> list[JobGroup]:

@@ -122,8 +122,11 @@ def enqueue_flight_captures(
     evidence_dir: Path | None = None,
     work_px: int = DEFAULT_WORK_PX,
     max_attempts: int = 3,
+    capture_ids: Sequence[uuid.UUID] | None = None,
 ) -> int:
-    """Queue every capture of a flight for processing (in the caller's transaction).
+    """Queue every capture of a flight (or only ``capture_ids``) for processing.
+
+    In the caller's transaction.
 
     Paths must be readable by every Dask worker (a shared filesystem when the
     cluster spans machines). Returns how many jobs are new.
@@ -145,6 +148,7 @@ def enqueue_flight_captures(
         writer=WRITER,
         max_attempts=max_attempts,
         extra_params={k: v for k, v in extra.items() if v is not None},
+        capture_ids=capture_ids,
     )
 
 
@@ -168,12 +172,17 @@ def ingest_flight(
     evidence_dir: Path | None = None,
     work_px: int = DEFAULT_WORK_PX,
     max_attempts: int = 3,
+    first_index: int = 0,
+    only_new: bool = False,
 ) -> IngestReport:
     """Record the flight and its captures (pending) and queue their jobs (caller's transaction).
 
     Captures already recorded for the flight are kept as they are and jobs
     already queued for this pipeline version are not queued again, so
-    ingesting the same flight twice changes nothing.
+    ingesting the same flight twice changes nothing. ``inputs`` may be a part
+    of the flight (one uploaded photo): its images are numbered from
+    ``first_index``, and with ``only_new`` only the captures recorded now are
+    queued (the flight's others are not looked at).
     """
     flight = get_or_create_flight(
         session, directory=str(inputs.directory), name=inputs.directory.name
@@ -182,7 +191,7 @@ def ingest_flight(
         session.exec(sql_select(Capture.path).where(col(Capture.flight_id) == flight.id)).all()
     )
     new = []
-    for index, image in enumerate(inputs.images):
+    for index, image in enumerate(inputs.images, start=first_index):
         if str(image) in known:
             continue
         pose = inputs.poses.get(image)
@@ -210,6 +219,7 @@ def ingest_flight(
         evidence_dir=evidence_dir,
         work_px=work_px,
         max_attempts=max_attempts,
+        capture_ids=[c.id for c in new] if only_new else None,
     )
     logger.info("flight %s: %d new captures, %d jobs queued", flight.id, len(new), queued)
     return IngestReport(flight.id, len(new), queued)

@@ -48,7 +48,8 @@ def test_upload_image_and_preview(client: TestClient, headers, settings) -> None
     assert capture["flight_id"] == flight["id"] and capture["status"] == "pending"
     preview = client.get(f"/api/v1/captures/{result['capture_id']}/image?max_px=64", headers=h)
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
-    assert max(Image.open(io.BytesIO(preview.content)).size) == 64
+    # 64 px is served at the smallest preview size, 256 px, which a 128 x 96 photo is within
+    assert Image.open(io.BytesIO(preview.content)).size == (128, 96)
 
 
 def test_thermal_tiff_preview_is_stretched(client: TestClient, headers) -> None:

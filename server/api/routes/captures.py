@@ -11,10 +11,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
+from imagery.limits import ImageTooLargeError
 from server.api.deps import CurrentUser, OperatorUser, SessionDep, SettingsDep
 from server.errors import NotFoundError, UploadRejectedError, UploadTooLargeError
 from server.previews import preview
-from server.processing import LocalProcessing, ingest_uploads, require_photos
+from server.processing import LocalProcessing, ingest_upload, ingest_uploads, require_photos
 from server.schemas import CapturePublic, CapturesPublic, FlightProcessing, Message
 from server.settings import Settings
 from server.uploads import save_upload
@@ -55,7 +56,7 @@ def _flight(session: Session, flight_id: uuid.UUID) -> Flight:
     status_code=status.HTTP_201_CREATED,
     responses={
         404: {"model": Message},
-        413: {"model": Message, "description": "larger than the upload limit"},
+        413: {"model": Message, "description": "larger than the size or pixel limit"},
         415: {"model": Message, "description": "not a JPEG/PNG/TIFF image or a manifest"},
     },
 )
@@ -71,25 +72,32 @@ async def upload_capture(
     directory = flight_directory(flight, settings)
     try:
         saved = await save_upload(
-            file, file.filename, directory, max_bytes=settings.upload_max_bytes
+            file,
+            file.filename,
+            directory,
+            max_bytes=settings.upload_max_bytes,
+            max_pixels=settings.max_image_pixels,
         )
     except UploadTooLargeError as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
     except UploadRejectedError as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
     # recorded and queued in this transaction: the photo is in the queue once the upload answers
-    ingest_uploads(session, flight, directory, **_ingest_dirs(settings))
     capture_id = None
     if saved.media_type.startswith("image/"):
+        report = ingest_upload(session, flight, saved.path, **_ingest_dirs(settings))
         # the absolute path, as the imagery pipeline keys captures (flight, path)
         stored = str(saved.path.resolve())
         capture = session.exec(
-            select(Capture).where(Capture.flight_id == flight.id, Capture.path == stored)
+            select(Capture).where(Capture.flight_id == report.flight_id, Capture.path == stored)
         ).one()
         capture.sha256 = saved.sha256
         capture.kind = "thermal" if saved.media_type == "image/tiff" else "rgb"
         session.add(capture)
         capture_id = capture.id
+    elif flight.directory != str(directory.resolve()):
+        flight.directory = str(directory.resolve())  # the manifest's folder is the flight's
+        session.add(flight)
     session.commit()
     return UploadResult(
         name=saved.path.name,
@@ -152,6 +160,7 @@ def capture_file(session: Session, capture: Capture, settings: Settings) -> Path
     responses={
         200: {"content": {"image/jpeg": {}}},
         404: {"model": Message},
+        413: {"model": Message, "description": "the image has too many pixels to preview"},
     },
 )
 def capture_image(
@@ -161,7 +170,11 @@ def capture_image(
     capture_id: uuid.UUID,
     max_px: Annotated[int, Query(ge=64, le=8192)] = 1600,
 ) -> Any:
-    """A JPEG preview (thermal frames stretched to 8 bits), at most ``max_px`` on the long side."""
+    """A JPEG preview (thermal frames stretched to 8 bits), at most ``max_px`` on the long side.
+
+    Served at the smallest of the sizes 256, 512, 1024, 1600 and 2048 px that is
+    at least ``max_px`` (2048 for anything larger).
+    """
     capture = _capture(session, capture_id)
     try:
         path = preview(
@@ -169,9 +182,12 @@ def capture_image(
             settings.data_dir / "previews",
             key=str(capture.id),
             max_px=max_px,
+            max_pixels=settings.max_image_pixels,
         )
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ImageTooLargeError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
     except UploadRejectedError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return FileResponse(path, media_type="image/jpeg")
