@@ -101,7 +101,8 @@ def euler(matrix: NDArray[np.float64]) -> tuple[float, float, float]:
     Looking straight down (pitch -90) roll and yaw describe the same turn; the
     turn is then put in yaw (roll 0), so yaw is where the image's top points.
     """
-    pitch = math.asin(max(-1.0, min(1.0, -matrix[2, 0])))
+    # atan2, not asin(-m20): asin loses half the digits near straight down
+    pitch = math.atan2(-matrix[2, 0], math.hypot(matrix[2, 1], matrix[2, 2]))
     if math.cos(pitch) > 1e-6:
         roll = math.atan2(matrix[2, 1], matrix[2, 2])
         yaw = math.atan2(matrix[1, 0], matrix[0, 0])

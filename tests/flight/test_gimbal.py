@@ -100,6 +100,17 @@ def test_servo_straight_down_keeps_roll_and_pan_apart_by_the_pan_before() -> Non
     assert off_nadir_deg(pitch) == pytest.approx(0.0, abs=1e-4)
 
 
+def test_servo_track_takes_the_pan_before_at_straight_down() -> None:
+    # pan 30 with tilt -80, then tilt exactly -90 (roll 8): the second quaternion holds
+    # only roll + pan = 38; the track's pan before (30) leaves roll 8
+    track = GimbalTrack()
+    track.add_quaternion(0.0, ARDUPILOT_FLAGS, from_euler(5.0, -80.0, 30.0))
+    track.add_quaternion(62.5, ARDUPILOT_FLAGS, from_euler(8.0, -90.0, 30.0))
+    first, second = track.samples(servo=True)
+    assert first.angles_deg == pytest.approx((5.0, -80.0, 30.0))
+    assert second.angles_deg == pytest.approx((8.0, -90.0, 30.0), abs=1e-4)
+
+
 @given(
     st.floats(-60, 60),
     st.floats(-135, 20).filter(lambda t: abs(abs(t) - 90) > 0.5),
