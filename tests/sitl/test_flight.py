@@ -13,6 +13,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight import transfer
 from missions.flight.errors import CommandTimeoutError, NoSpaceError, PreflightError
+from missions.flight.events import Captured, FlightEvent, LinkLost, LinkRestored, ModeChanged
 from missions.flight.fly import fly_mission
 from missions.flight.transfer import TransferSettings
 from missions.flight.vehicle import Vehicle, distance_m
@@ -244,13 +245,12 @@ async def test_lossy_link_uploads_verifies_and_survives_a_cut(
     finally:
         await setup.close()
 
-    async def on_event(event: object) -> None:
-        kind = getattr(event, "kind", "")
-        if kind in ("link_lost", "link_restored"):
-            lost.append(kind)
-        if kind == "mode_changed":
+    async def on_event(event: FlightEvent) -> None:
+        if isinstance(event, LinkLost | LinkRestored):
+            lost.append(event.kind)
+        if isinstance(event, ModeChanged):
             modes.append(event.mode)
-        if kind == "captured" and event.pose.index >= 6 and not cut:
+        if isinstance(event, Captured) and event.pose.index >= 6 and not cut:
             cut.append(event.pose.index)
             proxy.cut(cut_s)  # mid-flight, between photos
 
