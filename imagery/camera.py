@@ -227,6 +227,10 @@ class ExifOptics:
     calibrated_center_px: tuple[float, float] | None = None
 
 
+SQUARE_PIXEL_TOLERANCE = 0.05
+"""Drone camera sensors have square pixels: a database row whose pitches differ by more
+than this (the bundled Boson 640 row swaps its width and height) is a data error."""
+
 CALIBRATION_CENTRE_TOLERANCE = 0.1
 """How far (as a fraction of the image size) a maker's optical centre may lie from the
 image centre and still be taken as measured on this image's grid."""
@@ -313,6 +317,12 @@ def intrinsics(optics: ExifOptics, width: int, height: int, *, thermal: bool = F
     """
     notes: list[str] = []
     spec = lookup_sensor(optics.make, optics.model, thermal=thermal, width=width)
+    if spec is not None and abs(spec.pitch_x_mm / spec.pitch_y_mm - 1) > SQUARE_PIXEL_TOLERANCE:
+        notes.append(
+            f"camera database row {spec.make_model} has non-square pixels "
+            f"({spec.pitch_x_mm * 1000:.2f} x {spec.pitch_y_mm * 1000:.2f} um): not used"
+        )
+        spec = None
     zoom = optics.digital_zoom if optics.digital_zoom and optics.digital_zoom > 1 else 1.0
     if zoom > 1:
         notes.append(f"digital zoom x{zoom:g} applied to the focal length")
@@ -345,6 +355,7 @@ def intrinsics(optics: ExifOptics, width: int, height: int, *, thermal: bool = F
     else:
         raise IntrinsicsError(
             f"no focal length and pixel pitch for camera {optics.make!r} {optics.model!r}"
+            + (f" ({'; '.join(notes)})" if notes else "")
         )
     notes.insert(0, source)
     logger.debug("intrinsics for %s %s: fx=%.1f (%s)", optics.make, optics.model, fx, source)

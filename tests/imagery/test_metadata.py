@@ -111,6 +111,13 @@ def test_intrinsics_need_a_focal_length() -> None:
         intrinsics(ExifOptics(make="Nobody", model="X"), 100, 100)
 
 
+def test_database_row_with_non_square_pixels_is_not_used() -> None:
+    # The bundled "teledyne flirBOSON 640" row: 7.68/512 mm by 5.76/640 mm = 15 x 9 um.
+    optics = ExifOptics(make="Teledyne FLIR", model="Boson 640", focal_mm=13.6)
+    with pytest.raises(IntrinsicsError, match="non-square pixels"):
+        intrinsics(optics, 640, 512, thermal=True)
+
+
 def test_airframe_level_flight_looks_straight_down() -> None:
     yaw, pitch, _ = airframe_to_camera_angles(30.0, 0.0, 0.0)
     assert pitch == pytest.approx(-90.0)
