@@ -227,9 +227,11 @@ class ExifOptics:
     calibrated_center_px: tuple[float, float] | None = None
 
 
-SQUARE_PIXEL_TOLERANCE = 0.05
+SQUARE_PIXEL_TOLERANCE = 0.2
 """Drone camera sensors have square pixels: a database row whose pitches differ by more
-than this (the bundled Boson 640 row swaps its width and height) is a data error."""
+than this is a data error (the bundled Boson 640 row, 15 x 9 um, mixes its width and
+height). Rows a few per cent off (active-area rounding: FC2103, FC6520, Skydio X2
+colour) stay in use."""
 
 CALIBRATION_CENTRE_TOLERANCE = 0.1
 """How far (as a fraction of the image size) a maker's optical centre may lie from the
