@@ -74,6 +74,15 @@ MOUNT_TYPE_SERVO = 1
 #: |cos(tilt)| below this: the servo quaternion cannot tell roll from pan (see servo_angles).
 _GIMBAL_LOCK_COS = 1e-3
 
+#: How much older than its stamp a servo mount's status is, on average. ArduCopter
+#: (Copter.cpp's scheduler table) sends telemetry (GCS update_send, 400 Hz, priority
+#: 105) before it updates the mount (AP_Mount update, 50 Hz, priority 108) in the same
+#: loop, so a status stamped at S reports the servo outputs of the last mount update
+#: before S: 0 to 20 ms earlier, 10 on average. The camera fires (AP_Camera update,
+#: 50 Hz, priority 111) after the mount update of its loop, so the outputs at the
+#: trigger are those of the trigger's own loop.
+SERVO_STATUS_AGE_MS = 10.0
+
 
 def rotation(roll_deg: float, pitch_deg: float, yaw_deg: float) -> NDArray[np.float64]:
     """Body-to-NED rotation matrix (3, 3) for Z-Y-X Euler angles in degrees."""
@@ -364,26 +373,37 @@ class GimbalTrack:
 
     def samples(self, *, servo: bool) -> list[GimbalSample]:
         """Every kept status as a sample; ``servo``: ArduPilot's servo mount sent them."""
+        return self._servo_samples() if servo else self._horizon_samples()
+
+    def _servo_samples(self) -> list[GimbalSample]:
+        """Joint angles, each pan the hint for the next, at the mount update they come from.
+
+        MOUNT_STATUS is stamped on arrival and left so; a quaternion status
+        stands :data:`SERVO_STATUS_AGE_MS` before its stamp.
+        """
         out: list[GimbalSample] = []
         pan = 0.0
+        for status in self._statuses:
+            if status.q is not None:
+                angles = servo_angles(status.q, pan_hint_deg=pan)
+                time_ms = status.time_boot_ms + self.offset_ms - SERVO_STATUS_AGE_MS
+            else:
+                angles = status.euler_deg or (0.0, 0.0, 0.0)
+                time_ms = status.time_boot_ms
+            pan = angles[2]
+            out.append(body_sample(time_ms, angles))
+        return out
+
+    def _horizon_samples(self) -> list[GimbalSample]:
+        out: list[GimbalSample] = []
         offset = self.offset_ms
-        for raw in self._statuses:
-            status = _Status(raw.time_boot_ms + offset, raw.flags, raw.q, raw.euler_deg)
-            if servo:
-                if status.q is not None:
-                    angles = servo_angles(status.q, pan_hint_deg=pan)
-                else:
-                    assert status.euler_deg is not None
-                    angles = status.euler_deg
-                pan = angles[2]
-                out.append(body_sample(status.time_boot_ms, angles))
-                continue
+        for status in self._statuses:
             if status.q is not None:
                 matrix = quaternion_matrix(status.q)
             else:
-                assert status.euler_deg is not None
-                matrix = rotation(*status.euler_deg)
-            out.append(horizon_sample(status.time_boot_ms, device_frame(status.flags), matrix))
+                matrix = rotation(*(status.euler_deg or (0.0, 0.0, 0.0)))
+            frame = device_frame(status.flags)
+            out.append(horizon_sample(status.time_boot_ms + offset, frame, matrix))
         return out
 
 
@@ -553,6 +573,8 @@ class PoseRecorder:
         if sender.from_autopilot and self._mount_types.get(sender.device_id, _ASKED) == _ASKED:
             return False
         latest = self._tracks[sender].latest_ms
+        if latest is not None and self._servo(sender):
+            latest -= SERVO_STATUS_AGE_MS
         if waiting.trigger_ms is None or (latest is not None and latest >= waiting.trigger_ms):
             return True
         boot = self.clock.latest_ms

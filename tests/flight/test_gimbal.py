@@ -15,6 +15,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from missions.flight.capture import (
+    SERVO_STATUS_AGE_MS,
     YAW_IN_EARTH_FRAME,
     YAW_IN_VEHICLE_FRAME,
     YAW_LOCK,
@@ -173,22 +174,25 @@ def test_device_frame_follows_the_v2_flags() -> None:
 
 
 def test_servo_angles_interpolated_between_the_statuses_around_the_trigger() -> None:
-    # statuses at 1000 ms (roll -10, tilt -95) and 1100 ms (roll -20, tilt -105); the
-    # trigger at 1040 ms is 0.4 of the way: roll -14, tilt -99. Vehicle at the trigger
-    # rolled 14, nose 9 up: Ry(9) Rx(14) Rx(-14) Ry(-99) = Ry(-90), nadir.
+    # statuses stamped 1000 ms (roll -10, tilt -95) and 1100 ms (roll -20, tilt -105)
+    # report the mount update SERVO_STATUS_AGE_MS (10 ms) before: 990 and 1090 ms.
+    # The trigger at 1040 ms is half way: roll -15, tilt -100. Vehicle at the trigger
+    # rolled 15, nose 10 up: Ry(10) Rx(15) Rx(-15) Ry(-100) = Ry(-90), nadir.
+    assert SERVO_STATUS_AGE_MS == 10.0
     track = GimbalTrack()
     track.add_quaternion(1000.0, ARDUPILOT_FLAGS, from_euler(-10.0, -95.0, 0.0))
     track.add_quaternion(1100.0, ARDUPILOT_FLAGS, from_euler(-20.0, -105.0, 0.0))
     samples = track.samples(servo=True)
+    assert [s.time_boot_ms for s in samples] == [990.0, 1090.0]
     at = sample_at(samples, 1040.0)
     assert at is not None
-    assert at.angles_deg == pytest.approx((-14.0, -99.0, 0.0))
-    assert off_nadir_deg(camera_attitude((14.0, 9.0, 0.0), at)[1]) == pytest.approx(0, abs=1e-6)
-    # holding the status before instead: Ry(9) Rx(4) Ry(-95) e_x =
-    # Ry(9) Rx(4) (-0.08716, 0, 0.99619) = Ry(9) (-0.08716, -0.06949, 0.99376)
-    # = (0.06937, -0.06949, 0.99516): 5.64 degrees off nadir
-    held = camera_attitude((14.0, 9.0, 0.0), samples[0])
-    assert off_nadir_deg(held[1]) == pytest.approx(5.64, abs=0.01)
+    assert at.angles_deg == pytest.approx((-15.0, -100.0, 0.0))
+    assert off_nadir_deg(camera_attitude((15.0, 10.0, 0.0), at)[1]) == pytest.approx(0, abs=1e-6)
+    # holding the status before instead: Ry(10) Rx(5) Ry(-95) e_x =
+    # Ry(10) Rx(5) (-0.087156, 0, 0.996195) = Ry(10) (-0.087156, -0.086824, 0.992404)
+    # = (0.086497, -0.086824, 0.992461): acos(0.992461) = 7.04 degrees off nadir
+    held = camera_attitude((15.0, 10.0, 0.0), samples[0])
+    assert off_nadir_deg(held[1]) == pytest.approx(7.04, abs=0.01)
 
 
 def test_device_attitude_slerped_between_statuses() -> None:
@@ -247,21 +251,27 @@ def test_recorder_waits_for_the_status_after_the_trigger_and_the_mount_type() ->
     recorder.gimbal_status(AUTOPILOT, 1_000.0, ARDUPILOT_FLAGS, from_euler(-10.0, -95.0, 0.0))
     assert recorder.mount_types_to_ask() == [1]
     assert recorder.mount_types_to_ask() == []  # asked once
-    # trigger at UTC ...200_040_000 us = boot 1_040 ms, vehicle rolled 14, nose 9 up
-    recorder.feedback(feedback(1_764_331_200_040_000, (14.0, 9.0, 70.0)), now_s=0.0)
+    # trigger at UTC ...200_040_000 us = boot 1_040 ms, vehicle rolled 15, nose 10 up
+    recorder.feedback(feedback(1_764_331_200_040_000, (15.0, 10.0, 70.0)), now_s=0.0)
     assert recorder.ready(now_s=0.1) == []  # MNT1_TYPE not known yet
     recorder.set_mount_type(1, SERVO)
     assert recorder.ready(now_s=0.1) == []  # no status after 1_040 ms yet
+    # stamped 1_045 ms: the mount update 10 ms before, 1_035 ms, is still before the trigger
+    recorder.gimbal_status(AUTOPILOT, 1_045.0, ARDUPILOT_FLAGS, from_euler(-14.5, -99.5, 0.0))
+    assert recorder.ready(now_s=0.1) == []
     recorder.gimbal_status(AUTOPILOT, 1_100.0, ARDUPILOT_FLAGS, from_euler(-20.0, -105.0, 0.0))
     (pose,) = recorder.ready(now_s=0.1)
+    # between 1_035 (roll -14.5, tilt -99.5) and 1_090 ms (-20, -105): 5/55 of the way,
+    # roll -14.5 - 5.5 * 5 / 55 = -15, tilt -99.5 - 5.5 * 5 / 55 = -100, which cancel
+    # the vehicle's 15 and 10: Rz(70) Ry(10) Rx(15) Rx(-15) Ry(-100) = Rz(70) Ry(-90)
     assert pose.time_boot_ms == 1_040 and pose.trigger_clock == "utc"
     assert pose.gimbal_frame == "body"
     assert (pose.gimbal_roll_deg, pose.gimbal_pitch_deg, pose.gimbal_yaw_deg) == pytest.approx(
-        (-14.0, -99.0, 0.0)
+        (-15.0, -100.0, 0.0), abs=1e-3
     )
     assert off_nadir_deg(pose.camera_pitch_deg) < 1e-3
     assert pose.camera_yaw_deg == pytest.approx(70.0, abs=1e-3)
-    assert (pose.roll_deg, pose.pitch_deg, pose.yaw_deg) == (14.0, 9.0, 70.0)
+    assert (pose.roll_deg, pose.pitch_deg, pose.yaw_deg) == (15.0, 10.0, 70.0)
 
 
 def test_recorder_without_a_gimbal_records_the_vehicles_attitude_at_once() -> None:

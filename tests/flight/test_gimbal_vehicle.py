@@ -41,11 +41,11 @@ async def test_a_servo_mount_photo_is_recorded_straight_down(
         peer.send(peer.mav.system_time_encode(UTC_AT_BOOT_1000_MS, 1_000))
         # servo outputs at 1_000 ms: roll -10, tilt -95; at 1_100 ms: roll -20, tilt -105
         status(peer, 1_000, from_euler(-10.0, -95.0, 0.0))
-        # the shutter at UTC + 40 ms = boot 1_040 ms: rolled 14 right, nose 9 up, heading 70
+        # the shutter at UTC + 40 ms = boot 1_040 ms: rolled 15 right, nose 10 up, heading 70
         peer.send(
             peer.mav.camera_feedback_encode(
                 UTC_AT_BOOT_1000_MS + 40_000, 0, 0, 1, 348_000_000, 1_135_500_000,
-                160.0, 60.0, 14.0, 9.0, 70.0, 0.0, 0, 1,
+                160.0, 60.0, 15.0, 10.0, 70.0, 0.0, 0, 1,
             )
         )  # fmt: skip
         status(peer, 1_100, from_euler(-20.0, -105.0, 0.0))
@@ -53,11 +53,12 @@ async def test_a_servo_mount_photo_is_recorded_straight_down(
     finally:
         await vehicle.close()
     (pose,) = read_manifest(manifest)
-    # 0.4 of the way from 1_000 to 1_100 ms: roll -14, tilt -99, which cancel the
-    # vehicle's 14 and 9: Rz(70) Ry(9) Rx(14) Rx(-14) Ry(-99) = Rz(70) Ry(-90)
+    # the statuses report the mount updates 10 ms before their stamps (990 and 1_090
+    # ms): half way, roll -15, tilt -100, which cancel the vehicle's 15 and 10:
+    # Rz(70) Ry(10) Rx(15) Rx(-15) Ry(-100) = Rz(70) Ry(-90)
     assert pose.time_boot_ms == 1_040 and pose.trigger_clock == "utc"
     assert pose.gimbal_frame == "body"
-    assert (pose.gimbal_roll_deg, pose.gimbal_pitch_deg) == pytest.approx((-14.0, -99.0), abs=1e-3)
+    assert (pose.gimbal_roll_deg, pose.gimbal_pitch_deg) == pytest.approx((-15.0, -100.0), abs=1e-3)
     assert pose.camera_pitch_deg == pytest.approx(-90.0, abs=1e-3)
     assert pose.camera_yaw_deg == pytest.approx(70.0, abs=1e-3)
-    assert (pose.roll_deg, pose.pitch_deg, pose.yaw_deg) == (14.0, 9.0, 70.0)
+    assert (pose.roll_deg, pose.pitch_deg, pose.yaw_deg) == (15.0, 10.0, 70.0)
