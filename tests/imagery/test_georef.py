@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from pyproj import Geod
+from rasterio.transform import from_origin
 from skimage.feature import ORB, match_descriptors
 from skimage.measure import ransac
 from skimage.transform import EuclideanTransform
 
 from imagery.camera import Camera
-from imagery.dem import load_dem
+from imagery.dem import Dem, load_dem
+from imagery.errors import GeoreferenceError, PoseError
 from imagery.georef import Georef
 from imagery.metadata import pose_from_metadata, read_metadata
-from imagery.pose import Pose
+from imagery.pose import Pose, anchored_to_takeoff
 
 CAMERA = Camera(1000, 750, 820.0, 820.0, 499.5, 374.5, k1=-0.12, k2=0.09, p1=1e-4, p2=-2e-4)
 
@@ -168,3 +173,92 @@ def test_oblique_frame_footprint_is_cut_at_range() -> None:
     top = g.pixel_to_ground(np.array([[500.0, 0.0]]))
     assert np.isnan(top).all()  # above the horizon
     assert g.footprint().bounds[3] - g.origin[1] == pytest.approx(g.max_range_m, rel=0.01)
+
+
+def _flat_dem(path: Path, lon: float, lat: float, alt_m: float) -> Dem:
+    """A flat UTM DEM of 5 m cells, 2 km on a side, around a point."""
+    g = Georef.build(CAMERA, Pose(lat, lon, alt_m + 1, 0.0, -90.0, 0.0, alt_rel_m=1.0))
+    x0, y0 = g.origin[:2]
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=400,
+        height=400,
+        count=1,
+        dtype="float32",
+        crs=f"EPSG:{g.epsg}",
+        transform=from_origin(x0 - 1000, y0 + 1000, 5.0, 5.0),
+    ) as dst:
+        dst.write(np.full((1, 400, 400), alt_m, dtype=np.float32))
+    return load_dem(path)
+
+
+@pytest.mark.parametrize(
+    ("pitch_deg", "expected_m"),
+    [
+        # Nadir, 100 m up, centre pixel: GNSS 2.5 m east and north; height moves nothing;
+        # tilts about the camera's x and y axes 100 tan(1 deg) = 1.7455 m each; a spin
+        # about the optical axis nothing. sqrt(2 * 2.5^2 + 2 * 1.7455^2) = 4.3120 m.
+        (-90.0, 4.3120),
+        # Pitch -45: GNSS 2.5, 2.5; height 1.5 / tan(45) = 1.5; pitch +-1 deg
+        # (100 / tan(44) - 100 / tan(46)) / 2 = 3.4921; a turn about the image's down axis
+        # 100 tan(1) / sin(45) = 2.4686 sideways; the spin nothing.
+        # sqrt(12.5 + 2.25 + 3.4921^2 + 2.4686^2) = 5.7479 m.
+        (-45.0, 5.7479),
+    ],
+)
+def test_position_error_propagates_every_pose_sigma(
+    tmp_path: Path, pitch_deg: float, expected_m: float
+) -> None:
+    pose = Pose(34.8, 113.6, 210.0, 0.0, pitch_deg, 0.0, alt_rel_m=100.0)
+    g = Georef.build(CAMERA, pose)
+    assert g.position_error_m() == pytest.approx(expected_m, abs=1e-3)
+    # The same on a flat DEM (its tangent plane is the flat ground), and in any direction.
+    dem = _flat_dem(tmp_path / "flat.tif", 113.6, 34.8, 110.0)
+    assert Georef.build(CAMERA, pose, dem=dem).position_error_m() == pytest.approx(
+        expected_m, abs=1e-3
+    )
+    turned = dataclasses.replace(pose, yaw_deg=137.0)
+    assert Georef.build(CAMERA, turned).position_error_m() == pytest.approx(expected_m, abs=1e-3)
+    # RTK in the file: 2 cm sigmas leave the attitude terms only (at nadir 2 * 1.7455^2).
+    rtk = dataclasses.replace(pose, sigma_h_m=0.02, sigma_v_m=0.03)
+    if pitch_deg == -90.0:
+        assert Georef.build(CAMERA, rtk).position_error_m() == pytest.approx(
+            math.sqrt(2 * 0.02**2 + 2 * 1.74551**2), abs=1e-3
+        )
+
+
+def test_position_error_grows_with_range_and_obliquity() -> None:
+    errors = [
+        Georef.build(
+            CAMERA, Pose(34.8, 113.6, 110.0 + h, 0.0, p, 0.0, alt_rel_m=h)
+        ).position_error_m()
+        for h, p in ((50.0, -90.0), (100.0, -90.0), (100.0, -45.0), (100.0, -20.0))
+    ]
+    assert errors == sorted(errors)
+
+
+def test_absolute_altitude_is_anchored_on_the_takeoff_ground(tmp_path: Path) -> None:
+    """DJI's AbsoluteAltitude reads 30 m high; 100 m above a take-off on 110 m ground,
+    looking 30 deg down true north, the centre ray meets the ground 100 / tan(30) =
+    173.21 m out, not 130 / tan(30) = 225.17 m."""
+    dem = _flat_dem(tmp_path / "flat.tif", 113.6, 34.8, 110.0)
+    pose = Pose(34.8, 113.6, 240.0, 0.0, -30.0, 0.0, alt_rel_m=100.0, source="dji")
+    geod = Geod(ellps="WGS84")
+    for anchor, distance in ((None, 130.0), (110.0, 100.0)):
+        g = Georef.build(CAMERA, pose, dem=dem, takeoff_ground_amsl_m=anchor)
+        hit = g.pixel_to_ground(np.array([[CAMERA.cx, CAMERA.cy]]))[0]
+        lon, lat = g.to_lonlat(hit[:1], hit[1:2])
+        expected = geod.fwd(113.6, 34.8, 0.0, distance / math.tan(math.radians(30.0)))
+        assert geod.inv(lon[0], lat[0], *expected[:2])[2] < 0.05
+    anchored = anchored_to_takeoff(pose, 110.0)
+    assert anchored.alt_amsl_m == 210.0
+    assert anchored.as_dict()["takeoff_ground_amsl_m"] == 110.0
+    with pytest.raises(PoseError, match="no height above take-off"):
+        anchored_to_takeoff(dataclasses.replace(pose, alt_rel_m=None), 110.0)
+    # A recorded altitude under the DEM is a datum error, and anchoring is the way out.
+    low = dataclasses.replace(pose, alt_amsl_m=100.0)
+    with pytest.raises(GeoreferenceError, match="anchor it on the take-off ground"):
+        Georef.build(CAMERA, low, dem=dem)
+    assert Georef.build(CAMERA, low, dem=dem, takeoff_ground_amsl_m=110.0).origin[2] == 210.0
