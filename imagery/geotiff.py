@@ -1,8 +1,11 @@
-"""A capture resampled onto a north-up UTM grid, written as a GeoTIFF (rasterio).
+"""A capture resampled onto the UTM grid, written as a GeoTIFF (rasterio).
 
-Each output cell's centre is put on the ground (the flat ground height or
-the DEM), projected into the image through the camera, and the image is
-sampled there (bilinear). Cells the camera did not see are nodata (an alpha
+Rows run along grid north (the GeoTIFF's CRS is the capture's UTM zone), not
+true north: the two differ by the grid convergence, which the georeference
+has already applied to the camera's true-north attitude, so a cell holds the
+pixel that sees its ground. Each output cell's centre is put on the ground
+(the flat ground height or the DEM), projected into the image through the
+camera, and the image is sampled there (bilinear). Cells the camera did not see are nodata (an alpha
 band for colour). This is a single-frame orthorectification: relief
 displacement of buildings is not removed (no surface model of them).
 """
@@ -33,13 +36,13 @@ def write_geotiff(
     *,
     gsd_m: float | None = None,
 ) -> Path:
-    """Write ``image`` (on ``georef``'s pixel grid) as a UTM GeoTIFF.
+    """Write ``image`` (on ``georef``'s pixel grid) as a GeoTIFF on the capture's UTM grid.
 
     Parameters
     ----------
     image : (rows, cols, 3) colour in [0, 1] or uint8, or (rows, cols) values (e.g. degrees C).
     georef : the capture's georeference on the same grid as ``image``.
-    gsd_m : output cell size; the image's ground size at its centre by default.
+    gsd_m : output cell size (grid metres); the image's ground size at its centre by default.
 
     Raises
     ------
