@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,9 +57,13 @@ def api_schema(schema_app):  # type: ignore[no-untyped-def]
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# ECOPATROL_SCHEMA_EXAMPLES=200 for a deeper run by hand; 10 keeps the suite quick.
+EXAMPLES = int(os.environ.get("ECOPATROL_SCHEMA_EXAMPLES", "10"))
+
+
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case, schema_app) -> None:  # type: ignore[no-untyped-def]
     """Every check but ``positive_data_acceptance``: a schema cannot say that a polygon must
     not cross itself or that a launch needs a connection or SITL, so the server rightly
