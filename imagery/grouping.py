@@ -11,6 +11,13 @@ when their ground polygons overlap by at least ``min_overlap`` of the
 smaller one, since frame edges cut them differently and move their centroids.
 The group id is derived from the smallest member key, so it stays the same
 when the flight is processed again.
+
+Findings in the air (a plume above its stack, placed there by the pipeline)
+have no ground point to compare: they are linked only with findings in the air
+of the same kind attributed to the same source, when their 3-D points lie
+within their combined uncertainty. Several captures of one such object then
+fix its point by least squares over their rays (:func:`least_squares_point`),
+which needs no assumption about where on each ray it is.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 from shapely.geometry import shape
 
@@ -41,6 +49,9 @@ class Located:
     area_m2: float | None
     sort_key: str
     polygon: dict[str, Any] | None = None
+    source_id: str | None = None
+    alt_amsl_m: float | None = None
+    """Set for findings in the air: their point's altitude, metres AMSL."""
 
     @classmethod
     def of(cls, finding: Any, key: Hashable) -> Located:
@@ -54,11 +65,69 @@ class Located:
             finding.area_m2,
             finding.dedupe_key,
             finding.ground_polygon,
+            getattr(finding, "source_id", None),
+            getattr(finding, "alt_amsl_m", None),
         )
 
 
 def _radius(item: Located) -> float:
     return math.sqrt(max(item.area_m2 or 0.0, 0.0) / math.pi)
+
+
+def _same_in_air(
+    a: Located,
+    b: Located,
+    xy_a: NDArray[np.float64],
+    xy_b: NDArray[np.float64],
+    error_a: float,
+    error_b: float,
+    sigmas: float,
+    min_link_m: float = 3.0,
+) -> bool:
+    """Two findings in the air are one object: same source, 3-D points within their errors."""
+    if a.source_id is None or a.source_id != b.source_id:
+        return False
+    assert a.alt_amsl_m is not None and b.alt_amsl_m is not None
+    gap = math.hypot(float(np.linalg.norm(xy_a - xy_b)), a.alt_amsl_m - b.alt_amsl_m)
+    return gap <= max(sigmas * math.hypot(error_a, error_b), min_link_m)
+
+
+def least_squares_point(
+    origins: NDArray[np.float64], directions: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float]:
+    """The point nearest a bundle of rays, in the least-squares sense.
+
+    Minimises the sum of squared perpendicular distances to the lines
+    ``origins[i] + t * directions[i]``: with ``P_i = I - d_i d_i^T`` (the
+    projection off ray i), the normal equations are
+    ``(sum P_i) x = sum P_i o_i``.
+
+    Parameters
+    ----------
+    origins : (N, 3) ndarray, points on the rays (metres, any one Cartesian frame).
+    directions : (N, 3) ndarray, their directions (normalised here).
+
+    Returns
+    -------
+    point : (3,) ndarray in the same frame.
+    rms_m : root-mean-square distance of the rays from it (metres).
+
+    Raises
+    ------
+    ValueError
+        With fewer than two rays, or rays (nearly) parallel: no point is fixed.
+    """
+    d = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    if len(d) < 2:
+        raise ValueError("a point needs at least two rays")
+    proj = np.eye(3)[None, :, :] - d[:, :, None] * d[:, None, :]
+    a = proj.sum(axis=0)
+    b = np.einsum("nij,nj->i", proj, origins)
+    if np.linalg.cond(a) > 1e6:
+        raise ValueError("the rays are (nearly) parallel: they fix no point")
+    point = np.linalg.solve(a, b)
+    residual = np.einsum("nij,nj->ni", proj, point[None, :] - origins)
+    return point, float(np.sqrt(np.mean(np.sum(residual**2, axis=1))))
 
 
 def group(
@@ -90,10 +159,16 @@ def group(
         for a, b in tree.query_pairs(reach):
             if items[a].kind != items[b].kind:
                 continue
+            if (items[a].alt_amsl_m is None) != (items[b].alt_amsl_m is None):
+                continue  # one in the air, one on the ground: not one object
+            if items[a].alt_amsl_m is not None:
+                if _same_in_air(items[a], items[b], xy[a], xy[b], errors[a], errors[b], sigmas):
+                    parent[find(a)] = find(b)
+                continue
             limit = max(sigmas * math.hypot(errors[a], errors[b]), min_link_m)
             if float(np.linalg.norm(xy[a] - xy[b])) <= limit + 0.5 * min(radii[a], radii[b]):
                 parent[find(a)] = find(b)
-        with_shape = [i for i, it in enumerate(items) if it.polygon]
+        with_shape = [i for i, it in enumerate(items) if it.polygon and it.alt_amsl_m is None]
         shapes = [shape(items[i].polygon) for i in with_shape]
         left, right = (
             shapely.STRtree(shapes).query(np.array(shapes, dtype=object), predicate="intersects")

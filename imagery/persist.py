@@ -16,12 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlmodel import Session
 
+from imagery.dem import transformer
 from imagery.detect.change import NAME as CHANGE_NAME
 from imagery.detect.change import VERSION as CHANGE_VERSION
 from imagery.detect.change import Change, GroupSummary, compare_patrols
-from imagery.grouping import Located, group
+from imagery.georef import utm_epsg
+from imagery.grouping import Located, group, least_squares_point
 from imagery.pipeline import CaptureResult
 from store.findings import (
     flight_findings,
@@ -88,6 +92,91 @@ def _by_group(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
     return groups
 
 
+def _metres(points: list[list[float]], epsg: int) -> NDArray[np.float64]:
+    """(N, 3) UTM easting, northing and altitude AMSL of ``[lon, lat, alt]`` points."""
+    arr = np.asarray(points, dtype=np.float64)
+    e, n = transformer(4326, epsg).transform(arr[:, 0], arr[:, 1])
+    return np.stack([np.asarray(e), np.asarray(n), arr[:, 2]], axis=1)
+
+
+def _axes(findings: Sequence[Finding]) -> dict[str, list[float]]:
+    """Each source's ``[lon, lat, foot_alt_m, height_m]`` as the pipeline recorded it."""
+    out = {}
+    for f in findings:
+        axis = (f.measurements or {}).get("source_axis")
+        if f.source_id and isinstance(axis, list) and len(axis) == 4:
+            out[f.source_id] = [float(v) for v in axis]
+    return out
+
+
+def _in_air_fix(members: Sequence[Finding], axes: dict[str, list[float]]) -> dict[str, Any] | None:
+    """Where a group in the air is, by least squares over its members' rays, and the
+    source whose mouth-and-above line passes nearest that point; None without two
+    distinct rays."""
+    found: list[Any] = [(f.measurements or {}).get("ray") for f in members if f.alt_amsl_m]
+    rays: list[dict[str, Any]] = [r for r in found if isinstance(r, dict) and "to" in r]
+    if len({tuple(r["from"]) for r in rays}) < 2 or not axes:
+        return None
+    epsg = utm_epsg(rays[0]["to"][0], rays[0]["to"][1])
+    starts = _metres([r["from"] for r in rays], epsg)
+    ends = _metres([r["to"] for r in rays], epsg)
+    try:
+        point, rms = least_squares_point(starts, ends - starts)
+    except ValueError:
+        return None
+    feet = _metres([[a[0], a[1], a[2]] for a in axes.values()], epsg)
+    heights = np.array([a[3] for a in axes.values()])
+    # Distance to each source's line from its mouth up (and to the mouth from below it).
+    gaps = np.hypot(
+        np.hypot(point[0] - feet[:, 0], point[1] - feet[:, 1]),
+        np.where(point[2] < feet[:, 2] + heights, feet[:, 2] + heights - point[2], 0.0),
+    )
+    i = int(np.argmin(gaps))
+    lon, lat = transformer(epsg, 4326).transform(point[0], point[1])
+    mouth = feet[i] + np.array([0.0, 0.0, heights[i]])
+    return {
+        "source_id": list(axes)[i],
+        "lat": float(lat),
+        "lon": float(lon),
+        "alt_amsl_m": round(float(point[2]), 2),
+        "height_agl_m": round(float(point[2] - feet[i, 2]), 2),
+        "source_distance_m": round(float(np.linalg.norm(point - mouth)), 2),
+        "rays": len(rays),
+        "rms_m": round(rms, 2),
+        "line_distance_m": round(float(gaps[i]), 2),
+    }
+
+
+def _fix_groups_in_air(groups: dict[str, list[Finding]], everything: Sequence[Finding]) -> int:
+    """Give every group in the air seen from two or more places its least-squares point and
+    source (the single-capture answer stays in ``measurements["single_capture"]``)."""
+    axes = _axes(everything)
+    fixed = 0
+    for members in groups.values():
+        fix = _in_air_fix(members, axes)
+        if fix is None:
+            continue
+        fixed += 1
+        for f in members:
+            single = (f.measurements or {}).get("single_capture") or {
+                "source_id": f.source_id,
+                "lat": f.lat,
+                "lon": f.lon,
+                "alt_amsl_m": f.alt_amsl_m,
+                "height_agl_m": f.height_agl_m,
+                "source_distance_m": f.source_distance_m,
+            }
+            f.source_id, f.lat, f.lon = fix["source_id"], fix["lat"], fix["lon"]
+            f.alt_amsl_m, f.height_agl_m = fix["alt_amsl_m"], fix["height_agl_m"]
+            f.source_distance_m = fix["source_distance_m"]
+            f.measurements = {
+                **(f.measurements or {}),
+                "single_capture": single,
+                "group_fix": {k: fix[k] for k in ("rays", "rms_m", "line_distance_m")},
+            }
+    return fixed
+
+
 def finish_flight(session: Session, flight: Flight) -> list[Change]:
     """Group the flight's findings and mark each group new or recurring against the
     previous patrol of the same sites; returns every change, the gone ones included."""
@@ -95,6 +184,8 @@ def finish_flight(session: Session, flight: Flight) -> list[Change]:
     ids = group([Located.of(f, f.id) for f in findings])
     set_groups(session, {k: v for k, v in ids.items() if isinstance(k, uuid.UUID)})
     current = _by_group(findings)
+    if _fix_groups_in_air(current, findings):
+        session.flush()
     sites = {f.site_id for f in findings if f.site_id}
     before = previous_flight(session, site_ids=sites, flight=flight)
     previous: dict[str, list[Finding]] = {}

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
-from shapely.geometry import LineString, Polygon, mapping
+from shapely.geometry import LineString, Point, Polygon, mapping
 from skimage.measure import find_contours
 
 from imagery.camera import Camera
@@ -35,18 +35,37 @@ from imagery.errors import ImageryError
 from imagery.georef import Georef
 from imagery.metadata import CaptureMeta, pose_from_metadata, read_metadata
 from imagery.pose import Pose
-from imagery.sites import Sites
+from imagery.sites import Axis, Sites, nearest_on_ray, ray_axis_distance, source_axes
 from imagery.thermal import ThermalFrame, read_thermal
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WORK_PX = 1400
 """Long side the detectors work at (the JPEG DCT scale closest above two thirds of it)."""
+WATER_KINDS = frozenset({"water_discolouration", "foam"})
+"""Findings on a river's surface: attributed to outfalls, never to stacks."""
+SOURCE_TOLERANCE_M = 2.0
+"""Rays passing within a stack's radius plus this are on it; farther out they see past it."""
+PLUME_REACH_M = 15.0
+"""A plume's nearest rays may pass this far outside its stack's wall (it bends downwind)."""
+OUTFALL_REACH_M = 30.0
+"""A ground finding whose outline comes this near an outfall is attributed to it."""
+MIN_ELEVATED_M = 3.0
+"""A finding whose point is this high above its stack's base is placed in the air."""
+MAX_RAYS = 3000
+"""Rays cast per detection to attribute it (its mask, evenly thinned)."""
 
 
 @dataclass(frozen=True, slots=True)
 class FindingResult:
-    """One finding, ready for the store (field names match ``store.models.Finding``)."""
+    """One finding, ready for the store (field names match ``store.models.Finding``).
+
+    ``source_id`` is the stack or outfall the finding is attributed to, when one
+    is. A finding in the air (a plume above its stack, a hot stack mouth) has its
+    point's ``alt_amsl_m`` and ``height_agl_m`` (above the ground at its source),
+    ``lat``/``lon`` under that point and no ground polygon; ``source_distance_m``
+    is metres from the source's mouth (in the air) or its foot (on the ground).
+    """
 
     dedupe_key: str
     kind: str
@@ -65,6 +84,10 @@ class FindingResult:
     position_error_m: float | None
     site_id: str | None
     measurements: dict[str, Any]
+    source_id: str | None = None
+    alt_amsl_m: float | None = None
+    height_agl_m: float | None = None
+    source_distance_m: float | None = None
     thumbnail_path: str | None = None
     overlay_path: str | None = None
     mask_path: str | None = None
@@ -180,16 +203,158 @@ def _outline(det: Detection) -> NDArray[np.float64]:
     return np.stack([ring[:, 1] - 1 + c0, ring[:, 0] - 1 + r0], axis=1)
 
 
-def _place(
-    det: Detection,
-    georef: Georef,
-    sites: Sites | None,
-    *,
-    scale: float,
-    key_prefix: str,
-    detector: Detector,
-) -> FindingResult | None:
-    """Put a detection on the ground; None when its pixels see no ground."""
+@dataclass(frozen=True, slots=True)
+class _StackFit:
+    """A detection's rays against the nearest stack: where on them the finding is.
+
+    ``point`` (3,) and ``uv`` (2,) are the finding's point in the world frame
+    (x east, y north, z AMSL; the georeference's) and the work-grid pixel whose
+    ray gives it; ``distance_m`` is how near the detection's rays pass the
+    stack (their 5th percentile); ``runner_up`` the next stack and its distance.
+    """
+
+    axis: Axis
+    point: NDArray[np.float64]
+    uv: NDArray[np.float64]
+    target: NDArray[np.float64]
+    distance_m: float
+    runner_up: tuple[str, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where a finding is, in the store's terms (see :class:`FindingResult`)."""
+
+    lon: float
+    lat: float
+    x: float
+    y: float
+    area_m2: float | None
+    error_m: float
+    polygon_ll: dict[str, Any] | None = None
+    polygon: Polygon | None = None
+    alt_amsl_m: float | None = None
+    height_agl_m: float | None = None
+    source: Axis | None = None
+    source_distance_m: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _mask_uv(det: Detection, max_n: int = MAX_RAYS) -> NDArray[np.float64]:
+    """(N, 2) work-grid pixels (column, row) of a detection's mask, evenly thinned to max_n."""
+    rr, cc = np.nonzero(det.mask)
+    step = max(len(rr) // max_n, 1)
+    r0, c0 = det.box[:2]
+    return np.stack([cc[::step] + c0, rr[::step] + r0], axis=1).astype(np.float64)
+
+
+def _fit_stack(det: Detection, georef: Georef, axes: Sequence[Axis]) -> _StackFit | None:
+    """The stack whose vertical line the detection's rays pass nearest, if near enough.
+
+    A plume rises from its stack's mouth: its rays must pass within the stack's
+    radius plus :data:`PLUME_REACH_M` of the mouth (a steam plume condenses a
+    few metres above it), and its point is on the ray passing nearest the
+    mouth. Anything else must be on the stack, base to mouth (its rays within
+    the radius plus :data:`SOURCE_TOLERANCE_M`, the pose's error at orbit
+    range), its point on its central ray, nearest the axis.
+    """
+    stacks = [a for a in axes if a.kind == "stack" and a.height_m > 0]
+    if not stacks:
+        return None
+    plume = det.kind == "plume"
+    uv = _mask_uv(det)
+    rays, origin = georef.rays(uv), georef.origin
+    if plume:
+        # A plume leaves its own mouth: its nearest ray passes there. (Another stack's
+        # column may stand in front of it, but that stack's mouth is not at the plume's root.)
+        misses = [_miss(origin, rays, a.mouth) for a in stacks]
+        scored = sorted((float(m.min()), i) for i, m in enumerate(misses))
+    else:
+        scored = sorted(
+            (float(np.percentile(ray_axis_distance(origin, rays, a)[0], 5)), i)
+            for i, a in enumerate(stacks)
+        )
+    best, axis = scored[0][0], stacks[scored[0][1]]
+    if best > axis.radius_m + (PLUME_REACH_M if plume else SOURCE_TOLERANCE_M):
+        return None
+    if plume:
+        k = int(np.argmin(misses[scored[0][1]]))
+        target = axis.mouth
+    else:
+        k = int(np.argmin(np.linalg.norm(uv - uv.mean(axis=0), axis=1)))
+        _, z = ray_axis_distance(origin, rays[k : k + 1], axis)
+        target = axis.foot + np.array([0.0, 0.0, float(z[0])])
+    runner = (stacks[scored[1][1]].source_id, round(scored[1][0], 1)) if len(scored) > 1 else None
+    point = nearest_on_ray(origin, rays[k], target)
+    return _StackFit(axis, point, uv[k], target, best, runner)
+
+
+def _miss(
+    origin: NDArray[np.float64], rays: NDArray[np.float64], point: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """(N,) metres by which each ray (in front of the camera) misses ``point``; inf behind."""
+    to_point = point - origin
+    along = rays @ to_point
+    miss = np.linalg.norm(to_point - along[:, None] * rays, axis=1)
+    return np.where(along > 0, miss, np.inf)
+
+
+def _air_error(georef: Georef, fit: _StackFit) -> float:
+    """1-sigma error (m, 3-D) of a point in the air: each pose uncertainty perturbed in turn,
+    the point found again on the moved ray, the displacements summed in quadrature."""
+    pose = georef.pose
+    squares = [pose.sigma_h_m**2]
+    for name, sigma in (
+        ("yaw_deg", pose.sigma_att_deg),
+        ("pitch_deg", pose.sigma_att_deg),
+        ("roll_deg", pose.sigma_att_deg),
+        ("alt_amsl_m", pose.sigma_v_m),
+    ):
+        moved = replace(georef, pose=replace(pose, **{name: getattr(pose, name) + sigma}))
+        ray = moved.rays(fit.uv[None, :])[0]
+        squares.append(
+            float(np.sum((nearest_on_ray(moved.origin, ray, fit.target) - fit.point) ** 2))
+        )
+    return math.sqrt(sum(squares))
+
+
+def _axis_lonlat(georef: Georef, axis: Axis) -> list[float]:
+    """``[lon, lat, foot altitude AMSL, height of the mouth above the foot]`` of a source."""
+    lon, lat = georef.to_lonlat(axis.foot[:1], axis.foot[1:2])
+    return [float(lon[0]), float(lat[0]), round(float(axis.foot[2]), 3), axis.height_m]
+
+
+def _in_air(det: Detection, georef: Georef, fit: _StackFit) -> _Where:
+    """A finding in the air at its stack: its point, height and distance from the mouth."""
+    lon, lat = georef.to_lonlat(fit.point[:1], fit.point[1:2])
+    range_m = float(np.linalg.norm(fit.point - georef.origin))
+    px_m = range_m / georef.camera.fx  # a work-grid pixel's size across the ray at that range
+    camera_lon, camera_lat = georef.pose.lon, georef.pose.lat
+    return _Where(
+        lon=float(lon[0]),
+        lat=float(lat[0]),
+        x=float(fit.point[0]),
+        y=float(fit.point[1]),
+        area_m2=round(float(det.mask.sum()) * px_m**2, 2),
+        error_m=_air_error(georef, fit),
+        alt_amsl_m=round(float(fit.point[2]), 2),
+        height_agl_m=round(float(fit.point[2] - fit.axis.foot[2]), 2),
+        source=fit.axis,
+        source_distance_m=round(float(np.linalg.norm(fit.point - fit.axis.mouth)), 2),
+        extra={
+            "placed": "air",
+            "range_m": round(range_m, 1),
+            "source_axis": _axis_lonlat(georef, fit.axis),
+            "ray": {
+                "from": [camera_lon, camera_lat, georef.pose.alt_amsl_m],
+                "to": [float(lon[0]), float(lat[0]), round(float(fit.point[2]), 3)],
+            },
+        },
+    )
+
+
+def _on_ground(det: Detection, georef: Georef) -> _Where | None:
+    """A detection's outline cast to the ground; None when its pixels see no ground."""
     outline = _outline(det)
     ground = georef.pixel_to_ground(outline)
     ok = np.isfinite(ground[:, 0])
@@ -202,21 +367,75 @@ def _place(
     lon, lat = georef.to_lonlat(np.array([centre.x]), np.array([centre.y]))
     ring_lon, ring_lat = georef.to_lonlat(ground[ok, 0], ground[ok, 1])
     ll_poly = Polygon(np.stack([ring_lon, ring_lat], axis=1)).buffer(0)
-    r0, c0, r1, c1 = det.box
     centre_px = georef.ground_to_pixel(
         np.array([[centre.x, centre.y, float(np.nanmean(ground[ok, 2]))]])
     )[0]
-    error = georef.position_error_m(centre_px)
-    box_full = (
-        int(c0 * scale),
-        int(r0 * scale),
-        math.ceil(c1 * scale),
-        math.ceil(r1 * scale),
+    return _Where(
+        lon=float(lon[0]),
+        lat=float(lat[0]),
+        x=float(centre.x),
+        y=float(centre.y),
+        area_m2=round(float(poly.area), 2),
+        error_m=georef.position_error_m(centre_px),
+        polygon_ll=mapping(ll_poly) if not ll_poly.is_empty else None,
+        polygon=poly,
     )
-    measurements: dict[str, Any] = dict(det.measurements)
-    site_id = None
-    if sites is not None:
-        assigned = sites.assign(float(lon[0]), float(lat[0]), det.kind)
+
+
+def _ground_source(where: _Where, fit: _StackFit | None, axes: Sequence[Axis]) -> _Where:
+    """A ground finding's source: the stack its rays met at its foot, else an outfall whose
+    point is within :data:`OUTFALL_REACH_M` of its outline."""
+    if fit is not None:
+        gap = math.hypot(where.x - fit.axis.foot[0], where.y - fit.axis.foot[1])
+        return replace(where, source=fit.axis, source_distance_m=round(gap, 2))
+    outfalls = [a for a in axes if a.kind == "outfall"]
+    if not outfalls or where.polygon is None:
+        return where
+    gaps = [where.polygon.distance(Point(a.foot[0], a.foot[1])) for a in outfalls]
+    i = int(np.argmin(gaps))
+    if gaps[i] > OUTFALL_REACH_M:
+        return where
+    return replace(where, source=outfalls[i], source_distance_m=round(float(gaps[i]), 2))
+
+
+def _locate(det: Detection, georef: Georef, axes: Sequence[Axis]) -> _Where | None:
+    """Where a detection is: in the air at a stack, or on the ground (with its source)."""
+    fit = None if det.kind in WATER_KINDS else _fit_stack(det, georef, axes)
+    if fit is not None and fit.point[2] - fit.axis.foot[2] >= MIN_ELEVATED_M:
+        where = _in_air(det, georef, fit)
+    else:
+        ground = _on_ground(det, georef)
+        if ground is None:
+            return None
+        where = _ground_source(ground, fit, axes)
+    if fit is not None:
+        where.extra["source_ray_distance_m"] = round(fit.distance_m, 2)
+        if fit.runner_up is not None:
+            where.extra["source_runner_up"] = fit.runner_up[0]
+            where.extra["source_runner_up_distance_m"] = fit.runner_up[1]
+    return where
+
+
+def _place(
+    det: Detection,
+    georef: Georef,
+    sites: Sites | None,
+    axes: Sequence[Axis],
+    *,
+    scale: float,
+    key_prefix: str,
+    detector: Detector,
+) -> FindingResult | None:
+    """Place a detection (in the air or on the ground); None when it can be placed nowhere."""
+    where = _locate(det, georef, axes)
+    if where is None:
+        return None
+    r0, c0, r1, c1 = det.box
+    box_full = (int(c0 * scale), int(r0 * scale), math.ceil(c1 * scale), math.ceil(r1 * scale))
+    measurements: dict[str, Any] = {**det.measurements, **where.extra}
+    site_id = where.source.site_id if where.source is not None else None
+    if sites is not None and site_id is None:
+        assigned = sites.assign(where.lon, where.lat, det.kind)
         site_id = assigned.pop("site_id", None)
         measurements.update({f"site_{k}": v for k, v in assigned.items()})
     key = f"{key_prefix}:{detector.name}:{detector.version}:{det.kind}:" + ",".join(
@@ -230,16 +449,20 @@ def _place(
         score=round(det.score, 4),
         severity=_severity(det),
         pixel_box=box_full,
-        ground_polygon=mapping(ll_poly) if not ll_poly.is_empty else None,
-        lat=float(lat[0]),
-        lon=float(lon[0]),
+        ground_polygon=where.polygon_ll,
+        lat=where.lat,
+        lon=where.lon,
         utm_epsg=georef.epsg,
-        utm_e=round(float(centre.x), 3),
-        utm_n=round(float(centre.y), 3),
-        area_m2=round(float(poly.area), 2),
-        position_error_m=round(error, 2) if math.isfinite(error) else None,
+        utm_e=round(where.x, 3),
+        utm_n=round(where.y, 3),
+        area_m2=where.area_m2,
+        position_error_m=round(where.error_m, 2) if math.isfinite(where.error_m) else None,
         site_id=site_id,
         measurements=measurements,
+        source_id=where.source.source_id if where.source is not None else None,
+        alt_amsl_m=where.alt_amsl_m,
+        height_agl_m=where.height_agl_m,
+        source_distance_m=where.source_distance_m,
     )
 
 
@@ -259,8 +482,6 @@ def _write_evidence(
     out_dir: Path,
 ) -> list[FindingResult]:
     """Thumbnail, mask and a shared overlay per capture, named by dedupe key."""
-    from dataclasses import replace
-
     out_dir.mkdir(parents=True, exist_ok=True)
     base = _preview(frame)
     overlay = base.copy()
@@ -419,15 +640,18 @@ def process_capture(
     scale = meta.width / cols
     chosen = select() if detectors is None else list(detectors)
     placed: list[tuple[Detection, FindingResult]] = []
+    axes = source_axes(sites, georef)
     for detector in chosen:
         if meta.kind not in detector.kinds:
             continue
         for det in detector.detect(frame):
             finding = _place(
-                det, georef, sites, scale=scale, key_prefix=sha[:20], detector=detector
+                det, georef, sites, axes, scale=scale, key_prefix=sha[:20], detector=detector
             )
             if finding is None:
-                warnings.append(f"{detector.name}: a {det.kind} at {det.box} sees no ground")
+                warnings.append(
+                    f"{detector.name}: a {det.kind} at {det.box} is on no stack and sees no ground"
+                )
                 continue
             placed.append((det, finding))
     findings = [f for _, f in placed]

@@ -146,7 +146,15 @@ class Capture(SQLModel, table=True):
 
 
 class Finding(SQLModel, table=True):
-    """One anomaly found in one capture; ``dedupe_key`` makes re-processing idempotent."""
+    """One anomaly found in one capture; ``dedupe_key`` makes re-processing idempotent.
+
+    ``source_id`` is the stack or outfall it is attributed to (None: none).
+    A finding in the air (a plume above its stack) has its point's altitude
+    ``alt_amsl_m`` (metres above mean sea level) and ``height_agl_m`` (above
+    the ground at its source), ``lat``/``lon`` under it, and no ground polygon;
+    ``source_distance_m`` is metres from the source's mouth (in the air) or foot
+    (on the ground).
+    """
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     dedupe_key: str = Field(index=True, unique=True, max_length=255)
@@ -154,6 +162,7 @@ class Finding(SQLModel, table=True):
     flight_id: uuid.UUID | None = Field(default=None, foreign_key="flight.id", index=True)
     group_id: str | None = Field(default=None, index=True, max_length=64)
     site_id: str | None = Field(default=None, index=True, max_length=128)
+    source_id: str | None = Field(default=None, index=True, max_length=128)
     kind: str = Field(index=True, max_length=32)
     detector: str = Field(max_length=64)
     detector_version: str = Field(max_length=32)
@@ -168,6 +177,9 @@ class Finding(SQLModel, table=True):
     utm_n: float | None = None
     area_m2: float | None = None
     position_error_m: float | None = None
+    alt_amsl_m: float | None = None
+    height_agl_m: float | None = None
+    source_distance_m: float | None = None
     measurements: dict[str, Any] | None = _json()
     thumbnail_path: str | None = Field(default=None, max_length=1024)
     overlay_path: str | None = Field(default=None, max_length=1024)

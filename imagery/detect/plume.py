@@ -12,11 +12,17 @@ smooth, touching the top edge in oblique views) is masked first. Colours
 are judged after a white-patch balance, so steam under a strong colour cast
 (a blue winter dusk) is still white.
 
-With stacks known and the frame georeferenced, only pixels within
-``radius_m`` of a stack are searched: pale roads and concrete look like grey
-smoke by colour alone, so a georeferenced frame with no stack in reach is
-not searched at all. A frame without georeference (a fixed camera watching
-a plant) is searched whole.
+Plumes live in the air above their stacks. With stacks known and the frame
+georeferenced, only pixels whose rays pass within ``reach_m`` of a stack's
+vertical segment (its base to its mouth plus ``rise_m`` above it) are searched:
+the column of air a plume rises and drifts in, seen from wherever the camera
+is (straight down it is a disc round the stack; from an orbit ring it is a
+band up the stack and above its mouth). Pale roads and concrete look like grey
+smoke by colour alone, so a georeferenced frame with no stack in reach is not
+searched at all. A frame without georeference (a fixed camera watching a
+plant) is searched whole. Which stack a plume came from, and where it is in
+the air, is the pipeline's to say (:mod:`imagery.pipeline`), from the rays
+of the pixels found here.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from skimage.filters import apply_hysteresis_threshold, sobel
 from skimage.measure import label
 
 from imagery.detect.base import Detection, Frame, regions_to_detections, register
+from imagery.sites import ray_axis_distance, source_axes
 
 
 def channel_max(rgb: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -54,25 +61,28 @@ def sky_mask(rgb: NDArray[np.float32]) -> NDArray[np.bool_]:
     return np.isin(labels, top)
 
 
-def stack_mask(frame: Frame, radius_m: float) -> NDArray[np.bool_] | None:
-    """Pixels within ``radius_m`` of a known stack, or None when that cannot be known."""
+def stack_mask(
+    frame: Frame, *, reach_m: float, rise_m: float, step_px: int = 4
+) -> NDArray[np.bool_] | None:
+    """Pixels whose rays pass within ``reach_m`` of a stack's wall, from its base up to
+    ``rise_m`` above its mouth; None when that cannot be known (no stacks or no pose).
+
+    Rays are cast on a grid of ``step_px`` pixels and the answer spread to the
+    pixels between them (a plume is many such cells across).
+    """
     if frame.sites is None or frame.georef is None or not frame.sites.stacks:
         return None
+    axes = [a for a in source_axes(frame.sites, frame.georef) if a.kind == "stack"]
     rows, cols = frame.shape
-    gsd = frame.gsd_m()
-    if not gsd:
-        return None
-    mask = np.zeros((rows, cols), dtype=bool)
-    rr, cc = np.ogrid[:rows, :cols]
-    radius_px = radius_m / gsd
-    for stack in frame.sites.stacks:
-        col, row = frame.georef.lonlat_to_pixel(stack.lon, stack.lat)
-        if np.isnan(col) or not (
-            -radius_px < col < cols + radius_px and -radius_px < row < rows + radius_px
-        ):
-            continue
-        mask |= (rr - row) ** 2 + (cc - col) ** 2 <= radius_px**2
-    return mask
+    grid_r, grid_c = np.mgrid[0:rows:step_px, 0:cols:step_px]
+    uv = np.stack([grid_c.ravel(), grid_r.ravel()], axis=1).astype(np.float64)
+    rays = frame.georef.rays(uv)
+    near = np.zeros(len(uv), dtype=bool)
+    for axis in axes:
+        distance, _ = ray_axis_distance(frame.georef.origin, rays, axis, rise_m=rise_m)
+        near |= distance <= reach_m + axis.radius_m
+    coarse = near.reshape(grid_r.shape)
+    return np.repeat(np.repeat(coarse, step_px, axis=0), step_px, axis=1)[:rows, :cols]
 
 
 def white_balanced(
@@ -80,6 +90,8 @@ def white_balanced(
     percentile: float = 99.0,
     tolerance: float = 1.15,
     max_gain: float = 3.0,
+    *,
+    exclude: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float32]:
     """The frame under neutral light: a percentile white patch (von Kries) balance.
 
@@ -90,9 +102,15 @@ def white_balanced(
     gains only lift the weaker channels, capped at ``max_gain``. A cast within
     ``tolerance`` (what auto white balance leaves on a daylight frame, where the
     colour rules were set) is left alone, so such frames are judged as taken.
+    Pixels in ``exclude`` (the sky of an oblique view: blue, not white) are not
+    taken for the white patch.
     """
     step = max(min(rgb.shape[:2]) // 256, 1)
-    ref = np.percentile(rgb[::step, ::step].reshape(-1, 3), percentile, axis=0)
+    sample = rgb[::step, ::step].reshape(-1, 3)
+    if exclude is not None:
+        keep = ~exclude[::step, ::step].reshape(-1)
+        sample = sample[keep] if keep.sum() >= 100 else sample
+    ref = np.percentile(sample, percentile, axis=0)
     gains = np.clip(ref.max() / np.maximum(ref, 1e-3), 1.0, max_gain).astype(np.float32)
     if float(gains.max()) <= tolerance:
         return rgb
@@ -108,12 +126,17 @@ def typical_dark(rgb: NDArray[np.float32]) -> float:
 
 @dataclass
 class PlumeDetector:
-    """Smoke/steam: haze prior + low saturation, soft edges, sky masked, near stacks."""
+    """Smoke/steam: haze prior + low saturation, soft edges, sky masked, in a stack's column.
+
+    ``reach_m``: how far from a stack's wall a plume is looked for (drift);
+    ``rise_m``: how far above the mouth.
+    """
 
     name: str = "plume"
-    version: str = "1.1"
+    version: str = "2.0"
     kinds: frozenset[str] = frozenset({"rgb"})
-    radius_m: float = 150.0
+    reach_m: float = 60.0
+    rise_m: float = 80.0
     high: float = 0.6
     low: float = 0.3
     min_area_frac: float = 0.002
@@ -144,11 +167,11 @@ class PlumeDetector:
     def detect(self, frame: Frame) -> list[Detection]:
         if frame.rgb is None:
             return []
-        near = stack_mask(frame, self.radius_m)
+        near = stack_mask(frame, reach_m=self.reach_m, rise_m=self.rise_m)
         if frame.georef is not None and (near is None or not near.any()):
             return []
         full_rows, full_cols = frame.shape
-        balanced = white_balanced(frame.rgb)
+        balanced = white_balanced(frame.rgb, exclude=sky_mask(frame.rgb))
         typical = typical_dark(balanced)
         w0, w1, v0, v1 = 0, full_rows, 0, full_cols  # work only around the stacks
         if near is not None:

@@ -1,0 +1,1 @@
+"""Scenes rendered by code that shares nothing with the pipeline (numpy only)."""
