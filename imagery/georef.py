@@ -237,7 +237,7 @@ class Georef:
     @staticmethod
     def _to_grid_rays(cam: NDArray[np.float64], m: NDArray[np.float64]) -> NDArray[np.float64]:
         d = cam @ m.T
-        return np.asarray(d / np.linalg.norm(d, axis=1, keepdims=True), dtype=np.float64)
+        return np.asarray(d / np.sqrt(np.einsum("ij,ij->i", d, d))[:, None], dtype=np.float64)
 
     def _intersect(self, rays: NDArray[np.float64]) -> NDArray[np.float64]:
         if isinstance(self.ground, Dem):
