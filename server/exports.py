@@ -19,8 +19,12 @@ CSV_COLUMNS = (
     "severity",
     "score",
     "site_id",
+    "source_id",
     "lat",
     "lon",
+    "alt_amsl_m",
+    "height_agl_m",
+    "source_distance_m",
     "area_m2",
     "position_error_m",
     "detector",
@@ -31,6 +35,17 @@ CSV_COLUMNS = (
 )
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _point(finding: Finding) -> list[float]:
+    """GeoJSON position: with the altitude AMSL as third coordinate for findings in the air."""
+    if finding.alt_amsl_m is None:
+        return [finding.lon, finding.lat]
+    return [finding.lon, finding.lat, finding.alt_amsl_m]
+
+
 def _row(finding: Finding) -> dict[str, Any]:
     return {
         "id": str(finding.id),
@@ -39,8 +54,12 @@ def _row(finding: Finding) -> dict[str, Any]:
         "severity": finding.severity,
         "score": round(finding.score, 4),
         "site_id": finding.site_id or "",
+        "source_id": finding.source_id or "",
         "lat": round(finding.lat, 7),
         "lon": round(finding.lon, 7),
+        "alt_amsl_m": _round(finding.alt_amsl_m),
+        "height_agl_m": _round(finding.height_agl_m),
+        "source_distance_m": _round(finding.source_distance_m),
         "area_m2": None if finding.area_m2 is None else round(finding.area_m2, 2),
         "position_error_m": None
         if finding.position_error_m is None
@@ -54,7 +73,10 @@ def _row(finding: Finding) -> dict[str, Any]:
 
 
 def to_geojson(findings: Sequence[Finding]) -> str:
-    """A FeatureCollection of points (the ground polygon, when known, in ``footprint``)."""
+    """A FeatureCollection of points (the ground polygon, when known, in ``footprint``).
+
+    A finding in the air (a plume above its stack) is a 3-D point, altitude in metres AMSL.
+    """
     features = []
     for finding in findings:
         props = _row(finding)
@@ -64,7 +86,7 @@ def to_geojson(findings: Sequence[Finding]) -> str:
             {
                 "type": "Feature",
                 "id": str(finding.id),
-                "geometry": {"type": "Point", "coordinates": [finding.lon, finding.lat]},
+                "geometry": {"type": "Point", "coordinates": _point(finding)},
                 "properties": props,
             }
         )
@@ -93,8 +115,10 @@ def to_kml(findings: Sequence[Finding], *, name: str = "EcoPatrol findings") -> 
     for finding in findings:
         row = _row(finding)
         point = kml.newpoint(
-            name=f"{finding.kind} {row['id'][:8]}", coords=[(finding.lon, finding.lat)]
+            name=f"{finding.kind} {row['id'][:8]}", coords=[tuple(_point(finding))]
         )
+        if finding.alt_amsl_m is not None:  # in the air: KML altitudes are metres AMSL
+            point.altitudemode = simplekml.AltitudeMode.absolute
         point.description = "\n".join(f"{k}: {v}" for k, v in row.items())
         point.extendeddata = simplekml.ExtendedData()
         for key, value in row.items():

@@ -230,6 +230,14 @@ class FindingPublic(BaseModel):
     lon: float
     area_m2: float | None
     position_error_m: float | None
+    source_id: str | None = None
+    """The stack or outfall the finding is attributed to."""
+    alt_amsl_m: float | None = None
+    """In the air (a plume above its stack): the point's altitude, metres AMSL."""
+    height_agl_m: float | None = None
+    """In the air: metres above the ground at its source."""
+    source_distance_m: float | None = None
+    """Metres from the source's mouth (in the air) or foot (on the ground)."""
     measurements: dict[str, Any] | None
     status: FindingStatus
     created_at: UTCDateTime

@@ -68,10 +68,10 @@ async function loadFindings() {
     const marker = findingMarker(f).addTo(layers.findings);
     const img = f.has_thumbnail ? `<img src="/api/v1/findings/${f.id}/thumbnail" alt="">` : "";
     marker.bindPopup(`<b>${esc(f.kind)}</b> <span class="chip ${f.status}">${f.status}</span><br>
-      site ${esc(f.site_id || "–")} · score ${fmt(f.score, 2)}${f.area_m2 != null ? ` · ${fmt(f.area_m2)} m²` : ""}
+      site ${esc(f.site_id || "–")}${f.source_id ? ` · source ${esc(f.source_id)}` : ""}${f.height_agl_m != null ? ` · ${fmt(f.height_agl_m)} m up` : ""} · score ${fmt(f.score, 2)}${f.area_m2 != null ? ` · ${fmt(f.area_m2)} m²` : ""}
       ${img}<br><a href="/review?finding=${f.id}">open in review</a>`);
     const li = document.createElement("li");
-    li.innerHTML = `<span class="chip ${f.status}">${f.status}</span> ${esc(f.kind)} <span class="muted small">${esc(f.site_id || "")}</span>`;
+    li.innerHTML = `<span class="chip ${f.status}">${f.status}</span> ${esc(f.kind)} <span class="muted small">${esc(f.source_id || f.site_id || "")}</span>`;
     li.addEventListener("click", () => { map.setView([f.lat, f.lon], Math.max(map.getZoom(), 17)); marker.openPopup(); });
     list.appendChild(li);
   }

@@ -21,6 +21,12 @@ async function loadQueue(focusId) {
 
 function current() { return state.queue[state.index]; }
 
+// The stack or outfall a finding is attributed to, and how far from its mouth (in the air) or foot.
+function sourceText(f) {
+  if (!f.source_id) return "–";
+  return f.source_distance_m != null ? `${f.source_id} (${fmt(f.source_distance_m)} m from it)` : f.source_id;
+}
+
 async function show() {
   const f = current();
   const empty = document.getElementById("viewer-empty");
@@ -46,8 +52,9 @@ async function show() {
   chip.className = `chip ${f.status}`;
   chip.textContent = f.status;
   const rows = [
-    ["site", f.site_id || "–"], ["score", fmt(f.score, 2)], ["severity", f.severity],
+    ["site", f.site_id || "–"], ["source", sourceText(f)], ["score", fmt(f.score, 2)], ["severity", f.severity],
     ["position", `${f.lat.toFixed(6)}, ${f.lon.toFixed(6)}${f.position_error_m != null ? ` ± ${fmt(f.position_error_m)} m` : ""}`],
+    ...(f.height_agl_m != null ? [["in the air", `${fmt(f.height_agl_m)} m above ground (${fmt(f.alt_amsl_m)} m AMSL)`]] : []),
     ["area", f.area_m2 != null ? `${fmt(f.area_m2)} m²` : "–"],
     ["detector", `${f.detector} ${f.detector_version}`],
     ["recorded", new Date(f.created_at).toLocaleString()],
