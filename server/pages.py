@@ -51,9 +51,7 @@ def safe_next(target: str | None) -> str:
 
 def _guarded(request: Request, name: str) -> Response:
     if _session_user(request) is None:
-        return RedirectResponse(
-            f"/login?next={quote(request.url.path, safe='/')}", status_code=303
-        )
+        return RedirectResponse(f"/login?next={quote(request.url.path, safe='/')}", status_code=303)
     return _page(name)
 
 

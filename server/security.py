@@ -38,9 +38,7 @@ class TokenClaims:
     version: int
 
 
-def create_token(
-    user_id: uuid.UUID, *, secret: str, expires: timedelta, version: int = 0
-) -> str:
+def create_token(user_id: uuid.UUID, *, secret: str, expires: timedelta, version: int = 0) -> str:
     """A signed token for ``user_id``; valid while the user's ``token_version`` is ``version``."""
     now = datetime.now(UTC)
     payload = {"sub": str(user_id), "ver": version, "iat": now, "exp": now + expires}

@@ -89,7 +89,16 @@ class Settings(BaseSettings):
     def _secret(self) -> Settings:
         """The given secret, else the one kept in the data directory (made on first use)."""
         if not self.secret_key.get_secret_value():
-            self.secret_key = SecretStr(kept_secret(self.data_dir / SECRET_FILE))
+            path = self.data_dir / SECRET_FILE
+            try:
+                self.secret_key = SecretStr(kept_secret(path))
+            except OSError as exc:
+                raise ValueError(f"cannot keep the secret key in {path}: {exc.strerror}") from None
+            if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"{path} holds a secret key shorter than {MIN_SECRET_BYTES} bytes; "
+                    "delete the file to have a new one made"
+                )
         if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_BYTES:
             raise ValueError(
                 f"the secret key must be at least {MIN_SECRET_BYTES} bytes "

@@ -70,3 +70,32 @@ def test_api_conforms_to_its_schema(case, schema_app) -> None:  # type: ignore[n
     refuses some schema-valid inputs with a 422 and a reason."""
     _app, headers = schema_app
     case.call_and_validate(headers=headers, excluded_checks=[checks.positive_data_acceptance])
+
+
+@pytest.mark.slow
+def test_api_stateful(api_schema, schema_app) -> None:  # type: ignore[no-untyped-def]
+    """Sequences of calls along the links schemathesis infers between operations (a created
+    site's id into read/replace/delete, a flight record's id into uploads...): no 5xx there
+    either. Same exclusion as above, for the same reason."""
+    _app, headers = schema_app
+    machine = api_schema.as_state_machine()
+
+    class Stateful(machine):  # type: ignore[misc,valid-type]
+        def get_call_kwargs(self, case):  # type: ignore[no-untyped-def]
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):  # type: ignore[no-untyped-def]
+            case.validate_response(
+                response,
+                additional_checks=additional_checks,
+                excluded_checks=[checks.positive_data_acceptance],
+                transport_kwargs=kwargs,
+            )
+
+    Stateful.TestCase.settings = settings(
+        max_examples=EXAMPLES,
+        stateful_step_count=6,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    Stateful.TestCase().runTest()

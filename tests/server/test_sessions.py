@@ -99,6 +99,13 @@ def test_short_secret_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "too-short" not in out.output
 
 
+def test_short_kept_secret_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ECOPATROL_SECRET_KEY", raising=False)
+    (tmp_path / "secret_key").write_text("tampered\n")
+    with pytest.raises(ValidationError, match="delete the file"):
+        Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+
+
 @pytest.mark.parametrize(
     ("password", "reason"),
     [
