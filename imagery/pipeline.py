@@ -3,7 +3,17 @@
 :func:`process_capture` reads one file, georeferences it, runs the detectors
 at working resolution (JPEGs are decoded at 1/2, 1/4 or 1/8 scale straight
 from the DCT, which is what keeps a 20 MP frame cheap), places every
-detection on the ground and returns a :class:`CaptureResult`. It never
+detection and returns a :class:`CaptureResult`.
+
+Placing a detection starts from its pixels' rays and the zone's sources (stacks
+and outfalls as vertical lines, :func:`imagery.sites.source_axes`). A plume
+whose rays pass near a stack's mouth, or anything whose rays meet a stack's
+wall above its base, is attributed to that stack and placed in the air: on the
+ray nearest the mouth (a plume) or the axis (anything else), with its height
+above the stack's base and its distance from the mouth. That point's depth
+along the ray comes from the stack; several captures of it fix it by least
+squares instead (:mod:`imagery.persist`). Everything else is cast to the
+ground as before, and attributed to an outfall its outline comes near. It never
 raises for a bad image: the failure and its reason are in the result, so a
 batch goes on. Evidence images (thumbnail, overlay, mask) are written only
 when ``evidence_dir`` is given, under the file's hash, so re-processing

@@ -103,6 +103,8 @@ class Sites:
     def assign(self, lon: float, lat: float, kind: str, *, max_m: float = 100.0) -> dict[str, Any]:
         """The site a finding at ``lon, lat`` belongs to: ``{"site_id": ..., ...}`` or empty.
 
+        This is the ground fallback: a finding the pipeline attributed to a
+        source (a plume above its stack) takes that source's site instead.
         Plumes go to the nearest stack, water findings to the river section
         (with its distance along the river), anything else to the enterprise
         containing it or the nearest within ``max_m``.
