@@ -83,9 +83,9 @@ def worker(
         )
         if scheduler:
             check_address(scheduler)
+        engine = make_engine(database_url(db))  # ValueError for a URL it cannot read
     except ValueError as exc:
         raise _fail(str(exc)) from exc
-    engine = make_engine(database_url(db))
     try:
         migrate(engine)
     except DBAPIError as exc:
@@ -134,8 +134,10 @@ def status(
         flight_id = uuid.UUID(flight) if flight else None
     except ValueError as exc:
         raise _fail(f"--flight {flight!r} is not a flight id (a UUID)") from exc
-    url = database_url(db)
-    engine = make_engine(url)
+    try:
+        engine = make_engine(database_url(db))  # ValueError for a URL it cannot read
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     try:
         with Session(engine) as session:
             stats = queue_stats(session, window_s=window_min * 60, recent_failures=failures)
