@@ -146,13 +146,17 @@ class Georef:
         ------
         GeoreferenceError
             With no DEM, no ground height and no height above take-off in the pose; a
-            DEM with no height under the camera, or one above the camera.
+            DEM with no height under the camera, or one above the camera; a position off
+            the globe.
         PoseError
             When anchoring is asked of a pose with no height above take-off.
         """
         if takeoff_ground_amsl_m is not None:
             pose = anchored_to_takeoff(pose, takeoff_ground_amsl_m)
-        frame = GridFrame.utm(pose.lon, pose.lat)
+        try:
+            frame = GridFrame.utm(pose.lon, pose.lat)
+        except ValueError as exc:
+            raise GeoreferenceError(f"{pose.source or 'pose'}: {exc}") from exc
         true_to_grid = np.eye(3)
         true_to_grid[:2, :2] = frame.true_to_grid(pose.lon, pose.lat)
         ground = cls._ground(pose, frame, dem, ground_alt_m)

@@ -5,6 +5,7 @@ bilinear interpolation holds exactly, and a hill), so the answers are known."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,10 @@ FRAME = GridFrame.utm(LON, LAT)
 X0, Y0 = (float(v) for v in FRAME.to_grid(LON, LAT))
 CAMERA = Camera.ideal(400, 300, hfov_deg=60)
 CELL_M = 5.0
+Surface = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _write_dem(path: Path, surface, *, half_m: float = 4000.0) -> Path:  # type: ignore[no-untyped-def]
+def _write_dem(path: Path, surface: Surface, *, half_m: float = 4000.0) -> Path:
     """A UTM (zone 49) DEM of CELL_M cells around the camera, heights surface(x, y)."""
     n = int(2 * half_m / CELL_M)
     west, north = X0 - half_m, Y0 + half_m
@@ -112,7 +114,8 @@ def test_the_first_crossing_is_the_hill_in_front(tmp_path: Path) -> None:
     dem = dem_around(_write_dem(tmp_path / "hill.tif", hill), LON, LAT, radius_m=MAX_RANGE_M)
     g = Georef.build(CAMERA, Pose(LAT, LON, 250.0, 0.0, -15.0, 0.0), dem=dem)
     hit = _centre(g)
-    distance = GEOD.inv(LON, LAT, *(float(v) for v in FRAME.to_lonlat(hit[0], hit[1])))[2]
+    hit_lon, hit_lat = FRAME.to_lonlat(hit[0], hit[1])
+    distance = GEOD.inv(LON, LAT, float(hit_lon), float(hit_lat))[2]
     assert 250 < distance < 400
     assert hit[2] == pytest.approx(dem.sample(hit[:1], hit[1:2], epsg=FRAME.epsg)[0], abs=0.01)
     assert (250.0 - hit[2]) / distance == pytest.approx(math.tan(math.radians(15.0)), abs=1e-4)

@@ -119,6 +119,7 @@ def _ground_matches(
             max_trials=1000,
             rng=0,
         )
+        assert inliers is not None, "RANSAC found no model"
         d = np.linalg.norm(ground[1][inliers] - ground[0][inliers], axis=1)
         out.append((float(np.median(d)), int(inliers.sum())))
     return out
