@@ -102,7 +102,7 @@ def _ground_matches(
     keys, descs = [], []
     for grey, _, _ in frames:
         orb.detect_and_extract(grey)
-        keys.append(orb.keypoints)
+        keys.append(np.asarray(orb.keypoints))
         descs.append(orb.descriptors)
     m = match_descriptors(descs[0], descs[1], cross_check=True, max_ratio=0.8)
     out = []
