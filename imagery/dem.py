@@ -31,6 +31,9 @@ from zone.frames import transformer
 
 logger = logging.getLogger(__name__)
 
+MAX_WINDOW_CELLS = 25_000_000
+"""Most cells read at once (200 MB as float64): a dem_around window of 3 km radius at 1.5 m."""
+
 _M_PER_DEG_LAT_MIN = 110_574.0
 """Fewest metres in a degree of latitude on WGS84 (at the equator): windows sized with it
 never fall short."""
@@ -92,10 +95,13 @@ def load_dem(path: Path, *, bounds_lonlat: tuple[float, float, float, float] | N
     Raises
     ------
     GeoreferenceError
-        When the file cannot be read or the window lies outside it.
+        When the file cannot be read, has no CRS, the window lies outside it or holds
+        more than :data:`MAX_WINDOW_CELLS` cells.
     """
     try:
         with rasterio.open(path) as src:
+            if src.crs is None:
+                raise GeoreferenceError(f"{path}: DEM has no coordinate reference system")
             window = Window(0, 0, src.width, src.height)
             if bounds_lonlat is not None:
                 w, s, e, n = transformer("EPSG:4326", src.crs.to_wkt()).transform_bounds(
@@ -109,6 +115,11 @@ def load_dem(path: Path, *, bounds_lonlat: tuple[float, float, float, float] | N
                 if col1 <= col0 or row1 <= row0:
                     raise GeoreferenceError(f"{path}: DEM does not cover {bounds_lonlat}")
                 window = Window(col0, row0, col1 - col0, row1 - row0)
+            if window.width * window.height > MAX_WINDOW_CELLS:
+                raise GeoreferenceError(
+                    f"{path}: a DEM window of {window.width}x{window.height} cells is too large "
+                    f"to hold; resample the DEM coarser or ask for a smaller area"
+                )
             band = src.read(1, window=window, masked=True).astype(np.float64)
             heights = np.ma.filled(band, np.nan)
             t = src.window_transform(window)

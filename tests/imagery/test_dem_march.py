@@ -16,6 +16,7 @@ from rasterio.transform import from_origin
 
 from imagery.camera import Camera
 from imagery.dem import dem_around, load_dem
+from imagery.errors import GeoreferenceError
 from imagery.georef import MAX_RANGE_M, Georef, march_samples
 from imagery.pose import Pose
 from zone.frames import GridFrame
@@ -159,3 +160,13 @@ def test_window_centred_on_a_capture_at_a_tile_corner_covers_its_footprint(
     assert np.isnan(old.sample(corners[:, 0], corners[:, 1], epsg=g.epsg)).any()
     # Captures near each other share the window (one read per stretch of flight).
     assert dem_around(path, *GEOD.fwd(lon, lat, 45.0, 20.0)[:2], radius_m=MAX_RANGE_M) is dem
+
+
+def test_a_dem_without_a_crs_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "nocrs.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32"
+    ) as dst:
+        dst.write(np.zeros((1, 4, 4), dtype=np.float32))
+    with pytest.raises(GeoreferenceError, match="no coordinate reference system"):
+        dem_around(path, LON, LAT, radius_m=MAX_RANGE_M)
