@@ -376,6 +376,10 @@ class Georef:
         model at the point (exact on flat ground), so no perturbation re-marches the
         DEM: the error grows with slant range and with obliquity, as the ray's grazing
         angle on that plane.
+
+        Parameters
+        ----------
+        uv : (2,) or (1, 2) ndarray, pixel column and row on :attr:`camera`'s grid.
         """
         if uv is None:
             uv = np.array([self.camera.cx, self.camera.cy])
