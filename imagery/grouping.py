@@ -15,9 +15,10 @@ when the flight is processed again.
 Findings in the air (a plume above its stack, placed there by the pipeline)
 have no ground point to compare: they are linked only with findings in the air
 of the same kind attributed to the same source, when their 3-D points lie
-within their combined uncertainty. Several captures of one such object then
-fix its point by least squares over their rays (:func:`least_squares_point`),
-which needs no assumption about where on each ray it is.
+within their combined uncertainty plus the smaller one's radius (each capture
+places the plume where it sees it leave the stack, anywhere across its root).
+Several captures of one such object then fix its point by least squares over
+their rays (:func:`least_squares_point`), which needs no assumption about where on each ray it is.
 """
 
 from __future__ import annotations
@@ -74,22 +75,9 @@ def _radius(item: Located) -> float:
     return math.sqrt(max(item.area_m2 or 0.0, 0.0) / math.pi)
 
 
-def _same_in_air(
-    a: Located,
-    b: Located,
-    xy_a: NDArray[np.float64],
-    xy_b: NDArray[np.float64],
-    error_a: float,
-    error_b: float,
-    sigmas: float,
-    min_link_m: float = 3.0,
-) -> bool:
-    """Two findings in the air are one object: same source, 3-D points within their errors."""
-    if a.source_id is None or a.source_id != b.source_id:
-        return False
-    assert a.alt_amsl_m is not None and b.alt_amsl_m is not None
-    gap = math.hypot(float(np.linalg.norm(xy_a - xy_b)), a.alt_amsl_m - b.alt_amsl_m)
-    return gap <= max(sigmas * math.hypot(error_a, error_b), min_link_m)
+def _same_source(a: Located, b: Located) -> bool:
+    """Findings in the air are one object only if attributed to the same source."""
+    return a.source_id is not None and a.source_id == b.source_id
 
 
 def least_squares_point(
@@ -162,7 +150,12 @@ def group(
             if (items[a].alt_amsl_m is None) != (items[b].alt_amsl_m is None):
                 continue  # one in the air, one on the ground: not one object
             if items[a].alt_amsl_m is not None:
-                if _same_in_air(items[a], items[b], xy[a], xy[b], errors[a], errors[b], sigmas):
+                gap = math.hypot(
+                    float(np.linalg.norm(xy[a] - xy[b])),
+                    (items[a].alt_amsl_m or 0.0) - (items[b].alt_amsl_m or 0.0),
+                )
+                limit = max(sigmas * math.hypot(errors[a], errors[b]), min_link_m)
+                if _same_source(items[a], items[b]) and gap <= limit + min(radii[a], radii[b]):
                     parent[find(a)] = find(b)
                 continue
             limit = max(sigmas * math.hypot(errors[a], errors[b]), min_link_m)

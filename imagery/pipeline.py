@@ -56,7 +56,7 @@ WATER_KINDS = frozenset({"water_discolouration", "foam"})
 """Findings on a river's surface: attributed to outfalls, never to stacks."""
 SOURCE_TOLERANCE_M = 2.0
 """Rays passing within a stack's radius plus this are on it; farther out they see past it."""
-PLUME_REACH_M = 15.0
+PLUME_REACH_M = 10.0
 """A plume's nearest rays may pass this far outside its stack's wall (it bends downwind)."""
 OUTFALL_REACH_M = 30.0
 """A ground finding whose outline comes this near an outfall is attributed to it."""

@@ -83,7 +83,7 @@ def _in_air(key: int, source: str | None, e: float, n: float, alt: float) -> Loc
         34.8 + n / 111_320,
         113.5 + e / (111_320 * math.cos(math.radians(34.8))),
         3.0,
-        300.0,
+        4 * math.pi,  # 12.6 m2 seen: a plume root 2 m in radius
         f"k{key:03d}",
         None,
         source,
@@ -92,16 +92,16 @@ def _in_air(key: int, source: str | None, e: float, n: float, alt: float) -> Loc
 
 
 def test_plumes_in_the_air_group_by_source_and_3d_position() -> None:
-    # Errors 3 m each: linked within 3 * sqrt(2) = 4.24 m in 3-D.
+    # Errors 3 m each, radii 2 m: linked within 3 * sqrt(2) + 2 = 6.24 m in 3-D.
     items = [
         _in_air(0, "s1", 0.0, 0.0, 190.0),
         _in_air(1, "s1", 2.0, 1.0, 192.0),  # 3.0 m from 0 in 3-D: the same plume
-        _in_air(2, "s1", 0.0, 0.0, 196.0),  # 6 m above 0: not within 4.24 m
+        _in_air(2, "s1", 0.0, 0.0, 200.0),  # 10 m above 0, sqrt(4 + 1 + 64) = 8.3 m from 1
         _in_air(3, "s2", 1.0, 0.0, 190.0),  # 1 m from 0 but another stack's
         _in_air(4, None, 0.0, 1.0, 190.0),  # no source: never linked in the air
     ]
-    # A plume on the ground right under 0, with a polygon-free 300 m2: not linked to the air.
-    ground = Located(5, "plume", 34.8, 113.5, 3.0, 300.0, "k005")
+    # A plume on the ground right under 0: not linked to the air.
+    ground = Located(5, "plume", 34.8, 113.5, 3.0, 4 * math.pi, "k005")
     ids = group([*items, ground])
     assert ids[0] == ids[1]
     assert len({ids[0], ids[2], ids[3], ids[4], ids[5]}) == 5
