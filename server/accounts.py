@@ -20,7 +20,7 @@ def add_user(
         body = UserCreate(username=username, password=password, role=role, full_name=full_name)
     except ValidationError as exc:
         fields = ", ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors(include_input=False)
         )
         raise ValueError(fields) from None

@@ -18,16 +18,31 @@ from server.main import create_app
 from server.settings import Settings
 from store.db import make_engine, migrate
 from store.models import Role
+from tests.pg import scratch_database
 
 from .conftest import PASSWORD, SITES, seed_findings, token_for
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def schema_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """SQLite, and PostgreSQL where reachable (it refuses what SQLite lets through: NUL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('schema-db') / 'db.sqlite'}"
+        return
+    with scratch_database("ecopatrol_schema") as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def schema_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, dict[str, str]]]:
+def schema_app(
+    schema_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[object, dict[str, str]]]:
     tmp: Path = tmp_path_factory.mktemp("schema")
     config = Settings(
         data_dir=tmp / "data",
-        database_url=f"sqlite:///{tmp / 'db.sqlite'}",
+        database_url=schema_db,
         secret_key="schemathesis-secret-0123456789abcdef",
         upload_max_bytes=64 * 1024,
     )
