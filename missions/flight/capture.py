@@ -30,10 +30,13 @@ Putting them on one clock: SYSTEM_TIME pairs the autopilot's UTC clock (its
 RTC, set from GPS time and held while armed) with its boot clock, so a UTC
 ``time_usec`` becomes a boot time; a boot ``time_usec`` only needs unwrapping;
 without either the trigger is taken as the latest boot time heard when the
-feedback arrives (:class:`BootClock`). The gimbal's attitude is then
-interpolated at that time between the statuses around it (:class:`GimbalTrack`),
-and composed with the vehicle's attitude from the same CAMERA_FEEDBACK, in the
-frame its sender uses (:func:`camera_matrix`). The result is stored as NED
+feedback arrives (:class:`BootClock`). The gimbal's attitude at that time
+is then read from the statuses around it (:class:`GimbalTrack`): for
+ArduPilot's servo mount the status that reports the mount update the photo
+was taken with (:func:`servo_sample_at`), for a gimbal device the two
+statuses around it interpolated (:func:`sample_at`). It is composed with the
+vehicle's attitude from the same CAMERA_FEEDBACK, in the frame its sender
+uses (:func:`camera_matrix`). The result is stored as NED
 Euler angles (Z-Y-X: yaw from true north, then pitch, then roll).
 """
 
@@ -74,14 +77,20 @@ MOUNT_TYPE_SERVO = 1
 #: |cos(tilt)| below this: the servo quaternion cannot tell roll from pan (see servo_angles).
 _GIMBAL_LOCK_COS = 1e-3
 
-#: How much older than its stamp a servo mount's status is, on average. ArduCopter
-#: (Copter.cpp's scheduler table) sends telemetry (GCS update_send, 400 Hz, priority
-#: 105) before it updates the mount (AP_Mount update, 50 Hz, priority 108) in the same
-#: loop, so a status stamped at S reports the servo outputs of the last mount update
-#: before S: 0 to 20 ms earlier, 10 on average. The camera fires (AP_Camera update,
-#: 50 Hz, priority 111) after the mount update of its loop, so the outputs at the
-#: trigger are those of the trigger's own loop.
-SERVO_STATUS_AGE_MS = 10.0
+#: When ArduPilot's servo mount moves. ArduCopter's scheduler table (Copter.cpp) runs,
+#: in each 400 Hz loop and in this order: telemetry (GCS update_send, priority 105), the
+#: mount (AP_Mount update, 50 Hz, 108), the camera (AP_Camera update, 50 Hz, 111). So
+#: the servo demand steps once every MOUNT_UPDATE_MS; a photo is taken in a mount
+#: update's loop, after it, with that update's outputs; and a status stamped S reports
+#: the last update of a loop before S's: the first status stamped more than a loop
+#: after the trigger and at most one update period (and a loop) after it reports the
+#: trigger's own outputs. The trigger time is good to under a millisecond (SYSTEM_TIME
+#: and GPS time), the stamps to a millisecond: half a 2.5 ms loop is the margin.
+MOUNT_UPDATE_MS = 20.0
+_LOOP_MARGIN_MS = 1.25
+#: Without that status (statuses sent more seldom than the mount moves) a status is
+#: taken at its stamp less half an update period, its average age.
+SERVO_STATUS_AGE_MS = MOUNT_UPDATE_MS / 2
 
 
 def rotation(roll_deg: float, pitch_deg: float, yaw_deg: float) -> NDArray[np.float64]:
@@ -280,6 +289,20 @@ def sample_at(samples: list[GimbalSample], time_boot_ms: float) -> GimbalSample 
     return nearer
 
 
+def servo_sample_at(samples: list[GimbalSample], trigger_ms: float) -> GimbalSample | None:
+    """ArduPilot's servo mount at a trigger, from its statuses (stamps, in time order).
+
+    The status that reports the trigger's own mount update (:data:`MOUNT_UPDATE_MS`)
+    if there is one; otherwise the statuses taken :data:`SERVO_STATUS_AGE_MS`
+    before their stamps and interpolated.
+    """
+    after = next((s for s in samples if s.time_boot_ms > trigger_ms + _LOOP_MARGIN_MS), None)
+    if after is not None and after.time_boot_ms <= trigger_ms + MOUNT_UPDATE_MS + _LOOP_MARGIN_MS:
+        return body_sample(trigger_ms, after.angles_deg)
+    aged = [body_sample(s.time_boot_ms - SERVO_STATUS_AGE_MS, s.angles_deg) for s in samples]
+    return sample_at(aged, trigger_ms)
+
+
 def camera_matrix(
     vehicle_rpy_deg: tuple[float, float, float], gimbal: GimbalSample | None
 ) -> NDArray[np.float64]:
@@ -376,22 +399,16 @@ class GimbalTrack:
         return self._servo_samples() if servo else self._horizon_samples()
 
     def _servo_samples(self) -> list[GimbalSample]:
-        """Joint angles, each pan the hint for the next, at the mount update they come from.
-
-        MOUNT_STATUS is stamped on arrival and left so; a quaternion status
-        stands :data:`SERVO_STATUS_AGE_MS` before its stamp.
-        """
+        """Joint angles at their stamps, each pan the hint for the next (see servo_sample_at)."""
         out: list[GimbalSample] = []
         pan = 0.0
         for status in self._statuses:
             if status.q is not None:
                 angles = servo_angles(status.q, pan_hint_deg=pan)
-                time_ms = status.time_boot_ms + self.offset_ms - SERVO_STATUS_AGE_MS
             else:
                 angles = status.euler_deg or (0.0, 0.0, 0.0)
-                time_ms = status.time_boot_ms
             pan = angles[2]
-            out.append(body_sample(time_ms, angles))
+            out.append(body_sample(status.time_boot_ms + self.offset_ms, angles))
         return out
 
     def _horizon_samples(self) -> list[GimbalSample]:
@@ -574,8 +591,8 @@ class PoseRecorder:
             return False
         latest = self._tracks[sender].latest_ms
         if latest is not None and self._servo(sender):
-            latest -= SERVO_STATUS_AGE_MS
-        if waiting.trigger_ms is None or (latest is not None and latest >= waiting.trigger_ms):
+            latest -= _LOOP_MARGIN_MS  # the status after the trigger's loop decides
+        if waiting.trigger_ms is None or (latest is not None and latest > waiting.trigger_ms):
             return True
         boot = self.clock.latest_ms
         return boot is not None and boot >= waiting.trigger_ms + self.WAIT_BOOT_MS
@@ -585,9 +602,12 @@ class PoseRecorder:
         if sender is None:
             return None
         track = self._tracks[sender]
-        samples = track.samples(servo=self._servo(sender))
+        servo = self._servo(sender)
+        samples = track.samples(servo=servo)
         at = trigger_ms if trigger_ms is not None else track.latest_ms
-        return sample_at(samples, at) if at is not None else None
+        if at is None:
+            return None
+        return servo_sample_at(samples, at) if servo else sample_at(samples, at)
 
     def _pose(self, waiting: _Waiting) -> CapturePose:
         fb = waiting.feedback

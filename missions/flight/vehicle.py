@@ -30,6 +30,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight import transfer
 from missions.flight.capture import (
+    MOUNT_UPDATE_MS,
     Feedback,
     GimbalSender,
     ManifestWriter,
@@ -376,8 +377,9 @@ class Vehicle:
         interval_us = int(1e6 / self._stream_rate_hz)
         for msg_id, interval in (
             (mavlink.MAVLINK_MSG_ID_EXTENDED_SYS_STATE, interval_us),
-            # the gimbal's angle goes into every photo's pose: keep it fresh
-            (mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS, interval_us // 4),
+            # the gimbal's angle goes into every photo's pose: one status per mount
+            # update, so one reports the outputs the photo was taken with (about 3 kB/s)
+            (mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS, round(MOUNT_UPDATE_MS * 1000)),
             (mavlink.MAVLINK_MSG_ID_HOME_POSITION, interval_us),
         ):
             link.send(

@@ -30,6 +30,7 @@ from missions.flight.capture import (
     device_frame,
     sample_at,
     servo_angles,
+    servo_sample_at,
 )
 
 #: GIMBAL_DEVICE_FLAGS ArduPilot always sends: ROLL_LOCK | PITCH_LOCK | YAW_IN_VEHICLE_FRAME
@@ -173,18 +174,38 @@ def test_device_frame_follows_the_v2_flags() -> None:
 # -- interpolation at the trigger ---------------------------------------------
 
 
-def test_servo_angles_interpolated_between_the_statuses_around_the_trigger() -> None:
-    # statuses stamped 1000 ms (roll -10, tilt -95) and 1100 ms (roll -20, tilt -105)
-    # report the mount update SERVO_STATUS_AGE_MS (10 ms) before: 990 and 1090 ms.
-    # The trigger at 1040 ms is half way: roll -15, tilt -100. Vehicle at the trigger
-    # rolled 15, nose 10 up: Ry(10) Rx(15) Rx(-15) Ry(-100) = Ry(-90), nadir.
+def test_servo_status_after_the_triggers_loop_gives_the_triggers_own_outputs() -> None:
+    # The mount updates every 20 ms; a photo at 1040.4 ms (UTC through SYSTEM_TIME) is
+    # taken in a mount update's loop with its outputs. A status of that same loop
+    # (stamped 1041: telemetry goes before the mount) still has the update before
+    # (roll -12, tilt -97); the next one, 1044 (a loop or more later, at most one update
+    # period and a loop after), has the trigger's: roll -15, tilt -100, which cancel a
+    # lean of 15 right and 10 nose up: Ry(10) Rx(15) Rx(-15) Ry(-100) = Ry(-90).
+    track = GimbalTrack()
+    for stamp, roll, tilt in (
+        (1020, -12, -97),
+        (1041, -12, -97),
+        (1044, -15, -100),
+        (1064, -22, -107),
+    ):
+        track.add_quaternion(stamp, ARDUPILOT_FLAGS, from_euler(roll, tilt, 0.0))
+    at = servo_sample_at(track.samples(servo=True), 1040.4)
+    assert at is not None and at.time_boot_ms == 1040.4
+    assert at.angles_deg == pytest.approx((-15.0, -100.0, 0.0))
+    assert off_nadir_deg(camera_attitude((15.0, 10.0, 0.0), at)[1]) == pytest.approx(0, abs=1e-6)
+
+
+def test_servo_angles_interpolated_when_no_status_reports_the_triggers_update() -> None:
+    # statuses 100 ms apart, stamped 1000 ms (roll -10, tilt -95) and 1100 ms (roll -20,
+    # tilt -105), report updates on average SERVO_STATUS_AGE_MS (10 ms) before: 990 and
+    # 1090 ms. The trigger at 1040 ms is half way: roll -15, tilt -100, nadir for a lean
+    # of 15 right and 10 nose up.
     assert SERVO_STATUS_AGE_MS == 10.0
     track = GimbalTrack()
     track.add_quaternion(1000.0, ARDUPILOT_FLAGS, from_euler(-10.0, -95.0, 0.0))
     track.add_quaternion(1100.0, ARDUPILOT_FLAGS, from_euler(-20.0, -105.0, 0.0))
     samples = track.samples(servo=True)
-    assert [s.time_boot_ms for s in samples] == [990.0, 1090.0]
-    at = sample_at(samples, 1040.0)
+    at = servo_sample_at(samples, 1040.0)
     assert at is not None
     assert at.angles_deg == pytest.approx((-15.0, -100.0, 0.0))
     assert off_nadir_deg(camera_attitude((15.0, 10.0, 0.0), at)[1]) == pytest.approx(0, abs=1e-6)
@@ -256,14 +277,13 @@ def test_recorder_waits_for_the_status_after_the_trigger_and_the_mount_type() ->
     assert recorder.ready(now_s=0.1) == []  # MNT1_TYPE not known yet
     recorder.set_mount_type(1, SERVO)
     assert recorder.ready(now_s=0.1) == []  # no status after 1_040 ms yet
-    # stamped 1_045 ms: the mount update 10 ms before, 1_035 ms, is still before the trigger
-    recorder.gimbal_status(AUTOPILOT, 1_045.0, ARDUPILOT_FLAGS, from_euler(-14.5, -99.5, 0.0))
+    # stamped 1_040 ms: the trigger's own loop, sent before the mount update
+    recorder.gimbal_status(AUTOPILOT, 1_040.0, ARDUPILOT_FLAGS, from_euler(-12.5, -97.5, 0.0))
     assert recorder.ready(now_s=0.1) == []
-    recorder.gimbal_status(AUTOPILOT, 1_100.0, ARDUPILOT_FLAGS, from_euler(-20.0, -105.0, 0.0))
+    # stamped 1_043 ms: the next loop, with the trigger's update: roll -15, tilt -100,
+    # which cancel the vehicle's 15 and 10: Rz(70) Ry(10) Rx(15) Rx(-15) Ry(-100) = Rz(70) Ry(-90)
+    recorder.gimbal_status(AUTOPILOT, 1_043.0, ARDUPILOT_FLAGS, from_euler(-15.0, -100.0, 0.0))
     (pose,) = recorder.ready(now_s=0.1)
-    # between 1_035 (roll -14.5, tilt -99.5) and 1_090 ms (-20, -105): 5/55 of the way,
-    # roll -14.5 - 5.5 * 5 / 55 = -15, tilt -99.5 - 5.5 * 5 / 55 = -100, which cancel
-    # the vehicle's 15 and 10: Rz(70) Ry(10) Rx(15) Rx(-15) Ry(-100) = Rz(70) Ry(-90)
     assert pose.time_boot_ms == 1_040 and pose.trigger_clock == "utc"
     assert pose.gimbal_frame == "body"
     assert (pose.gimbal_roll_deg, pose.gimbal_pitch_deg, pose.gimbal_yaw_deg) == pytest.approx(

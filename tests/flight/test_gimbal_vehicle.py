@@ -39,7 +39,7 @@ async def test_a_servo_mount_photo_is_recorded_straight_down(
         manifest = tmp_path / "captures.jsonl"
         vehicle.record_captures(manifest)
         peer.send(peer.mav.system_time_encode(UTC_AT_BOOT_1000_MS, 1_000))
-        # servo outputs at 1_000 ms: roll -10, tilt -95; at 1_100 ms: roll -20, tilt -105
+        # the mount's outputs as its statuses report them: roll -10, tilt -95 at 1_000 ms
         status(peer, 1_000, from_euler(-10.0, -95.0, 0.0))
         # the shutter at UTC + 40 ms = boot 1_040 ms: rolled 15 right, nose 10 up, heading 70
         peer.send(
@@ -48,13 +48,14 @@ async def test_a_servo_mount_photo_is_recorded_straight_down(
                 160.0, 60.0, 15.0, 10.0, 70.0, 0.0, 0, 1,
             )
         )  # fmt: skip
-        status(peer, 1_100, from_euler(-20.0, -105.0, 0.0))
+        # the next loops' statuses carry the outputs of the trigger's own mount update
+        status(peer, 1_043, from_euler(-15.0, -100.0, 0.0))
+        status(peer, 1_063, from_euler(-17.0, -102.0, 0.0))
         await vehicle.wait_until(lambda: vehicle.captures_written == 1, 5.0, "photo recorded")
     finally:
         await vehicle.close()
     (pose,) = read_manifest(manifest)
-    # the statuses report the mount updates 10 ms before their stamps (990 and 1_090
-    # ms): half way, roll -15, tilt -100, which cancel the vehicle's 15 and 10:
+    # roll -15, tilt -100 cancel the vehicle's 15 and 10:
     # Rz(70) Ry(10) Rx(15) Rx(-15) Ry(-100) = Rz(70) Ry(-90)
     assert pose.time_boot_ms == 1_040 and pose.trigger_clock == "utc"
     assert pose.gimbal_frame == "body"
