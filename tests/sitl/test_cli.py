@@ -200,3 +200,20 @@ def test_a_killed_supervisor_takes_sitl_with_it(sitl_binary: Path, reaper: list[
     status = ecopatrol("sitl", "status", "--instance", str(state.instance))
     assert status.returncode == 1  # the state is stale (its lock is free): removed
     assert_nothing_left(state)
+    shutil.rmtree(state.workdir)  # its logs, kept for the user to read
+
+
+@pytest.mark.sitl
+@pytest.mark.timeout(300)
+def test_a_sitl_that_dies_takes_its_state_with_it(
+    sitl_binary: Path, reaper: list[Detached]
+) -> None:
+    """A crash (SIGKILL to SITL): the supervisor reaps it, removes the state, exits 1."""
+    state = start(reaper, "--speedup", "5")
+    os.kill(state.sitl_pid, signal.SIGKILL)
+    assert os.waitstatus_to_exitcode(reap(state.supervisor_pid, 10.0)) == 1
+    assert_nothing_left(state)
+    assert (Path(state.workdir) / "sitl.log").exists()  # kept: it says why
+    status = ecopatrol("sitl", "status")
+    assert f"SITL instance {state.instance}:" not in status.stdout
+    shutil.rmtree(state.workdir)
