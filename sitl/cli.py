@@ -281,7 +281,10 @@ def sitl_status(
     ] = None,
 ) -> None:
     """Show the SITL instances `ecopatrol sitl start` runs; exit 1 when none does."""
-    states = running_instances(instance)
+    try:
+        states = running_instances(instance)
+    except (SitlError, OSError) as exc:
+        raise _fail(str(exc), code=1) from None
     if not states:
         raise _fail(_none_running(instance), code=1)
     for state in states:
@@ -312,7 +315,10 @@ def sitl_stop(
     ] = None,
 ) -> None:
     """Stop SITL instances started with `ecopatrol sitl start`; exit 1 when none runs."""
-    stopped = stop_detached(instance)
+    try:
+        stopped = stop_detached(instance)
+    except (SitlError, OSError) as exc:
+        raise _fail(str(exc), code=1) from None
     if not stopped:
         raise _fail(_none_running(instance), code=1)
     console.print("stopped SITL instance " + ", ".join(str(n) for n in stopped))

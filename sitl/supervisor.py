@@ -40,6 +40,7 @@ import os
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -57,8 +58,8 @@ from sitl.instance import Home, Sitl, claim_instance, find_binary, lock_holder, 
 
 logger = logging.getLogger(__name__)
 
-#: Where each detached instance's work directory goes (per user: only its
-#: owner can stop a supervisor).
+#: Where each detached instance's work directory goes: per user (only its
+#: owner can stop a supervisor), and only ever used when this user owns it.
 RUN_DIR = Path(tempfile.gettempdir()) / f"ecopatrol-sitl-run-{os.getuid()}"
 STATE_NAME = "state.json"
 _READY = "READY "
@@ -69,6 +70,16 @@ _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 def instance_dir(instance: int) -> Path:
     """The work directory of a detached instance: EEPROM, logs, ``state.json``."""
     return RUN_DIR / f"instance-{instance}"
+
+
+def _check_run_dir() -> None:
+    """Create :data:`RUN_DIR` (mode 700), refusing one that someone else made in /tmp."""
+    RUN_DIR.mkdir(mode=0o700, exist_ok=True)
+    info = RUN_DIR.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise SitlStartError(
+            f"{RUN_DIR} is not a directory of this user's that only it can write: remove it"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +147,7 @@ def start_detached(
     binary = binary or find_binary()
     if speedup <= 0:
         raise ValueError(f"speed-up must be positive, got {speedup:g}")
+    _check_run_dir()
     if instance is not None and (running := running_instances(instance)):
         raise InstanceRunningError(
             f"SITL instance {instance} is already running (connect: {running[0].url}); "
@@ -224,6 +236,7 @@ def _error_class(name: str) -> type[SitlError]:
 
 def running_instances(instance: int | None = None) -> list[Detached]:
     """Supervised instances that run now; stale state (a killed supervisor's) is removed."""
+    _check_run_dir()
     if instance is not None:
         paths = [instance_dir(instance) / STATE_NAME]
     else:
@@ -334,8 +347,9 @@ def _write_state(state: Detached) -> None:
 
 def _fresh_workdir(workdir: Path) -> None:
     """An empty work directory (no EEPROM from an earlier run) with this process's log."""
+    _check_run_dir()
     shutil.rmtree(workdir, ignore_errors=True)  # an earlier run's leftovers: the lock is ours
-    workdir.mkdir(parents=True)
+    workdir.mkdir()
     logging.basicConfig(
         filename=workdir / "supervisor.log",
         level=logging.INFO,
@@ -373,7 +387,7 @@ def _supervise(config: dict[str, Any], instance: int) -> int:
         return 0
     except Exception as exc:  # the process boundary: every failure becomes one report
         logger.exception("SITL instance %d failed to start", instance)
-        _report_failure(exc, workdir)
+        _report_failure(exc, workdir if workdir.is_dir() else None)
         return 1
     finally:
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)

@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 from pymavlink import mavutil
 
-from sitl.instance import lock_holder
+import sitl.supervisor as supervisor
+from sitl.errors import SitlStartError
+from sitl.instance import Home, lock_holder
 from sitl.supervisor import Detached, instance_dir, stop_detached
 
 ECOPATROL = Path(sys.executable).parent / "ecopatrol"
@@ -139,6 +141,20 @@ def test_binary_that_exits_at_once_is_one_line_and_exit_1() -> None:
     assert lock_holder(number) is None  # the supervisor has exited
     assert not (logs / "state.json").exists()
     shutil.rmtree(logs)  # kept for the user to read
+
+
+def test_a_run_directory_others_can_write_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may create a directory in /tmp: state planted there must not steer `stop`."""
+    planted = tmp_path / "run"
+    planted.mkdir()
+    planted.chmod(0o777)
+    monkeypatch.setattr(supervisor, "RUN_DIR", planted)
+    with pytest.raises(SitlStartError, match="only it can write"):
+        supervisor.start_detached(home=Home(34.8, 113.55), speedup=1, binary=Path("/bin/false"))
+    with pytest.raises(SitlStartError, match="only it can write"):
+        supervisor.running_instances()
 
 
 def test_stop_and_status_with_nothing_running_say_so() -> None:
