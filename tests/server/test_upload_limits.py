@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from server.uploads import sweep_partials
 from store.models import Capture
@@ -140,5 +140,5 @@ def test_upload_does_not_rescan_the_folder(client: TestClient, headers, settings
     )
     assert second.status_code == 201
     with Session(engine) as session:
-        rows = session.exec(select(Capture).order_by(Capture.index)).all()
+        rows = session.exec(select(Capture).order_by(col(Capture.index))).all()
     assert [(Path(c.path).name, c.index) for c in rows] == [("a.png", 0), ("b.png", 1)]
