@@ -12,9 +12,13 @@ bearing the optical axis points to, clockwise from true north).
 trigger time) are relative to: ``"body"`` servo joint angles on the vehicle
 body (pan, then roll, then tilt), ``"vehicle"`` roll and pitch from the
 horizon with yaw from the vehicle heading, ``"earth"`` the same with yaw from
-true north, ``"none"`` no gimbal (the camera is the vehicle). ``time_boot_ms``
-is the trigger on the autopilot's boot clock and ``trigger_clock`` how it was
-found (``"utc"``, ``"boot"``, ``"arrival"``; see ``missions.flight.capture``).
+true north, ``"none"`` no gimbal (the camera is the vehicle).
+``gimbal_gap_ms`` is 0 when a gimbal status reported the very angles the
+photo was taken with, else the time between the statuses they were
+interpolated from (or to the one held): large when statuses were lost.
+``time_boot_ms`` is the trigger on the autopilot's boot clock and
+``trigger_clock`` how it was found (``"utc"``, ``"boot"``, ``"arrival"``; see
+``missions.flight.capture``).
 Manifests written before these fields read with them as None.
 """
 
@@ -51,6 +55,7 @@ class CapturePose:
     gimbal_roll_deg: float | None = None
     gimbal_pitch_deg: float | None = None
     gimbal_yaw_deg: float | None = None
+    gimbal_gap_ms: float | None = None
     trigger_clock: str | None = None
 
     def to_json(self) -> str:

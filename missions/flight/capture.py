@@ -47,7 +47,8 @@ import logging
 import math
 import os
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -78,14 +79,17 @@ MOUNT_TYPE_SERVO = 1
 _GIMBAL_LOCK_COS = 1e-3
 
 #: When ArduPilot's servo mount moves. ArduCopter's scheduler table (Copter.cpp) runs,
-#: in each 400 Hz loop and in this order: telemetry (GCS update_send, priority 105), the
-#: mount (AP_Mount update, 50 Hz, 108), the camera (AP_Camera update, 50 Hz, 111). So
-#: the servo demand steps once every MOUNT_UPDATE_MS; a photo is taken in a mount
-#: update's loop, after it, with that update's outputs; and a status stamped S reports
-#: the last update of a loop before S's: the first status stamped more than a loop
-#: after the trigger and at most one update period (and a loop) after it reports the
-#: trigger's own outputs. The trigger time is good to under a millisecond (SYSTEM_TIME
-#: and GPS time), the stamps to a millisecond: half a 2.5 ms loop is the margin.
+#: in each 400 Hz loop and in this order: the flight mode (a FAST_TASK; AUTO runs the
+#: mission there, so DO_SET_CAM_TRIGG_DIST's "trigger now" fires there), telemetry (GCS
+#: update_send, priority 105), the mount (AP_Mount update, 50 Hz, 108), the camera
+#: (AP_Camera update, 50 Hz, 111: distance triggers). So the servo demand steps once
+#: every MOUNT_UPDATE_MS; a distance-triggered photo is taken in a mount update's loop,
+#: after it, with its outputs; a mission-command photo with the outputs of the update
+#: before its loop; and a status stamped S reports the last update of a loop before
+#: S's. The first status stamped more than a loop after an update and at most one
+#: update period (and a loop) after it reports that update. The trigger time is good
+#: to under a millisecond (SYSTEM_TIME and GPS time), the stamps to a millisecond:
+#: half a 2.5 ms loop is the margin.
 MOUNT_UPDATE_MS = 20.0
 _LOOP_MARGIN_MS = 1.25
 #: Without that status (statuses sent more seldom than the mount moves) a status is
@@ -227,24 +231,31 @@ class GimbalSample:
     ``angles_deg`` are roll, pitch, yaw in ``frame``: servo joint angles for
     BODY, Z-Y-X Euler angles of ``matrix`` otherwise. ``matrix`` (3, 3) turns
     camera axes into the frame's axes (body, heading-aligned horizon, or NED).
+    ``gap_ms`` says how directly it was seen: 0 when a status reported it, else
+    the time between the two statuses it was interpolated from, or to the one
+    held.
     """
 
     time_boot_ms: float
     frame: GimbalFrame
     angles_deg: tuple[float, float, float]
     matrix: NDArray[np.float64]
+    gap_ms: float = 0.0
 
 
-def body_sample(time_boot_ms: float, angles_deg: tuple[float, float, float]) -> GimbalSample:
+def body_sample(
+    time_boot_ms: float, angles_deg: tuple[float, float, float], *, gap_ms: float = 0.0
+) -> GimbalSample:
     """A servo mount's sample from its joint angles (roll, tilt, pan)."""
-    return GimbalSample(time_boot_ms, GimbalFrame.BODY, angles_deg, servo_matrix(*angles_deg))
+    matrix = servo_matrix(*angles_deg)
+    return GimbalSample(time_boot_ms, GimbalFrame.BODY, angles_deg, matrix, gap_ms)
 
 
 def horizon_sample(
-    time_boot_ms: float, frame: GimbalFrame, matrix: NDArray[np.float64]
+    time_boot_ms: float, frame: GimbalFrame, matrix: NDArray[np.float64], *, gap_ms: float = 0.0
 ) -> GimbalSample:
     """A horizon-relative (VEHICLE or EARTH) sample from its rotation matrix."""
-    return GimbalSample(time_boot_ms, frame, euler(matrix), matrix)
+    return GimbalSample(time_boot_ms, frame, euler(matrix), matrix, gap_ms)
 
 
 def interpolate(before: GimbalSample, after: GimbalSample, time_boot_ms: float) -> GimbalSample:
@@ -261,43 +272,77 @@ def interpolate(before: GimbalSample, after: GimbalSample, time_boot_ms: float) 
             a + share * _wrap180(b - a)
             for a, b in zip(before.angles_deg, after.angles_deg, strict=True)
         )
-        return body_sample(time_boot_ms, (angles[0], angles[1], angles[2]))
+        return body_sample(time_boot_ms, (angles[0], angles[1], angles[2]), gap_ms=span)
     slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([before.matrix, after.matrix])))
-    return horizon_sample(time_boot_ms, before.frame, slerp([share]).as_matrix()[0])
+    return horizon_sample(time_boot_ms, before.frame, slerp([share]).as_matrix()[0], gap_ms=span)
 
 
 def sample_at(samples: list[GimbalSample], time_boot_ms: float) -> GimbalSample | None:
     """The gimbal at ``time_boot_ms`` from samples in time order.
 
     Interpolated between the two around it when they share a frame; otherwise
-    the nearer one (the first or last one outside their span).
+    the nearer one held (the first or last one outside their span).
     """
     if not samples:
         return None
     times = [s.time_boot_ms for s in samples]
     i = bisect.bisect_left(times, time_boot_ms)
-    if i == 0:
-        return samples[0]
-    if i == len(samples):
-        return samples[-1]
-    before, after = samples[i - 1], samples[i]
-    if before.frame is after.frame:
-        return interpolate(before, after, time_boot_ms)
-    nearer = (
-        before if time_boot_ms - before.time_boot_ms <= after.time_boot_ms - time_boot_ms else after
-    )
-    return nearer
+    if 0 < i < len(samples) and samples[i - 1].frame is samples[i].frame:
+        return interpolate(samples[i - 1], samples[i], time_boot_ms)
+    around = samples[max(0, i - 1) : i + 1]
+    nearer = min(around, key=lambda s: abs(s.time_boot_ms - time_boot_ms))
+    return replace(nearer, gap_ms=abs(nearer.time_boot_ms - time_boot_ms))
 
 
-def servo_sample_at(samples: list[GimbalSample], trigger_ms: float) -> GimbalSample | None:
+def mount_update_before(trigger_ms: float, mount_phase_ms: float | None) -> float:
+    """When the mount update a photo was taken with ran (boot ms).
+
+    ``mount_phase_ms``: the updates' times modulo :data:`MOUNT_UPDATE_MS`, None
+    if unknown. A trigger in an update's loop (a distance trigger) has that
+    update's outputs; one between updates (a mission command), the one before.
+    Unknown phase: the trigger is taken to be in an update's loop.
+    """
+    if mount_phase_ms is None:
+        return trigger_ms
+    since = (trigger_ms - mount_phase_ms) % MOUNT_UPDATE_MS
+    if since <= _LOOP_MARGIN_MS or since >= MOUNT_UPDATE_MS - _LOOP_MARGIN_MS:
+        return trigger_ms
+    return trigger_ms - since
+
+
+def mount_phase(trigger_ms: Sequence[float]) -> float | None:
+    """The mount updates' phase (ms modulo :data:`MOUNT_UPDATE_MS`) from trigger times.
+
+    Distance triggers fire in update loops, so most triggers share one phase;
+    mission-command ones scatter. The phase held (within a loop) by the most
+    triggers, when they are at least 3 and at least half of them; else None.
+    """
+    phases = np.asarray(trigger_ms, dtype=float) % MOUNT_UPDATE_MS
+    if len(phases) < 3:
+        return None
+    gap = np.abs(phases[:, None] - phases[None, :])
+    near = np.minimum(gap, MOUNT_UPDATE_MS - gap) <= _LOOP_MARGIN_MS
+    best = int(near.sum(axis=1).argmax())
+    members = near[best]
+    if members.sum() < max(3, len(phases) / 2):
+        return None
+    # circular mean of the cluster, about its own centre so it does not wrap
+    offsets = (phases[members] - phases[best] + MOUNT_UPDATE_MS / 2) % MOUNT_UPDATE_MS
+    return float((phases[best] + offsets.mean() - MOUNT_UPDATE_MS / 2) % MOUNT_UPDATE_MS)
+
+
+def servo_sample_at(
+    samples: list[GimbalSample], trigger_ms: float, *, mount_phase_ms: float | None = None
+) -> GimbalSample | None:
     """ArduPilot's servo mount at a trigger, from its statuses (stamps, in time order).
 
-    The status that reports the trigger's own mount update (:data:`MOUNT_UPDATE_MS`)
-    if there is one; otherwise the statuses taken :data:`SERVO_STATUS_AGE_MS`
-    before their stamps and interpolated.
+    The status that reports the mount update the photo was taken with
+    (:func:`mount_update_before`) if there is one; otherwise the statuses taken
+    :data:`SERVO_STATUS_AGE_MS` before their stamps and interpolated.
     """
-    after = next((s for s in samples if s.time_boot_ms > trigger_ms + _LOOP_MARGIN_MS), None)
-    if after is not None and after.time_boot_ms <= trigger_ms + MOUNT_UPDATE_MS + _LOOP_MARGIN_MS:
+    update_ms = mount_update_before(trigger_ms, mount_phase_ms)
+    after = next((s for s in samples if s.time_boot_ms > update_ms + _LOOP_MARGIN_MS), None)
+    if after is not None and after.time_boot_ms <= update_ms + MOUNT_UPDATE_MS + _LOOP_MARGIN_MS:
         return body_sample(trigger_ms, after.angles_deg)
     aged = [body_sample(s.time_boot_ms - SERVO_STATUS_AGE_MS, s.angles_deg) for s in samples]
     return sample_at(aged, trigger_ms)
@@ -522,6 +567,7 @@ class PoseRecorder:
         self._tracks: dict[GimbalSender, GimbalTrack] = {}
         self._mount_types: dict[int, int] = {}
         self._waiting: deque[_Waiting] = deque()
+        self._triggers_ms: deque[float] = deque(maxlen=64)
 
     @property
     def waiting(self) -> int:
@@ -567,6 +613,8 @@ class PoseRecorder:
         """A new CAMERA_FEEDBACK (``now_s``: a monotonic clock of ours)."""
         trigger_ms, clock = self.clock.trigger_ms(feedback.time_usec)
         self._waiting.append(_Waiting(feedback, trigger_ms, clock, now_s))
+        if trigger_ms is not None and clock != "arrival":
+            self._triggers_ms.append(trigger_ms)
 
     def ready(self, *, now_s: float, flush: bool = False) -> list[CapturePose]:
         """The poses that can be made now, in trigger order (all of them with ``flush``)."""
@@ -607,7 +655,9 @@ class PoseRecorder:
         at = trigger_ms if trigger_ms is not None else track.latest_ms
         if at is None:
             return None
-        return servo_sample_at(samples, at) if servo else sample_at(samples, at)
+        if not servo:
+            return sample_at(samples, at)
+        return servo_sample_at(samples, at, mount_phase_ms=mount_phase(self._triggers_ms))
 
     def _pose(self, waiting: _Waiting) -> CapturePose:
         fb = waiting.feedback
@@ -634,6 +684,7 @@ class PoseRecorder:
             gimbal_roll_deg=raw[0],
             gimbal_pitch_deg=raw[1],
             gimbal_yaw_deg=raw[2],
+            gimbal_gap_ms=None if gimbal is None else round(gimbal.gap_ms, 1),
             trigger_clock=waiting.clock,
         )
 

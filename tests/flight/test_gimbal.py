@@ -28,6 +28,8 @@ from missions.flight.capture import (
     body_sample,
     camera_attitude,
     device_frame,
+    mount_phase,
+    mount_update_before,
     sample_at,
     servo_angles,
     servo_sample_at,
@@ -190,9 +192,36 @@ def test_servo_status_after_the_triggers_loop_gives_the_triggers_own_outputs() -
     ):
         track.add_quaternion(stamp, ARDUPILOT_FLAGS, from_euler(roll, tilt, 0.0))
     at = servo_sample_at(track.samples(servo=True), 1040.4)
-    assert at is not None and at.time_boot_ms == 1040.4
+    assert at is not None and at.time_boot_ms == 1040.4 and at.gap_ms == 0.0
     assert at.angles_deg == pytest.approx((-15.0, -100.0, 0.0))
     assert off_nadir_deg(camera_attitude((15.0, 10.0, 0.0), at)[1]) == pytest.approx(0, abs=1e-6)
+
+
+def test_a_mission_command_photo_has_the_outputs_of_the_update_before() -> None:
+    # Distance triggers at 1000.5, 1020.4, 1040.6 ms: the mount updates at phase 0.5 of
+    # 20 ms (1040.5 and so on). DO_SET_CAM_TRIGG_DIST's "now" fires at 1052.0, in the
+    # flight-mode task, between updates: the photo has the 1040.5 update's outputs,
+    # which the first status a loop after it reports (stamped 1043: roll -15, tilt -100)
+    # and not the next one (stamped 1063, after the 1060.5 update).
+    phase = mount_phase([1000.5, 1020.4, 1040.6, 1052.0])
+    assert phase == pytest.approx(0.5, abs=0.01)
+    assert mount_update_before(1052.0, phase) == pytest.approx(1040.5, abs=0.01)
+    assert mount_update_before(1060.7, phase) == 1060.7  # in an update's own loop
+    track = GimbalTrack()
+    for stamp, roll, tilt in ((1043, -15, -100), (1063, -18, -103)):
+        track.add_quaternion(stamp, ARDUPILOT_FLAGS, from_euler(roll, tilt, 0.0))
+    at = servo_sample_at(track.samples(servo=True), 1052.0, mount_phase_ms=phase)
+    assert at is not None and at.angles_deg == pytest.approx((-15.0, -100.0, 0.0))
+    # without the phase the trigger is taken for a distance trigger: the 1063 status
+    plain = servo_sample_at(track.samples(servo=True), 1052.0)
+    assert plain is not None and plain.angles_deg == pytest.approx((-18.0, -103.0, 0.0))
+
+
+def test_mount_phase_needs_most_triggers_to_agree() -> None:
+    assert mount_phase([1000.5, 1020.4]) is None  # too few
+    assert mount_phase([1000.5, 1007.0, 1013.0, 1020.4, 1034.0]) is None  # 2 of 5 agree
+    # phases 19.6, 0.4 and 19.9 agree across the wrap: mean 19.97
+    assert mount_phase([1019.6, 1040.4, 1059.9]) == pytest.approx(19.966, abs=0.01)
 
 
 def test_servo_angles_interpolated_when_no_status_reports_the_triggers_update() -> None:
@@ -206,7 +235,7 @@ def test_servo_angles_interpolated_when_no_status_reports_the_triggers_update() 
     track.add_quaternion(1100.0, ARDUPILOT_FLAGS, from_euler(-20.0, -105.0, 0.0))
     samples = track.samples(servo=True)
     at = servo_sample_at(samples, 1040.0)
-    assert at is not None
+    assert at is not None and at.gap_ms == 100.0  # from two statuses 100 ms apart
     assert at.angles_deg == pytest.approx((-15.0, -100.0, 0.0))
     assert off_nadir_deg(camera_attitude((15.0, 10.0, 0.0), at)[1]) == pytest.approx(0, abs=1e-6)
     # holding the status before instead: Ry(10) Rx(5) Ry(-95) e_x =
@@ -285,7 +314,7 @@ def test_recorder_waits_for_the_status_after_the_trigger_and_the_mount_type() ->
     recorder.gimbal_status(AUTOPILOT, 1_043.0, ARDUPILOT_FLAGS, from_euler(-15.0, -100.0, 0.0))
     (pose,) = recorder.ready(now_s=0.1)
     assert pose.time_boot_ms == 1_040 and pose.trigger_clock == "utc"
-    assert pose.gimbal_frame == "body"
+    assert pose.gimbal_frame == "body" and pose.gimbal_gap_ms == 0.0
     assert (pose.gimbal_roll_deg, pose.gimbal_pitch_deg, pose.gimbal_yaw_deg) == pytest.approx(
         (-15.0, -100.0, 0.0), abs=1e-3
     )
@@ -313,3 +342,4 @@ def test_recorder_stops_waiting_for_a_status_that_never_comes() -> None:
     recorder.clock.observe_boot_ms(2_040)  # a second of the autopilot's time later
     (pose,) = recorder.ready(now_s=1.0)
     assert pose.gimbal_frame == "earth" and off_nadir_deg(pose.camera_pitch_deg) < 1e-6
+    assert pose.gimbal_gap_ms == 40.0  # the status held was 40 ms before the trigger

@@ -66,15 +66,17 @@ def fast_survey_mission(
     At ``speed_m_s`` the copter leans well over: nose down to speed up and
     into the drag, nose up to brake at each leg's end, rolled through the turn.
     DO_CHANGE_SPEED holds for this mission only (AUTO starts at WPNAV_SPEED).
+    The gimbal is pointed down before the take-off, and every photo is a
+    distance trigger (no "trigger now"), taken in a mount update's loop.
     """
     items: list[MissionItem] = [
         MissionItem(0, mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_CMD_NAV_WAYPOINT,
                     x=to_e7(home.lat), y=to_e7(home.lon), z=home.alt_amsl_m),
-        MissionItem(1, REL, mavlink.MAV_CMD_NAV_TAKEOFF, z=alt_m),
-        MissionItem(2, CMD, mavlink.MAV_CMD_DO_MOUNT_CONTROL, param1=-90, z=2),
+        MissionItem(1, CMD, mavlink.MAV_CMD_DO_MOUNT_CONTROL, param1=-90, z=2),
+        MissionItem(2, REL, mavlink.MAV_CMD_NAV_TAKEOFF, z=alt_m),
         MissionItem(3, CMD, mavlink.MAV_CMD_DO_CHANGE_SPEED, param1=1, param2=speed_m_s,
                     param3=-1),
-        MissionItem(4, CMD, mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, param1=trigger_m, param3=1),
+        MissionItem(4, CMD, mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, param1=trigger_m),
     ]  # fmt: skip
     for north, east in ((leg_m, 0.0), (leg_m, spacing_m), (0.0, spacing_m)):
         x, y = offset(home, north, east)

@@ -81,15 +81,25 @@ async def test_sortie_1_flies_end_to_end(
     # a photo fired at the start of a leg may still be on the climb between two heights
     assert (alt_error < 3.0).mean() > 0.97, sorted(alt_error)[-5:]
     # nadir patterns look straight down (orbits look at the stack instead): the
-    # optical axis is 90 + camera pitch from straight down, within a degree on every photo
+    # optical axis is 90 + camera pitch from straight down. A leg's first photo is
+    # DO_SET_CAM_TRIGG_DIST's "trigger now", fired between mount updates with the
+    # servo outputs of the update before (up to 20 ms old: SITL's copter wobbles by
+    # up to about 2 degrees in that time); the others fire in an update's loop.
+    # Photos whose gimbal status SITL dropped (gimbal_gap_ms > 0) are left out.
+    first_of_leg = {
+        min(i for i, p in enumerate(sample_sortie.photo_points) if p.trigger_seq == seq)
+        for seq in {p.trigger_seq for p in sample_sortie.photo_points}
+    }
     nadir = [
-        pose
+        (pose, int(i) in first_of_leg)
         for pose, i in zip(poses, nearest, strict=True)
         if sample_sortie.photo_points[i].pattern in ("survey", "corridor")
     ]
     assert len(nadir) > 50
-    off_nadir = np.array([90.0 + pose.camera_pitch_deg for pose in nadir])
-    assert off_nadir.max() < 1.0, nadir[int(off_nadir.argmax())]
+    seen = [(pose, first) for pose, first in nadir if pose.gimbal_gap_ms == 0]
+    assert len(seen) > 0.9 * len(nadir)
+    for pose, first in seen:
+        assert 90.0 + pose.camera_pitch_deg < (3.0 if first else 1.0), pose
 
     # the tlog holds both directions and every CAMERA_FEEDBACK of the manifest
     tlog = mavutil.mavlink_connection(str(result.tlog_path))
