@@ -549,8 +549,9 @@ _NO_ANSWER = -1
 class PoseRecorder:
     """CAMERA_FEEDBACKs in, capture poses out once the gimbal around each trigger is known.
 
-    A feedback waits until a gimbal status at or after its trigger has come
-    (so the gimbal is interpolated, not the last one before held) and, for the
+    A feedback waits until a gimbal status after its trigger (after the
+    trigger's loop, for the servo mount) has come, so the gimbal is read from
+    the statuses around it, not the last one before held, and, for the
     autopilot's own mount, until its MNTn_TYPE is known (servo or not); at
     most :attr:`WAIT_BOOT_MS` of the autopilot's time or :attr:`WAIT_S` of
     ours, then the pose is made from what there is. Statuses of a gimbal
