@@ -33,6 +33,7 @@ from tests.scenes.stacks import (
     GROUND_M,
     LAT0,
     LON0,
+    View,
     mouth_lonlat_alt,
     ring_view,
     write_capture,
@@ -147,3 +148,52 @@ def test_ray_axis_distance_by_hand() -> None:
     assert d[0] == pytest.approx(0.0) and z[0] == pytest.approx(120.0)
     d, _ = ray_axis_distance(np.array([-100.0, 0.0, 50.0]), -east, axis)
     assert d[0] == pytest.approx(100.0)
+
+
+def _search(tmp_path: Path, view: View) -> np.ndarray:
+    from imagery.detect.base import Frame
+    from imagery.detect.plume import stack_mask
+    from imagery.georef import Georef
+
+    pose = Pose(
+        view.lat,
+        view.lon,
+        view.alt_amsl_m,
+        view.yaw_deg,
+        view.pitch_deg,
+        0.0,
+        alt_rel_m=view.alt_rel_m,
+    )
+    camera = Camera.ideal(CAMERA.width, CAMERA.height, hfov_deg=CAMERA.hfov_deg)
+    frame = Frame(
+        "rgb",
+        rgb=np.zeros((CAMERA.height, CAMERA.width, 3), dtype=np.float32),
+        georef=Georef.build(camera, pose),
+        sites=load_sites(write_sites(tmp_path / "sites.geojson")),
+    )
+    mask = stack_mask(frame, reach_m=60.0, rise_m=80.0)
+    assert mask is not None
+    return mask
+
+
+def test_the_detector_searches_each_stack_column(tmp_path: Path) -> None:
+    """From the ring, the search covers s1 from its base to 40 m over its mouth and the air
+    55 m west of it; straight down from 120 m, 200 m east of s2, it covers nothing: the
+    frame's edge (73.7 degrees wide, so 90 m either side) is still 110 m from s2's axis.
+    """
+    from tests.scenes.render import camera_axes
+
+    view = ring_view(180.0)
+    mask = _search(tmp_path, view)
+    axes = camera_axes(view.yaw_deg, view.pitch_deg, 0.0)
+
+    def seen(east: float, north: float, up_m: float) -> bool:
+        col, row = CAMERA.project(*axes, view.origin, np.array([east, north, GROUND_M + up_m]))
+        assert 0 <= col < CAMERA.width and 0 <= row < CAMERA.height
+        return bool(mask[round(row), round(col)])
+
+    assert seen(0.0, -3.5, 2.0) and seen(0.0, 0.0, 80.0) and seen(0.0, 0.0, 120.0)
+    assert seen(-55.0, 0.0, 100.0)
+    lon, lat = LocalFrame(LON0, LAT0).lonlat(280.0, 0.0)
+    down = View(lon, lat, GROUND_M + 120, 120.0, 0.0, -90.0, np.array([280.0, 0.0, 230.0]))
+    assert not _search(tmp_path, down).any()
