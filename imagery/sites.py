@@ -147,7 +147,7 @@ class Sites:
 
 
 def _number(value: Any, what: str) -> float | None:
-    """An optional positive-or-zero number property (None when absent)."""
+    """An optional finite number property (None when absent)."""
     if value is None:
         return None
     try:
