@@ -4,7 +4,8 @@ The public API, module by module (imported where used; nothing heavy loads here)
 
 * :func:`imagery.pipeline.process_capture` - one file in, a picklable
   :class:`~imagery.pipeline.CaptureResult` out (findings placed on the ground, footprint,
-  failure reason); :func:`imagery.pipeline.run_job` is the same for the dispatcher.
+  failure reason); :func:`imagery.dispatch.capture.process_job` is the same from a job's
+  parameters, for the dispatcher.
 * :func:`imagery.persist.write_results` / :func:`imagery.persist.finish_flight` - the
   single, idempotent writer into :mod:`store`, then grouping and patrol change;
   :func:`imagery.persist.write_outcomes` is the dispatcher's writer.

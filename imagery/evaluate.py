@@ -200,13 +200,14 @@ class _Tally:
 
 
 def _match(
-    truth: Anomaly, mine: list[list[FindingResult]], used: set[int], radius: float
+    truth: tuple[float, float], mine: list[list[FindingResult]], used: set[int], radius: float
 ) -> tuple[float, int] | None:
+    """The nearest unused group within ``radius`` metres of the ``truth`` (lon, lat)."""
     best = None
     for gi, members in enumerate(mine):
         lat = float(np.mean([m.lat for m in members]))
         lon = float(np.mean([m.lon for m in members]))
-        d = math.hypot((lon - truth.lon) * math.cos(math.radians(lat)), lat - truth.lat) * 111_320.0
+        d = math.hypot((lon - truth[0]) * math.cos(math.radians(lat)), lat - truth[1]) * 111_320.0
         if d <= radius and gi not in used and (best is None or d < best[0]):
             best = (d, gi)
     return best
@@ -229,7 +230,10 @@ def score(scenes: Sequence[tuple[Scene, Sequence[CaptureResult]]]) -> dict[str, 
             tally.groups += len(mine)
             used: set[int] = set()
             for truth in truths:
-                best = _match(truth, mine, used, radius)
+                # a plume is reported where it leaves its stack (the scene's centre), not
+                # where its painted trail lies on the ground downwind
+                where = scene.centre if kind == "plume" else (truth.lon, truth.lat)
+                best = _match(where, mine, used, radius)
                 if best is not None:
                     used.add(best[1])
                     tally.matched += 1

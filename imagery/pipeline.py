@@ -28,7 +28,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,11 @@ from shapely.geometry import LineString, Point, Polygon, mapping
 from skimage.measure import find_contours
 
 from imagery.camera import Camera
-from imagery.dem import Dem, load_dem
+from imagery.dem import Dem, dem_around
 from imagery.detect.base import Detection, Detector, Frame, select
 from imagery.errors import ImageryError
-from imagery.georef import Georef
+from imagery.georef import MAX_RANGE_M, Georef
+from imagery.limits import DEFAULT_MAX_PIXELS, check_image_size
 from imagery.metadata import CaptureMeta, pose_from_metadata, read_metadata
 from imagery.pose import Pose
 from imagery.sites import Axis, Sites, nearest_on_ray, ray_axis_distance, source_axes
@@ -162,13 +162,6 @@ class CaptureResult:
 def file_sha256(path: Path) -> str:
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-@lru_cache(maxsize=8)
-def _dem_tile(path: str, lon_tile: int, lat_tile: int) -> Dem:
-    """DEM window of 0.1 x 0.1 degrees (plus margin) around a capture, cached per worker."""
-    w, s = lon_tile * 0.1 - 0.05, lat_tile * 0.1 - 0.05
-    return load_dem(Path(path), bounds_lonlat=(w, s, w + 0.2, s + 0.2))
 
 
 def decode_rgb(path: Path, *, work_px: int = DEFAULT_WORK_PX) -> NDArray[np.float32]:
@@ -572,6 +565,8 @@ def process_capture(
     geotiff_dir: Path | None = None,
     work_px: int = DEFAULT_WORK_PX,
     index: int | None = None,
+    takeoff_ground_amsl_m: float | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> CaptureResult:
     """Georeference one capture and find anomalies in it.
 
@@ -586,6 +581,10 @@ def process_capture(
     detectors : which detectors to run (default: every registered one).
     evidence_dir : where to write thumbnails, masks and overlays (none written when None).
     geotiff_dir : where to write the capture as a UTM GeoTIFF at working resolution.
+    takeoff_ground_amsl_m : ground height AMSL where the flight took off (the dock's
+        ``ground_alt_m``, or the DEM there): the camera's height becomes this plus its height
+        above take-off, instead of the file's absolute altitude.
+    max_pixels : images larger than this are refused from their header, undecoded.
 
     Returns
     -------
@@ -605,6 +604,7 @@ def process_capture(
         )
     warnings: list[str] = []
     try:
+        check_image_size(path, max_pixels=max_pixels)  # a pixel bomb is refused undecoded
         meta = read_metadata(path)
         warning = _editing_warning(meta)
         if warning:
@@ -616,12 +616,13 @@ def process_capture(
         warnings.extend(n for n in camera.notes if "assumed" in n)
         loaded_dem = dem
         if isinstance(dem, Path | str):
-            loaded_dem = _dem_tile(str(dem), round(pose.lon * 10), round(pose.lat * 10))
+            loaded_dem = dem_around(dem, pose.lon, pose.lat, radius_m=MAX_RANGE_M)
         georef_full = Georef.build(
             camera,
             pose,
             dem=loaded_dem if isinstance(loaded_dem, Dem) else None,
             ground_alt_m=ground_alt_m,
+            takeoff_ground_amsl_m=takeoff_ground_amsl_m,
         )
         footprint = georef_full.footprint()
         f_lon, f_lat = georef_full.to_lonlat(*np.asarray(footprint.exterior.coords).T)
@@ -690,34 +691,4 @@ def process_capture(
         position_error_m=round(capture_error, 2) if math.isfinite(capture_error) else None,
         warnings=tuple(warnings),
         findings=tuple(findings),
-    )
-
-
-@lru_cache(maxsize=4)
-def _sites(path: str) -> Sites:
-    from imagery.sites import load_sites
-
-    return load_sites(Path(path))
-
-
-def run_job(params: dict[str, Any]) -> CaptureResult:
-    """:func:`process_capture` with plain parameters, for the dispatcher.
-
-    ``params``: ``path``; optional ``pose`` (a manifest record as a dict),
-    ``dem``, ``sites`` (paths), ``ground_alt_m``, ``evidence_dir``,
-    ``detectors`` (names), ``index``.
-    """
-    from imagery.pose import pose_from_manifest
-    from missions.manifest import CapturePose
-
-    pose = pose_from_manifest(CapturePose(**params["pose"])) if params.get("pose") else None
-    return process_capture(
-        Path(params["path"]),
-        pose=pose,
-        dem=Path(params["dem"]) if params.get("dem") else None,
-        ground_alt_m=params.get("ground_alt_m"),
-        sites=_sites(str(params["sites"])) if params.get("sites") else None,
-        detectors=select(params["detectors"]) if params.get("detectors") else None,
-        evidence_dir=Path(params["evidence_dir"]) if params.get("evidence_dir") else None,
-        index=params.get("index"),
     )

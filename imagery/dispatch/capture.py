@@ -32,6 +32,7 @@ from sqlmodel import select as sql_select
 
 from imagery.detect.base import Detector, select
 from imagery.ingest import Inputs
+from imagery.limits import DEFAULT_MAX_PIXELS
 from imagery.persist import finish_flight
 from imagery.pipeline import DEFAULT_WORK_PX, CaptureResult, process_capture
 from imagery.pose import LaserTarget, Pose
@@ -108,6 +109,8 @@ def process_job(params: dict[str, Any]) -> CaptureResult:
         evidence_dir=Path(params["evidence_dir"]) if params.get("evidence_dir") else None,
         work_px=int(params.get("work_px", DEFAULT_WORK_PX)),
         index=params.get("index"),
+        takeoff_ground_amsl_m=params.get("takeoff_ground_amsl_m"),
+        max_pixels=int(params.get("max_pixels", DEFAULT_MAX_PIXELS)),
     )
 
 

@@ -9,9 +9,10 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from ecopatrol.cli import _register_all, app
+from imagery.dispatch.capture import process_job
 from imagery.ingest import collect_images, match_manifest
 from imagery.persist import finish_flight, write_results
-from imagery.pipeline import process_capture, run_job
+from imagery.pipeline import process_capture
 from imagery.sites import Sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from missions.manifest import CapturePose, write_manifest
@@ -100,7 +101,7 @@ def test_second_patrol_marks_recurring_and_gone(tmp_path: Path, zone_sites: Site
 
 def test_run_job_is_the_dispatcher_shape(h20t: Path) -> None:
     (path,) = h20t.glob("*_0216_T.JPG")
-    result = run_job({"path": str(path), "index": 7})
+    result = process_job({"path": str(path), "index": 7})
     assert result.ok and result.index == 7 and result.findings
     assert result.capture_row()["status"] == "processed"
 

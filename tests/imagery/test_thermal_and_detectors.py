@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,22 +26,24 @@ from imagery.metadata import read_metadata
 from imagery.pipeline import process_capture
 from imagery.thermal import read_dji_rjpeg, read_thermal
 
+H20T_0216 = "thermal_dji_zh20t_leipzig_GPL3/DJI_20220602143613_0216_T.JPG"
+
 
 def _hotspots(path: Path) -> list[Detection]:
     thermal = read_thermal(path, read_metadata(path))
     return HotspotDetector().detect(Frame("thermal", thermal=thermal))
 
 
-def test_dji_rjpeg_raw_frame_is_read_uncalibrated(h20t: Path) -> None:
-    frame = read_dji_rjpeg(h20t / "DJI_20220602143613_0216_T.JPG")
+def test_dji_rjpeg_raw_frame_is_read_uncalibrated(real_file: Callable[[str], Path]) -> None:
+    frame = read_dji_rjpeg(real_file(H20T_0216))
     assert frame.values.shape == (512, 640)
     assert not frame.calibrated and "uncalibrated" in frame.units
     assert 14000 < float(np.median(frame.values)) < 17000
     assert float(frame.values.max()) > 25000  # the sun-lit roof
 
 
-def test_flir_tiff_is_converted_to_celsius(shared_data: Path) -> None:
-    path = shared_data / "thermal_flir_duo_pro_r" / "example_radiometric.tiff"
+def test_flir_tiff_is_converted_to_celsius(real_file: Callable[[str], Path]) -> None:
+    path = real_file("thermal_flir_duo_pro_r/example_radiometric.tiff")
     frame = read_thermal(path, read_metadata(path))
     assert frame.calibrated and frame.units == "degC"
     assert float(frame.values.min()) > -5 and float(frame.values.max()) < 12
@@ -67,8 +70,8 @@ def test_hotspots_on_roof_frames_none_on_canopy(h20t: Path) -> None:
     assert vehicle, "the vehicle at the bottom right of 0216"
 
 
-def test_no_hotspot_in_vignetted_flir_frame(shared_data: Path) -> None:
-    assert _hotspots(shared_data / "thermal_flir_duo_pro_r" / "example_radiometric.tiff") == []
+def test_no_hotspot_in_vignetted_flir_frame(real_file: Callable[[str], Path]) -> None:
+    assert _hotspots(real_file("thermal_flir_duo_pro_r/example_radiometric.tiff")) == []
 
 
 def _strip_flags(path: Path) -> list[list[Detection]]:
@@ -78,8 +81,11 @@ def _strip_flags(path: Path) -> list[list[Detection]]:
     return [PlumeDetector().detect(Frame("rgb", rgb=t)) for t in tiles]
 
 
-def test_steam_frames_are_flagged(shared_data: Path) -> None:
-    (strip,) = (shared_data / "smoke_rise_industrial").glob("0-7-*.png")
+def test_steam_frames_are_flagged(real_file: Callable[[str], Path]) -> None:
+    strip = real_file(
+        "smoke_rise_industrial/"
+        "0-7-2019-01-11-3544-899-4026-1381-180-180-7891-1547236155-1547236330-grad-cam.png"
+    )
     flagged = sum(bool(found) for found in _strip_flags(strip))
     print(f"steam strip 0-7: {flagged}/9 frames flagged")
     assert flagged >= 6
@@ -125,14 +131,15 @@ class _EveryBrightBlob:
         return [Detection("hotspot", 0.9, box, mask, {"model": "stub"})]
 
 
-def test_a_new_detector_plugs_into_the_pipeline(h20t: Path) -> None:
+def test_a_new_detector_plugs_into_the_pipeline(real_file: Callable[[str], Path]) -> None:
     learned = _EveryBrightBlob()
     assert isinstance(learned, Detector)
     register(learned)
     try:
         assert "test_learned" in available()
         result = process_capture(
-            next(h20t.glob("*_0216_T.JPG")), detectors=select(["test_learned"])
+            real_file(H20T_0216),
+            detectors=select(["test_learned"]),
         )
     finally:
         unregister("test_learned")

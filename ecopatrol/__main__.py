@@ -1,0 +1,5 @@
+"""``python -m ecopatrol``: the same as the ``ecopatrol`` command."""
+
+from ecopatrol.cli import main
+
+main()
