@@ -473,24 +473,47 @@ def _dji_pose(meta: CaptureMeta) -> Pose:
     roll = _float(dji.get("GimbalRollDegree")) or 0.0
     if yaw is None or pitch is None:
         raise PoseError("DJI XMP has no gimbal yaw/pitch")
-    abs_alt = _float(dji.get("AbsoluteAltitude"))
-    if abs_alt is None:
-        abs_alt = meta.gps[2] if meta.gps else None
-    if abs_alt is None:
-        raise PoseError("no altitude (AbsoluteAltitude or GPSAltitude)")
-    sigma_h, sigma_v = _sigmas(meta)
-    return Pose(
-        lat=lat,
-        lon=lon,
-        alt_amsl_m=abs_alt,
+    return _maker_pose(
+        meta,
+        (lat, lon),
+        (yaw, pitch, roll),
+        alt_amsl_m=_float(dji.get("AbsoluteAltitude")),
         alt_rel_m=_float(dji.get("RelativeAltitude")),
+        source="dji-xmp",
+        laser=_dji_laser(dji),
+    )
+
+
+def _maker_pose(
+    meta: CaptureMeta,
+    lat_lon: tuple[float, float],
+    angles: tuple[float, float, float],
+    *,
+    alt_amsl_m: float | None,
+    alt_rel_m: float | None,
+    source: str,
+    laser: LaserTarget | None = None,
+) -> Pose:
+    """A pose from a maker's XMP: its camera yaw, pitch and roll (NED, true north), the
+    EXIF GPS altitude where the XMP has no absolute one, and the file's sigmas."""
+    if alt_amsl_m is None:
+        alt_amsl_m = meta.gps[2] if meta.gps else None
+    if alt_amsl_m is None:
+        raise PoseError(f"no altitude ({source} AbsoluteAltitude or EXIF GPSAltitude)")
+    sigma_h, sigma_v = _sigmas(meta)
+    yaw, pitch, roll = angles
+    return Pose(
+        lat=lat_lon[0],
+        lon=lat_lon[1],
+        alt_amsl_m=alt_amsl_m,
+        alt_rel_m=alt_rel_m,
         yaw_deg=yaw,
         pitch_deg=pitch,
         roll_deg=roll,
-        source="dji-xmp",
+        source=source,
         sigma_h_m=sigma_h,
         sigma_v_m=sigma_v,
-        laser=_dji_laser(dji),
+        laser=laser,
     )
 
 
@@ -518,23 +541,13 @@ def _skydio_pose(meta: CaptureMeta) -> Pose:
             "Skydio XMP has no CameraOrientationNED"
             + (" (only the vehicle's attitude, not the gimbal's)" if has_vehicle else "")
         )
-    alt = _float(sky.get("AbsoluteAltitude"))
-    if alt is None:
-        alt = meta.gps[2] if meta.gps else None
-    if alt is None:
-        raise PoseError("no altitude (Skydio AbsoluteAltitude or GPSAltitude)")
-    sigma_h, sigma_v = _sigmas(meta)
-    return Pose(
-        lat=lat,
-        lon=lon,
-        alt_amsl_m=alt,
+    return _maker_pose(
+        meta,
+        (lat, lon),
+        (yaw, pitch, roll),
+        alt_amsl_m=_float(sky.get("AbsoluteAltitude")),
         alt_rel_m=_float(sky.get("RelativeAltitude")),
-        yaw_deg=yaw,
-        pitch_deg=pitch,
-        roll_deg=roll,
         source="skydio-xmp",
-        sigma_h_m=sigma_h,
-        sigma_v_m=sigma_v,
     )
 
 

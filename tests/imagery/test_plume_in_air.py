@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagery.camera import Camera
 from imagery.detect.base import select
 from imagery.grouping import least_squares_point
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, FindingResult, process_capture
-from imagery.pose import Pose
 from imagery.sites import Axis, load_sites, ray_axis_distance
 from store.db import make_engine, migrate, session_scope
 from store.findings import flight_findings, get_or_create_flight
+from tests.imagery.told import told
 from tests.scenes.render import LocalFrame
 from tests.scenes.stacks import (
     CAMERA,
@@ -44,16 +43,7 @@ from tests.scenes.stacks import (
 def _process(tmp_path: Path, bearing_deg: float, *, smoking: str = "ent-07-s1") -> CaptureResult:
     view = ring_view(bearing_deg, around=smoking)
     image = write_capture(tmp_path / f"ring-{bearing_deg:.0f}-{smoking}.jpg", view, smoking=smoking)
-    pose = Pose(
-        view.lat,
-        view.lon,
-        view.alt_amsl_m,
-        view.yaw_deg,
-        view.pitch_deg,
-        0.0,
-        alt_rel_m=view.alt_rel_m,
-    )
-    camera = Camera.ideal(CAMERA.width, CAMERA.height, hfov_deg=CAMERA.hfov_deg)
+    pose, camera = told(view)
     sites = load_sites(write_sites(tmp_path / "sites.geojson"))
     result = process_capture(
         image, pose=pose, camera=camera, sites=sites, detectors=select(["plume"])
@@ -155,16 +145,7 @@ def _search(tmp_path: Path, view: View) -> np.ndarray:
     from imagery.detect.plume import stack_mask
     from imagery.georef import Georef
 
-    pose = Pose(
-        view.lat,
-        view.lon,
-        view.alt_amsl_m,
-        view.yaw_deg,
-        view.pitch_deg,
-        0.0,
-        alt_rel_m=view.alt_rel_m,
-    )
-    camera = Camera.ideal(CAMERA.width, CAMERA.height, hfov_deg=CAMERA.hfov_deg)
+    pose, camera = told(view)
     frame = Frame(
         "rgb",
         rgb=np.zeros((CAMERA.height, CAMERA.width, 3), dtype=np.float32),

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagery.camera import Camera
 from imagery.detect.base import Detection, Frame
 from imagery.pipeline import FindingResult, process_capture
-from imagery.pose import Pose
 from imagery.sites import load_sites
+from tests.imagery.told import told
 from tests.scenes.render import LocalFrame, camera_axes
 from tests.scenes.stacks import (
     CAMERA,
@@ -76,16 +75,7 @@ def _run(tmp_path: Path, view: View, detector: _Boxes) -> tuple[FindingResult, .
     )
     sites_path.write_text(json.dumps(collection))
     image = write_capture(tmp_path / "frame.jpg", view)
-    pose = Pose(
-        view.lat,
-        view.lon,
-        view.alt_amsl_m,
-        view.yaw_deg,
-        view.pitch_deg,
-        0.0,
-        alt_rel_m=view.alt_rel_m,
-    )
-    camera = Camera.ideal(CAMERA.width, CAMERA.height, hfov_deg=CAMERA.hfov_deg)
+    pose, camera = told(view)
     result = process_capture(
         image, pose=pose, camera=camera, sites=load_sites(sites_path), detectors=[detector]
     )
