@@ -4,31 +4,13 @@ and lose them again on the way down, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, inspect, text
 
-from store.db import make_engine
 from store.migrations import downgrade, upgrade
-from tests.pg import scratch_database
 
 BEFORE, AFTER = "0002_token_version", "0003_finding_source"
 NEW = {"source_id", "alt_amsl_m", "height_agl_m", "source_distance_m"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
-        yield engine
-        engine.dispose()
-    else:
-        with scratch_database("ecopatrol_source") as url:
-            engine = make_engine(url)
-            yield engine
-            engine.dispose()
 
 
 def _columns(engine: Engine) -> set[str]:

@@ -3,10 +3,6 @@ schema equal to the models (so nobody changes a table without a migration)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,23 +10,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
-from store.db import make_engine, migrate
+from store.db import migrate
 from store.migrations import config, downgrade, upgrade
-from tests.pg import scratch_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'migrate.db'}"
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
-    else:
-        with scratch_database("ecopatrol_migrate") as url:
-            engine = make_engine(url)
-            yield engine
-            engine.dispose()
 
 
 def _tables(engine: Engine) -> set[str]:
