@@ -143,7 +143,7 @@ def _print_summary(console: Console, summary: DemoSummary) -> None:
         f" ({summary.injected} injected)",
     )
     table.add_row("false detections (groups)", str(summary.false_groups))
-    table.add_row("median position error", f"{summary.median_error_m:.1f} m")
+    table.add_row("median position error (on the ground)", f"{summary.median_error_m:.1f} m")
     table.add_row("flight directory", summary.flight_dir)
     table.add_row("database", summary.db_url)
     for user, password in summary.logins.items():

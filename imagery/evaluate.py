@@ -97,7 +97,15 @@ def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 
         dist = float(rng.uniform(15, 28))
         hx, hy = _offset(stack.lon, stack.lat, dist * math.cos(ang), dist * math.sin(ang))
         anomalies: tuple[Anomaly, ...] = (
-            Anomaly("plume", px, py, radius_m=9.0, bearing_deg=wind, strength=0.85),
+            Anomaly(
+                "plume",
+                px,
+                py,
+                radius_m=9.0,
+                bearing_deg=wind,
+                strength=0.85,
+                source=(stack.lon, stack.lat),
+            ),
             Anomaly(
                 "hotspot",
                 hx,
@@ -230,10 +238,7 @@ def score(scenes: Sequence[tuple[Scene, Sequence[CaptureResult]]]) -> dict[str, 
             tally.groups += len(mine)
             used: set[int] = set()
             for truth in truths:
-                # a plume is reported where it leaves its stack (the scene's centre), not
-                # where its painted trail lies on the ground downwind
-                where = scene.centre if kind == "plume" else (truth.lon, truth.lat)
-                best = _match(where, mine, used, radius)
+                best = _match(truth.reported_at, mine, used, radius)
                 if best is not None:
                     used.add(best[1])
                     tally.matched += 1

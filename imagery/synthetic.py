@@ -104,7 +104,8 @@ class Anomaly:
     its size (a plume is an ellipse ``radius_m`` wide and three times as long,
     downwind along ``bearing_deg``); ``strength`` in (0, 1] its opacity or the
     fraction of the colour change; ``rise_c`` a hotspot's temperature rise;
-    ``colour`` the water's new colour.
+    ``colour`` the water's new colour; ``source`` the (lon, lat) of the stack a plume
+    rises from, where the pipeline reports it (its painted trail lies downwind).
     """
 
     kind: str
@@ -115,6 +116,12 @@ class Anomaly:
     bearing_deg: float = 45.0
     rise_c: float = 40.0
     colour: tuple[float, float, float] = (0.55, 0.38, 0.18)
+    source: tuple[float, float] | None = None
+
+    @property
+    def reported_at(self) -> tuple[float, float]:
+        """(lon, lat) where a finding of this anomaly belongs: its source, else itself."""
+        return self.source or (self.lon, self.lat)
 
 
 def _noise(
