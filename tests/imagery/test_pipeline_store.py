@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,8 @@ def test_second_patrol_marks_recurring_and_gone(tmp_path: Path, zone_sites: Site
     assert abs(recurring.lat - kept.lat) < 5e-5 and recurring.site_id == stack.site_id
 
 
-def test_run_job_is_the_dispatcher_shape(h20t: Path) -> None:
-    (path,) = h20t.glob("*_0216_T.JPG")
+def test_process_job_is_the_dispatcher_shape(real_file: Callable[[str], Path]) -> None:
+    path = real_file("thermal_dji_zh20t_leipzig_GPL3/DJI_20220602143613_0216_T.JPG")
     result = process_job({"path": str(path), "index": 7})
     assert result.ok and result.index == 7 and result.findings
     assert result.capture_row()["status"] == "processed"
