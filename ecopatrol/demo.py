@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from imagery.evaluate import Scene, score
+from imagery.evaluate import Scene, plume_downwind, score
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, process_capture
 from imagery.sites import Sites as ImagerySites
@@ -113,24 +113,7 @@ def place_anomalies(sites: ImagerySites, targets: Sequence[str], *, seed: int = 
     wanted = set(targets)
     for stack in sites.stacks:
         if stack.site_id in wanted:
-            wind = rng.uniform(0, 360)
-            lon, lat = _offset(
-                stack.lon,
-                stack.lat,
-                18 * math.sin(math.radians(wind)),
-                18 * math.cos(math.radians(wind)),
-            )
-            out.append(
-                Anomaly(
-                    "plume",
-                    lon,
-                    lat,
-                    radius_m=9.0,
-                    bearing_deg=wind,
-                    strength=0.85,
-                    source=(stack.lon, stack.lat),
-                )
-            )
+            out.append(plume_downwind(stack, rng.uniform(0, 360)))
     for site in sites.sites:
         if site.site_id in wanted and site.kind == "enterprise":
             centre = site.geometry.representative_point()

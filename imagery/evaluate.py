@@ -27,7 +27,7 @@ from imagery.dem import transformer
 from imagery.georef import utm_epsg
 from imagery.grouping import Located, group
 from imagery.pipeline import CaptureResult, FindingResult, process_capture
-from imagery.sites import Sites
+from imagery.sites import Sites, Stack
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures, synthetic_camera
 
 logger = logging.getLogger(__name__)
@@ -81,31 +81,36 @@ def _offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[floa
     return float(out[0]), float(out[1])
 
 
+def plume_downwind(stack: Stack, wind_deg: float) -> Anomaly:
+    """A plume painted 18 m downwind of ``stack``, scored at the stack it rises from."""
+    lon, lat = _offset(
+        stack.lon,
+        stack.lat,
+        18 * math.sin(math.radians(wind_deg)),
+        18 * math.cos(math.radians(wind_deg)),
+    )
+    return Anomaly(
+        "plume",
+        lon,
+        lat,
+        radius_m=9.0,
+        bearing_deg=wind_deg,
+        strength=0.85,
+        source=(stack.lon, stack.lat),
+    )
+
+
 def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 2) -> list[Scene]:
     """Scenes with anomalies around the first stacks and along the rivers, and empty ones."""
     rng = np.random.default_rng(seed)
     scenes = []
     for i, stack in enumerate(sites.stacks[:stacks]):
         wind = float(rng.uniform(0, 360))
-        px, py = _offset(
-            stack.lon,
-            stack.lat,
-            18 * math.sin(math.radians(wind)),
-            18 * math.cos(math.radians(wind)),
-        )
         ang = float(rng.uniform(0, 2 * math.pi))
         dist = float(rng.uniform(15, 28))
         hx, hy = _offset(stack.lon, stack.lat, dist * math.cos(ang), dist * math.sin(ang))
         anomalies: tuple[Anomaly, ...] = (
-            Anomaly(
-                "plume",
-                px,
-                py,
-                radius_m=9.0,
-                bearing_deg=wind,
-                strength=0.85,
-                source=(stack.lon, stack.lat),
-            ),
+            plume_downwind(stack, wind),
             Anomaly(
                 "hotspot",
                 hx,
