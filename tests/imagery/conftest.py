@@ -50,12 +50,14 @@ def zone_sites() -> Sites:
 
 
 @pytest.fixture(scope="session")
-def brighton(shared_data: Path) -> Path:
-    """The Brighton Beach DJI frames of the shared set (tests that need pairs of them)."""
-    return shared_data / "rgb_dji_fc300s_brighton_beach"
+def brighton() -> Path:
+    """The Brighton Beach DJI frames kept with the tests: DJI_0030 as shot, and quarter-size
+    copies of DJI_0025, 0026 and 0031 with their EXIF and XMP byte for byte (``*_quarter.JPG``,
+    see ``tests/data/SOURCES.md``)."""
+    return TEST_DATA / "rgb_dji_fc300s_brighton_beach"
 
 
 @pytest.fixture(scope="session")
-def h20t(shared_data: Path) -> Path:
-    """DJI H20T R-JPEGs (GPL-3.0): read in place, never copied into the package."""
-    return shared_data / "thermal_dji_zh20t_leipzig_GPL3"
+def h20t() -> Path:
+    """The four DJI H20T R-JPEGs kept with the tests (GPL-3.0, test data only)."""
+    return TEST_DATA / "thermal_dji_zh20t_leipzig_GPL3"

@@ -50,7 +50,7 @@ def test_sensefly_airframe_attitude_and_resize_flagged(real_file: Callable[[str]
 
 
 def test_invalid_gps_is_refused(real_file: Callable[[str], Path]) -> None:
-    meta = read_metadata(real_file("rgb_dji_mini3pro_invalid_gps/DJI_0218.JPG"))
+    meta = read_metadata(real_file("rgb_dji_mini3pro_invalid_gps/DJI_0218_quarter.JPG"))
     with pytest.raises(PoseError, match="Invalid"):
         pose_from_metadata(meta)
 

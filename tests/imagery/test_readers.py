@@ -220,6 +220,6 @@ def test_frame_without_pose_fails_with_its_reason(real_file: RealFile) -> None:
 
 
 def test_invalid_gps_frame_fails_with_its_reason(real_file: RealFile) -> None:
-    meta = read_metadata(real_file("rgb_dji_mini3pro_invalid_gps/DJI_0218.JPG"))
+    meta = read_metadata(real_file("rgb_dji_mini3pro_invalid_gps/DJI_0218_quarter.JPG"))
     with pytest.raises(PoseError, match="GpsStatus is 'Invalid'"):
         pose_from_metadata(meta)

@@ -27,6 +27,10 @@ from imagery.pipeline import process_capture
 from imagery.thermal import read_dji_rjpeg, read_thermal
 
 H20T_0216 = "thermal_dji_zh20t_leipzig_GPL3/DJI_20220602143613_0216_T.JPG"
+SMOKE_0_1 = (
+    "smoke_rise_industrial/"
+    "0-1-2019-01-17-6007-928-6509-1430-180-180-3906-1547732890-1547733065-grad-cam.png"
+)
 
 
 def _hotspots(path: Path) -> list[Detection]:
@@ -91,13 +95,15 @@ def test_steam_frames_are_flagged(real_file: Callable[[str], Path]) -> None:
     assert flagged >= 6
 
 
-def test_steam_under_a_blue_cast_is_flagged_on_the_steam(shared_data: Path) -> None:
+def test_steam_under_a_blue_cast_is_flagged_on_the_steam(
+    real_file: Callable[[str], Path],
+) -> None:
     """Winter dusk: white steam against a dark hillside, the whole frame tinted blue.
 
     6 of the 9 frames are flagged (0 before white balance), each on the steam rising from the
     roof (rows 100-190, columns 100-165), not on the pale sky or the roofline.
     """
-    (strip,) = (shared_data / "smoke_rise_industrial").glob("0-1-*.png")
+    strip = real_file(SMOKE_0_1)
     per_frame = _strip_flags(strip)
     flagged = sum(bool(found) for found in per_frame)
     print(f"blue-cast strip 0-1: {flagged}/9 frames flagged")
@@ -109,7 +115,7 @@ def test_steam_under_a_blue_cast_is_flagged_on_the_steam(shared_data: Path) -> N
 
 
 def test_georeferenced_frame_without_stacks_is_not_searched_for_plumes(brighton: Path) -> None:
-    result = process_capture(brighton / "DJI_0025.JPG", detectors=select(["plume"]))
+    result = process_capture(brighton / "DJI_0025_quarter.JPG", detectors=select(["plume"]))
     assert result.ok and result.findings == ()
     assert any("Windows Photo Viewer" in w for w in result.warnings)
 
