@@ -129,9 +129,9 @@ def _ground_matches(
 @pytest.mark.slow
 def test_overlapping_frames_agree_on_the_ground(brighton: Path, h20t: Path) -> None:
     results = {
-        "brighton 0030/0031": _ground_matches(brighton / "DJI_0030.JPG", brighton / "DJI_0031_quarter.JPG")[
-            0
-        ],
+        "brighton 0030/0031": _ground_matches(
+            brighton / "DJI_0030.JPG", brighton / "DJI_0031_quarter.JPG"
+        )[0],
         "h20t 0215/0216": _ground_matches(
             h20t / "DJI_20220602143612_0215_T.JPG", h20t / "DJI_20220602143613_0216_T.JPG"
         )[0],
@@ -150,7 +150,9 @@ def test_rotated_frames_are_caught_by_overlap(brighton: Path) -> None:
     """DJI_0025/0026 were re-saved by Windows Photo Viewer, pixels turned 180 degrees
     against their XMP: as recorded they disagree by tens of metres, turned back they agree."""
     (as_recorded, _), (turned, _) = _ground_matches(
-        brighton / "DJI_0025_quarter.JPG", brighton / "DJI_0026_quarter.JPG", yaw_offsets=(0.0, 180.0)
+        brighton / "DJI_0025_quarter.JPG",
+        brighton / "DJI_0026_quarter.JPG",
+        yaw_offsets=(0.0, 180.0),
     )
     print(f"DJI_0025/0026: {as_recorded:.2f} m as recorded, {turned:.2f} m turned 180")
     assert as_recorded > 15 and turned < 3
