@@ -37,4 +37,6 @@ ruff check .
 ruff format --check .
 mypy
 lint-imports
+# property tests draw a fixed seed unless told otherwise (HYPOTHESIS_PROFILE=dev for 500 random)
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 python -m pytest "$@"
