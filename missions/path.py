@@ -22,10 +22,14 @@ class Leg:
     """A polyline flown at one height, with the camera on or off.
 
     ``trigger_m`` is the camera trigger distance while flying ``points`` (None:
-    camera off). ``lead_in``/``lead_out`` are turnaround points flown before and
-    after with the camera off, so the vehicle is straight and at speed when the
-    first photo fires. ``roi`` is the (x, y, height above ground) the camera
-    looks at (orbits); otherwise the camera points at ``gimbal_pitch_deg``.
+    camera off); the first photo is planned at ``points[0]`` and the camera is
+    switched on one trigger distance before it (:attr:`camera_on`).
+    ``lead_in``/``lead_out`` are turnaround points flown before and after with
+    the camera off, so the vehicle is straight and at speed when the camera is
+    switched on; ``lead_in`` is given relative to ``points[0]`` and flown
+    relative to the switch-on point (:attr:`run_in`). ``roi`` is the (x, y,
+    height above ground) the camera looks at (orbits); otherwise the camera
+    points at ``gimbal_pitch_deg``.
     ``altitude_m`` is above the ground under each point, or, when
     ``base_amsl_m`` is set (an orbit ring: above its stack's base), above
     that fixed AMSL altitude.
@@ -41,7 +45,48 @@ class Leg:
     base_amsl_m: float | None = None
 
     @property
+    def camera_on(self) -> Point2 | None:
+        """Where the camera is switched on (local metres); None without a trigger.
+
+        One trigger distance before ``points[0]``, back along the first
+        segment's line: ArduPilot's distance trigger takes no photo when it is
+        switched on, only where the vehicle is one trigger distance from there,
+        so the first photo falls on ``points[0]`` in straight, steady flight.
+        None without a trigger, and for a leg looking at a point (an orbit): a
+        run-up along its first chord would leave the ring, so it is switched on
+        at ``points[0]`` with a photo there ("trigger now").
+        """
+        if self.trigger_m is None or self.roi is not None:
+            return None
+        first = self.points[0]
+        away = np.hypot(*(self.points - first).T)
+        if not np.any(away > 0):
+            raise ValueError("a camera leg needs two distinct points")
+        heading = self.points[int(np.argmax(away > 0))] - first
+        x, y = first - heading / float(np.hypot(*heading)) * self.trigger_m
+        return float(x), float(y)
+
+    @property
+    def run_in(self) -> Point2 | None:
+        """The turnaround flown before the camera is switched on (local metres).
+
+        ``lead_in`` moved back by the same trigger distance as
+        :attr:`camera_on`, so the run-in before the switch-on point is as long
+        as the planner asked for before the first photo.
+        """
+        on = self.camera_on
+        if self.lead_in is None or on is None:
+            return self.lead_in
+        return (
+            self.lead_in[0] + on[0] - float(self.points[0, 0]),
+            self.lead_in[1] + on[1] - float(self.points[0, 1]),
+        )
+
+    @property
     def start(self) -> Point2:
+        """Where the planner's leg begins (``lead_in``, else ``points[0]``): the task's entry
+        for routing. The builder flies the run-up before it where the airspace allows
+        (:attr:`run_in`, :attr:`camera_on`)."""
         return self.lead_in or (float(self.points[0, 0]), float(self.points[0, 1]))
 
     @property
@@ -58,16 +103,21 @@ class Leg:
             self, points=self.points[::-1].copy(), lead_in=self.lead_out, lead_out=self.lead_in
         )
 
-    def photo_positions(self) -> NDArray[np.float64]:
-        """Where the camera fires along the leg, ``(K, 2)`` metres.
+    def photo_positions(self, *, run_up: bool = True) -> NDArray[np.float64]:
+        """Where the camera fires along the leg, ``(K, 2)`` metres: ``points[0]`` first.
 
-        ArduPilot's distance trigger fires once when switched on and then each
-        time the straight-line distance from the last photo reaches the trigger
-        distance; this follows the same rule along the polyline.
+        ArduPilot's distance trigger, switched on at :attr:`camera_on`, along
+        the polyline from there (see :func:`photo_positions`). Without a
+        run-up (``run_up`` False, or no :attr:`camera_on`) it is switched on at
+        ``points[0]`` with a photo there ("trigger now"), whose place ArduPilot
+        remembers as the last photo's.
         """
         if self.trigger_m is None:
             return np.empty((0, 2))
-        return photo_positions(self.points, self.trigger_m)
+        on = self.camera_on
+        if on is None or not run_up:
+            return np.vstack([self.points[:1], photo_positions(self.points, self.trigger_m)])
+        return photo_positions(np.vstack([on, self.points]), self.trigger_m)
 
 
 @dataclass(frozen=True)
@@ -116,10 +166,17 @@ class Task:
 
 
 def photo_positions(points: NDArray[np.float64], trigger_m: float) -> NDArray[np.float64]:
-    """Trigger positions along a polyline under ArduPilot's distance rule (see Leg)."""
+    """Where ArduPilot's distance trigger fires along a polyline, ``(K, 2)`` metres.
+
+    The trigger is switched on at ``points[0]``: ``AP_Camera_Backend::update``
+    then only remembers that place (no photo), and takes a photo, remembering
+    its place, each time the straight-line distance from the place remembered
+    reaches ``trigger_m`` (``get_distance(last) < trigg_dist`` returns: a tie
+    fires).
+    """
     pts = np.asarray(points, dtype=float)
     last = pts[0]
-    out = [last]
+    out = []
     for a, b in itertools.pairwise(pts):
         seg = b - a
         seg_len2 = float(seg @ seg)
@@ -141,7 +198,7 @@ def photo_positions(points: NDArray[np.float64], trigger_m: float) -> NDArray[np
             last = a + t * seg
             out.append(last)
             t0 = t
-    return np.asarray(out)
+    return np.asarray(out).reshape(-1, 2)
 
 
 def polyline_length(points: NDArray[np.float64]) -> float:

@@ -3,9 +3,13 @@
 Item layout (ArduPilot conventions): item 0 is home at the dock (AMSL), then
 NAV_TAKEOFF, DO_CHANGE_SPEED (cruise), the tasks with their transits, a
 waypoint above the dock and RETURN_TO_LAUNCH. Each camera leg is
-``WP(start) DO_SET_CAM_TRIGG_DIST(d, 0, 1) ... WP(end) DO_SET_CAM_TRIGG_DIST(0)``
-so the camera is off in turnarounds and transits; ArduPilot runs the DO items
-after a waypoint when it reaches that waypoint. Orbits set
+``WP(run-in) WP(on) DO_SET_CAM_TRIGG_DIST(d) WP(start) ... WP(end)
+DO_SET_CAM_TRIGG_DIST(0)``, ``on`` one trigger distance before the first photo
+point ``start`` (:attr:`missions.path.Leg.camera_on`): ArduPilot's distance
+trigger takes its first photo one trigger distance after it is switched on, so
+every photo, the first too, is taken in straight, steady flight; the camera is
+off in turnarounds and transits. ArduPilot runs the DO items after a waypoint
+when it reaches that waypoint. Orbits set
 DO_SET_ROI_LOCATION on the stack and DO_SET_ROI_NONE after; nadir tasks point
 the gimbal down with DO_MOUNT_CONTROL (no NaN parameters, which ArduPilot
 refuses). Every hop between waypoints is routed around the no-fly areas.
@@ -292,51 +296,72 @@ class _Builder:
         self.set_speed(self.aircraft.cruise_speed_m_s)
 
     def fly_leg(self, task: Task, leg: Leg, *, first: bool) -> None:
+        """Run in, switch the camera on one trigger distance before the first photo, fly
+        the leg, switch it off (see :attr:`Leg.camera_on`)."""
         start = (float(leg.points[0, 0]), float(leg.points[0, 1]))
         agl, base = leg.altitude_m, leg.base_amsl_m
-        if leg.lead_in is not None:
-            # at the run-in point: speed and gimbal settle before the first photo
-            self.transit(leg.lead_in, agl, base_amsl=base)
-            if first:
-                self.set_speed(task.speed_m_s)
-            if leg.roi is None:
-                self.point_gimbal(leg.gimbal_pitch_deg)
-        self.transit(start, agl, base_amsl=base)
-        if first:
-            self.set_speed(task.speed_m_s)
-        if leg.roi is not None:
-            rx, ry, rh = leg.roi
-            foot = self._ground_at(rx, ry) if base is None else base
-            self._at(mavlink.MAV_CMD_DO_SET_ROI_LOCATION, rx, ry, foot + rh)
-            self.gimbal = None
-        else:
-            self.point_gimbal(leg.gimbal_pitch_deg)
+        on = leg.camera_on
+        if on is not None and self.airspace.blocked(on, start):
+            # no room for the run-up (a leg cut short by a no-fly area): the camera is
+            # switched on at start with a photo there, taken as the vehicle turns onto
+            # the leg
+            logger.info("%s: no run-up before the leg's start %s", task.target_id, start)
+            on = None
+        now = on is None and leg.trigger_m is not None  # "trigger now" at start
+        run_in = leg.lead_in if on is None else leg.run_in
+        if run_in is not None and self.airspace.blocked(run_in, on or start):
+            run_in = None  # no room for the turnaround: turn onto the run-up instead
+        for k, point in enumerate(p for p in (run_in, on or start) if p is not None):
+            self.transit(point, agl, base_amsl=base)
+            if k == 0:
+                # speed and gimbal settle before the camera is switched on
+                self._settle(task, leg, first=first)
         trigger_seq, first_point = -1, len(self.path) - 1
         if leg.trigger_m is not None:
+            # "trigger now" (param3) only without a run-up: otherwise the first photo is
+            # the distance trigger's, at start
             trigger_seq = self.command(
-                mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, leg.trigger_m, 0, 1
+                mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, leg.trigger_m, 0, int(now)
             ).seq
+            if not now:
+                self.waypoint(*start, agl, base_amsl=base)
         for x, y in leg.points[1:]:
             if self.airspace.blocked(self.position, (float(x), float(y))):
                 self.transit((float(x), float(y)), agl, base_amsl=base)
             else:
                 self.waypoint(float(x), float(y), agl, base_amsl=base)
         if leg.trigger_m is not None:
-            self.command(mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0, 0, 0)
-            self._record_photos(task, leg, trigger_seq, first_point)
+            self.command(mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0)
+            self._record_photos(task, leg, trigger_seq, first_point, now=now)
         if leg.roi is not None:
             self.command(mavlink.MAV_CMD_DO_SET_ROI_NONE)
         if leg.lead_out is not None:
             self.transit(leg.lead_out, agl, base_amsl=base)
         self.legs.append((task.target_id, task.pattern, leg.points))
 
-    def _record_photos(self, task: Task, leg: Leg, trigger_seq: int, first: int) -> None:
+    def _settle(self, task: Task, leg: Leg, *, first: bool) -> None:
+        """The task's speed (on its first leg) and the leg's gimbal pointing or ROI."""
+        if first:
+            self.set_speed(task.speed_m_s)
+        if leg.roi is not None:
+            rx, ry, rh = leg.roi
+            foot = self._ground_at(rx, ry) if leg.base_amsl_m is None else leg.base_amsl_m
+            self._at(mavlink.MAV_CMD_DO_SET_ROI_LOCATION, rx, ry, foot + rh)
+            self.gimbal = None
+        else:
+            self.point_gimbal(leg.gimbal_pitch_deg)
+
+    def _record_photos(
+        self, task: Task, leg: Leg, trigger_seq: int, first: int, *, now: bool
+    ) -> None:
         """The planned photo points, at the height flown there (steps over obstacles included).
 
-        ``first`` is the path index where the camera leg starts; each photo's
+        ``first`` is the path index where the camera is switched on; each photo's
         altitude is read off the flown profile from there on, by distance along it.
+        ``now``: switched on at the leg's start with a photo there ("trigger now":
+        ArduPilot remembers that photo's place as the distance trigger's start).
         """
-        xy = leg.photo_positions()
+        xy = leg.photo_positions(run_up=not now)
         if len(xy) == 0:
             return
         flown = np.array([(x, y) for x, y, _, _ in self.path[first:]])
