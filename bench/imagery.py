@@ -41,10 +41,10 @@ from rasterio.transform import from_origin  # noqa: E402
 from imagery.camera import Camera  # noqa: E402
 from imagery.metadata import pose_from_metadata, read_metadata  # noqa: E402
 from imagery.pipeline import process_capture  # noqa: E402
-from imagery.sites import Sites, load_sites  # noqa: E402
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures  # noqa: E402
 from imagery.thermal import read_thermal  # noqa: E402
 from zone.frames import GridFrame  # noqa: E402
+from zone.sites import Sites, load_sites  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SITES = REPO / "examples" / "zhengzhou-hightech" / "sites.geojson"

@@ -23,8 +23,8 @@ from shapely.geometry import Point, Polygon, box
 from missions.camera import CAMERAS, Aircraft
 from missions.path import Leg
 from missions.plan import Patrol, plan_patrol
-from missions.sites import Dock, Enterprise, NoFly, Obstacle, Sites, Stack
 from missions.survey import plan_survey
+from zone.sites import Dock, Enterprise, NoFly, Obstacle, Sites, Stack
 
 CAM = CAMERAS["wide-20mp"]
 ALT = 60.0
@@ -103,7 +103,9 @@ def with_obstacles(sites: Sites, *, extra: int = 50, seed: int = 11) -> Sites:
     enterprises = []
     for e in sites.enterprises:
         c = e.boundary.centroid
-        stack = Stack(f"{e.id}-s1", c.x, c.y, rng.uniform(20, 60), radius_m=rng.uniform(2, 5))
+        stack = Stack(
+            f"{e.id}-s1", c.x, c.y, rng.uniform(20, 60), radius_m=rng.uniform(2, 5), site_id=e.id
+        )
         enterprises.append(replace(e, stacks=(stack,)))
     lon0, lat0 = sites.docks[0].lon, sites.docks[0].lat
     m_lat = 1 / 110_900

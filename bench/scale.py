@@ -46,7 +46,6 @@ from sqlalchemy import Engine, func, select  # noqa: E402
 
 from imagery.dispatch import Dispatcher, DispatchSettings, open_client  # noqa: E402
 from imagery.dispatch.capture import enqueue_flight_captures  # noqa: E402
-from imagery.sites import load_sites  # noqa: E402
 from imagery.synthetic import (  # noqa: E402
     Anomaly,
     SurveyLine,
@@ -57,6 +56,7 @@ from imagery.synthetic import (  # noqa: E402
 from store.db import make_engine, migrate, session_scope  # noqa: E402
 from store.jobs import JOBS, JobStatus  # noqa: E402
 from store.models import Capture, Finding, Flight  # noqa: E402
+from zone.sites import load_sites  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SITES = REPO / "examples" / "zhengzhou-hightech" / "sites.geojson"

@@ -31,18 +31,16 @@ from sqlmodel import Session, select
 from imagery.evaluate import Scene, plume_downwind, score
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, process_capture
-from imagery.sites import Sites as ImagerySites
-from imagery.sites import load_sites as load_imagery_sites
 from imagery.synthetic import Anomaly, Basemap, make_basemap, render_captures, synthetic_camera
 from missions.manifest import CapturePose, read_manifest
 from missions.plan import Patrol, Sortie, plan_patrol
-from missions.sites import load_sites
 from server.api.routes.sites import upsert_sites
 from server.planning import store_patrol
 from server.schemas import SiteCollection
 from store.db import make_engine, migrate, session_scope
 from store.findings import flight_findings, get_or_create_flight
 from store.models import Flight, FlightStatus, Mission, Role, User
+from zone.sites import Sites, load_sites
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +102,7 @@ def _offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[floa
     return lon + dlon, lat + dlat
 
 
-def place_anomalies(sites: ImagerySites, targets: Sequence[str], *, seed: int = 0) -> list[Anomaly]:
+def place_anomalies(sites: Sites, targets: Sequence[str], *, seed: int = 0) -> list[Anomaly]:
     """Anomalies a patrol of ``targets`` should find: a plume downwind of every stack,
     a hot spot on every enterprise's yard, discoloured water on every river section."""
 
@@ -114,9 +112,9 @@ def place_anomalies(sites: ImagerySites, targets: Sequence[str], *, seed: int = 
     for stack in sites.stacks:
         if stack.site_id in wanted:
             out.append(plume_downwind(stack, rng.uniform(0, 360)))
-    for site in sites.sites:
-        if site.site_id in wanted and site.kind == "enterprise":
-            centre = site.geometry.representative_point()
+    for site in sites.enterprises:
+        if site.id in wanted:
+            centre = site.boundary.representative_point()
             out.append(
                 Anomaly(
                     "hotspot",
@@ -127,8 +125,8 @@ def place_anomalies(sites: ImagerySites, targets: Sequence[str], *, seed: int = 
                 )
             )
     for river in sites.rivers:
-        if river.site_id in wanted:
-            here = river.line.interpolate(0.5, normalized=True)
+        if river.id in wanted:
+            here = river.centerline.interpolate(0.5, normalized=True)
             out.append(Anomaly("water_discolouration", here.x, here.y, radius_m=12.0))
     return out
 
@@ -250,7 +248,7 @@ def _render_and_process(
     *,
     basemap: Basemap,
     anomalies: Sequence[Anomaly],
-    sites: ImagerySites,
+    sites: Sites,
     out_dir: Path,
     evidence_dir: Path,
     rgb_width_px: int,
@@ -300,14 +298,13 @@ def run_demo(
     if not flown.poses:
         raise RuntimeError(f"sortie {sortie.number} produced no captures")
 
-    isites = load_imagery_sites(sites_path)
-    anomalies = place_anomalies(isites, sortie.targets, seed=seed)
+    anomalies = place_anomalies(zone, sortie.targets, seed=seed)
     lons = [p.lon for p in flown.poses]
     lats = [p.lat for p in flown.poses]
     west, south = _offset(min(lons), min(lats), -BASEMAP_MARGIN_M, -BASEMAP_MARGIN_M)
     east, north = _offset(max(lons), max(lats), BASEMAP_MARGIN_M, BASEMAP_MARGIN_M)
     basemap = make_basemap(
-        isites,
+        zone,
         bounds_lonlat=(west, south, east, north),
         gsd_m=BASEMAP_GSD_M,
         ground_alt_m=sortie.dock.ground_alt_m,
@@ -319,7 +316,7 @@ def run_demo(
         flown.poses,
         basemap=basemap,
         anomalies=anomalies,
-        sites=isites,
+        sites=zone,
         out_dir=flown.flight_dir / "captures",
         evidence_dir=data_dir / "evidence",
         rgb_width_px=rgb_width_px,

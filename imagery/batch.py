@@ -26,9 +26,9 @@ from imagery.detect.change import Change
 from imagery.ingest import Inputs
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, process_capture
-from imagery.sites import Sites
 from store.db import session_scope
 from store.findings import get_or_create_flight
+from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
 

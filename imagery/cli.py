@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from imagery.batch import BatchReport
     from imagery.detect.base import Detector
     from imagery.ingest import Inputs
-    from imagery.sites import Sites
+    from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _check(
     from imagery.detect.base import select
     from imagery.errors import ImageryError
     from imagery.ingest import gather
-    from imagery.sites import load_sites
+    from zone.sites import load_sites
 
     try:
         inputs = gather(paths, manifest=manifest)

@@ -1,7 +1,8 @@
 """Exceptions raised by the imagery pipeline.
 
 One tree, rooted in :class:`ImageryError`; each refinement also derives from
-the builtin it refines so callers can catch either::
+the builtin it refines so callers can catch either. A sites file that cannot be
+read is the zone's own :class:`zone.errors.InvalidSiteError` (a ``ValueError``)::
 
     ImageryError(Exception)
     ├── UnreadableImageError(ImageryError, OSError)    file missing, truncated, not an image
@@ -10,7 +11,6 @@ the builtin it refines so callers can catch either::
     │   └── IntrinsicsError(MetadataError)             focal length / pixel pitch unknown
     ├── GeoreferenceError(ImageryError, ValueError)    a ray misses the ground, DEM not covering
     ├── ThermalFormatError(ImageryError, ValueError)   no radiometric payload where one is expected
-    ├── SitesError(ImageryError, ValueError)           a sites file that cannot be read
     └── ManifestMatchError(ImageryError, ValueError)   manifest lines that match no image
 """
 
@@ -43,10 +43,6 @@ class GeoreferenceError(ImageryError, ValueError):
 
 class ThermalFormatError(ImageryError, ValueError):
     """A thermal file carries no radiometric data the pipeline can read."""
-
-
-class SitesError(ImageryError, ValueError):
-    """The sites file cannot be read."""
 
 
 class ManifestMatchError(ImageryError, ValueError):

@@ -27,8 +27,8 @@ from imagery.dem import transformer
 from imagery.georef import utm_epsg
 from imagery.grouping import Located, group
 from imagery.pipeline import CaptureResult, FindingResult, process_capture
-from imagery.sites import Sites, Stack
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures, synthetic_camera
+from zone.sites import Sites, Stack
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 
         )
         scenes.append(
             Scene(
-                f"stack-{stack.stack_id}",
+                f"stack-{stack.id}",
                 (stack.lon, stack.lat),
                 float(rng.uniform(0, 360)),
                 anomalies if i % 4 != 3 else (),
@@ -129,7 +129,7 @@ def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 
         )
     for j, river in enumerate(sites.rivers[:rivers]):
         for k, frac in enumerate((0.35, 0.7)):
-            line = river.line
+            line = river.centerline
             here = line.interpolate(frac, normalized=True)
             ahead = line.interpolate(min(frac + 0.02, 1.0), normalized=True)
             coslat = math.cos(math.radians(here.y))
@@ -150,7 +150,7 @@ def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 
                 if k == 0 or j == 0
                 else ()
             )
-            scenes.append(Scene(f"river-{river.site_id}-{k}", (here.x, here.y), bearing, anomalies))
+            scenes.append(Scene(f"river-{river.id}-{k}", (here.x, here.y), bearing, anomalies))
     return scenes
 
 

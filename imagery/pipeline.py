@@ -45,8 +45,9 @@ from imagery.georef import MAX_RANGE_M, Georef
 from imagery.limits import DEFAULT_MAX_PIXELS, check_image_size
 from imagery.metadata import CaptureMeta, pose_from_metadata, read_metadata
 from imagery.pose import Pose
-from imagery.sites import Axis, Sites, nearest_on_ray, ray_axis_distance, source_axes
+from imagery.sites import Axis, assign, nearest_on_ray, ray_axis_distance, source_axes
 from imagery.thermal import ThermalFrame, read_thermal
+from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
 
@@ -438,7 +439,7 @@ def _place(
     measurements: dict[str, Any] = {**det.measurements, **where.extra}
     site_id = where.source.site_id if where.source is not None else None
     if sites is not None and site_id is None:
-        assigned = sites.assign(where.lon, where.lat, det.kind)
+        assigned = assign(sites, where.lon, where.lat, det.kind)
         site_id = assigned.pop("site_id", None)
         measurements.update({f"site_{k}": v for k, v in assigned.items()})
     key = f"{key_prefix}:{detector.name}:{detector.version}:{det.kind}:" + ",".join(

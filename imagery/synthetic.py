@@ -40,9 +40,9 @@ from imagery.camera import Camera
 from imagery.dem import transformer
 from imagery.georef import Georef, utm_epsg
 from imagery.pose import Pose
-from imagery.sites import Sites
 from imagery.thermal import FLIR_K_PER_COUNT, RADIOMETRIC_DESCRIPTION
 from missions.manifest import MANIFEST_NAME, CapturePose, write_manifest
+from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
 
@@ -191,17 +191,16 @@ def make_basemap(
         for stack in sites.stacks:
             stacks.append(Point(to_utm(stack.lon, stack.lat)).buffer(2.0))
         keep_clear = unary_union([s.buffer(25.0) for s in stacks]) if stacks else None
-        for i, site in enumerate(sites.sites):
-            geom = shp_transform(site.geometry)
-            if site.kind == "enterprise":
-                yards.append(geom)
-                roof = affinity.scale(geom.convex_hull, 0.45, 0.35)
-                roof = affinity.translate(roof, 0, -0.15 * (geom.bounds[3] - geom.bounds[1]))
-                if keep_clear is not None:  # stacks stand in the yard, not on a roof
-                    roof = roof.difference(keep_clear)
-                (white_roofs if i % 3 == 0 else blue_roofs).append(roof)
+        for i, site in enumerate(sites.enterprises):
+            geom = shp_transform(site.boundary)
+            yards.append(geom)
+            roof = affinity.scale(geom.convex_hull, 0.45, 0.35)
+            roof = affinity.translate(roof, 0, -0.15 * (geom.bounds[3] - geom.bounds[1]))
+            if keep_clear is not None:  # stacks stand in the yard, not on a roof
+                roof = roof.difference(keep_clear)
+            (white_roofs if i % 3 == 0 else blue_roofs).append(roof)
         for river in sites.rivers:
-            water.append(shp_transform(river.line).buffer(river.width_m / 2))
+            water.append(shp_transform(river.centerline).buffer(river.width_m / 2))
         paint(yards, (0.52, 0.51, 0.49), 30.0, 0.04)
         paint(blue_roofs, (0.32, 0.45, 0.62), 33.0)
         paint(white_roofs, (0.80, 0.80, 0.78), 28.0)
@@ -213,7 +212,7 @@ def make_basemap(
 
 def zone_bounds(sites: Sites, *, margin_m: float = 150.0) -> tuple[float, float, float, float]:
     """(west, south, east, north) around every site of a zone plus a margin."""
-    w, s, e, n = shapely.GeometryCollection([x.geometry for x in sites.sites]).bounds
+    w, s, e, n = sites.bounds
     dlat = margin_m / 111_320.0
     dlon = dlat / math.cos(math.radians((s + n) / 2))
     return w - dlon, s - dlat, e + dlon, n + dlat

@@ -2,7 +2,7 @@
 
 The planner's front door::
 
-    from missions.sites import load_sites
+    from zone.sites import load_sites
     from missions.plan import plan_patrol
 
     patrol = plan_patrol(load_sites("sites.geojson"), gsd_cm=2.0)

@@ -11,8 +11,9 @@ from rich.table import Table
 
 from missions.errors import MissionError
 from missions.plan import DEFAULT_PATTERNS, Clearance, Patrol, plan_patrol
-from missions.sites import load_sites
+from zone.errors import ZoneError
 from zone.obstacles import ClearanceRule
+from zone.sites import load_sites
 
 console = Console()
 err_console = Console(stderr=True)
@@ -98,7 +99,7 @@ def plan(
             clearance=rule,
             end="land" if land else "rtl",
         )
-    except MissionError as exc:
+    except (MissionError, ZoneError) as exc:
         _fail(str(exc))
     if out.exists() and not out.is_dir():
         _fail(f"--out {out} exists and is not a directory")

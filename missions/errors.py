@@ -1,10 +1,12 @@
 """Every way planning can fail, as one exception tree.
 
 Refinements also derive from the builtin they refine, so callers that only know
-Python's exceptions still catch them (the CLI maps ``ValueError`` to exit 2)::
+Python's exceptions still catch them (the CLI maps ``ValueError`` to exit 2). A
+site that is malformed, or not in the zone, is the zone's own
+:class:`zone.errors.InvalidSiteError` (a ``ValueError`` too): callers that read a
+zone and plan it catch ``(MissionError, ZoneError)``::
 
     MissionError
-    ├── InvalidSiteError (ValueError)        a sites file or feature is malformed
     ├── InvalidProfileError (ValueError)     a camera/aircraft profile or option is wrong
     ├── TerrainError (ValueError)            the DEM cannot be read or does not cover a point
     ├── InfeasibleError (ValueError)         the request cannot be flown safely
@@ -21,10 +23,6 @@ from __future__ import annotations
 
 class MissionError(Exception):
     """Base of every error raised by the planner and its exporters."""
-
-
-class InvalidSiteError(MissionError, ValueError):
-    """A sites file, or one of its features, is malformed (the message names it)."""
 
 
 class InvalidProfileError(MissionError, ValueError):

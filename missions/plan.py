@@ -30,7 +30,6 @@ from missions.errors import (
     ClearanceError,
     InfeasibleError,
     InvalidProfileError,
-    InvalidSiteError,
     NoFlyViolationError,
     RangeError,
 )
@@ -49,12 +48,13 @@ from missions.safety import (
     check_path,
     min_clearance,
 )
-from missions.sites import Dock, Enterprise, River, Sites, Stack
 from missions.sortie import BuiltSortie, PhotoPoint, build_sortie
 from missions.survey import plan_survey
 from missions.terrain import Terrain
+from zone.errors import InvalidSiteError
 from zone.ground import Ground, SurveyedGround
 from zone.obstacles import ClearanceRule, Obstacles, Volume, outline_volume, stack_volume
+from zone.sites import Dock, Enterprise, River, Sites, Stack
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def plan_patrol(
     Parameters
     ----------
     sites : Sites
-        The zone, from :func:`missions.sites.load_sites`.
+        The zone, from :func:`zone.sites.load_sites`.
     targets : sequence of str, optional
         Enterprise and river ids. Given explicitly, any target that cannot be
         flown safely is an error; by default such targets are skipped and

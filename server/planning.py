@@ -17,9 +17,9 @@ from missions.export.params import check_params
 from missions.items import Mission as ItemMission
 from missions.items import MissionItem, MissionType
 from missions.plan import Patrol, plan_patrol
-from missions.sites import parse_sites
 from server.errors import ConflictError
 from store.models import Mission, Site
+from zone.sites import parse_sites
 
 ITEM_LISTS = ("items", "fence", "rally")
 

@@ -15,11 +15,11 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from missions.errors import InvalidSiteError
-from missions.sites import parse_sites
 from server.passwords import NewPassword
 from server.storable import storable_problem
 from store.models import FindingStatus, FlightStatus, ReviewDecision, Role
+from zone.errors import InvalidSiteError
+from zone.sites import parse_sites
 
 GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString"]
 

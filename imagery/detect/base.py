@@ -21,7 +21,7 @@ from imagery.georef import Georef
 from imagery.thermal import ThermalFrame
 
 if TYPE_CHECKING:
-    from imagery.sites import Sites
+    from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ def river_masks(
     out = []
     for river in frame.sites.rivers:
         step_deg = max(gsd * 20, 1.0) / M_PER_DEG
-        dense = river.line.segmentize(step_deg)
+        dense = river.centerline.segmentize(step_deg)
         coords = np.asarray(dense.coords)
         px = frame.georef.lonlat_to_pixels(coords[:, 0], coords[:, 1])
         margin = max(rows, cols)

@@ -36,10 +36,10 @@ from imagery.limits import DEFAULT_MAX_PIXELS
 from imagery.persist import finish_flight
 from imagery.pipeline import DEFAULT_WORK_PX, CaptureResult, process_capture
 from imagery.pose import LaserTarget, Pose
-from imagery.sites import Sites, load_sites
 from store.findings import get_or_create_flight
 from store.jobs import enqueue_flight
 from store.models import Capture, Flight
+from zone.sites import Sites, load_sites
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from bench.scale import SITES
 from imagery.dispatch.capture import enqueue_flight_captures, finish_flight_jobs
 from imagery.dispatch.cli import register
-from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from store.db import session_scope
 from store.jobs import JobStatus, ProcessingJob
 from store.models import Capture, Finding, Flight
+from zone.sites import load_sites
 
 runner = CliRunner()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from imagery.sites import Sites, load_sites
 from tests.conftest import SHARED_DATA
+from zone.sites import Sites, load_sites
 
 REPO = Path(__file__).resolve().parents[2]
 ZONE_SITES = REPO / "examples" / "zhengzhou-hightech" / "sites.geojson"

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from ecopatrol.cli import _register_all, app
 from imagery.batch import process_flight
 from imagery.ingest import gather
-from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from store.db import make_engine, migrate
 from store.jobs import JobStatus, ProcessingJob
 from store.models import Capture, Finding
 from tests.imagery.conftest import ZONE_SITES
+from zone.sites import load_sites
 
 runner = CliRunner()
 

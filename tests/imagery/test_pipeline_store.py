@@ -14,12 +14,12 @@ from imagery.dispatch.capture import process_job
 from imagery.ingest import collect_images, match_manifest
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import process_capture
-from imagery.sites import Sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from missions.manifest import CapturePose, write_manifest
 from store.db import make_engine, migrate, session_scope
 from store.findings import get_or_create_flight
 from store.models import Capture, CaptureStatus, Finding
+from zone.sites import Sites
 
 
 @pytest.fixture()

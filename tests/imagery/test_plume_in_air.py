@@ -22,7 +22,7 @@ from imagery.detect.base import select
 from imagery.grouping import least_squares_point
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, FindingResult, process_capture
-from imagery.sites import Axis, load_sites, ray_axis_distance
+from imagery.sites import Axis, ray_axis_distance
 from store.db import make_engine, migrate, session_scope
 from store.findings import flight_findings, get_or_create_flight
 from tests.imagery.told import told
@@ -38,6 +38,7 @@ from tests.scenes.stacks import (
     write_capture,
     write_sites,
 )
+from zone.sites import load_sites
 
 
 def _process(tmp_path: Path, bearing_deg: float, *, smoking: str = "ent-07-s1") -> CaptureResult:

@@ -19,7 +19,6 @@ import pytest
 
 from imagery.detect.base import Detection, Frame
 from imagery.pipeline import FindingResult, process_capture
-from imagery.sites import load_sites
 from tests.imagery.told import told
 from tests.scenes.render import LocalFrame, camera_axes
 from tests.scenes.stacks import (
@@ -32,6 +31,7 @@ from tests.scenes.stacks import (
     write_capture,
     write_sites,
 )
+from zone.sites import load_sites
 
 OUTFALL = ("ent-07-outfall", 40.0, -70.0)  # id, east and north of ent-07-s1 (m)
 

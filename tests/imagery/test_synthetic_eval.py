@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from imagery.evaluate import build_scenes, run_scene, score
-from imagery.sites import Sites
+from zone.sites import Sites
 
 
 @pytest.mark.slow

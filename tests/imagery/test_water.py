@@ -9,16 +9,16 @@ import pytest
 
 from imagery.detect.base import select
 from imagery.pipeline import process_capture
-from imagery.sites import Sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
+from zone.sites import Sites
 
 
 @pytest.fixture(scope="module")
 def river_scene(zone_sites: Sites):
     """A nadir view over the middle of the first river, along its flow."""
     river = zone_sites.rivers[0]
-    here = river.line.interpolate(0.5, normalized=True)
-    ahead = river.line.interpolate(0.52, normalized=True)
+    here = river.centerline.interpolate(0.5, normalized=True)
+    ahead = river.centerline.interpolate(0.52, normalized=True)
     bearing = math.degrees(
         math.atan2((ahead.x - here.x) * math.cos(math.radians(here.y)), ahead.y - here.y)
     )
@@ -41,8 +41,8 @@ def test_foam_and_discolouration_downstream(zone_sites: Sites, river_scene, tmp_
     river, here, _, _ = river_scene
     d = 1 / 111_320
     coslat = math.cos(math.radians(here.y))
-    ahead = river.line.interpolate(river.line.project(here) + 25 * d)
-    foam_at = river.line.interpolate(river.line.project(here) + 45 * d)
+    ahead = river.centerline.interpolate(river.centerline.project(here) + 25 * d)
+    foam_at = river.centerline.interpolate(river.centerline.project(here) + 45 * d)
     anomalies = [
         Anomaly("water_discolouration", ahead.x, ahead.y, radius_m=10, colour=(0.55, 0.38, 0.18)),
         Anomaly(
@@ -58,7 +58,7 @@ def test_foam_and_discolouration_downstream(zone_sites: Sites, river_scene, tmp_
     kinds = {f.kind: f for f in result.findings}
     assert set(kinds) == {"water_discolouration", "foam"}, result.findings
     brown = kinds["water_discolouration"]
-    assert brown.site_id == river.site_id and brown.measurements["shift"] == "brown/red"
+    assert brown.site_id == river.id and brown.measurements["shift"] == "brown/red"
     assert math.hypot((brown.lon - ahead.x) * coslat, brown.lat - ahead.y) / d < 6
     assert "site_river_km" in brown.measurements
 

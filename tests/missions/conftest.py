@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from missions.plan import Patrol, plan_patrol
-from missions.sites import Sites, load_sites
+from zone.sites import Sites, load_sites
 
 ZONE = Path(__file__).resolve().parents[2] / "examples" / "zhengzhou-hightech" / "sites.geojson"
 

@@ -22,11 +22,10 @@ from hypothesis import strategies as st
 from pyproj import Geod, Transformer
 from shapely.geometry import LineString, Polygon
 
-from missions.errors import InfeasibleError, InvalidSiteError
+from missions.errors import InfeasibleError
 from missions.export.qgc_plan import write_plan
 from missions.export.waypoints import write_waypoints
 from missions.plan import Patrol, plan_patrol
-from missions.sites import parse_sites
 from tests.clearance import (
     HORIZONTAL_M,
     OA_MARGIN_M,
@@ -40,6 +39,8 @@ from tests.clearance import (
     rtl_path,
     track_clearance,
 )
+from zone.errors import InvalidSiteError
+from zone.sites import parse_sites
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "zhengzhou-hightech" / "sites.geojson"

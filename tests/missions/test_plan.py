@@ -22,7 +22,7 @@ from missions.errors import (
     RangeError,
 )
 from missions.plan import plan_patrol
-from missions.sites import Enterprise, NoFly, Sites
+from zone.sites import Enterprise, NoFly, Sites
 
 M = mavlink
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from missions.errors import InvalidSiteError
-from missions.sites import load_sites, parse_sites
+from zone.errors import InvalidSiteError
+from zone.sites import load_sites, parse_sites
 
 ZONE_TEXT = (
     Path(__file__).resolve().parents[2] / "examples" / "zhengzhou-hightech" / "sites.geojson"

@@ -22,7 +22,6 @@ import pytest
 import uvicorn
 from sqlmodel import Session
 
-from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from server.accounts import add_user
 from server.main import create_app
@@ -31,6 +30,7 @@ from server.settings import Settings
 from sitl.instance import find_binary
 from store.db import make_engine, migrate
 from store.models import Mission, Role
+from zone.sites import load_sites
 
 from .conftest import PASSWORD, SITES
 from .test_flights_sitl import HOME, _short_mission

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from store.jobs import ProcessingJob
 from store.models import Finding
+from zone.sites import load_sites
 
 from .conftest import SITES
 from .test_workflow import _import_zone

@@ -8,9 +8,9 @@ from typing import Any, get_args
 import pytest
 from fastapi.testclient import TestClient
 
-from missions.errors import InvalidSiteError
-from missions.sites import KINDS, parse_sites
 from server.schemas import SiteKind
+from zone.errors import InvalidSiteError
+from zone.sites import KINDS, parse_sites
 
 from .conftest import SITES
 

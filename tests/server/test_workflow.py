@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from imagery.sites import load_sites
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from server.planning import items_from_json
 from store.models import Mission
+from zone.sites import load_sites
 
 from .conftest import SITES
 

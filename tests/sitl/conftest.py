@@ -9,7 +9,6 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight.vehicle import REBOOT_PARAMS, Vehicle
 from missions.plan import Sortie, plan_patrol
-from missions.sites import load_sites
 from sitl.instance import Home, Sitl
 from sitl.pytest_plugin import (  # noqa: F401 - fixtures used by the tests here
     sitl_binary,
@@ -17,6 +16,7 @@ from sitl.pytest_plugin import (  # noqa: F401 - fixtures used by the tests here
     sitl_factory,
 )
 from tests.conftest import EXAMPLES
+from zone.sites import load_sites
 
 SAMPLE_SITES = EXAMPLES / "zhengzhou-hightech" / "sites.geojson"
 

@@ -1,27 +1,38 @@
-"""A patrol zone's sites, read from a GeoJSON FeatureCollection.
+"""A patrol zone's sites, read from a GeoJSON FeatureCollection: the one site model.
 
-Each feature carries a ``kind`` and an ``id``:
+The planner, the imagery pipeline and the server all read sites with this
+module, so whatever the API stores can be planned and processed, and whatever
+one of them refuses, all refuse with the same message.
+
+Each feature carries a ``kind`` and an ``id`` (a property, or the Feature's
+own ``id``), and optionally a ``name`` (default: the id):
 
 - ``enterprise``: Polygon boundary (holes allowed); optional ``stacks``, a list
   of ``{"id", "coordinates": [lon, lat], "height_m"}`` with optional
-  ``radius_m`` (default 3 m) and ``emitting`` (default true: a working stack
-  wants more room over its mouth, where the hot plume rises);
-- ``river``: LineString centreline with ``width_m``;
+  ``radius_m`` (default 3 m), ``emitting`` (default true: a working stack
+  wants more room over its mouth, where the hot plume rises) and
+  ``ground_alt_m``. A stack is not a feature of its own: it stands in its
+  enterprise, whose site its findings belong to;
+- ``river``: LineString centreline with ``width_m`` (the water's width); it runs
+  downstream (upstream end first) unless ``"flow": "reverse"``;
 - ``no_fly``: Polygon or MultiPolygon with a ``reason`` (also controlled
   airspace), optionally ``floor_m`` / ``ceiling_m`` above ground: a zone with a
   ceiling may be overflown above it;
 - ``obstacle``: a building, tower, crane or mast: Polygon, or Point with
-  ``radius_m``; ``height_m`` above its own base, optional ``name``;
+  ``radius_m``; ``height_m`` above its own base;
 - ``dock``: Point where the drone takes off and lands, with ``ground_alt_m``
-  (metres above mean sea level) and optionally ``drones`` (how many it houses).
+  (metres above mean sea level) and optionally ``drones`` (how many it houses);
+- ``outfall``: Point where an enterprise discharges into water, optionally
+  naming that ``enterprise`` (its findings' site; else the outfall is its own).
 
 Any feature may carry ``ground_alt_m``, the ground's altitude AMSL there; a
 stack's base is its own ``ground_alt_m`` or else its enterprise's. Every height
 (``height_m``, ``floor_m``, ``ceiling_m``) is measured from that feature's own
-ground, never from a dock.
+ground, never from a dock. Coordinates are GeoJSON's: WGS 84 longitude, latitude
+in degrees.
 
-Every fault is reported as one :class:`InvalidSiteError` naming the feature and
-the fault, so an operator can fix the file without reading a traceback.
+Every fault is reported as one :class:`~zone.errors.InvalidSiteError` naming the
+feature and the fault, so an operator can fix the file without reading a traceback.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +49,11 @@ import shapely
 from shapely.errors import ShapelyError
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, shape
 
-from missions.errors import InvalidSiteError
+from zone.errors import InvalidSiteError
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("enterprise", "river", "no_fly", "obstacle", "dock")
+KINDS = ("enterprise", "river", "no_fly", "obstacle", "dock", "outfall")
 DEFAULT_STACK_RADIUS_M = 3.0
 MAX_STRUCTURE_M = 1000.0
 
@@ -51,8 +62,9 @@ MAX_STRUCTURE_M = 1000.0
 class Stack:
     """A chimney or exhaust stack: a vertical obstacle ``height_m`` above its base.
 
-    ``ground_alt_m`` is its base's altitude AMSL when known (None: from the
-    zone's ground model).
+    ``ground_alt_m`` is its base's altitude AMSL when the stack states its own
+    (None: its enterprise's, else the zone's ground model). ``site_id`` is the
+    enterprise it stands in.
     """
 
     id: str
@@ -62,6 +74,7 @@ class Stack:
     radius_m: float = DEFAULT_STACK_RADIUS_M
     emitting: bool = True
     ground_alt_m: float | None = None
+    site_id: str = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +106,7 @@ class Enterprise:
 
 @dataclass(frozen=True, slots=True)
 class River:
-    """A river section scanned along its centreline (lon/lat) over ``width_m``."""
+    """A river section along its centreline (lon/lat, upstream end first), ``width_m`` wide."""
 
     id: str
     name: str
@@ -131,6 +144,21 @@ class Dock:
     drones: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Outfall:
+    """A discharge point on the ground; ``site_id`` is the enterprise discharging there.
+
+    ``ground_alt_m`` is the ground's altitude AMSL there when known.
+    """
+
+    id: str
+    name: str
+    lon: float
+    lat: float
+    site_id: str
+    ground_alt_m: float | None = None
+
+
 Target = Enterprise | River
 
 
@@ -144,6 +172,7 @@ class Sites:
     docks: tuple[Dock, ...]
     name: str = ""
     obstacles: tuple[Obstacle, ...] = ()
+    outfalls: tuple[Outfall, ...] = ()
 
     @property
     def targets(self) -> dict[str, Target]:
@@ -161,6 +190,24 @@ class Sites:
             raise InvalidSiteError(
                 f"unknown target {target_id!r} (known targets: {known})"
             ) from None
+
+    @property
+    def stacks(self) -> tuple[Stack, ...]:
+        """Every enterprise's stacks, in file order."""
+        return tuple(s for e in self.enterprises for s in e.stacks)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in degrees around every site (ValueError if none)."""
+        geoms: list[shapely.Geometry] = [e.boundary for e in self.enterprises]
+        geoms += [r.centerline for r in self.rivers] + [z.area for z in self.no_fly]
+        geoms += [o.footprint for o in self.obstacles]
+        geoms += [Point(d.lon, d.lat) for d in self.docks]
+        geoms += [Point(o.lon, o.lat) for o in self.outfalls]
+        if not geoms:
+            raise ValueError("the zone has no sites")
+        west, south, east, north = shapely.GeometryCollection(geoms).bounds
+        return west, south, east, north
 
 
 def load_sites(path: str | Path) -> Sites:
@@ -185,7 +232,10 @@ def load_sites(path: str | Path) -> Sites:
 
 
 def parse_sites(data: object) -> Sites:
-    """Validate a decoded GeoJSON FeatureCollection into :class:`Sites`."""
+    """Validate a decoded GeoJSON FeatureCollection into :class:`Sites`.
+
+    Faults name the feature by its place and id: ``feature #3 ('nfz-1'): ...``.
+    """
     if not isinstance(data, Mapping) or data.get("type") != "FeatureCollection":
         raise InvalidSiteError("expected a GeoJSON FeatureCollection")
     features = data.get("features")
@@ -194,12 +244,12 @@ def parse_sites(data: object) -> Sites:
     found: dict[str, list[Any]] = {kind: [] for kind in KINDS}
     seen: set[str] = set()
     for index, feature in enumerate(features):
-        label, site_id, kind, props, geometry = _feature_head(index, feature, seen)
-        found[kind].extend(_PARSERS[kind](label, site_id, props, geometry))
+        kind, parsed = _read(feature, index, seen)
+        found[kind].extend(parsed)
     title = data.get("name", "")
     logger.info(
-        "sites: %d enterprises, %d rivers, %d no-fly areas, %d obstacles, %d docks",
-        *(len(found[k]) for k in ("enterprise", "river", "no_fly", "obstacle", "dock")),
+        "sites: %d enterprises, %d rivers, %d no-fly areas, %d obstacles, %d docks, %d outfalls",
+        *(len(found[k]) for k in ("enterprise", "river", "no_fly", "obstacle", "dock", "outfall")),
     )
     return Sites(
         tuple(found["enterprise"]),
@@ -208,14 +258,31 @@ def parse_sites(data: object) -> Sites:
         tuple(found["dock"]),
         str(title) if title else "",
         tuple(found["obstacle"]),
+        tuple(found["outfall"]),
     )
 
 
+def check_site(feature: object) -> None:
+    """Raise :class:`InvalidSiteError` unless ``feature`` is a valid site on its own.
+
+    The fault names the site by its id (``site 'nfz-1': missing property
+    'reason'``): the check the API runs on every site written to it. A site
+    valid on its own is valid in any zone whose ids are unique.
+    """
+    _read(feature, None, set())
+
+
+def _read(feature: object, index: int | None, seen: set[str]) -> tuple[str, Sequence[Any]]:
+    """The kind of one feature and what it holds (one item, or a no-fly's parts)."""
+    label, site_id, kind, props, geometry = _feature_head(index, feature, seen)
+    return kind, _PARSERS[kind](label, site_id, props, geometry)
+
+
 def _feature_head(
-    index: int, feature: object, seen: set[str]
+    index: int | None, feature: object, seen: set[str]
 ) -> tuple[str, str, str, Mapping[str, Any], object]:
     """The label, id, kind, properties and geometry of one feature, checked."""
-    label = f"feature #{index}"
+    label = "site" if index is None else f"feature #{index}"
     if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
         raise InvalidSiteError(f"{label}: not a GeoJSON Feature")
     props = feature.get("properties") or {}
@@ -225,16 +292,26 @@ def _feature_head(
     if not isinstance(raw_id, str | int) or isinstance(raw_id, bool) or str(raw_id) == "":
         raise InvalidSiteError(f"{label}: missing 'id' (a property or the Feature's id)")
     site_id = str(raw_id)
-    label = f"feature #{index} ({site_id!r})"
+    label = f"site {site_id!r}" if index is None else f"feature #{index} ({site_id!r})"
     if site_id in seen:
         raise InvalidSiteError(f"{label}: duplicate id")
     seen.add(site_id)
     kind = props.get("kind")
+    if kind == "stack":
+        raise InvalidSiteError(
+            f"{label}: a stack is not a site of its own; list it in its enterprise's "
+            "'stacks' (with coordinates and height_m)"
+        )
     if kind not in KINDS:
         raise InvalidSiteError(
             f"{label}: property 'kind' is {kind!r}, expected one of {', '.join(KINDS)}"
         )
     return label, site_id, str(kind), props, feature.get("geometry")
+
+
+def _name(props: Mapping[str, Any], site_id: str) -> str:
+    """The site's ``name``, else its id (an empty name names nothing)."""
+    return str(props.get("name") or site_id)
 
 
 def _enterprise(
@@ -243,9 +320,8 @@ def _enterprise(
     boundary = _polygon(label, geometry, kinds=("Polygon",))
     assert isinstance(boundary, Polygon)
     ground = _ground_alt(label, props, required=False)
-    stacks = _stacks(label, props.get("stacks", []), boundary)
-    name = str(props.get("name", site_id))
-    return [Enterprise(site_id, name, boundary, stacks, ground)]
+    stacks = _stacks(label, site_id, props.get("stacks", []), boundary)
+    return [Enterprise(site_id, _name(props, site_id), boundary, stacks, ground)]
 
 
 def _river(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[River]:
@@ -255,9 +331,14 @@ def _river(label: str, site_id: str, props: Mapping[str, Any], geometry: object)
         raise InvalidSiteError(f"{label}: the river centreline has no length")
     if not line.is_simple:
         raise InvalidSiteError(f"{label}: the river centreline crosses itself")
+    flow = props.get("flow", "downstream")
+    if flow not in ("downstream", "reverse"):
+        raise InvalidSiteError(f"{label}: 'flow' must be 'downstream' or 'reverse', got {flow!r}")
+    if flow == "reverse":
+        line = line.reverse()
     width = _positive(label, props, "width_m")
     ground = _ground_alt(label, props, required=False)
-    return [River(site_id, str(props.get("name", site_id)), line, width, ground)]
+    return [River(site_id, _name(props, site_id), line, width, ground)]
 
 
 def _no_fly(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[NoFly]:
@@ -298,7 +379,7 @@ def _obstacle(
     assert isinstance(shape_, Polygon | Point)
     height = _height(label, props)
     ground = _ground_alt(label, props, required=False)
-    return [Obstacle(site_id, str(props.get("name", site_id)), shape_, height, radius, ground)]
+    return [Obstacle(site_id, _name(props, site_id), shape_, height, radius, ground)]
 
 
 def _dock(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[Dock]:
@@ -309,7 +390,17 @@ def _dock(label: str, site_id: str, props: Mapping[str, Any], geometry: object) 
     drones = props.get("drones", 1)
     if not isinstance(drones, int) or isinstance(drones, bool) or drones < 1:
         raise InvalidSiteError(f"{label}: 'drones' must be a whole number >= 1")
-    return [Dock(site_id, str(props.get("name", site_id)), point.x, point.y, ground, drones)]
+    return [Dock(site_id, _name(props, site_id), point.x, point.y, ground, drones)]
+
+
+def _outfall(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[Outfall]:
+    point = _geometry(label, geometry, kinds=("Point",))
+    assert isinstance(point, Point)
+    owner = props.get("enterprise", site_id)
+    if not isinstance(owner, str) or not owner:
+        raise InvalidSiteError(f"{label}: 'enterprise' must be the id of the enterprise")
+    ground = _ground_alt(label, props, required=False)
+    return [Outfall(site_id, _name(props, site_id), point.x, point.y, owner, ground)]
 
 
 _Parser = Callable[[str, str, Mapping[str, Any], object], Sequence[Any]]
@@ -319,6 +410,7 @@ _PARSERS: dict[str, _Parser] = {
     "no_fly": _no_fly,
     "obstacle": _obstacle,
     "dock": _dock,
+    "outfall": _outfall,
 }
 
 
@@ -429,43 +521,54 @@ def _polygon(label: str, geometry: object, *, kinds: Sequence[str]) -> Polygon |
     return geom
 
 
-def _stacks(label: str, raw: object, boundary: Polygon | MultiPolygon) -> tuple[Stack, ...]:
+def _stacks(
+    label: str, site_id: str, raw: object, boundary: Polygon | MultiPolygon
+) -> tuple[Stack, ...]:
+    """An enterprise's ``stacks``, each inside its boundary, no id twice."""
     if not isinstance(raw, list):
         raise InvalidSiteError(f"{label}: 'stacks' must be a list")
-    stacks = []
+    stacks: list[Stack] = []
     for k, item in enumerate(raw):
         if not isinstance(item, Mapping):
             raise InvalidSiteError(f"{label}: stack #{k} must be an object")
-        stack_id = str(item.get("id", f"{label}-s{k + 1}"))
-        where = f"{label}: stack {stack_id!r}"
-        coords = item.get("coordinates")
-        if (
-            not isinstance(coords, list)
-            or len(coords) < 2
-            or not all(_is_number(c) for c in coords[:2])
-        ):
-            raise InvalidSiteError(f"{where}: 'coordinates' must be [longitude, latitude]")
-        _check_coordinates(where, [coords])
-        height = _height(where, item)
-        radius = item.get("radius_m", DEFAULT_STACK_RADIUS_M)
-        if not _is_number(radius) or not 0 < radius <= MAX_STRUCTURE_M:
-            raise InvalidSiteError(f"{where}: radius_m must be a positive number of metres")
-        emitting = item.get("emitting", True)
-        if not isinstance(emitting, bool):
-            raise InvalidSiteError(f"{where}: 'emitting' must be true or false")
-        ground = _ground_alt(where, item, required=False)
-        point = Point(coords[0], coords[1])
-        if not boundary.buffer(1e-4).contains(point):  # ~10 m of slack for digitising
-            raise InvalidSiteError(f"{where}: lies outside the enterprise boundary")
-        stacks.append(
-            Stack(
-                stack_id,
-                float(coords[0]),
-                float(coords[1]),
-                height,
-                float(radius),
-                emitting,
-                ground,
+        stack = _stack(label, site_id, item, default_id=f"{site_id}-s{k + 1}")
+        if any(s.id == stack.id for s in stacks):
+            raise InvalidSiteError(f"{label}: stack {stack.id!r} is listed twice")
+        if not boundary.buffer(1e-4).contains(Point(stack.lon, stack.lat)):  # ~10 m of slack
+            raise InvalidSiteError(
+                f"{label}: stack {stack.id!r}: lies outside the enterprise boundary"
             )
-        )
+        stacks.append(stack)
     return tuple(stacks)
+
+
+def _stack(label: str, site_id: str, item: Mapping[str, Any], *, default_id: str) -> Stack:
+    """One entry of an enterprise's ``stacks``: an object with coordinates and height_m."""
+    stack_id = str(item.get("id", default_id))
+    where = f"{label}: stack {stack_id!r}"
+    coords = item.get("coordinates")
+    if (
+        not isinstance(coords, list)
+        or len(coords) < 2
+        or not all(_is_number(c) for c in coords[:2])
+    ):
+        raise InvalidSiteError(f"{where}: 'coordinates' must be [longitude, latitude]")
+    _check_coordinates(where, [coords])
+    height = _height(where, item)
+    radius = item.get("radius_m", DEFAULT_STACK_RADIUS_M)
+    if not _is_number(radius) or not 0 < radius <= MAX_STRUCTURE_M:
+        raise InvalidSiteError(f"{where}: radius_m must be a positive number of metres")
+    emitting = item.get("emitting", True)
+    if not isinstance(emitting, bool):
+        raise InvalidSiteError(f"{where}: 'emitting' must be true or false")
+    ground = _ground_alt(where, item, required=False)
+    return Stack(
+        stack_id,
+        float(coords[0]),
+        float(coords[1]),
+        height,
+        float(radius),
+        emitting,
+        ground,
+        site_id=site_id,
+    )
