@@ -3,13 +3,14 @@
 Item layout (ArduPilot conventions): item 0 is home at the dock (AMSL), then
 NAV_TAKEOFF, DO_CHANGE_SPEED (cruise), the tasks with their transits, a
 waypoint above the dock and RETURN_TO_LAUNCH. Each camera leg is
-``WP(run-in) WP(on) DO_SET_CAM_TRIGG_DIST(d) WP(start) ... WP(end)
+``WP(run-in) WP(on) DO_SET_CAM_TRIGG_DIST(d') WP(start) ... WP(end)
 DO_SET_CAM_TRIGG_DIST(0)``, ``on`` one trigger distance before the first photo
 point ``start`` (:attr:`missions.path.Leg.camera_on`): ArduPilot's distance
 trigger takes its first photo one trigger distance after it is switched on, so
 every photo, the first too, is taken in straight, steady flight; the camera is
 off in turnarounds and transits. ArduPilot runs the DO items after a waypoint
-when it reaches that waypoint. Orbits set
+when it reaches that waypoint. ``d'`` is the planned trigger distance less the
+half 50 Hz check a photo fires late on average (:data:`CAMERA_CHECK_S`). Orbits set
 DO_SET_ROI_LOCATION on the stack and DO_SET_ROI_NONE after; nadir tasks point
 the gimbal down with DO_MOUNT_CONTROL (no NaN parameters, which ArduPilot
 refuses). Every hop between waypoints is routed around the no-fly areas.
@@ -56,6 +57,13 @@ TURN_DEG = 30.0
 STEP_PLATEAU_M = 10.0
 #: Horizontal metres per metre of climb or descent on a step over an obstacle.
 STEP_RAMP = 2.0
+#: ArduCopter checks the distance trigger at 50 Hz (AP_Camera update in Copter.cpp's
+#: scheduler table): a photo fires at the first check after the trigger distance is
+#: reached, on average half a check's travel late, and the next is measured from
+#: there, so the lag adds up along a leg (5.9 m/s, 11.96 m: 12.035 m between photos
+#: in SITL, 5 m behind the plan after 60 photos). The distance commanded is shorter by
+#: that half check's travel.
+CAMERA_CHECK_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +328,9 @@ class _Builder:
         if leg.trigger_m is not None:
             # "trigger now" (param3) only without a run-up: otherwise the first photo is
             # the distance trigger's, at start
+            late_m = self.speed * CAMERA_CHECK_S / 2
             trigger_seq = self.command(
-                mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, leg.trigger_m, 0, int(now)
+                mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, leg.trigger_m - late_m, 0, int(now)
             ).seq
             if not now:
                 self.waypoint(*start, agl, base_amsl=base)

@@ -373,6 +373,51 @@ def camera_attitude(
     return euler(camera_matrix(vehicle_rpy_deg, gimbal))
 
 
+#: A servo-mount photo whose update no status reported (SITL at speed-up 20 drops
+#: telemetry under load: 0.3-2 s of its time in every stream) takes its camera's
+#: earth-frame attitude from the photos within this much autopilot time, before and
+#: after, whose updates a status did report (:func:`earth_between`).
+EARTH_ANCHOR_MS = 3000.0
+
+
+def servo_joint_angles(matrix: NDArray[np.float64]) -> tuple[float, float, float]:
+    """The servo mount's joint angles (roll, tilt, pan; degrees) of a camera-to-body matrix.
+
+    The inverse of :func:`servo_matrix`: ``Rz(pan) Rx(roll) Ry(tilt)`` has the
+    bottom row ``(-cos(roll) sin(tilt), sin(roll), cos(roll) cos(tilt))``
+    whatever the pan; the pan is what is left, ``M (Rx(roll) Ry(tilt))^T``.
+    """
+    roll = math.degrees(math.asin(max(-1.0, min(1.0, float(matrix[2, 1])))))
+    tilt = math.degrees(math.atan2(-float(matrix[2, 0]), float(matrix[2, 2])))
+    rest = matrix @ (rotation(roll, 0.0, 0.0) @ rotation(0.0, tilt, 0.0)).T
+    pan = math.degrees(math.atan2(float(rest[1, 0]), float(rest[0, 0])))
+    return roll, tilt, pan
+
+
+def earth_between(
+    before: tuple[float, NDArray[np.float64]] | None,
+    after: tuple[float, NDArray[np.float64]] | None,
+    time_ms: float,
+) -> tuple[NDArray[np.float64], float] | None:
+    """The camera's earth-frame (NED) attitude at ``time_ms`` from two photos around it.
+
+    ``before``/``after``: (boot ms, camera-to-NED matrix (3, 3)) of photos whose
+    gimbal was seen. A stabilised gimbal holds the camera steady in the earth
+    frame while the airframe moves under it (``AP_Mount_Servo`` subtracts the
+    vehicle's roll and pitch from the earth-frame target at every update), so
+    it is the earth-frame attitude that moves smoothly between them: turned
+    along the shortest arc between the two, or the one there is held. Returns
+    the matrix and the time between the photos it came from (to the one held).
+    """
+    if before is not None and after is not None:
+        span = after[0] - before[0]
+        share = 0.0 if span <= 0 else (time_ms - before[0]) / span
+        slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([before[1], after[1]])))
+        return slerp([min(1.0, max(0.0, share))]).as_matrix()[0], span
+    one = before or after
+    return None if one is None else (one[1], abs(time_ms - one[0]))
+
+
 @dataclass(frozen=True, slots=True)
 class _Status:
     """One gimbal status as received: a quaternion, or MOUNT_STATUS's Euler angles."""
@@ -569,6 +614,8 @@ class PoseRecorder:
         self._mount_types: dict[int, int] = {}
         self._waiting: deque[_Waiting] = deque()
         self._triggers_ms: deque[float] = deque(maxlen=64)
+        #: (boot ms, camera-to-NED matrix) of recent servo photos whose gimbal was seen
+        self._anchors: deque[tuple[float, NDArray[np.float64]]] = deque(maxlen=8)
 
     @property
     def waiting(self) -> int:
@@ -642,9 +689,54 @@ class PoseRecorder:
         if latest is not None and self._servo(sender):
             latest -= _LOOP_MARGIN_MS  # the status after the trigger's loop decides
         if waiting.trigger_ms is None or (latest is not None and latest > waiting.trigger_ms):
-            return True
+            at = waiting.trigger_ms
+            return at is None or not self._servo(sender) or self._anchored(at)
         boot = self.clock.latest_ms
         return boot is not None and boot >= waiting.trigger_ms + self.WAIT_BOOT_MS
+
+    def _anchored(self, trigger_ms: float) -> bool:
+        """A servo photo in a status gap waits for a later photo whose gimbal was seen
+        (:data:`EARTH_ANCHOR_MS` of the autopilot's time at most)."""
+        gimbal = self._gimbal_at(trigger_ms)
+        if gimbal is None or gimbal.gap_ms == 0:
+            return True
+        boot = self.clock.latest_ms
+        if boot is not None and boot >= trigger_ms + EARTH_ANCHOR_MS:
+            return True
+        return self._anchor_after(trigger_ms) is not None
+
+    def _anchor_after(self, trigger_ms: float) -> tuple[float, NDArray[np.float64]] | None:
+        """The first waiting photo after ``trigger_ms`` whose mount update a status reported:
+        its time and camera-to-NED matrix."""
+        sender = self._sender()
+        latest = None if sender is None else self._tracks[sender].latest_ms
+        for later in self._waiting:
+            at = later.trigger_ms
+            if at is None or at <= trigger_ms:
+                continue
+            if at > trigger_ms + EARTH_ANCHOR_MS or latest is None or latest <= at:
+                break
+            gimbal = self._gimbal_at(at)
+            if gimbal is not None and gimbal.gap_ms == 0:
+                return at, camera_matrix(later.feedback.vehicle_rpy_deg, gimbal)
+        return None
+
+    def _earth_anchored(self, feedback: Feedback, trigger_ms: float) -> GimbalSample | None:
+        """The servo joint angles of a photo in a status gap, from the earth-frame attitude
+        of the seen photos around it (:func:`earth_between`) and the vehicle's own attitude
+        at the trigger (CAMERA_FEEDBACK's): camera = vehicle · mount, so mount =
+        vehicle^T · camera."""
+        before = next(
+            (a for a in reversed(self._anchors) if 0 <= trigger_ms - a[0] <= EARTH_ANCHOR_MS),
+            None,
+        )
+        earth = earth_between(before, self._anchor_after(trigger_ms), trigger_ms)
+        if earth is None:
+            return None
+        body = rotation(*feedback.vehicle_rpy_deg).T @ earth[0]
+        return GimbalSample(
+            trigger_ms, GimbalFrame.BODY, servo_joint_angles(body), body, gap_ms=earth[1]
+        )
 
     def _gimbal_at(self, trigger_ms: float | None) -> GimbalSample | None:
         sender = self._sender()
@@ -663,6 +755,14 @@ class PoseRecorder:
     def _pose(self, waiting: _Waiting) -> CapturePose:
         fb = waiting.feedback
         gimbal = self._gimbal_at(waiting.trigger_ms)
+        at = waiting.trigger_ms
+        if gimbal is not None and gimbal.frame is GimbalFrame.BODY and at is not None:
+            if gimbal.gap_ms > 0:
+                # interpolating body-frame servo outputs across a gap would follow the
+                # airframe's wobble; the camera held still in the earth frame
+                gimbal = self._earth_anchored(fb, at) or gimbal
+            else:
+                self._anchors.append((at, camera_matrix(fb.vehicle_rpy_deg, gimbal)))
         cam_roll, cam_pitch, cam_yaw = camera_attitude(fb.vehicle_rpy_deg, gimbal)
         raw: tuple[float | None, ...] = (None, None, None)
         if gimbal is not None:

@@ -32,6 +32,8 @@ from missions.flight.capture import (
     mount_update_before,
     sample_at,
     servo_angles,
+    servo_joint_angles,
+    servo_matrix,
     servo_sample_at,
 )
 
@@ -343,3 +345,39 @@ def test_recorder_stops_waiting_for_a_status_that_never_comes() -> None:
     (pose,) = recorder.ready(now_s=1.0)
     assert pose.gimbal_frame == "earth" and off_nadir_deg(pose.camera_pitch_deg) < 1e-6
     assert pose.gimbal_gap_ms == 40.0  # the status held was 40 ms before the trigger
+
+
+def test_servo_joint_angles_undo_the_servo_matrix() -> None:
+    # roll -15, tilt -100 (past straight down), pan 30: the mount's own joint angles back
+    matrix = servo_matrix(-15.0, -100.0, 30.0)
+    assert servo_joint_angles(matrix) == pytest.approx((-15.0, -100.0, 30.0), abs=1e-9)
+
+
+def test_a_photo_in_a_status_gap_keeps_the_cameras_earth_frame_attitude() -> None:
+    # UTC - boot = 1_764_331_199_000_000 us. Photos at boot 1_000, 1_500 and 2_000 ms,
+    # all distance triggers (mount phase 0). The servo holds nadir: at 1_000 ms the
+    # vehicle is nose up 10 and the servo tilts -100 (-90 - 10), at 2_000 ms nose down
+    # 10 and tilt -80. At 1_500 ms the vehicle is rolled 5 right, level in pitch, and no
+    # status came between 1_003 and 2_003 ms (a gap). Interpolating the servo outputs
+    # would give roll 0, tilt -90 on a vehicle rolled 5: a camera 5 degrees off nadir.
+    # The camera held nadir in the earth frame at both neighbours, so it held it
+    # between: the servo's roll was -5 (0 - 5), its tilt -90.
+    recorder = PoseRecorder()
+    recorder.clock.observe_system_time(1_764_331_200_000_000, 1_000)
+    recorder.gimbal_status(AUTOPILOT, 980.0, ARDUPILOT_FLAGS, from_euler(0.0, -100.0, 0.0))
+    assert recorder.mount_types_to_ask() == [1]
+    recorder.set_mount_type(1, SERVO)
+    base_us = 1_764_331_199_000_000
+    for boot_ms, rpy in ((1_000, (0.0, 10.0, 0.0)), (1_500, (5.0, 0.0, 0.0))):
+        recorder.feedback(feedback(base_us + boot_ms * 1000, rpy), now_s=0.0)
+    recorder.gimbal_status(AUTOPILOT, 1_003.0, ARDUPILOT_FLAGS, from_euler(0.0, -100.0, 0.0))
+    recorder.feedback(feedback(base_us + 2_000_000, (0.0, -10.0, 0.0)), now_s=0.0)
+    recorder.clock.observe_boot_ms(2_003)
+    (first,) = recorder.ready(now_s=0.0)  # the gap photo waits for the one after it
+    assert first.time_boot_ms == 1_000 and first.gimbal_gap_ms == 0.0
+    recorder.gimbal_status(AUTOPILOT, 2_003.0, ARDUPILOT_FLAGS, from_euler(0.0, -80.0, 0.0))
+    gap, last = recorder.ready(now_s=0.0)
+    assert last.gimbal_gap_ms == 0.0 and off_nadir_deg(last.camera_pitch_deg) < 1e-6
+    assert gap.gimbal_gap_ms == 1_000.0  # between the two photos whose status came
+    assert off_nadir_deg(gap.camera_pitch_deg) < 1e-6
+    assert (gap.gimbal_roll_deg, gap.gimbal_pitch_deg) == pytest.approx((-5.0, -90.0), abs=1e-3)

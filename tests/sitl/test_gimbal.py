@@ -52,25 +52,23 @@ async def test_a_nadir_servo_gimbal_on_a_leaning_copter_is_recorded_at_nadir(
     # is 90 + camera pitch
     off_nadir = np.array([90.0 + p.camera_pitch_deg for p in poses])
     tilt = np.array([tilt_deg(p.roll_deg, p.pitch_deg) for p in poses])
-    # seen: a status reported the very servo outputs of the photo's mount update.
-    # SITL at speed-up 20 drops telemetry now and then (gaps of 0.3-2 s of its time
-    # in every stream); a photo in a gap has its gimbal interpolated and says so.
+    # a photo whose status SITL dropped (at speed-up 20 it drops telemetry now and then,
+    # gaps of 0.3-2 s of its time in every stream) takes the camera's earth-frame
+    # attitude from the photos around it whose status came, and says so (gimbal_gap_ms)
     seen = np.array([p.gimbal_gap_ms == 0 for p in poses])
     print(
         f"\n{len(poses)} photos, {seen.sum()} with their gimbal status; off nadir max "
-        f"{off_nadir[seen].max():.3f} median {np.median(off_nadir[seen]):.3f} deg "
+        f"{off_nadir.max():.3f} median {np.median(off_nadir):.3f} deg "
         f"(in gaps: max {off_nadir[~seen].max(initial=0):.3f}); vehicle tilt max "
         f"{tilt.max():.1f} median {np.median(tilt):.1f} deg, {(tilt >= 5).sum()} at 5 or more"
     )
     # the copter really leaned: braking, speeding up and turning
-    assert (tilt[seen] >= 5.0).sum() >= 10, f"vehicle tilt at most {tilt.max():.1f} deg"
-    assert seen.mean() > 0.9
-    worst = int(np.where(seen, off_nadir, 0.0).argmax())
-    assert off_nadir[seen].max() < 1.0, poses[worst]
+    assert (tilt >= 5.0).sum() >= 10, f"vehicle tilt at most {tilt.max():.1f} deg"
+    assert off_nadir.max() < 1.0, poses[int(off_nadir.argmax())]
 
     # looking straight down, roll and yaw turn the image alike (Z-Y-X at pitch -90
     # depends on roll + yaw only); with the pan at 0 the image's top is the heading
     image_heading = np.array(
         [wrap180(p.camera_yaw_deg + p.camera_roll_deg - p.yaw_deg) for p in poses]
     )
-    assert np.abs(image_heading[seen]).max() < 1.0
+    assert np.abs(image_heading).max() < 1.0
