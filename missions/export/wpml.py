@@ -248,7 +248,7 @@ def _finish(walk: _Walk, item: MissionItem) -> None:
         walk.finish = "goHome"
     elif item.command == mavlink.MAV_CMD_NAV_LAND:
         last = walk.points[-1] if walk.points else None
-        if last is None or _ground_m(last.lat, last.lon, item.lat, item.lon) > 0.5:
+        if last is None or ground_distance_m(last.lat, last.lon, item.lat, item.lon) > 0.5:
             raise WpmlError(f"item {item.seq}: NAV_LAND away from the last waypoint")
         walk.finish = "autoLand"
     else:
@@ -269,7 +269,7 @@ def _trigger(walk: _Walk, interval_m: float, *, now: bool) -> None:
         walk.shots_from = None
 
 
-def _ground_m(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
+def ground_distance_m(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
     """Metres between two nearby points (equirectangular; good to a millimetre over a km)."""
     r = 6378137.0
     dx = math.radians(lon1 - lon0) * math.cos(math.radians((lat0 + lat1) / 2)) * r
@@ -278,7 +278,7 @@ def _ground_m(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
 
 def _pitch_at(point: Waypoint, poi: tuple[float, float, float]) -> float:
     """Earth-frame gimbal pitch (deg, negative down) from ``point`` to the point of interest."""
-    distance = _ground_m(point.lat, point.lon, poi[0], poi[1])
+    distance = ground_distance_m(point.lat, point.lon, poi[0], poi[1])
     return round(math.degrees(math.atan2(poi[2] - point.height_m, max(distance, 0.01))), 2)
 
 

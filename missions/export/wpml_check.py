@@ -1,0 +1,144 @@
+"""Check a WPML route (one drawn in FlightHub 2, say) against the zone before a Dock flies it.
+
+The route is checked as DJI's aircraft fly it, from the take-off dock and
+back: straight up to the safe take-off height (or the first waypoint's
+height, whichever is higher; ``flyToWaylineMode`` safely), level to over the
+first waypoint and down or up to it, straight 3-D lines between waypoints,
+then the finish action (``goHome``: straight up to the return height, level
+to over the dock, down; ``autoLand``: down where it is). The same rules as
+the planner's own sorties hold (:mod:`missions.safety`): no point higher above
+the ground under it than the ceiling, no segment into a no-fly area, every
+segment clear of every obstacle at the clearance rule. Heights: the route's
+are above take-off, the dock's ``ground_alt_m`` makes them AMSL, the zone's
+ground (surveyed altitudes or a DEM, AMSL) makes them above ground.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from missions.errors import InvalidProfileError
+from missions.export.wpml import Wayline, ground_distance_m
+from missions.plan import _air
+from missions.safety import DEFAULT_MAX_AGL_M, check_clearance, check_path
+from missions.terrain import Terrain
+from zone.obstacles import ClearanceRule
+from zone.sites import Dock, Sites
+
+#: Spacing of the points the ceiling is checked at along each segment.
+CEILING_STEP_M = 5.0
+
+
+@dataclass(frozen=True)
+class RouteReport:
+    """A route that passed: where it starts and how close it came to the limits."""
+
+    dock_id: str
+    max_agl_m: float  # highest point above the ground under it
+    length_m: float
+    waypoints: int
+
+
+def nearest_dock(line: Wayline, sites: Sites) -> Dock:
+    """The zone's dock nearest the route's first waypoint (DJI's take-off point)."""
+    if not sites.docks:
+        raise InvalidProfileError("the zone has no dock to take off from")
+    first = line.waypoints[0]
+    return min(sites.docks, key=lambda d: ground_distance_m(d.lat, d.lon, first.lat, first.lon))
+
+
+def flown_path(
+    line: Wayline, dock: Dock, *, landing_amsl_m: float | None = None
+) -> NDArray[np.float64]:
+    """``(N, 3)`` lon, lat, AMSL of the path DJI flies, take-off to touch-down.
+
+    ``landing_amsl_m`` is the ground under the last waypoint, where ``autoLand``
+    touches down (without it the path ends at the last waypoint).
+    """
+    base = dock.ground_alt_m
+    first = line.waypoints[0]
+    climb = max(line.takeoff_height_m, first.height_m)
+    points = [
+        (dock.lon, dock.lat, base),
+        (dock.lon, dock.lat, base + climb),
+        (first.lon, first.lat, base + climb),
+    ]
+    points += [(p.lon, p.lat, base + p.height_m) for p in line.waypoints]
+    last = line.waypoints[-1]
+    if line.finish == "goHome":
+        back = base + max(line.rth_height_m, last.height_m)
+        points += [
+            (last.lon, last.lat, back),
+            (dock.lon, dock.lat, back),
+            (dock.lon, dock.lat, base),
+        ]
+    elif line.finish == "autoLand" and landing_amsl_m is not None:
+        points.append((last.lon, last.lat, landing_amsl_m))
+    elif line.finish == "gotoFirstWaypoint":
+        points.append((first.lon, first.lat, base + first.height_m))
+    return np.array(points, dtype=float)
+
+
+def check_wayline(
+    line: Wayline,
+    sites: Sites,
+    *,
+    dock_id: str | None = None,
+    max_agl_m: float = DEFAULT_MAX_AGL_M,
+    clearance: ClearanceRule | None = None,
+    dem: Terrain | str | Path | None = None,
+    no_fly_margin_m: float = 15.0,
+) -> RouteReport:
+    """Raise the planner's own errors if ``line`` is unsafe in the zone; else a short report.
+
+    Raises
+    ------
+    AltitudeLimitError, NoFlyViolationError, ClearanceError
+        The first rule the route breaks, with where.
+    """
+    dock = _dock(sites, dock_id) if dock_id else nearest_dock(line, sites)
+    terrain = Terrain(dem) if isinstance(dem, str | Path) else dem
+    air = _air(
+        sites,
+        dem=terrain,
+        rule=clearance or ClearanceRule(),
+        max_agl_m=max_agl_m,
+        no_fly_margin_m=no_fly_margin_m,
+    )
+    last = line.waypoints[-1]
+    landing = float(air.ground.elevation(np.array([last.lon]), np.array([last.lat]))[0])
+    path = _dense(flown_path(line, dock, landing_amsl_m=landing))
+    ground = air.ground.elevation(path[:, 0], path[:, 1])
+    xy = np.array([air.frame.xy(lon, lat) for lon, lat in path[:, :2]])
+    agl = path[:, 2] - ground
+    # take-off and touch-down are on the ground: a dock's surveyed altitude a few
+    # centimetres under the DEM's is not a height below ground
+    local = np.column_stack([xy, np.maximum(agl, 0.0)])
+    check_path(local, airspace=air.airspace, max_agl_m=max_agl_m, name="the WPML route")
+    xyz = np.column_stack([xy, path[:, 2]])
+    check_clearance(xyz, air.truth, name="the WPML route")
+    length = float(np.sum(np.linalg.norm(np.diff(xyz, axis=0), axis=1)))
+    return RouteReport(dock.id, float(np.max(agl)), length, len(line.waypoints))
+
+
+def _dock(sites: Sites, dock_id: str) -> Dock:
+    for dock in sites.docks:
+        if dock.id == dock_id:
+            return dock
+    known = ", ".join(d.id for d in sites.docks) or "none"
+    raise InvalidProfileError(f"unknown dock {dock_id!r} (docks: {known})")
+
+
+def _dense(path: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The path with points at most ``CEILING_STEP_M`` apart along the ground (lon, lat, AMSL)."""
+    out = [path[0]]
+    for a, b in itertools.pairwise(path):
+        n = max(1, math.ceil(ground_distance_m(a[1], a[0], b[1], b[0]) / CEILING_STEP_M))
+        out += [a + (b - a) * (k / n) for k in range(1, n + 1)]
+    return np.array(out)
