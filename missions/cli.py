@@ -63,17 +63,39 @@ def plan(
     over_stack_m: Annotated[
         float, typer.Option(help="Height kept over a working stack's mouth (its plume).")
     ] = 20.0,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="mavlink: .plan/.waypoints/.params; wpml: a DJI WPML .kmz per sortie."
+        ),
+    ] = "mavlink",
+    wpml_aircraft: Annotated[
+        str, typer.Option(help="DJI aircraft: m30t, m3td, m4td, m350-h20t or m350-h30t.")
+    ] = "m3td",
+    wpml_heights: Annotated[
+        str, typer.Option(help="WPML heights: relative (to take-off) or wgs84 (ellipsoid).")
+    ] = "relative",
+    geoid_grid: Annotated[
+        Path | None, typer.Option(help="EGM96 geoid grid (PROJ .gtx/.tif) for wgs84 heights.")
+    ] = None,
 ) -> None:
-    """Plan a patrol: one QGC .plan, .waypoints and .params per sortie, plus GeoJSON and KML."""
+    """Plan a patrol: per sortie a QGC .plan, .waypoints and .params (or a DJI WPML .kmz)."""
     from missions.export.geojson import write_geojson
     from missions.export.kml import write_kml
     from missions.export.params import write_params
     from missions.export.photos import write_photo_points
     from missions.export.qgc_plan import write_plan
     from missions.export.waypoints import write_waypoints
+    from missions.export.wpml_patrol import wpml_options, write_patrol_wpml
 
     if gsd_cm is not None and altitude_m is not None:
         _fail("give either --gsd-cm or --altitude-m, not both")
+    if fmt not in ("mavlink", "wpml"):
+        _fail(f"--format must be mavlink or wpml, got {fmt!r}")
+    try:
+        drone, geoid = wpml_options(wpml_aircraft, wpml_heights, geoid_grid)
+    except MissionError as exc:
+        _fail(str(exc))
     try:
         offsets = [float(v) for v in orbit_offsets_m.split(",") if v.strip()]
     except ValueError:
@@ -113,18 +135,27 @@ def plan(
         stale.unlink()
     for sortie in patrol.sorties:
         stem = out / f"sortie-{sortie.number}"
-        write_plan(
-            sortie.mission,
-            stem.with_suffix(".plan"),
-            cruise_speed_m_s=patrol.aircraft.cruise_speed_m_s,
-            hover_speed_m_s=patrol.aircraft.max_survey_speed_m_s,
-        )
-        write_waypoints(sortie.mission, stem.with_suffix(".waypoints"))
-        write_params(sortie.mission, stem.with_suffix(".params"))
+        if fmt == "mavlink":
+            write_plan(
+                sortie.mission,
+                stem.with_suffix(".plan"),
+                cruise_speed_m_s=patrol.aircraft.cruise_speed_m_s,
+                hover_speed_m_s=patrol.aircraft.max_survey_speed_m_s,
+            )
+            write_waypoints(sortie.mission, stem.with_suffix(".waypoints"))
+            write_params(sortie.mission, stem.with_suffix(".params"))
         write_photo_points(sortie.photo_points, out / f"sortie-{sortie.number}.photos.json")
+    try:
+        wpml_lines = (
+            write_patrol_wpml(patrol, out, drone=drone, geoid=geoid) if fmt == "wpml" else []
+        )
+    except MissionError as exc:
+        _fail(str(exc))
     write_geojson(patrol, out / "patrol.geojson")
     write_kml(patrol, out / "patrol.kml")
-    _summary(patrol, out)
+    _summary(patrol, out, files="" if wpml_lines else " (.plan, .waypoints, .params)")
+    for line in wpml_lines:
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -132,7 +163,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _summary(patrol: Patrol, out: Path) -> None:
+def _summary(patrol: Patrol, out: Path, *, files: str) -> None:
     console.print(
         f"[bold]{patrol.camera.name}[/] at {patrol.altitude_m:.0f} m AGL: "
         f"GSD {patrol.gsd_cm:.2f} cm/px, footprint {patrol.footprint_m[0]:.0f} x "
@@ -196,8 +227,7 @@ def _summary(patrol: Patrol, out: Path) -> None:
             highlight=False,
         )
     console.print(
-        f"wrote {len(patrol.sorties)} sorties (.plan, .waypoints, .params), "
-        f"patrol.geojson and patrol.kml to {out}"
+        f"wrote {len(patrol.sorties)} sorties{files}, patrol.geojson and patrol.kml to {out}"
     )
 
 
