@@ -104,19 +104,23 @@ class Leg:
         )
 
     def photo_positions(self, *, run_up: bool = True) -> NDArray[np.float64]:
-        """Where the camera fires along the leg, ``(K, 2)`` metres: ``points[0]`` first.
+        """Where the camera fires along the leg, ``(K, 2)`` metres.
 
-        ArduPilot's distance trigger, switched on at :attr:`camera_on`, along
-        the polyline from there (see :func:`photo_positions`). Without a
-        run-up (``run_up`` False, or no :attr:`camera_on`) it is switched on at
-        ``points[0]`` with a photo there ("trigger now"), whose place ArduPilot
-        remembers as the last photo's.
+        ArduPilot's distance trigger (see :func:`photo_positions`) switched on
+        at :attr:`camera_on`: the first photo falls on ``points[0]``. A leg
+        looking at a point (an orbit) is switched on at ``points[0]`` with a
+        photo there ("trigger now", whose place ArduPilot remembers as the last
+        photo's). Without the run-up (``run_up`` False: no room for it) the
+        camera is switched on at ``points[0]`` and the first photo is one
+        trigger distance on.
         """
         if self.trigger_m is None:
             return np.empty((0, 2))
         on = self.camera_on
-        if on is None or not run_up:
+        if on is None:
             return np.vstack([self.points[:1], photo_positions(self.points, self.trigger_m)])
+        if not run_up:
+            return photo_positions(self.points, self.trigger_m)
         return photo_positions(np.vstack([on, self.points]), self.trigger_m)
 
 

@@ -309,13 +309,14 @@ class _Builder:
         start = (float(leg.points[0, 0]), float(leg.points[0, 1]))
         agl, base = leg.altitude_m, leg.base_amsl_m
         on = leg.camera_on
-        if on is not None and self.airspace.blocked(on, start):
+        run_up = on is not None and not self.airspace.blocked(on, start)
+        if on is not None and not run_up:
             # no room for the run-up (a leg cut short by a no-fly area): the camera is
-            # switched on at start with a photo there, taken as the vehicle turns onto
-            # the leg
+            # switched on at start and its first photo is one trigger distance on (a
+            # photo at start would be taken as the vehicle turns onto the leg)
             logger.info("%s: no run-up before the leg's start %s", task.target_id, start)
             on = None
-        now = on is None and leg.trigger_m is not None  # "trigger now" at start
+        now = leg.trigger_m is not None and leg.camera_on is None  # an orbit: "trigger now"
         run_in = leg.lead_in if on is None else leg.run_in
         if run_in is not None and self.airspace.blocked(run_in, on or start):
             run_in = None  # no room for the turnaround: turn onto the run-up instead
@@ -326,13 +327,13 @@ class _Builder:
                 self._settle(task, leg, first=first)
         trigger_seq, first_point = -1, len(self.path) - 1
         if leg.trigger_m is not None:
-            # "trigger now" (param3) only without a run-up: otherwise the first photo is
-            # the distance trigger's, at start
+            # "trigger now" (param3) only on an orbit: otherwise every photo is the
+            # distance trigger's
             late_m = self.speed * CAMERA_CHECK_S / 2
             trigger_seq = self.command(
                 mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, leg.trigger_m - late_m, 0, int(now)
             ).seq
-            if not now:
+            if on is not None:
                 self.waypoint(*start, agl, base_amsl=base)
         for x, y in leg.points[1:]:
             if self.airspace.blocked(self.position, (float(x), float(y))):
@@ -341,7 +342,7 @@ class _Builder:
                 self.waypoint(float(x), float(y), agl, base_amsl=base)
         if leg.trigger_m is not None:
             self.command(mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0)
-            self._record_photos(task, leg, trigger_seq, first_point, now=now)
+            self._record_photos(task, leg, trigger_seq, first_point, run_up=run_up)
         if leg.roi is not None:
             self.command(mavlink.MAV_CMD_DO_SET_ROI_NONE)
         if leg.lead_out is not None:
@@ -361,16 +362,16 @@ class _Builder:
             self.point_gimbal(leg.gimbal_pitch_deg)
 
     def _record_photos(
-        self, task: Task, leg: Leg, trigger_seq: int, first: int, *, now: bool
+        self, task: Task, leg: Leg, trigger_seq: int, first: int, *, run_up: bool
     ) -> None:
         """The planned photo points, at the height flown there (steps over obstacles included).
 
         ``first`` is the path index where the camera is switched on; each photo's
         altitude is read off the flown profile from there on, by distance along it.
-        ``now``: switched on at the leg's start with a photo there ("trigger now":
-        ArduPilot remembers that photo's place as the distance trigger's start).
+        ``run_up``: switched on one trigger distance before the leg (see
+        :meth:`Leg.photo_positions`).
         """
-        xy = leg.photo_positions(run_up=not now)
+        xy = leg.photo_positions(run_up=run_up)
         if len(xy) == 0:
             return
         flown = np.array([(x, y) for x, y, _, _ in self.path[first:]])
