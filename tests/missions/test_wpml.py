@@ -240,12 +240,10 @@ def test_djis_own_sample_keeps_the_rules_but_two_added_since() -> None:
     kmz = Path(__file__).parents[1] / "data" / "wpml" / "dji_msdk_v5_MIT" / "waypointsample.kmz"
     with zipfile.ZipFile(kmz) as archive:
         root = ET.fromstring(archive.read("wpmz/waylines.wpml"))
+    heading = "waylines.wpml: <waypointHeadingParam>: required <wpml:waypointHeadingPathMode>"
     assert validate(root, "waylines.wpml") == [
         "waylines.wpml: <missionConfig>: required <wpml:globalRTHHeight> is missing",
-        *[
-            "waylines.wpml: <waypointHeadingParam>: required <wpml:waypointHeadingPathMode> is missing"
-        ]
-        * 4,
+        *[f"{heading} is missing"] * 4,
     ]
 
 
