@@ -91,6 +91,20 @@ def test_reimported_routes_are_the_mavlink_plan(patrol: Patrol) -> None:
         ]
 
 
+def test_reimported_routes_draw_as_the_map_draws_the_plan(patrol: Patrol) -> None:
+    """The project's map draws each sortie's ``route`` (server/planning.py keeps it for the
+    patrol GeoJSON): home on the ground, every NAV point, home again. The KMZ read back is
+    that polyline between the two ground points: within 0.1 m across and in height."""
+    for sortie in patrol.sorties:
+        back = wayline_from_kmz(kmz_bytes(_wayline(sortie, patrol)))
+        route = sortie.route  # (N, 3) lon, lat, height above home (no DEM)
+        assert len(route) == len(back.waypoints) + 2
+        assert tuple(route[0]) == tuple(route[-1]) == (sortie.dock.lon, sortie.dock.lat, 0.0)
+        for (lon, lat, alt), point in zip(route[1:-1], back.waypoints, strict=True):
+            assert ground_distance_m(lat, lon, point.lat, point.lon) < 0.1
+            assert abs(alt - point.height_m) < 0.1
+
+
 def test_camera_legs_gimbal_and_orbits_carry_over(patrol: Patrol) -> None:
     """Each DO_SET_CAM_TRIGG_DIST(d)...(0) is one distance-shot group of d metres; each
     DO_MOUNT_CONTROL a gimbal pitch; each ROI a point of interest."""
