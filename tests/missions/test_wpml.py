@@ -24,11 +24,14 @@ from missions.export.wpml import (
     wayline_from_mission,
     waylines_xml,
 )
+from missions.export.wpml_check import check_wayline
 from missions.export.wpml_heights import WpmlError
 from missions.export.wpml_read import mission_from_wayline, wayline_from_kmz
 from missions.export.wpml_rules import WPML_NS, validate
 from missions.items import Mission, MissionItem, to_e7
-from missions.plan import Patrol, Sortie
+from missions.plan import Patrol, Sortie, plan_patrol
+from tests.missions.test_terrain import write_dem
+from zone.sites import Sites
 
 NAV = (mavlink.MAV_CMD_NAV_TAKEOFF, mavlink.MAV_CMD_NAV_WAYPOINT)
 W = f"{{{WPML_NS}}}"
@@ -315,3 +318,26 @@ def test_plan_format_bad_values_are_one_line(zone_path: Path, tmp_path: Path) ->
         assert result.exit_code == 2
         assert message in result.output
         assert "Traceback" not in result.output
+
+
+def test_dem_plans_convert_from_amsl_to_above_take_off(zone: Sites, tmp_path: Path) -> None:
+    """With a DEM the items are AMSL; WPML's heights are those minus the dock's ground
+    (e.g. 172.4 m AMSL over a 112 m dock is 60.4 m above take-off), and the KMZ read back
+    passes the zone checks on the same DEM."""
+    dock = zone.docks[0]
+    dem = write_dem(tmp_path / "dem.tif", centre=(dock.lon, dock.lat), half_m=2500)
+    patrol = plan_patrol(
+        zone, targets=["ent-02"], patterns=["survey"], dem=dem, time_limit_s=0.3, max_agl_m=150
+    )
+    assert patrol.sorties and patrol.terrain_following
+    for sortie in patrol.sorties:
+        back = wayline_from_kmz(kmz_bytes(_wayline(sortie, patrol)))
+        nav = [i for i in sortie.mission.items[1:] if i.command in NAV]
+        for item, point in zip(nav, back.waypoints, strict=True):
+            if item.command == mavlink.MAV_CMD_NAV_TAKEOFF:
+                assert abs(point.height_m - item.z) < 0.01  # NAV_TAKEOFF is above home
+            else:
+                assert item.frame == mavlink.MAV_FRAME_GLOBAL_INT
+                assert abs(point.height_m - (item.z - sortie.dock.ground_alt_m)) < 0.01
+        report = check_wayline(back, zone, dock_id=sortie.dock.id, dem=dem, max_agl_m=150)
+        assert report.max_agl_m <= 150
