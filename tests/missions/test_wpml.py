@@ -6,16 +6,20 @@ import io
 import math
 import xml.etree.ElementTree as ET
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from typer.testing import CliRunner
 
 from missions import cli
 from missions.export.wpml import (
     DRONES,
+    DistanceShots,
     Wayline,
     Waypoint,
     ground_distance_m,
@@ -26,7 +30,7 @@ from missions.export.wpml import (
 )
 from missions.export.wpml_check import check_wayline
 from missions.export.wpml_heights import WpmlError
-from missions.export.wpml_read import mission_from_wayline, wayline_from_kmz
+from missions.export.wpml_read import FINISHES, mission_from_wayline, wayline_from_kmz
 from missions.export.wpml_rules import WPML_NS, validate
 from missions.items import Mission, MissionItem, to_e7
 from missions.plan import Patrol, Sortie, plan_patrol
@@ -341,3 +345,39 @@ def test_dem_plans_convert_from_amsl_to_above_take_off(zone: Sites, tmp_path: Pa
                 assert abs(point.height_m - (item.z - sortie.dock.ground_alt_m)) < 0.01
         report = check_wayline(back, zone, dock_id=sortie.dock.id, dem=dem, max_agl_m=150)
         assert report.max_agl_m <= 150
+
+
+@st.composite
+def waylines(draw: st.DrawFn) -> Wayline:
+    """Any wayline EcoPatrol can write: e7 positions, centimetre heights, speeds in range."""
+    n = draw(st.integers(2, 12))
+    e7 = st.integers(-800_000_000, 800_000_000)
+    cm = st.integers(-20_000, 150_000).map(lambda v: v / 100)
+    poi = st.none() | st.tuples(e7.map(lambda v: v / 1e7), e7.map(lambda v: v / 1e7), cm)
+    points = tuple(
+        Waypoint(
+            lat=draw(e7) / 1e7,
+            lon=draw(st.integers(-1_800_000_000, 1_800_000_000)) / 1e7,
+            height_m=draw(cm),
+            speed_m_s=draw(st.integers(100, 1500)) / 100,
+            poi=draw(poi),
+            gimbal_pitch_deg=draw(st.none() | st.integers(-12_000, 4_500).map(lambda v: v / 100)),
+            photo=draw(st.booleans()),
+        )
+        for _ in range(n)
+    )
+    cuts = sorted(draw(st.sets(st.integers(0, n - 1), max_size=4)))
+    shots = tuple(
+        DistanceShots(a, b, draw(st.integers(1, 10_000)) / 1000)
+        for a, b in zip(cuts[::2], cuts[1::2], strict=False)
+    )
+    finish = draw(st.sampled_from(FINISHES))
+    return Wayline(points, shots, finish=finish, drone=draw(st.sampled_from(list(DRONES.values()))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(waylines())
+def test_any_wayline_keeps_the_rules_and_reads_back_the_same(line: Wayline) -> None:
+    assert validate(waylines_xml(line), "waylines.wpml") == []
+    assert validate(template_xml(line), "template.kml") == []
+    assert wayline_from_kmz(kmz_bytes(line)) == replace(line, takeoff=None)
