@@ -165,7 +165,7 @@ def wayline_from_mission(
     mission: Mission,
     *,
     home_alt_amsl_m: float,
-    cruise_speed_m_s: float,
+    cruise_speed_m_s: float | None = None,
     drone: DroneModel | None = None,
 ) -> Wayline:
     """The WPML wayline that flies ``mission`` (see the module docstring for the mapping).
@@ -177,9 +177,13 @@ def wayline_from_mission(
     home_alt_amsl_m : float
         The dock's ground altitude AMSL (``Dock.ground_alt_m``): absolute
         altitudes minus this are heights above take-off.
-    cruise_speed_m_s : float
-        The speed before the first DO_CHANGE_SPEED, and DJI's transit speed.
+    cruise_speed_m_s : float, optional
+        The speed before the first DO_CHANGE_SPEED, and DJI's transit speed;
+        by default the first DO_CHANGE_SPEED's (each sortie sets its cruise
+        speed right after take-off).
     """
+    if cruise_speed_m_s is None:
+        cruise_speed_m_s = _first_speed(mission)
     walk = _Walk(home_alt_amsl_m, cruise_speed_m_s)
     for item in mission.items[1:]:
         _step(walk, item)
@@ -199,6 +203,13 @@ def wayline_from_mission(
         takeoff=(home.lat, home.lon, home_alt_amsl_m),
         unsupported=tuple(walk.unsupported),
     )
+
+
+def _first_speed(mission: Mission) -> float:
+    for item in mission.items:
+        if item.command == mavlink.MAV_CMD_DO_CHANGE_SPEED:
+            return float(item.param2)
+    raise WpmlError("the mission sets no speed: give the cruise speed")
 
 
 def _takeoff_height(first: Waypoint) -> float:
@@ -300,7 +311,7 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def _mission_config(parent: ET.Element, line: Wayline, *, template: bool) -> None:
+def _mission_config(parent: ET.Element, line: Wayline) -> None:
     config = _sub(parent, "missionConfig")
     _sub(config, "flyToWaylineMode", "safely")
     _sub(config, "finishAction", line.finish)
@@ -463,7 +474,7 @@ def _root() -> tuple[ET.Element, ET.Element]:
 def waylines_xml(line: Wayline, geoid: Geoid | None = None) -> ET.Element:
     """``waylines.wpml``: what the aircraft executes."""
     root, doc = _root()
-    _mission_config(doc, line, template=False)
+    _mission_config(doc, line)
     folder = ET.SubElement(doc, f"{{{KML_NS}}}Folder")
     _sub(folder, "templateId", 0)
     _sub(folder, "executeHeightMode", "relativeToStartPoint" if geoid is None else "WGS84")
@@ -482,7 +493,7 @@ def template_xml(line: Wayline, geoid: Geoid | None = None, *, time_ms: int = 0)
     _sub(doc, "author", "EcoPatrol")
     _sub(doc, "createTime", time_ms)
     _sub(doc, "updateTime", time_ms)
-    _mission_config(doc, line, template=True)
+    _mission_config(doc, line)
     folder = ET.SubElement(doc, f"{{{KML_NS}}}Folder")
     _sub(folder, "templateType", "waypoint")
     _sub(folder, "templateId", 0)

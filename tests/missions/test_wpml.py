@@ -179,6 +179,10 @@ def test_hand_mission_maps_item_by_item() -> None:
     assert line.waypoints[4].gimbal_pitch_deg == pytest.approx(45.0, abs=0.1)
     assert line.waypoints[5].poi is None  # ROI_NONE after waypoint 5: its leg looks ahead
     assert (line.finish, line.rth_height_m, line.takeoff_height_m) == ("goHome", 45.0, 30.0)
+    # without a cruise speed, the first DO_CHANGE_SPEED's (10 m/s) is DJI's transit speed
+    assert wayline_from_mission(_hand_mission(), home_alt_amsl_m=100.0) == replace(
+        line, transit_speed_m_s=10.0
+    )
 
 
 def test_terrain_frames_and_out_of_range_speeds_are_refused() -> None:
