@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from missions.export.wpml import DRONES, DroneModel, note_path, write_wpml
@@ -30,6 +31,7 @@ def sortie_kmz(
         cruise_speed_m_s=patrol.aircraft.cruise_speed_m_s,
         drone=drone,
         geoid=geoid,
+        time_ms=int(time.time() * 1000),  # template.kml's createTime/updateTime
     )
     return notes
 
