@@ -156,6 +156,7 @@ class _Walk:
         )
 
     def amend_last(self, **changes: object) -> None:
+        """Change the last waypoint: a DO item acts on the waypoint before it."""
         if not self.points:
             raise WpmlError("the mission has a DO command before its first waypoint")
         self.points[-1] = replace(self.points[-1], **changes)  # type: ignore[arg-type]
@@ -355,6 +356,7 @@ class _Groups:
     def group(
         self, parent: ET.Element, first: int, last: int, trigger: tuple[str, float | None]
     ) -> ET.Element:
+        """An action group on waypoints ``first``..``last`` with its trigger (kind, parameter)."""
         group = _sub(parent, "actionGroup")
         _sub(group, "actionGroupId", self.next_id)
         self.next_id += 1
@@ -369,6 +371,7 @@ class _Groups:
         return group
 
     def photo(self, group: ET.Element, action_id: int, suffix: str) -> None:
+        """A takePhoto storing the aircraft's lenses; ``suffix`` ends the file names."""
         params = _action(group, action_id, "takePhoto")
         _sub(params, "payloadPositionIndex", 0)
         _sub(params, "fileSuffix", suffix)

@@ -93,6 +93,7 @@ class _Heights:
     geoid: Geoid | None
 
     def above_takeoff(self, lon: float, lat: float, value: float) -> float:
+        """A file height at (lon, lat) as metres above the take-off point."""
         if self.mode == "relativeToStartPoint":
             return value
         if self.mode != "WGS84":
