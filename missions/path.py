@@ -16,6 +16,11 @@ from numpy.typing import NDArray
 
 Point2 = tuple[float, float]
 
+#: Straight flight before the camera is switched on, at least (metres): ArduCopter
+#: counts the switch-on waypoint reached where its position target passes it, and
+#: the vehicle follows the target closely once out of the turn onto the leg.
+RUN_UP_STRAIGHT_M = 5.0
+
 
 @dataclass(frozen=True)
 class Leg:
@@ -70,17 +75,21 @@ class Leg:
     def run_in(self) -> Point2 | None:
         """The turnaround flown before the camera is switched on (local metres).
 
-        ``lead_in`` moved back by the same trigger distance as
-        :attr:`camera_on`, so the run-in before the switch-on point is as long
-        as the planner asked for before the first photo.
+        ``lead_in``'s direction from ``points[0]``, at least :data:`RUN_UP_STRAIGHT_M`
+        before :attr:`camera_on`: the vehicle flies straight onto the switch-on point
+        and on to the first photo, as far as the planner's lead-in asked for before
+        the first photo, or farther (each metre added is flown twice per leg).
         """
         on = self.camera_on
-        if self.lead_in is None or on is None:
+        if self.lead_in is None or on is None or self.trigger_m is None:
             return self.lead_in
-        return (
-            self.lead_in[0] + on[0] - float(self.points[0, 0]),
-            self.lead_in[1] + on[1] - float(self.points[0, 1]),
-        )
+        away = np.subtract(self.lead_in, self.points[0])
+        length = float(np.hypot(*away))
+        if length == 0.0:
+            return on
+        reach = max(length, self.trigger_m + RUN_UP_STRAIGHT_M)
+        x, y = self.points[0] + away / length * reach
+        return float(x), float(y)
 
     @property
     def start(self) -> Point2:
@@ -148,11 +157,13 @@ class Task:
         return replace(self, legs=tuple(leg.reversed() for leg in reversed(self.legs)))
 
     def waypoints(self) -> list[Point2]:
-        """Every point the vehicle flies through, in order."""
+        """Every point the vehicle flies through, in order (with each leg's run-up)."""
         out: list[Point2] = []
         for leg in self.legs:
-            if leg.lead_in is not None:
-                out.append(leg.lead_in)
+            if leg.camera_on is None:
+                out.extend([] if leg.lead_in is None else [leg.lead_in])
+            else:
+                out.extend(p for p in (leg.run_in, leg.camera_on) if p is not None)
             out.extend((float(x), float(y)) for x, y in leg.points)
             if leg.lead_out is not None:
                 out.append(leg.lead_out)

@@ -91,9 +91,10 @@ def test_photo_positions_match_the_autopilot_rule(points, trigger) -> None:
 
 def test_a_leg_switches_the_camera_on_one_trigger_distance_before_its_first_photo() -> None:
     # a lane from (0, 0) heading 3-4-5 (unit (0.6, 0.8)), photos every 10 m, a 10 m
-    # turnaround: switched on at (0, 0) - 10 * (0.6, 0.8) = (-6, -8), run-in 10 m
-    # before that at (-12, -16); photos at 0, 10, 20, 30 m along: (0, 0), (6, 8), (12, 16),
-    # (18, 24); the lane is 32 m long, so no photo at 40 m
+    # turnaround: switched on at (0, 0) - 10 * (0.6, 0.8) = (-6, -8), run-in
+    # RUN_UP_STRAIGHT_M = 5 m before that, 15 m before the lane, at (-9, -12); photos at
+    # 0, 10, 20, 30 m along: (0, 0), (6, 8), (12, 16), (18, 24); the lane is 32 m long,
+    # so no photo at 40 m
     leg = Leg(
         points=np.array([[0.0, 0.0], [19.2, 25.6]]),
         altitude_m=50.0,
@@ -101,7 +102,7 @@ def test_a_leg_switches_the_camera_on_one_trigger_distance_before_its_first_phot
         lead_in=(-6.0, -8.0),
     )
     assert leg.camera_on == pytest.approx((-6.0, -8.0))
-    assert leg.run_in == pytest.approx((-12.0, -16.0))
+    assert leg.run_in == pytest.approx((-9.0, -12.0))
     expected = [(0.0, 0.0), (6.0, 8.0), (12.0, 16.0), (18.0, 24.0)]
     assert leg.photo_positions() == pytest.approx(np.array(expected))
     # the same photos as ArduPilot switched on at camera_on
