@@ -7,19 +7,24 @@ route as flown and the planned photo points as GeoJSON for the map.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from missions.export.params import check_params
 from missions.items import Mission as ItemMission
 from missions.items import MissionItem, MissionType
 from missions.plan import Patrol, plan_patrol
 from server.errors import ConflictError
-from store.models import Mission, Site
+from server.sites import stored_sites
+from store.models import Mission
+from zone.errors import InvalidSiteError
 from zone.sites import parse_sites
+
+logger = logging.getLogger(__name__)
 
 ITEM_LISTS = ("items", "fence", "rally")
 
@@ -54,18 +59,36 @@ def items_from_json(plan: dict[str, Any], *, name: str = "") -> ItemMission:
 
 
 def zone_geojson(session: Session) -> dict[str, Any]:
-    """The stored sites in the shape ``missions.sites.parse_sites`` reads."""
+    """The stored sites ``zone.sites.parse_sites`` reads, for processing.
+
+    A stored site it refuses is left out (and logged): the pipeline then gives
+    findings near it no site, rather than failing every capture.
+    """
     features = []
-    for site in session.exec(select(Site).order_by(col(Site.site_id))):
-        properties = dict(site.properties or {})
-        properties.update(id=site.site_id, kind=site.kind, name=site.name)
-        features.append({"type": "Feature", "geometry": site.geometry, "properties": properties})
+    for stored in stored_sites(session):
+        if stored.problem is None:
+            features.append(stored.feature)
+        else:
+            logger.warning("processing without stored %s", stored.problem)
     return {"type": "FeatureCollection", "features": features}
 
 
 def plan_from_store(session: Session, *, targets: Sequence[str] | None, **options: Any) -> Patrol:
-    """Run the planner over the stored zone (MissionError subclasses say what is wrong)."""
-    sites = parse_sites(zone_geojson(session))
+    """Run the planner over the stored zone.
+
+    A stored site the zone model refuses stops planning, named with its
+    fault: the planner must not fly past a no-fly zone or an obstacle it cannot
+    read. MissionError and ZoneError subclasses say what is wrong.
+    """
+    zone = stored_sites(session)
+    for stored in zone:
+        if stored.problem is not None:
+            raise InvalidSiteError(
+                f"stored {stored.problem}; correct it (PUT /api/v1/sites/{stored.site_id}) "
+                "or delete it before planning"
+            )
+    features = [stored.feature for stored in zone]
+    sites = parse_sites({"type": "FeatureCollection", "features": features})
     return plan_patrol(sites, targets=targets, **options)
 
 

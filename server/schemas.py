@@ -11,17 +11,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-from shapely.errors import ShapelyError
-from shapely.geometry import shape
-from shapely.validation import explain_validity
 
 from server.passwords import NewPassword
 from server.storable import storable_problem
 from store.models import FindingStatus, FlightStatus, ReviewDecision, Role
 from zone.errors import InvalidSiteError
-from zone.sites import parse_sites
-
-GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString"]
+from zone.sites import KINDS, check_site
 
 
 def as_utc(value: datetime) -> datetime:
@@ -118,52 +113,39 @@ class UsersPublic(BaseModel):
 
 
 class Geometry(RequestModel):
-    """A GeoJSON geometry in WGS 84 longitude/latitude, checked for validity."""
+    """A GeoJSON geometry in WGS 84 longitude/latitude; which one each kind takes, and
+    whether it is valid, is :func:`zone.sites.check_site`'s to say (see :class:`SiteFeature`)."""
 
-    type: GeometryType
+    type: str = Field(
+        max_length=32,
+        json_schema_extra={"enum": ["Point", "LineString", "Polygon", "MultiPolygon"]},
+    )
     coordinates: list[Any] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _valid(self) -> Geometry:
-        try:
-            geom = shape(self.model_dump())
-        except (ShapelyError, ValueError, TypeError, LookupError, AttributeError) as exc:
-            # shapely reports malformed nesting with whichever builtin it trips over
-            raise ValueError(f"not a valid {self.type}: {exc or type(exc).__name__}") from None
-        if geom.is_empty:
-            raise ValueError(f"empty {self.type}")
-        if not geom.is_valid:
-            raise ValueError(f"invalid {self.type}: {explain_validity(geom)}")
-        minx, miny, maxx, maxy = geom.bounds
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise ValueError("coordinates must be longitude/latitude in degrees (WGS 84)")
-        return self
-
-
-SiteKind = Literal["enterprise", "river", "no_fly", "obstacle", "dock"]  # missions.sites.KINDS
 
 
 class SiteProperties(RequestModel):
     """A site's properties as the zone's ``sites.geojson`` has them; other keys are kept.
 
-    What each kind needs (``stacks`` of an enterprise, ``width_m`` of a river,
-    ``height_m`` of an obstacle, ...) is checked by the planner's own reader,
-    :func:`missions.sites.parse_sites`, on the whole feature (see
-    :class:`SiteFeature`), so the API stores exactly the sites the planner reads.
+    ``kind`` and what each kind needs (``stacks`` of an enterprise, ``width_m``
+    of a river, ``reason`` of a no-fly zone, ``ground_alt_m`` of a dock, ...)
+    are checked by the zone's one site model on the whole feature (see
+    :class:`SiteFeature`), so a refused kind gets the same message here as in
+    the planner.
     """
 
     model_config = ConfigDict(extra="allow")
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    kind: SiteKind
+    kind: str = Field(max_length=32, json_schema_extra={"enum": list(KINDS)})
     name: str = Field(default="", max_length=255)
 
 
 class SiteFeature(RequestModel):
     """A site as a GeoJSON Feature; the feature ``id`` is the site id on the way out.
 
-    Valid when :func:`missions.sites.parse_sites` reads it: the planner and the
-    API cannot disagree about a site.
+    Valid when :func:`zone.sites.check_site` reads it, the check the planner and
+    the pipeline read sites with: whatever the API stores can be planned and
+    processed, and a refusal says what the planner would say.
     """
 
     type: Literal["Feature"] = "Feature"
@@ -172,18 +154,11 @@ class SiteFeature(RequestModel):
     properties: SiteProperties
 
     @model_validator(mode="after")
-    def _plannable(self) -> SiteFeature:
-        feature = {
-            "type": "Feature",
-            "geometry": self.geometry.model_dump(),
-            "properties": self.properties.model_dump(),
-        }
+    def _valid_site(self) -> SiteFeature:
         try:
-            parse_sites({"type": "FeatureCollection", "features": [feature]})
+            check_site(self.model_dump(exclude={"id"}))
         except InvalidSiteError as exc:
-            # parse_sites names the feature by its place in a file: name the site instead
-            reason = str(exc).split(": ", 1)[-1]
-            raise ValueError(f"site {self.properties.id!r}: {reason}") from None
+            raise ValueError(str(exc)) from None
         return self
 
 
@@ -199,9 +174,31 @@ class SiteCollection(RequestModel):
         seen: set[str] = set()
         for feature in features:
             if feature.properties.id in seen:
-                raise ValueError(f"site id {feature.properties.id!r} appears twice")
+                raise ValueError(f"site {feature.properties.id!r}: duplicate id")
             seen.add(feature.properties.id)
         return features
+
+
+class SitePublic(BaseModel):
+    """A stored site as a GeoJSON Feature, with ``problem``: why the zone model refuses it.
+
+    ``problem`` is null for every site written through the API; a site stored
+    before a check existed may carry one, and then cannot be planned until it
+    is corrected or deleted.
+    """
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+    problem: str | None = None
+
+
+class SitesPublic(BaseModel):
+    """The stored sites as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[SitePublic]
 
 
 class SiteImportResult(BaseModel):

@@ -486,7 +486,8 @@ def _geometry(label: str, geometry: object, *, kinds: Sequence[str]) -> shapely.
     try:
         geom = shape(geometry)
     except (ValueError, TypeError, AttributeError, IndexError, KeyError, ShapelyError) as exc:
-        raise InvalidSiteError(f"{label}: malformed {gtype} coordinates ({exc})") from None
+        why = " ".join(str(exc).split())  # GEOS ends its messages with a newline
+        raise InvalidSiteError(f"{label}: malformed {gtype} coordinates ({why})") from None
     if geom.is_empty:
         raise InvalidSiteError(f"{label}: empty {gtype}")
     _check_coordinates(label, shapely.get_coordinates(geom).tolist())

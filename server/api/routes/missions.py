@@ -27,6 +27,7 @@ from server.schemas import (
     as_utc,
 )
 from store.models import Mission
+from zone.errors import ZoneError
 
 router = APIRouter(tags=["missions"])
 
@@ -202,7 +203,7 @@ async def create_plan(session: SessionDep, _: OperatorUser, body: PlanRequest) -
         patrol = await asyncio.to_thread(
             _plan_in_new_session, session.get_bind(), body.targets, options
         )
-    except MissionError as exc:
+    except (MissionError, ZoneError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     rows = store_patrol(session, patrol, body.patrol_name)
     return PlanResult(

@@ -1,14 +1,27 @@
-"""The zone's sites as GeoJSON: everyone reads them, operators and admins edit them."""
+"""The zone's sites as GeoJSON: everyone reads them, operators and admins edit them.
+
+Every write (create, replace, import of a FeatureCollection) is checked by the
+zone's one site model (:class:`server.schemas.SiteFeature`), and refused with
+422 and its message naming the site and the fault.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from server.api.deps import CurrentUser, OperatorUser, SessionDep
-from server.schemas import Message, SiteCollection, SiteFeature, SiteImportResult
+from server.schemas import (
+    Message,
+    SiteCollection,
+    SiteFeature,
+    SiteImportResult,
+    SitePublic,
+    SitesPublic,
+)
+from server.sites import site_feature, site_problem, stored_sites
 from store.models import Finding, Site
 
 router = APIRouter(prefix="/sites", tags=["sites"])
@@ -16,26 +29,10 @@ router = APIRouter(prefix="/sites", tags=["sites"])
 SiteId = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-def site_to_feature(site: Site) -> dict[str, Any]:
-    """A stored site as a GeoJSON Feature, shaped like the zone's sites file."""
-    properties = dict(site.properties or {})
-    properties.update(id=site.site_id, kind=site.kind, name=site.name)
-    return {
-        "type": "Feature",
-        "id": site.site_id,
-        "geometry": site.geometry,
-        "properties": properties,
-    }
-
-
-def sites_collection(session: Session, kind: str | None = None) -> dict[str, Any]:
-    query = select(Site).order_by(col(Site.site_id))
-    if kind:
-        query = query.where(Site.kind == kind)
-    return {
-        "type": "FeatureCollection",
-        "features": [site_to_feature(s) for s in session.exec(query)],
-    }
+def _public(site: Site) -> SitePublic:
+    """A stored site as it is read back, with the zone model's problem with it, if any."""
+    feature = site_feature(site)
+    return SitePublic(**feature, problem=site_problem(feature))
 
 
 def _apply(site: Site, feature: SiteFeature) -> None:
@@ -70,23 +67,27 @@ def _get(session: Session, site_id: str) -> Site:
     return site
 
 
-@router.get("", response_model=SiteCollection)
+@router.get("")
 def list_sites(
     session: SessionDep,
     _: CurrentUser,
     kind: Annotated[str | None, Query(max_length=32)] = None,
-) -> dict[str, Any]:
-    """Every site as one FeatureCollection (a zone holds tens to hundreds of sites)."""
-    return sites_collection(session, kind)
+) -> SitesPublic:
+    """Every site as one FeatureCollection (a zone holds tens to hundreds of sites).
+
+    A site stored before today's checks that the zone model refuses is listed
+    with its ``problem``.
+    """
+    stored = stored_sites(session, kind)
+    return SitesPublic(features=[SitePublic(**s.feature, problem=s.problem) for s in stored])
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=SiteFeature,
     responses={409: {"model": Message, "description": "site id taken"}},
 )
-def create_site(session: SessionDep, _: OperatorUser, feature: SiteFeature) -> dict[str, Any]:
+def create_site(session: SessionDep, _: OperatorUser, feature: SiteFeature) -> SitePublic:
     site_id = feature.properties.id
     if session.exec(select(Site).where(Site.site_id == site_id)).first():
         raise HTTPException(status.HTTP_409_CONFLICT, f"site {site_id!r} exists")
@@ -95,7 +96,7 @@ def create_site(session: SessionDep, _: OperatorUser, feature: SiteFeature) -> d
     session.add(site)
     session.commit()
     session.refresh(site)
-    return site_to_feature(site)
+    return _public(site)
 
 
 @router.put("")
@@ -111,19 +112,15 @@ def import_sites(
     return result
 
 
-@router.get("/{site_id}", response_model=SiteFeature, responses={404: {"model": Message}})
-def read_site(session: SessionDep, _: CurrentUser, site_id: str = SiteId) -> dict[str, Any]:
-    return site_to_feature(_get(session, site_id))
+@router.get("/{site_id}", responses={404: {"model": Message}})
+def read_site(session: SessionDep, _: CurrentUser, site_id: str = SiteId) -> SitePublic:
+    return _public(_get(session, site_id))
 
 
-@router.put(
-    "/{site_id}",
-    response_model=SiteFeature,
-    responses={404: {"model": Message}},
-)
+@router.put("/{site_id}", responses={404: {"model": Message}})
 def replace_site(
     session: SessionDep, _: OperatorUser, feature: SiteFeature, site_id: str = SiteId
-) -> dict[str, Any]:
+) -> SitePublic:
     site = _get(session, site_id)
     if feature.properties.id != site_id:
         raise HTTPException(
@@ -133,7 +130,7 @@ def replace_site(
     session.add(site)
     session.commit()
     session.refresh(site)
-    return site_to_feature(site)
+    return _public(site)
 
 
 @router.delete("/{site_id}", responses={404: {"model": Message}, 409: {"model": Message}})

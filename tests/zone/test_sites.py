@@ -1,4 +1,5 @@
-"""Sites GeoJSON: the sample zone loads; every fault gets one message naming the feature."""
+"""The one site model: the sample zone loads; every fault gets one message naming the feature;
+outfalls are sites, a stack is not a feature of its own."""
 
 from __future__ import annotations
 
@@ -11,11 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zone.errors import InvalidSiteError
-from zone.sites import load_sites, parse_sites
+from zone.sites import Sites, check_site, load_sites, parse_sites
 
-ZONE_TEXT = (
+ZONE_PATH = (
     Path(__file__).resolve().parents[2] / "examples" / "zhengzhou-hightech" / "sites.geojson"
-).read_text()
+)
+ZONE_TEXT = ZONE_PATH.read_text()
+
+
+@pytest.fixture(scope="module")
+def zone() -> Sites:
+    return load_sites(ZONE_PATH)
 
 
 def test_sample_zone_has_what_the_readme_promises(zone) -> None:
@@ -83,6 +90,10 @@ BOWTIE = {
             "out of range",
         ),
         (_feature("lake", SQUARE), "property 'kind' is 'lake'"),
+        (
+            _feature("river", {"type": "LineString", "coordinates": [[113.5, 34.8]]}, width_m=5),
+            "malformed LineString coordinates (IllegalArgumentException: point array",
+        ),
         (
             _feature(
                 "enterprise",
@@ -165,7 +176,7 @@ json_values = st.recursive(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    kind=st.sampled_from(["enterprise", "river", "no_fly", "dock", "stack", None]),
+    kind=st.sampled_from(["enterprise", "river", "no_fly", "dock", "outfall", "stack", None]),
     key=st.sampled_from(
         ["geometry", "coordinates", "width_m", "reason", "ground_alt_m", "stacks", "id", "type"]
     ),
@@ -184,3 +195,86 @@ def test_any_malformed_feature_gives_one_site_error_never_a_crash(kind, key, val
         parse_sites({"type": "FeatureCollection", "features": [feature]})
     except InvalidSiteError as exc:
         assert str(exc) and "\n" not in str(exc)
+
+
+POINT = {"type": "Point", "coordinates": [113.5005, 34.8005]}
+LINE = {"type": "LineString", "coordinates": [[113.5, 34.8], [113.51, 34.8], [113.51, 34.81]]}
+
+
+def test_a_stack_is_listed_in_its_enterprise_not_a_feature_of_its_own() -> None:
+    with pytest.raises(InvalidSiteError) as info:
+        parse_sites(_fc(_feature("stack", POINT, id="s1", height_m=30, enterprise="x1")))
+    assert str(info.value) == (
+        "feature #0 ('s1'): a stack is not a site of its own; "
+        "list it in its enterprise's 'stacks' (with coordinates and height_m)"
+    )
+    listed = _feature(
+        "enterprise", SQUARE, stacks=[{"coordinates": POINT["coordinates"], "height_m": 30}]
+    )
+    (stack,) = parse_sites(_fc(listed)).stacks
+    # no id given: the enterprise's id and the stack's place in its list, from 1
+    assert (stack.id, stack.site_id, stack.height_m, stack.radius_m) == ("x1-s1", "x1", 30.0, 3.0)
+
+
+def test_a_stack_id_twice_in_one_enterprise_is_refused() -> None:
+    twice = [{"id": "s", "coordinates": POINT["coordinates"], "height_m": 30}] * 2
+    with pytest.raises(InvalidSiteError, match=r"^feature #0 \('x1'\): stack 's' is listed twice$"):
+        parse_sites(_fc(_feature("enterprise", SQUARE, stacks=twice)))
+
+
+def test_an_outfall_is_a_site_of_its_enterprise() -> None:
+    sites = parse_sites(
+        _fc(
+            _feature("enterprise", SQUARE, id="ent"),
+            _feature("outfall", POINT, id="out-1", enterprise="ent", ground_alt_m=101.5),
+            _feature("outfall", POINT, id="out-2"),
+        )
+    )
+    owned, alone = sites.outfalls
+    assert (owned.id, owned.site_id, owned.lon, owned.lat, owned.ground_alt_m) == (
+        "out-1",
+        "ent",
+        113.5005,
+        34.8005,
+        101.5,
+    )
+    assert (alone.site_id, alone.name, alone.ground_alt_m) == ("out-2", "out-2", None)
+    assert list(sites.targets) == ["ent"]  # an outfall is not flown over on its own
+    with pytest.raises(InvalidSiteError, match="wrong geometry Polygon"):
+        parse_sites(_fc(_feature("outfall", SQUARE)))
+
+
+def test_a_river_drawn_downstream_to_upstream_says_flow_reverse() -> None:
+    (drawn,) = parse_sites(_fc(_feature("river", LINE, width_m=20))).rivers
+    (reverse,) = parse_sites(_fc(_feature("river", LINE, width_m=20, flow="reverse"))).rivers
+    assert drawn.centerline.coords[0] == (113.5, 34.8)
+    assert reverse.centerline.coords[0] == (113.51, 34.81)  # the last position drawn
+    with pytest.raises(InvalidSiteError, match="'flow' must be 'downstream' or 'reverse'"):
+        parse_sites(_fc(_feature("river", LINE, width_m=20, flow="up")))
+
+
+def test_an_empty_name_is_the_id() -> None:
+    dock = _feature("dock", POINT, id="d1", name="", ground_alt_m=100)
+    assert parse_sites(_fc(dock)).docks[0].name == "d1"
+
+
+def test_one_site_on_its_own_is_named_by_its_id() -> None:
+    with pytest.raises(InvalidSiteError) as info:
+        check_site(_feature("no_fly", SQUARE, id="nfz-9"))
+    assert str(info.value) == "site 'nfz-9': missing property 'reason'"
+    check_site(_feature("no_fly", SQUARE, id="nfz-9", reason="prison"))
+
+
+def _positions(coords: Any) -> list[list[float]]:
+    """Every [lon, lat] position in a GeoJSON coordinates array, however nested."""
+    if isinstance(coords[0], int | float):
+        return [coords]
+    return [p for part in coords for p in _positions(part)]
+
+
+def test_bounds_hold_every_site(zone: Sites) -> None:
+    features = json.loads(ZONE_TEXT)["features"]
+    positions = [p for f in features for p in _positions(f["geometry"]["coordinates"])]
+    west, south, east, north = zone.bounds
+    assert west == min(p[0] for p in positions) and east == max(p[0] for p in positions)
+    assert south == min(p[1] for p in positions) and north == max(p[1] for p in positions)
