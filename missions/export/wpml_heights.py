@@ -15,14 +15,16 @@ Frames, each named where it is used:
   every ``ellipsoidHeight``. ``h_ellipsoid = H_egm96 + N(lat, lon)``, N the
   EGM96 geoid undulation (about -20 m around Zhengzhou): a grid is needed.
 
-The undulation comes from a PROJ vertical grid (``egm96_15.gtx`` or PROJ-data's
-``us_nga_egm96_15.tif``) through pyproj's ``vgridshift``. This machine's
-pyproj has none and no package on PyPI ships one, so without a grid the
-ellipsoid frame is refused with one line, never guessed.
+The undulation comes from a PROJ vertical grid (``egm96_15.gtx``, in Debian's
+``proj-data`` package, or PROJ-data's ``us_nga_egm96_15.tif``) through
+pyproj's ``vgridshift``. pyproj's wheels carry none and no package on PyPI
+ships one, so without a grid the ellipsoid frame is refused with one line,
+never guessed.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -84,8 +86,16 @@ class Geoid:
 
 
 def find_egm96_grid() -> Path | None:
-    """An EGM96 grid in one of PROJ's data directories, or None."""
+    """An EGM96 grid in one of PROJ's data directories, or None.
+
+    Looks in pyproj's own and user data directories, then ``$PROJ_DATA`` and
+    ``$PROJ_LIB``, then the system PROJ's (Debian's ``proj-data`` package puts
+    ``egm96_15.gtx`` in ``/usr/share/proj``).
+    """
     dirs = [Path(pyproj.datadir.get_data_dir()), Path(pyproj.datadir.get_user_data_dir())]
+    for variable in ("PROJ_DATA", "PROJ_LIB"):
+        dirs += [Path(d) for d in os.environ.get(variable, "").split(os.pathsep) if d]
+    dirs += [Path("/usr/share/proj"), Path("/usr/local/share/proj")]
     for folder in dirs:
         for name in GRID_NAMES:
             if (folder / name).is_file():
