@@ -12,11 +12,19 @@ import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.errors import AltitudeLimitError, ClearanceError, NoFlyViolationError
-from missions.export.wpml import DRONES, Wayline, Waypoint, kmz_bytes, waylines_xml
+from missions.export.wpml import (
+    DRONES,
+    Wayline,
+    Waypoint,
+    kmz_bytes,
+    wayline_from_mission,
+    waylines_xml,
+)
 from missions.export.wpml_check import check_wayline
-from missions.export.wpml_heights import Geoid, WpmlError, geoid_for
+from missions.export.wpml_heights import Geoid, WpmlError, find_egm96_grid, geoid_for
 from missions.export.wpml_read import mission_from_wayline, wayline_from_kmz
 from missions.export.wpml_rules import WPML_NS
+from missions.plan import Patrol
 from zone.sites import Sites, parse_sites
 
 SAMPLE = Path(__file__).parents[1] / "data" / "wpml" / "dji_msdk_v5_MIT" / "waypointsample.kmz"
@@ -169,9 +177,7 @@ def test_wgs84_export_converts_and_reads_back(tmp_path: Path) -> None:
 
 
 def test_wgs84_without_a_grid_is_refused_in_one_line(tmp_path: Path) -> None:
-    # this machine's pyproj has no EGM96 grid; with one installed the frame works
-    from missions.export.wpml_heights import find_egm96_grid
-
+    # without an EGM96 grid installed the frame is refused; with one, it works (below)
     if find_egm96_grid() is None:
         with pytest.raises(WpmlError, match="need an EGM96 geoid grid"):
             geoid_for("wgs84", None)
@@ -201,3 +207,51 @@ def test_bad_archives_are_one_line_errors(tmp_path: Path) -> None:
         archive.writestr("wpmz/waylines.wpml", text)
     with pytest.raises(WpmlError, match="realTimeFollowSurface' cannot be checked"):
         wayline_from_kmz(follow)
+
+
+# NGA's EGM96 test points (outintpt.dat, shipped with NGA's interpolation program INTPT):
+# latitude, longitude (east, 0..360), geoid height in metres. NGA interpolates the 15'
+# grid with its own spline; PROJ's vgridshift is bilinear on the same grid, which moves
+# these points by up to 6 cm.
+NGA_POINTS = [
+    (38.6281550, 269.7791550, -31.628),
+    (-14.6212170, 305.0211140, -2.969),
+    (46.8743190, 102.4487290, -43.575),
+    (-23.6174460, 133.8747120, 15.871),
+    (38.6254730, 359.9995000, 50.066),
+    (-0.4667440, 0.0023000, 17.329),
+]
+needs_egm96 = pytest.mark.skipif(
+    find_egm96_grid() is None,
+    reason="no EGM96 grid (Debian's proj-data puts egm96_15.gtx in /usr/share/proj)",
+)
+
+
+@needs_egm96
+def test_the_real_egm96_grid_gives_ngas_test_values() -> None:
+    grid = find_egm96_grid()
+    assert grid is not None
+    geoid = Geoid(grid)
+    for lat, lon_east, n in NGA_POINTS:
+        lon = lon_east - 360 if lon_east > 180 else lon_east
+        assert geoid.undulation_m(lon, lat) == pytest.approx(n, abs=0.1), (lat, lon)
+
+
+@needs_egm96
+def test_a_sample_zone_sortie_round_trips_through_the_ellipsoid(patrol: Patrol) -> None:
+    geoid = geoid_for("wgs84", None)
+    assert geoid is not None
+    sortie = patrol.sorties[0]
+    home = sortie.dock.ground_alt_m
+    line = wayline_from_mission(sortie.mission, home_alt_amsl_m=home)
+    root = waylines_xml(line, geoid)
+    executed = [float(e.text or "") for e in root.iter(f"{{{WPML_NS}}}executeHeight")]
+    # around Zhengzhou the geoid lies about 20 m below the ellipsoid (N < 0), so the
+    # ellipsoidal heights are that much under the AMSL ones
+    for point, h in zip(line.waypoints, executed, strict=True):
+        n = geoid.undulation_m(point.lon, point.lat)
+        assert -21 < n < -19
+        assert h == pytest.approx(home + point.height_m + n, abs=1e-3)
+    back = wayline_from_kmz(kmz_bytes(line, geoid), takeoff_amsl_m=home, geoid=geoid)
+    for a, b in zip(line.waypoints, back.waypoints, strict=True):
+        assert abs(a.height_m - b.height_m) < 0.1
