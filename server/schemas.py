@@ -120,7 +120,7 @@ class Geometry(RequestModel):
         max_length=32,
         json_schema_extra={"enum": ["Point", "LineString", "Polygon", "MultiPolygon"]},
     )
-    coordinates: list[Any] = Field(min_length=1)
+    coordinates: Any = Field(json_schema_extra={"type": "array"})
 
 
 class SiteProperties(RequestModel):
