@@ -106,7 +106,7 @@ def test_a_leg_switches_the_camera_on_one_trigger_distance_before_its_first_phot
     expected = [(0.0, 0.0), (6.0, 8.0), (12.0, 16.0), (18.0, 24.0)]
     assert leg.photo_positions() == pytest.approx(np.array(expected))
     # the same photos as ArduPilot switched on at camera_on
-    flown = simulate_ardupilot(np.vstack([leg.camera_on, leg.points]), 10.0)
+    flown = simulate_ardupilot(np.vstack([(-6.0, -8.0), leg.points]), 10.0)
     assert flown == pytest.approx(np.array(expected), abs=1e-6)
     # without the run-up (no room for it) switched on at (0, 0): photos at 10, 20, 30 m
     assert leg.photo_positions(run_up=False) == pytest.approx(np.array(expected[1:]))
