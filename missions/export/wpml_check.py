@@ -8,7 +8,8 @@ then the finish action (``goHome``: straight up to the return height, level
 to over the dock, down; ``autoLand``: down where it is). The same rules as
 the planner's own sorties hold (:mod:`missions.safety`): no point higher above
 the ground under it than the ceiling, no segment into a no-fly area, every
-segment clear of every obstacle at the clearance rule. Heights: the route's
+segment clear of every obstacle at the clearance rule, and the whole flight
+within the aircraft's endurance less its reserve. Heights: the route's
 are above take-off, the dock's ``ground_alt_m`` makes them AMSL, the zone's
 ground (surveyed altitudes or a DEM, AMSL) makes them above ground.
 """
@@ -23,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from missions.errors import InvalidProfileError
+from missions.camera import Aircraft
+from missions.errors import InvalidProfileError, RangeError
 from missions.export.wpml import Wayline, ground_distance_m
 from missions.plan import _air
 from missions.safety import DEFAULT_MAX_AGL_M, check_clearance, check_path
@@ -45,12 +47,17 @@ class RouteReport:
     waypoints: int
 
 
-def nearest_dock(line: Wayline, sites: Sites) -> Dock:
-    """The zone's dock nearest the route's first waypoint (DJI's take-off point)."""
+def take_off_dock(sites: Sites, lat: float, lon: float, dock_id: str | None = None) -> Dock:
+    """The dock ``dock_id``, or else the zone's dock nearest (lat, lon), the first waypoint."""
+    if dock_id is not None:
+        for dock in sites.docks:
+            if dock.id == dock_id:
+                return dock
+        known = ", ".join(d.id for d in sites.docks) or "none"
+        raise InvalidProfileError(f"unknown dock {dock_id!r} (docks: {known})")
     if not sites.docks:
         raise InvalidProfileError("the zone has no dock to take off from")
-    first = line.waypoints[0]
-    return min(sites.docks, key=lambda d: ground_distance_m(d.lat, d.lon, first.lat, first.lon))
+    return min(sites.docks, key=lambda d: ground_distance_m(d.lat, d.lon, lat, lon))
 
 
 def flown_path(
@@ -85,6 +92,20 @@ def flown_path(
     return np.array(points, dtype=float)
 
 
+def flight_time_s(line: Wayline, path: NDArray[np.float64], aircraft: Aircraft) -> float:
+    """Seconds to fly :func:`flown_path` ``path`` (not densified): horizontal legs at the
+    waypoints' speeds (the transit speed to the first and back home), climbs and descents
+    at the aircraft's rates."""
+    total = 0.0
+    legs = range(3, 3 + len(line.waypoints) - 1)  # segment k starts at waypoint k - 3
+    for k, (a, b) in enumerate(itertools.pairwise(path)):
+        speed = line.waypoints[k - 3].speed_m_s if k in legs else line.transit_speed_m_s
+        total += ground_distance_m(a[1], a[0], b[1], b[0]) / speed
+        rise = float(b[2] - a[2])
+        total += abs(rise) / (aircraft.climb_rate_m_s if rise > 0 else aircraft.descent_rate_m_s)
+    return total
+
+
 def check_wayline(
     line: Wayline,
     sites: Sites,
@@ -94,15 +115,19 @@ def check_wayline(
     clearance: ClearanceRule | None = None,
     dem: Terrain | str | Path | None = None,
     no_fly_margin_m: float = 15.0,
+    aircraft: Aircraft | None = None,
 ) -> RouteReport:
     """Raise the planner's own errors if ``line`` is unsafe in the zone; else a short report.
 
     Raises
     ------
+    RangeError
+        The flight from the dock and back outlasts the aircraft's endurance
+        less its reserve (a route far from every dock, say).
     AltitudeLimitError, NoFlyViolationError, ClearanceError
         The first rule the route breaks, with where.
     """
-    dock = _dock(sites, dock_id) if dock_id else nearest_dock(line, sites)
+    dock = take_off_dock(sites, line.waypoints[0].lat, line.waypoints[0].lon, dock_id)
     terrain = Terrain(dem) if isinstance(dem, str | Path) else dem
     air = _air(
         sites,
@@ -113,7 +138,9 @@ def check_wayline(
     )
     last = line.waypoints[-1]
     landing = float(air.ground.elevation(np.array([last.lon]), np.array([last.lat]))[0])
-    path = _dense(flown_path(line, dock, landing_amsl_m=landing))
+    corners = flown_path(line, dock, landing_amsl_m=landing)
+    _check_time(line, corners, aircraft or Aircraft(), dock)
+    path = _dense(corners)
     ground = air.ground.elevation(path[:, 0], path[:, 1])
     xy = np.array([air.frame.xy(lon, lat) for lon, lat in path[:, :2]])
     agl = path[:, 2] - ground
@@ -127,12 +154,14 @@ def check_wayline(
     return RouteReport(dock.id, float(np.max(agl)), length, len(line.waypoints))
 
 
-def _dock(sites: Sites, dock_id: str) -> Dock:
-    for dock in sites.docks:
-        if dock.id == dock_id:
-            return dock
-    known = ", ".join(d.id for d in sites.docks) or "none"
-    raise InvalidProfileError(f"unknown dock {dock_id!r} (docks: {known})")
+def _check_time(line: Wayline, path: NDArray[np.float64], aircraft: Aircraft, dock: Dock) -> None:
+    allowed = aircraft.endurance_s * (1 - aircraft.reserve_fraction)
+    needed = flight_time_s(line, path, aircraft)
+    if needed > allowed:
+        raise RangeError(
+            f"the WPML route takes {needed / 60:.0f} min from dock {dock.id} and back, over the "
+            f"{allowed / 60:.0f} min the aircraft may fly (endurance less reserve)"
+        )
 
 
 def _dense(path: NDArray[np.float64]) -> NDArray[np.float64]:

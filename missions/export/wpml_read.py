@@ -316,3 +316,14 @@ def _finish_items(line: Wayline, home: tuple[float, float, float]) -> list[Missi
         first = line.waypoints[0]
         return [_item(mavlink.MAV_CMD_NAV_WAYPOINT, first.lat, first.lon, first.height_m)]
     return []
+
+
+def first_position(source: str | Path | bytes) -> tuple[float, float]:
+    """(lat, lon) of a KMZ's first waypoint: where its take-off dock is looked for."""
+    for placemark in read_waylines(source).iter():
+        if local(placemark.tag) == "Placemark":
+            point = next(iter(_children(placemark, "Point")), None)
+            if point is not None:
+                lon, lat = (float(v) for v in _text(point, "coordinates").split(",")[:2])
+                return lat, lon
+    raise WpmlError("waylines.wpml has no waypoint")

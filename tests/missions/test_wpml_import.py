@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 import zipfile
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
+from typer.testing import CliRunner
 
-from missions.errors import AltitudeLimitError, ClearanceError, NoFlyViolationError
+from missions.errors import AltitudeLimitError, ClearanceError, NoFlyViolationError, RangeError
 from missions.export.wpml import (
     DRONES,
     Wayline,
@@ -25,6 +28,7 @@ from missions.export.wpml_heights import Geoid, WpmlError, find_egm96_grid, geoi
 from missions.export.wpml_read import mission_from_wayline, wayline_from_kmz
 from missions.export.wpml_rules import WPML_NS
 from missions.plan import Patrol
+from missions.wpml_cli import check_wpml
 from zone.sites import Sites, parse_sites
 
 SAMPLE = Path(__file__).parents[1] / "data" / "wpml" / "dji_msdk_v5_MIT" / "waypointsample.kmz"
@@ -255,3 +259,48 @@ def test_a_sample_zone_sortie_round_trips_through_the_ellipsoid(patrol: Patrol) 
     back = wayline_from_kmz(kmz_bytes(line, geoid), takeoff_amsl_m=home, geoid=geoid)
     for a, b in zip(line.waypoints, back.waypoints, strict=True):
         assert abs(a.height_m - b.height_m) < 0.1
+
+
+def test_a_route_far_from_every_dock_is_out_of_range(zone: Sites) -> None:
+    """DJI's Shenzhen sample checked against the Zhengzhou zone: its nearest dock is about
+    1,360 km away, far beyond the 20 min (25 min less 20 % reserve) a sortie may last."""
+    with pytest.raises(RangeError, match="over the 20 min the aircraft may fly"):
+        check_wayline(wayline_from_kmz(SAMPLE), zone)
+
+
+def _check_app() -> typer.Typer:
+    root = typer.Typer()
+
+    @root.callback()
+    def _root() -> None:
+        """Stand-in for the ecopatrol root."""
+
+    root.command("check-wpml")(check_wpml)
+    return root
+
+
+def test_check_wpml_command(tmp_path: Path) -> None:
+    lon, lat = CORNERS[0]
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"kind": "dock", "id": "dock-sz", "ground_alt_m": 10.0},
+            "geometry": {"type": "Point", "coordinates": [lon - 0.0002, lat - 0.0002]},
+        },
+        *_far_away(),
+    ]
+    sites = tmp_path / "sz.geojson"
+    sites.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    ok = CliRunner().invoke(_check_app(), ["check-wpml", str(SAMPLE), str(sites)])
+    assert ok.exit_code == 0, ok.output
+    assert "from dock dock-sz: 4 waypoints" in ok.output
+    assert "at most 100.0 m above ground" in ok.output
+    low = CliRunner().invoke(
+        _check_app(), ["check-wpml", str(SAMPLE), str(sites), "--max-agl-m", "90"]
+    )
+    assert low.exit_code == 2
+    assert "over the 90 m ceiling" in low.output and "Traceback" not in low.output
+    nodock = CliRunner().invoke(
+        _check_app(), ["check-wpml", str(SAMPLE), str(sites), "--dock", "dock-x"]
+    )
+    assert nodock.exit_code == 2 and "unknown dock 'dock-x' (docks: dock-sz)" in nodock.output

@@ -1,0 +1,74 @@
+"""``ecopatrol check-wpml``: check a DJI WPML route against the zone before a Dock flies it.
+
+A route drawn in FlightHub 2 or DJI Pilot 2 (or exported by ``ecopatrol plan
+--format wpml``) is read from its KMZ and flown, on paper, as DJI's aircraft
+fly it from its dock (:mod:`missions.export.wpml_check`): the ceiling above
+the ground, the no-fly areas and the obstacle clearance are the planner's own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from missions.errors import MissionError
+from missions.export.wpml_check import check_wayline, take_off_dock
+from missions.export.wpml_heights import Geoid, find_egm96_grid
+from missions.export.wpml_read import first_position, wayline_from_kmz
+from zone.errors import ZoneError
+from zone.obstacles import ClearanceRule
+from zone.sites import load_sites
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def check_wpml(
+    route: Annotated[Path, typer.Argument(help="The route's KMZ (wpmz/waylines.wpml inside).")],
+    sites: Annotated[Path, typer.Argument(help="Sites GeoJSON of the zone it flies in.")],
+    dock: Annotated[
+        str | None, typer.Option(help="Take-off dock id (default: the one nearest its start).")
+    ] = None,
+    max_agl_m: Annotated[float, typer.Option(help="Altitude ceiling above ground.")] = 120.0,
+    dem: Annotated[Path | None, typer.Option(help="DEM GeoTIFF for the ground.")] = None,
+    geoid_grid: Annotated[
+        Path | None, typer.Option(help="EGM96 grid, for a route in WGS84 ellipsoid heights.")
+    ] = None,
+    clearance_m: Annotated[float, typer.Option(help="Distance kept from obstacles...")] = 15.0,
+    over_top_m: Annotated[float, typer.Option(help="...or height kept over their top.")] = 10.0,
+    over_stack_m: Annotated[float, typer.Option(help="Height kept over a stack's mouth.")] = 20.0,
+) -> None:
+    """Check a DJI WPML route against the zone: ceiling, no-fly areas, obstacles."""
+    try:
+        rule = ClearanceRule(clearance_m, over_top_m, over_stack_m)
+    except ValueError:
+        _fail("--clearance-m, --over-top-m and --over-stack-m must be metres, 0 or more")
+    try:
+        zone = load_sites(sites)
+        start = take_off_dock(zone, *first_position(route), dock)
+        grid = geoid_grid or find_egm96_grid()
+        line = wayline_from_kmz(
+            route, takeoff_amsl_m=start.ground_alt_m, geoid=Geoid(grid) if grid else None
+        )
+        report = check_wayline(
+            line, zone, dock_id=start.id, max_agl_m=max_agl_m, clearance=rule, dem=dem
+        )
+    except (MissionError, ZoneError) as exc:
+        _fail(str(exc))
+    console.print(
+        f"{route.name}: clear of the zone's no-fly areas and obstacles from dock {report.dock_id}: "
+        f"{report.waypoints} waypoints, {report.length_m / 1000:.2f} km, at most "
+        f"{report.max_agl_m:.1f} m above ground (ceiling {max_agl_m:g} m)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for what in line.unsupported:
+        console.print(f"[yellow]not checked[/] {what}", highlight=False, soft_wrap=True)
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
