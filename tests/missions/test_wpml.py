@@ -385,3 +385,18 @@ def test_any_wayline_keeps_the_rules_and_reads_back_the_same(line: Wayline) -> N
     assert validate(waylines_xml(line), "waylines.wpml") == []
     assert validate(template_xml(line), "template.kml") == []
     assert wayline_from_kmz(kmz_bytes(line)) == replace(line, takeoff=None)
+
+
+def test_landing_on_the_dock_is_autoland() -> None:
+    """``--land`` sorties end with NAV_LAND under their last waypoint (over the dock)."""
+    rows = list(_hand_mission().items[:-1])
+    last = rows[-2]  # waypoint 5, before ROI_NONE
+    land = MissionItem(0, last.frame, mavlink.MAV_CMD_NAV_LAND, x=last.x, y=last.y, z=0.0)
+    line = wayline_from_mission(
+        Mission(tuple(r.with_seq(n) for n, r in enumerate([*rows, land]))), home_alt_amsl_m=100
+    )
+    assert line.finish == "autoLand"
+    # 0.001 degree of latitude (about 111 m) away from the last waypoint: refused
+    away = MissionItem(0, last.frame, mavlink.MAV_CMD_NAV_LAND, x=last.x + 10_000, y=last.y)
+    with pytest.raises(WpmlError, match="NAV_LAND away from the last waypoint"):
+        wayline_from_mission(Mission(tuple([*rows, away])), home_alt_amsl_m=100)
