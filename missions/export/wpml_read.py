@@ -18,6 +18,7 @@ has no item for (zoom, hover, yaw turns...) are listed in
 from __future__ import annotations
 
 import io
+import math
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -61,9 +62,12 @@ def _text(parent: ET.Element, name: str, default: str | None = None) -> str:
 def _number(parent: ET.Element, name: str, default: float | None = None) -> float:
     text = _text(parent, name, None if default is None else repr(default))
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise WpmlError(f"waylines.wpml: <{name}> is {text!r}, not a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise WpmlError(f"waylines.wpml: <{name}> is {text!r}, not a number")
+    return value
 
 
 def read_waylines(source: str | Path | bytes) -> ET.Element:
@@ -185,10 +189,7 @@ def _waypoint(placemark: ET.Element, heights: _Heights, speed: float) -> Waypoin
     point = next(iter(_children(placemark, "Point")), None)
     if point is None:
         raise WpmlError("waylines.wpml: a Placemark has no Point")
-    try:
-        lon, lat = (float(v) for v in _text(point, "coordinates").split(",")[:2])
-    except ValueError:
-        raise WpmlError("waylines.wpml: a Placemark's coordinates are not lon,lat") from None
+    lat, lon = _lat_lon(_text(point, "coordinates"))
     height = heights.above_takeoff(lon, lat, _number(placemark, "executeHeight"))
     return Waypoint(
         lat=lat,
@@ -199,14 +200,28 @@ def _waypoint(placemark: ET.Element, heights: _Heights, speed: float) -> Waypoin
     )
 
 
+def _lat_lon(text: str) -> tuple[float, float]:
+    """(lat, lon) from KML's ``lon,lat[,alt]``; a clear error for anything else."""
+    try:
+        lon, lat = (float(v) for v in text.split(",")[:2])
+    except ValueError:
+        raise WpmlError(f"waylines.wpml: coordinates {text[:40]!r} are not lon,lat") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise WpmlError(f"waylines.wpml: coordinates {text[:40]!r} are not lon,lat in degrees")
+    return lat, lon
+
+
 def _poi(placemark: ET.Element, heights: _Heights) -> tuple[float, float, float] | None:
     heading = next(iter(_children(placemark, "waypointHeadingParam")), None)
     if heading is None or _text(heading, "waypointHeadingMode") != "towardPOI":
         return None
+    text = _text(heading, "waypointPoiPoint")
     try:
-        lat, lon, height = (float(v) for v in _text(heading, "waypointPoiPoint").split(","))
+        lat, lon, height = (float(v) for v in text.split(","))
     except ValueError:
         raise WpmlError("waylines.wpml: waypointPoiPoint is not lat,lon,height") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and math.isfinite(height)):
+        raise WpmlError(f"waylines.wpml: waypointPoiPoint {text[:40]!r} is out of range")
     return lat, lon, height
 
 
@@ -324,6 +339,5 @@ def first_position(source: str | Path | bytes) -> tuple[float, float]:
         if local(placemark.tag) == "Placemark":
             point = next(iter(_children(placemark, "Point")), None)
             if point is not None:
-                lon, lat = (float(v) for v in _text(point, "coordinates").split(",")[:2])
-                return lat, lon
+                return _lat_lon(_text(point, "coordinates"))
     raise WpmlError("waylines.wpml has no waypoint")

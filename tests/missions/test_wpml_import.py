@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import struct
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from typer.testing import CliRunner
 
@@ -304,3 +308,32 @@ def test_check_wpml_command(tmp_path: Path) -> None:
         _check_app(), ["check-wpml", str(SAMPLE), str(sites), "--dock", "dock-x"]
     )
     assert nodock.exit_code == 2 and "unknown dock 'dock-x' (docks: dock-sz)" in nodock.output
+
+
+def _with_text(index: int, text: str) -> bytes:
+    """DJI's sample KMZ with the text of its ``index``-th element replaced."""
+    with zipfile.ZipFile(SAMPLE) as archive:
+        root = ET.fromstring(archive.read("wpmz/waylines.wpml"))
+    elements = [e for e in root.iter() if (e.text or "").strip()]
+    elements[index % len(elements)].text = text
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("wpmz/waylines.wpml", ET.tostring(root))
+    return buffer.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.sampled_from(["nan", "inf", "-1e400", "", "abc", "91,200", "1,2,3,4", "-5", "65536"])
+    | st.text(max_size=12),
+)
+def test_any_broken_value_is_read_or_refused_in_one_line(index: int, text: str) -> None:
+    """Whatever one element of a DJI file says, reading it gives a route or a WpmlError."""
+    try:
+        line = wayline_from_kmz(_with_text(index, text))
+    except WpmlError as exc:
+        assert "\n" not in str(exc)
+        return
+    mission = mission_from_wayline(line, home=(22.5427, 113.9581, 10.0))
+    assert len(mission.items) >= len(line.waypoints) + 1
