@@ -616,6 +616,8 @@ class PoseRecorder:
         self._triggers_ms: deque[float] = deque(maxlen=64)
         #: (boot ms, camera-to-NED matrix) of recent servo photos whose gimbal was seen
         self._anchors: deque[tuple[float, NDArray[np.float64]]] = deque(maxlen=8)
+        #: (trigger, in a status gap) of the photo at the head of the queue, once known
+        self._in_gap: tuple[float, bool] | None = None
 
     @property
     def waiting(self) -> int:
@@ -696,9 +698,12 @@ class PoseRecorder:
 
     def _anchored(self, trigger_ms: float) -> bool:
         """A servo photo in a status gap waits for a later photo whose gimbal was seen
-        (:data:`EARTH_ANCHOR_MS` of the autopilot's time at most)."""
-        gimbal = self._gimbal_at(trigger_ms)
-        if gimbal is None or gimbal.gap_ms == 0:
+        (:data:`EARTH_ANCHOR_MS` of the autopilot's time at most). Whether it is in a
+        gap is worked out once: it is asked on every message while it waits."""
+        if self._in_gap is None or self._in_gap[0] != trigger_ms:
+            gimbal = self._gimbal_at(trigger_ms)
+            self._in_gap = (trigger_ms, gimbal is not None and gimbal.gap_ms > 0)
+        if not self._in_gap[1]:
             return True
         boot = self.clock.latest_ms
         if boot is not None and boot >= trigger_ms + EARTH_ANCHOR_MS:
