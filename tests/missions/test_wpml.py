@@ -257,7 +257,7 @@ def test_the_validator_catches_what_the_docs_forbid() -> None:
     assert len(problems) == 5
 
 
-def test_djis_own_sample_keeps_the_rules_but_two_added_since() -> None:
+def test_djis_own_sample_keeps_the_rules_but_those_changed_since() -> None:
     """DJI's MSDK v5 sample (WPML 1.0.0) predates two elements today's tables require:
     globalRTHHeight, and waypointHeadingPathMode on each of its 4 waypoints. Everything else
     (enums, ranges, required elements) it keeps, so the rules read DJI's files as DJI does;
@@ -269,6 +269,16 @@ def test_djis_own_sample_keeps_the_rules_but_two_added_since() -> None:
     assert validate(root, "waylines.wpml") == [
         "waylines.wpml: <missionConfig>: required <wpml:globalRTHHeight> is missing",
         *[f"{heading} is missing"] * 4,
+    ]
+    # its template.kml: the same two, and globalHeight, which 1.0.0 kept inside
+    # waylineCoordinateSysParam and today's table puts in the Folder
+    with zipfile.ZipFile(kmz) as archive:
+        template = ET.fromstring(archive.read("wpmz/template.kml"))
+    assert validate(template, "template.kml") == [
+        "template.kml: <missionConfig>: required <wpml:globalRTHHeight> is missing",
+        "template.kml: <Folder>: required <wpml:globalHeight> is missing",
+        "template.kml: <globalWaypointHeadingParam>: required <wpml:waypointHeadingPathMode> "
+        "is missing",
     ]
 
 
