@@ -562,6 +562,10 @@ def limitations(mission: Mission, line: Wayline) -> list[str]:
             "flies straight to the dock; it does not route around no-fly areas as the plan's "
             "checked ArduPilot return does"
         )
+    notes.append(
+        f"turns: the aircraft stops at each of the {len(line.waypoints)} waypoints to keep the "
+        "planned straight legs (ArduPilot rounds its corners), so the sortie takes longer"
+    )
     params = sorted(k for k in mission.params if k != "RTL_ALT")
     if params:
         notes.append(f"vehicle parameters: {', '.join(params)} have no WPML element")
