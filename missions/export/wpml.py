@@ -316,8 +316,9 @@ def _mission_config(parent: ET.Element, line: Wayline) -> None:
     config = _sub(parent, "missionConfig")
     _sub(config, "flyToWaylineMode", "safely")
     _sub(config, "finishAction", line.finish)
-    # ArduPilot's ground-station-loss failsafe returns (FS_GCS_ENABLE 1): so does DJI's
-    _sub(config, "exitOnRCLost", "executeLostAction")
+    # on a lost link DJI flies on along the checked route and returns at its end
+    # (goContinue); its immediate goBack would fly straight home, unchecked
+    _sub(config, "exitOnRCLost", "goContinue")
     _sub(config, "executeRCLostAction", "goBack")
     _sub(config, "takeOffSecurityHeight", line.takeoff_height_m)
     _sub(config, "globalTransitionalSpeed", line.transit_speed_m_s)
@@ -562,6 +563,10 @@ def limitations(mission: Mission, line: Wayline) -> list[str]:
             "flies straight to the dock; it does not route around no-fly areas as the plan's "
             "checked ArduPilot return does"
         )
+    notes.append(
+        "link loss: the aircraft flies on along the route and returns at its end (goContinue); "
+        "ArduPilot returns once the link has been lost for FS_GCS_TIMEOUT"
+    )
     notes.append(
         f"turns: the aircraft stops at each of the {len(line.waypoints)} waypoints to keep the "
         "planned straight legs (ArduPilot rounds its corners), so the sortie takes longer"
