@@ -189,7 +189,7 @@ class SitePublic(BaseModel):
 
     type: Literal["Feature"] = "Feature"
     id: str
-    geometry: dict[str, Any]
+    geometry: Any
     properties: dict[str, Any]
     problem: str | None = None
 

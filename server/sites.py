@@ -24,8 +24,12 @@ logger = logging.getLogger(__name__)
 
 
 def site_feature(site: Site) -> dict[str, Any]:
-    """A stored site as a GeoJSON Feature, shaped like the zone's sites file."""
-    properties = dict(site.properties or {})
+    """A stored site as a GeoJSON Feature, shaped like the zone's sites file.
+
+    Whatever JSON an old row holds is read back as it is (properties that are
+    not an object are dropped), for :func:`site_problem` to judge.
+    """
+    properties = dict(site.properties) if isinstance(site.properties, dict) else {}
     properties.update(id=site.site_id, kind=site.kind, name=site.name)
     return {
         "type": "Feature",
