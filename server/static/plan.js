@@ -51,7 +51,8 @@ async function showPatrol(name) {
     card.dataset.sortie = m.sortie_index;
     card.innerHTML = `<div class="row" style="justify-content:space-between"><b style="color:${ROUTE_COLOURS[m.sortie_index % ROUTE_COLOURS.length]}">Sortie ${m.sortie_index}</b>
       <button class="primary fly">Fly</button></div>
-      ${esc((m.targets || []).join(", "))}<br><span class="muted">${(m.length_m / 1000).toFixed(2)} km · ${Math.round(m.duration_s / 60)} min · ${m.photo_count} photos</span>`;
+      ${esc((m.targets || []).join(", "))}<br><span class="muted">${(m.length_m / 1000).toFixed(2)} km · ${Math.round(m.duration_s / 60)} min · ${m.photo_count} photos</span>
+      <br><a href="${API}/exports/missions/${encodeURIComponent(m.id)}/wpml.kmz" download title="DJI WPML route for DJI Docks, Pilot 2 and FlightHub 2 (no geofence: see the plan)">DJI route (.kmz)</a>`;
     card.querySelector(".fly").addEventListener("click", () => launch(m));
     box.appendChild(card);
   }

@@ -94,6 +94,7 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("GET", "/api/v1/exports/findings.geojson", {}, ALL),
         ("GET", "/api/v1/exports/findings.csv", {}, ALL),
         ("GET", "/api/v1/exports/findings.kml", {}, ALL),
+        ("GET", f"/api/v1/exports/missions/{m}/wpml.kmz", {}, ALL),
     ]
 
 

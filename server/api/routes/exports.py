@@ -1,16 +1,20 @@
-"""Downloads of findings (confirmed by default) as GeoJSON, CSV or KML."""
+"""Downloads: findings (confirmed by default) as GeoJSON, CSV or KML; a sortie as DJI WPML."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response, status
 
+from missions.export.wpml import DRONES, kmz_bytes, limitations, wayline_from_mission
 from server.api.deps import CurrentUser, SessionDep
 from server.api.routes.findings import FilterDep, query_findings
 from server.exports import to_csv, to_geojson, to_kml
-from store.models import FindingStatus
+from server.planning import items_from_json
+from server.schemas import Message, as_utc
+from store.models import FindingStatus, Mission
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 
@@ -45,3 +49,52 @@ def export_findings(
         media_type=MEDIA[fmt],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+KMZ_MEDIA = "application/vnd.google-earth.kmz"
+DjiAircraft = Literal["m30t", "m3td", "m4td", "m350-h20t", "m350-h30t"]
+
+
+@router.get(
+    "/missions/{mission_id}/wpml.kmz",
+    response_class=Response,
+    responses={200: {"content": {KMZ_MEDIA: {}}}, 404: {"model": Message}, 422: {"model": Message}},
+)
+def export_mission_kmz(
+    session: SessionDep, _: CurrentUser, mission_id: uuid.UUID, aircraft: DjiAircraft = "m3td"
+) -> Response:
+    """A planned sortie as a DJI WPML KMZ, heights above the dock it takes off from.
+
+    What WPML cannot express (the geofence, rally points...) is named in the
+    ``X-WPML-Limits`` header, separated by ``;``.
+    """
+    mission = session.get(Mission, mission_id)
+    if mission is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such mission")
+    plan = mission.plan or {}
+    try:
+        items = items_from_json(plan, name=mission.name)
+        home_alt_amsl_m = float(plan["dock"]["ground_alt_m"])
+        line = wayline_from_mission(items, home_alt_amsl_m=home_alt_amsl_m, drone=DRONES[aircraft])
+        body = kmz_bytes(line, time_ms=int(as_utc(mission.created_at).timestamp() * 1000))
+    except (KeyError, TypeError) as exc:
+        reason = f"mission {mission.name!r} has no dock altitude ({exc})"
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reason) from None
+    except ValueError as exc:  # MissionError refinements are ValueErrors too
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    limits = "; ".join(note.split(":", 1)[0] for note in limitations(items, line))
+    filename = f"{_file_name(mission.patrol_name)}-sortie-{mission.sortie_index}.kmz"
+    return Response(
+        content=body,
+        media_type=KMZ_MEDIA,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-WPML-Limits": limits,
+        },
+    )
+
+
+def _file_name(name: str) -> str:
+    """A patrol name as a file name: ASCII letters, digits, '-' and '_'."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)
+    return safe or "patrol"
