@@ -22,7 +22,7 @@ from server.errors import ConflictError
 from server.sites import stored_sites
 from store.models import Mission
 from zone.errors import InvalidSiteError
-from zone.sites import parse_sites
+from zone.sites import Sites, parse_sites
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +73,11 @@ def zone_geojson(session: Session) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def plan_from_store(session: Session, *, targets: Sequence[str] | None, **options: Any) -> Patrol:
-    """Run the planner over the stored zone.
+def zone_from_store(session: Session) -> Sites:
+    """The stored zone, for planning or checking a route.
 
-    A stored site the zone model refuses stops planning, named with its
-    fault: the planner must not fly past a no-fly zone or an obstacle it cannot
-    read. MissionError and ZoneError subclasses say what is wrong.
+    A stored site the zone model refuses stops it, named with its fault: no
+    route may fly past a no-fly zone or an obstacle that cannot be read.
     """
     zone = stored_sites(session)
     for stored in zone:
@@ -88,8 +87,15 @@ def plan_from_store(session: Session, *, targets: Sequence[str] | None, **option
                 "or delete it before planning"
             )
     features = [stored.feature for stored in zone]
-    sites = parse_sites({"type": "FeatureCollection", "features": features})
-    return plan_patrol(sites, targets=targets, **options)
+    return parse_sites({"type": "FeatureCollection", "features": features})
+
+
+def plan_from_store(session: Session, *, targets: Sequence[str] | None, **options: Any) -> Patrol:
+    """Run the planner over the stored zone (:func:`zone_from_store`).
+
+    MissionError and ZoneError subclasses say what is wrong.
+    """
+    return plan_patrol(zone_from_store(session), targets=targets, **options)
 
 
 def store_patrol(session: Session, patrol: Patrol, patrol_name: str) -> list[Mission]:

@@ -95,6 +95,12 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("GET", "/api/v1/exports/findings.csv", {}, ALL),
         ("GET", "/api/v1/exports/findings.kml", {}, ALL),
         ("GET", f"/api/v1/exports/missions/{m}/wpml.kmz", {}, ALL),
+        (
+            "POST",
+            "/api/v1/missions/wpml-check",
+            {"files": {"file": ("r-{role}.kmz", b"PK", "application/vnd.google-earth.kmz")}},
+            ALL,
+        ),
     ]
 
 

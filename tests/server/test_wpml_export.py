@@ -1,10 +1,14 @@
-"""The web UI's DJI WPML download: a stored sortie as a KMZ that reads back as its MAVLink items."""
+"""DJI WPML in the API: a stored sortie downloads as a KMZ that reads back as its MAVLink
+items, and a DJI route is checked against the stored zone."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -19,6 +23,7 @@ from zone.sites import load_sites
 
 from .conftest import SITES
 
+SAMPLE = Path(__file__).parents[1] / "data" / "wpml" / "dji_msdk_v5_MIT" / "waypointsample.kmz"
 NAV = (mavlink.MAV_CMD_NAV_TAKEOFF, mavlink.MAV_CMD_NAV_WAYPOINT)
 
 
@@ -75,3 +80,34 @@ def test_download_options_and_refusals(client: TestClient, headers, engine: Engi
     r = client.get(f"/api/v1/exports/missions/{empty_id}/wpml.kmz", headers=headers["admin"])
     assert r.status_code == 422
     assert "no uploadable item list" in r.json()["detail"]
+
+
+def _check(client: TestClient, data: bytes, h: dict[str, str], **params: str) -> Response:
+    files = {"file": ("route.kmz", data, "application/vnd.google-earth.kmz")}
+    return client.post("/api/v1/missions/wpml-check", files=files, params=params, headers=h)
+
+
+def test_a_route_is_checked_against_the_stored_zone(
+    client: TestClient, headers, engine: Engine
+) -> None:
+    zone = json.loads(SITES.read_text(encoding="utf-8"))
+    assert client.put("/api/v1/sites", json=zone, headers=headers["operator"]).status_code == 200
+    mission = _stored(engine)[0]
+    kmz = client.get(
+        f"/api/v1/exports/missions/{mission.id}/wpml.kmz", headers=headers["operator"]
+    ).content
+    r = _check(client, kmz, headers["inspector"])
+    assert r.status_code == 200, r.text
+    items = items_from_json(mission.plan or {}, name=mission.name)
+    nav = [i for i in items.items[1:] if i.command in NAV]
+    body = r.json()
+    assert body["dock_id"] == (mission.plan or {})["dock"]["id"]
+    assert body["waypoints"] == len(nav) and body["not_checked"] == []
+    assert 0 < body["max_agl_m"] <= 120
+    # DJI's own sample route is in Shenzhen, some 1,360 km from the zone's docks
+    far = _check(client, SAMPLE.read_bytes(), headers["inspector"])
+    assert far.status_code == 422 and "min the aircraft may fly" in far.json()["detail"]
+    junk = _check(client, b"not a zip", headers["inspector"])
+    assert junk.status_code == 422 and "not a KMZ archive" in junk.json()["detail"]
+    nodock = _check(client, kmz, headers["inspector"], dock_id="dock-x")
+    assert nodock.status_code == 422 and "unknown dock 'dock-x'" in nodock.json()["detail"]

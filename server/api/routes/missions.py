@@ -6,17 +6,20 @@ import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, UploadFile, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from missions.errors import MissionError
+from missions.export.wpml_check import check_wayline, take_off_dock
+from missions.export.wpml_heights import Geoid, find_egm96_grid
+from missions.export.wpml_read import first_position, wayline_from_kmz
 from missions.plan import Patrol
 from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
-from server.planning import plan_from_store, store_patrol
+from server.planning import plan_from_store, store_patrol, zone_from_store
 from server.report import patrol_report
 from server.schemas import (
     Message,
@@ -219,3 +222,48 @@ async def create_plan(session: SessionDep, _: OperatorUser, body: PlanRequest) -
 def _plan_in_new_session(bind: Any, targets: list[str] | None, options: dict[str, Any]) -> Patrol:
     with Session(bind) as session:
         return plan_from_store(session, targets=targets, **options)
+
+
+MAX_KMZ_BYTES = 5_000_000
+
+
+class RouteCheck(BaseModel):
+    """A DJI route that passed every check, flown from ``dock_id``."""
+
+    dock_id: str
+    waypoints: int
+    length_m: float
+    max_agl_m: float
+    not_checked: list[str]
+
+
+@router.post("/missions/wpml-check", responses={413: {"model": Message}, 422: {"model": Message}})
+async def check_wpml_route(
+    session: SessionDep,
+    _: CurrentUser,
+    file: UploadFile,
+    dock_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> RouteCheck:
+    """Check a DJI WPML route (a KMZ from FlightHub 2 or Pilot 2) against the stored zone
+    before a Dock flies it: ceiling, no-fly areas, obstacles, endurance; 422 names the
+    first rule it breaks."""
+    data = await file.read(MAX_KMZ_BYTES + 1)
+    if len(data) > MAX_KMZ_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the KMZ is over 5 MB")
+    try:
+        sites = zone_from_store(session)
+        dock = take_off_dock(sites, *first_position(data), dock_id)
+        grid = find_egm96_grid()
+        line = wayline_from_kmz(
+            data, takeoff_amsl_m=dock.ground_alt_m, geoid=Geoid(grid) if grid else None
+        )
+        report = await asyncio.to_thread(check_wayline, line, sites, dock_id=dock.id)
+    except (MissionError, ZoneError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return RouteCheck(
+        dock_id=report.dock_id,
+        waypoints=report.waypoints,
+        length_m=report.length_m,
+        max_agl_m=report.max_agl_m,
+        not_checked=list(line.unsupported),
+    )
