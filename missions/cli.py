@@ -21,7 +21,10 @@ err_console = Console(stderr=True)
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
+    from missions.wpml_cli import check_wpml
+
     app.command("plan")(plan)
+    app.command("check-wpml")(check_wpml)
 
 
 def plan(

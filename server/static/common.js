@@ -107,7 +107,7 @@ function airLimits(p) {
 }
 
 // What the aircraft keeps clear of: every enterprise's stacks and the sites of kind obstacle,
-// each labelled with its height (the planner's rules: missions/sites.py).
+// each labelled with its height (the planner's rules: zone/sites.py).
 function obstacleFeatures(collection) {
   const out = [];
   for (const f of collection.features) {

@@ -32,7 +32,6 @@ from missions.export.wpml_heights import Geoid, WpmlError, find_egm96_grid, geoi
 from missions.export.wpml_read import mission_from_wayline, wayline_from_kmz
 from missions.export.wpml_rules import WPML_NS
 from missions.plan import Patrol
-from missions.wpml_cli import check_wpml
 from zone.sites import Sites, parse_sites
 
 SAMPLE = Path(__file__).parents[1] / "data" / "wpml" / "dji_msdk_v5_MIT" / "waypointsample.kmz"
@@ -273,14 +272,11 @@ def test_a_route_far_from_every_dock_is_out_of_range(zone: Sites) -> None:
 
 
 def _check_app() -> typer.Typer:
-    root = typer.Typer()
+    """The ``ecopatrol`` app itself, with every package's commands registered."""
+    from ecopatrol.cli import _register_all, app
 
-    @root.callback()
-    def _root() -> None:
-        """Stand-in for the ecopatrol root."""
-
-    root.command("check-wpml")(check_wpml)
-    return root
+    _register_all()
+    return app
 
 
 def test_check_wpml_command(tmp_path: Path) -> None:
