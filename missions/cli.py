@@ -18,6 +18,14 @@ from zone.sites import load_sites
 console = Console()
 err_console = Console(stderr=True)
 
+ClearanceOption = Annotated[
+    float, typer.Option(help="Distance every path keeps from an obstacle's edge...")
+]
+OverTopOption = Annotated[float, typer.Option(help="...or height it keeps over its top.")]
+OverStackOption = Annotated[
+    float, typer.Option(help="Height kept over a working stack's mouth (its plume).")
+]
+
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app."""
@@ -59,13 +67,9 @@ def plan(
     land: Annotated[
         bool, typer.Option("--land", help="End each sortie with NAV_LAND on its dock, not RTL.")
     ] = False,
-    clearance_m: Annotated[
-        float, typer.Option(help="Distance every path keeps from an obstacle's edge...")
-    ] = 15.0,
-    over_top_m: Annotated[float, typer.Option(help="...or height it keeps over its top.")] = 10.0,
-    over_stack_m: Annotated[
-        float, typer.Option(help="Height kept over a working stack's mouth (its plume).")
-    ] = 20.0,
+    clearance_m: ClearanceOption = 15.0,
+    over_top_m: OverTopOption = 10.0,
+    over_stack_m: OverStackOption = 20.0,
     fmt: Annotated[
         str,
         typer.Option(
@@ -92,21 +96,18 @@ def plan(
     from missions.export.wpml_patrol import wpml_options, write_patrol_wpml
 
     if gsd_cm is not None and altitude_m is not None:
-        _fail("give either --gsd-cm or --altitude-m, not both")
+        fail_line("give either --gsd-cm or --altitude-m, not both")
     if fmt not in ("mavlink", "wpml"):
-        _fail(f"--format must be mavlink or wpml, got {fmt!r}")
+        fail_line(f"--format must be mavlink or wpml, got {fmt!r}")
     try:
         drone, geoid = wpml_options(wpml_aircraft, wpml_heights, geoid_grid)
     except MissionError as exc:
-        _fail(str(exc))
+        fail_line(str(exc))
     try:
         offsets = [float(v) for v in orbit_offsets_m.split(",") if v.strip()]
     except ValueError:
-        _fail(f"--orbit-offsets-m must be numbers separated by commas, got {orbit_offsets_m!r}")
-    try:
-        rule = ClearanceRule(clearance_m, over_top_m, over_stack_m)
-    except ValueError:
-        _fail("--clearance-m, --over-top-m and --over-stack-m must be metres, 0 or more")
+        fail_line(f"--orbit-offsets-m must be numbers separated by commas, got {orbit_offsets_m!r}")
+    rule = clearance_rule(clearance_m, over_top_m, over_stack_m)
     try:
         zone = load_sites(sites)
         patrol = plan_patrol(
@@ -125,9 +126,9 @@ def plan(
             end="land" if land else "rtl",
         )
     except (MissionError, ZoneError) as exc:
-        _fail(str(exc))
+        fail_line(str(exc))
     if out.exists() and not out.is_dir():
-        _fail(f"--out {out} exists and is not a directory")
+        fail_line(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     for stale in [
         *out.glob("sortie-*.plan"),
@@ -153,7 +154,7 @@ def plan(
             write_patrol_wpml(patrol, out, drone=drone, geoid=geoid) if fmt == "wpml" else []
         )
     except MissionError as exc:
-        _fail(str(exc))
+        fail_line(str(exc))
     write_geojson(patrol, out / "patrol.geojson")
     write_kml(patrol, out / "patrol.kml")
     _summary(patrol, out, files="" if wpml_lines else " (.plan, .waypoints, .params)")
@@ -161,7 +162,15 @@ def plan(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _fail(message: str) -> NoReturn:
+def clearance_rule(clearance_m: float, over_top_m: float, over_stack_m: float) -> ClearanceRule:
+    """The obstacle clearance the options ask for, or a one-line failure (exit 2)."""
+    try:
+        return ClearanceRule(clearance_m, over_top_m, over_stack_m)
+    except ValueError:
+        fail_line("--clearance-m, --over-top-m and --over-stack-m must be metres, 0 or more")
+
+
+def fail_line(message: str) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 

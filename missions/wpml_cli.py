@@ -9,21 +9,24 @@ the ground, the no-fly areas and the obstacle clearance are the planner's own.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from missions.cli import (
+    ClearanceOption,
+    OverStackOption,
+    OverTopOption,
+    clearance_rule,
+    console,
+    fail_line,
+)
 from missions.errors import MissionError
 from missions.export.wpml_check import check_wayline, take_off_dock
 from missions.export.wpml_heights import Geoid, find_egm96_grid
 from missions.export.wpml_read import first_position, wayline_from_kmz
 from zone.errors import ZoneError
-from zone.obstacles import ClearanceRule
 from zone.sites import load_sites
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 def check_wpml(
@@ -37,15 +40,12 @@ def check_wpml(
     geoid_grid: Annotated[
         Path | None, typer.Option(help="EGM96 grid, for a route in WGS84 ellipsoid heights.")
     ] = None,
-    clearance_m: Annotated[float, typer.Option(help="Distance kept from obstacles...")] = 15.0,
-    over_top_m: Annotated[float, typer.Option(help="...or height kept over their top.")] = 10.0,
-    over_stack_m: Annotated[float, typer.Option(help="Height kept over a stack's mouth.")] = 20.0,
+    clearance_m: ClearanceOption = 15.0,
+    over_top_m: OverTopOption = 10.0,
+    over_stack_m: OverStackOption = 20.0,
 ) -> None:
     """Check a DJI WPML route against the zone: ceiling, no-fly areas, obstacles."""
-    try:
-        rule = ClearanceRule(clearance_m, over_top_m, over_stack_m)
-    except ValueError:
-        _fail("--clearance-m, --over-top-m and --over-stack-m must be metres, 0 or more")
+    rule = clearance_rule(clearance_m, over_top_m, over_stack_m)
     try:
         zone = load_sites(sites)
         start = take_off_dock(zone, *first_position(route), dock)
@@ -57,7 +57,7 @@ def check_wpml(
             line, zone, dock_id=start.id, max_agl_m=max_agl_m, clearance=rule, dem=dem
         )
     except (MissionError, ZoneError) as exc:
-        _fail(str(exc))
+        fail_line(str(exc))
     console.print(
         f"{route.name}: clear of the zone's no-fly areas and obstacles from dock {report.dock_id}: "
         f"{report.waypoints} waypoints, {report.length_m / 1000:.2f} km, at most "
@@ -67,8 +67,3 @@ def check_wpml(
     )
     for what in line.unsupported:
         console.print(f"[yellow]not checked[/] {what}", highlight=False, soft_wrap=True)
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
