@@ -199,7 +199,7 @@ class Patrol:
 
 
 @dataclass(frozen=True)
-class _Air:
+class ZoneAir:
     """The zone's physical world in the planner's local frame.
 
     ``obstacles`` are padded by ``PLAN_PAD_M`` for building routes; ``truth``
@@ -317,7 +317,7 @@ def plan_patrol(
     chosen = [sites.target(t) for t in (list(targets) if targets is not None else sites.targets)]
     if not chosen:
         raise InvalidSiteError("no targets to plan")
-    air = _air(
+    air = zone_air(
         sites,
         dem=Terrain(dem) if isinstance(dem, str | Path) else dem,
         rule=clearance or ClearanceRule(),
@@ -417,14 +417,14 @@ def _settings(
     )
 
 
-def _air(
+def zone_air(
     sites: Sites,
     *,
     dem: Terrain | None,
     rule: ClearanceRule,
     max_agl_m: float,
     no_fly_margin_m: float,
-) -> _Air:
+) -> ZoneAir:
     """Project the zone, model its ground and its obstacles, and split them.
 
     An obstacle whose roof (top plus vertical clearance, plus the planning
@@ -459,7 +459,7 @@ def _air(
     planned = tuple(
         _planned(v, frame, kind, overflown=v.id in overflown) for v, kind in _kinds(sites, truth)
     )
-    return _Air(
+    return ZoneAir(
         frame=frame,
         ground=ground,
         amsl_frame=dem is not None,
@@ -600,7 +600,7 @@ def _warn_dock_ground(sites: Sites, terrain: Terrain) -> None:
             )
 
 
-def _docks(sites: Sites, air: _Air) -> list[DockSpec]:
+def _docks(sites: Sites, air: ZoneAir) -> list[DockSpec]:
     """The docks for routing; a dock must be outside every keep-out (it climbs straight up)."""
     docks = [DockSpec(d.id, air.frame.xy(d.lon, d.lat), d.drones) for d in sites.docks]
     keep_out = air.airspace.keep_out
@@ -622,7 +622,7 @@ def _docks(sites: Sites, air: _Air) -> list[DockSpec]:
     return docks
 
 
-def _left_out(chosen: Sequence[Enterprise | River], air: _Air) -> dict[str, str]:
+def _left_out(chosen: Sequence[Enterprise | River], air: ZoneAir) -> dict[str, str]:
     """The parts of the targets under obstacles too tall to overfly, and why."""
     tall = [z for z in air.airspace.zones if z.margin_m is not None]
     out: dict[str, str] = {}
@@ -644,7 +644,7 @@ def _left_out(chosen: Sequence[Enterprise | River], air: _Air) -> dict[str, str]
 
 def _tasks(
     chosen: Sequence[Enterprise | River],
-    air: _Air,
+    air: ZoneAir,
     settings: _Settings,
     layout: _Layout,
     *,
@@ -670,7 +670,7 @@ def _tasks(
     return tasks
 
 
-def _with_climbs(task: Task, air: _Air, craft: Aircraft) -> Task:
+def _with_climbs(task: Task, air: ZoneAir, craft: Aircraft) -> Task:
     """The task with the time its steps over obstacles will add (climb, then descent).
 
     Estimated from its waypoints at each leg's height over the obstacle's base,
@@ -691,7 +691,7 @@ def _with_climbs(task: Task, air: _Air, craft: Aircraft) -> Task:
 def _routing_problem(
     tasks: list[Task],
     docks: list[DockSpec],
-    air: _Air,
+    air: ZoneAir,
     settings: _Settings,
     *,
     refused: dict[str, str] | None,
@@ -723,7 +723,7 @@ def _routing_problem(
 def _route_and_build(
     problem: RoutingProblem,
     sites: Sites,
-    air: _Air,
+    air: ZoneAir,
     settings: _Settings,
     *,
     time_limit_s: float,
@@ -801,7 +801,7 @@ def _route_and_build(
     )
 
 
-def _exclusions(air: _Air) -> list[tuple[str, tuple[tuple[float, float], ...]]]:
+def _exclusions(air: ZoneAir) -> list[tuple[str, tuple[tuple[float, float], ...]]]:
     """The fence's exclusion rings (lat, lon): no-fly areas and obstacles too tall to overfly.
 
     An obstacle's exclusion is its keep-out zone (with the planning pad);
@@ -816,7 +816,7 @@ def _exclusions(air: _Air) -> list[tuple[str, tuple[tuple[float, float], ...]]]:
 
 
 def _vehicle_params(
-    air: _Air, built: BuiltSortie, home_alt_m: float, rtl_amsl_m: float
+    air: ZoneAir, built: BuiltSortie, home_alt_m: float, rtl_amsl_m: float
 ) -> dict[str, float]:
     """What the vehicle must enforce for this sortie (ArduPilot parameter units).
 
@@ -847,7 +847,7 @@ def _vehicle_params(
     }
 
 
-def _rtl_amsl(air: _Air, home_alt_m: float) -> float:
+def _rtl_amsl(air: ZoneAir, home_alt_m: float) -> float:
     """The failsafe return's altitude: over the roof of every obstacle it can overfly."""
     roofs = [v.roof_amsl_m for v in air.obstacles.volumes]
     return float(math.ceil(max([home_alt_m + MIN_RTL_ALT_M, *roofs])))
@@ -855,7 +855,7 @@ def _rtl_amsl(air: _Air, home_alt_m: float) -> float:
 
 def _sorties(
     sites: Sites,
-    air: _Air,
+    air: ZoneAir,
     plans: Sequence[SortiePlan],
     built: Sequence[BuiltSortie],
     *,
@@ -913,7 +913,7 @@ def _sortie(
     mission: Mission,
     plan: SortiePlan,
     b: BuiltSortie,
-    air: _Air,
+    air: ZoneAir,
 ) -> Sortie:
     lonlat = air.frame.lonlat(b.path[:, :2])
     alts = b.alt_amsl if air.amsl_frame else b.alt_amsl - dock.ground_alt_m
@@ -1001,7 +1001,7 @@ def _frame(sites: Sites) -> LocalFrame:
 
 def _enterprise_tasks(
     site: Enterprise,
-    air: _Air,
+    air: ZoneAir,
     settings: _Settings,
     layout: _Layout,
     *,
@@ -1099,7 +1099,7 @@ def _stack_orbit(
     site: Enterprise,
     stack: Stack,
     *,
-    air: _Air,
+    air: ZoneAir,
     camera: Camera,
     offsets_m: Sequence[float],
     max_agl_m: float,
@@ -1159,7 +1159,7 @@ def _spaced_ring(
     min_radius: float,
     bearing: float,
     *,
-    air: _Air,
+    air: ZoneAir,
     camera: Camera,
 ) -> Leg:
     """One orbit ring clear of every other obstacle, widened or raised as needed."""
@@ -1212,7 +1212,7 @@ def _ring_blocker(leg: Leg, airspace: Airspace, obstacles: Obstacles) -> str:
 
 
 def _river_tasks(
-    river: River, *, air: _Air, settings: _Settings, turnaround_m: float
+    river: River, *, air: ZoneAir, settings: _Settings, turnaround_m: float
 ) -> list[Task]:
     line = air.frame.to_local(river.centerline)
     legs = plan_corridor(

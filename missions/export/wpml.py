@@ -45,6 +45,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from missions.export.files import write_atomic
 from missions.export.wpml_heights import Geoid, WpmlError
 from missions.export.wpml_rules import KML_NS, WPML_NS, validate
+from missions.geo import distance_m
 from missions.items import Mission, MissionItem
 
 Finish = Literal["goHome", "autoLand", "noAction", "gotoFirstWaypoint"]
@@ -260,7 +261,7 @@ def _finish(walk: _Walk, item: MissionItem) -> None:
         walk.finish = "goHome"
     elif item.command == mavlink.MAV_CMD_NAV_LAND:
         last = walk.points[-1] if walk.points else None
-        if last is None or ground_distance_m(last.lat, last.lon, item.lat, item.lon) > 0.5:
+        if last is None or distance_m(last.lat, last.lon, item.lat, item.lon) > 0.5:
             raise WpmlError(f"item {item.seq}: NAV_LAND away from the last waypoint")
         walk.finish = "autoLand"
     else:
@@ -281,16 +282,9 @@ def _trigger(walk: _Walk, interval_m: float, *, now: bool) -> None:
         walk.shots_from = None
 
 
-def ground_distance_m(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
-    """Metres between two nearby points (equirectangular; good to a millimetre over a km)."""
-    r = 6378137.0
-    dx = math.radians(lon1 - lon0) * math.cos(math.radians((lat0 + lat1) / 2)) * r
-    return math.hypot(dx, math.radians(lat1 - lat0) * r)
-
-
 def _pitch_at(point: Waypoint, poi: tuple[float, float, float]) -> float:
     """Earth-frame gimbal pitch (deg, negative down) from ``point`` to the point of interest."""
-    distance = ground_distance_m(point.lat, point.lon, poi[0], poi[1])
+    distance = distance_m(point.lat, point.lon, poi[0], poi[1])
     return round(math.degrees(math.atan2(poi[2] - point.height_m, max(distance, 0.01))), 2)
 
 

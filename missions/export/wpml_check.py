@@ -26,8 +26,9 @@ from numpy.typing import NDArray
 
 from missions.camera import Aircraft
 from missions.errors import InvalidProfileError, RangeError
-from missions.export.wpml import Wayline, ground_distance_m
-from missions.plan import _air
+from missions.export.wpml import Wayline
+from missions.geo import distance_m
+from missions.plan import zone_air
 from missions.safety import DEFAULT_MAX_AGL_M, check_clearance, check_path
 from missions.terrain import Terrain
 from zone.obstacles import ClearanceRule
@@ -57,7 +58,7 @@ def take_off_dock(sites: Sites, lat: float, lon: float, dock_id: str | None = No
         raise InvalidProfileError(f"unknown dock {dock_id!r} (docks: {known})")
     if not sites.docks:
         raise InvalidProfileError("the zone has no dock to take off from")
-    return min(sites.docks, key=lambda d: ground_distance_m(d.lat, d.lon, lat, lon))
+    return min(sites.docks, key=lambda d: distance_m(d.lat, d.lon, lat, lon))
 
 
 def flown_path(
@@ -100,7 +101,7 @@ def flight_time_s(line: Wayline, path: NDArray[np.float64], aircraft: Aircraft) 
     legs = range(3, 3 + len(line.waypoints) - 1)  # segment k starts at waypoint k - 3
     for k, (a, b) in enumerate(itertools.pairwise(path)):
         speed = line.waypoints[k - 3].speed_m_s if k in legs else line.transit_speed_m_s
-        total += ground_distance_m(a[1], a[0], b[1], b[0]) / speed
+        total += distance_m(a[1], a[0], b[1], b[0]) / speed
         rise = float(b[2] - a[2])
         total += abs(rise) / (aircraft.climb_rate_m_s if rise > 0 else aircraft.descent_rate_m_s)
     return total
@@ -129,7 +130,7 @@ def check_wayline(
     """
     dock = take_off_dock(sites, line.waypoints[0].lat, line.waypoints[0].lon, dock_id)
     terrain = Terrain(dem) if isinstance(dem, str | Path) else dem
-    air = _air(
+    air = zone_air(
         sites,
         dem=terrain,
         rule=clearance or ClearanceRule(),
@@ -155,7 +156,7 @@ def check_wayline(
 
 
 def _check_time(line: Wayline, path: NDArray[np.float64], aircraft: Aircraft, dock: Dock) -> None:
-    allowed = aircraft.endurance_s * (1 - aircraft.reserve_fraction)
+    allowed = aircraft.usable_endurance_s
     needed = flight_time_s(line, path, aircraft)
     if needed > allowed:
         raise RangeError(
@@ -168,6 +169,6 @@ def _dense(path: NDArray[np.float64]) -> NDArray[np.float64]:
     """The path with points at most ``CEILING_STEP_M`` apart along the ground (lon, lat, AMSL)."""
     out = [path[0]]
     for a, b in itertools.pairwise(path):
-        n = max(1, math.ceil(ground_distance_m(a[1], a[0], b[1], b[0]) / CEILING_STEP_M))
+        n = max(1, math.ceil(distance_m(a[1], a[0], b[1], b[0]) / CEILING_STEP_M))
         out += [a + (b - a) * (k / n) for k in range(1, n + 1)]
     return np.array(out)

@@ -33,10 +33,10 @@ from missions.export.wpml import (
     Finish,
     Wayline,
     Waypoint,
-    ground_distance_m,
 )
 from missions.export.wpml_heights import Geoid, WpmlError
 from missions.export.wpml_rules import local
+from missions.geo import distance_m
 from missions.items import Mission, MissionItem, to_e7
 
 FINISHES: tuple[Finish, ...] = ("goHome", "autoLand", "noAction", "gotoFirstWaypoint")
@@ -266,7 +266,7 @@ def mission_from_wayline(line: Wayline, *, home: tuple[float, float, float]) -> 
     lat, lon, alt = home
     items = [_item(mavlink.MAV_CMD_NAV_WAYPOINT, lat, lon, alt, frame=mavlink.MAV_FRAME_GLOBAL)]
     first = line.waypoints[0]
-    over_home = ground_distance_m(lat, lon, first.lat, first.lon) <= SAME_PLACE_M
+    over_home = distance_m(lat, lon, first.lat, first.lon) <= SAME_PLACE_M
     if not over_home:
         items.append(_item(mavlink.MAV_CMD_NAV_TAKEOFF, lat, lon, line.takeoff_height_m))
     state = _State(speed=line.transit_speed_m_s)

@@ -25,7 +25,8 @@ from typing import Protocol
 from missions.flight.errors import FlightAbortedError, FlightError
 from missions.flight.events import FlightEvent
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
-from missions.flight.vehicle import Vehicle, distance_m, reached_all
+from missions.flight.vehicle import Vehicle, reached_all
+from missions.geo import distance_m
 from missions.items import Mission
 from missions.manifest import MANIFEST_NAME
 

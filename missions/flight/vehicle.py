@@ -64,11 +64,11 @@ from missions.flight.events import (
 )
 from missions.flight.link import LinkState, MavLink, Message
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
+from missions.geo import distance_m
 from missions.items import Mission, MissionItem, MissionType, to_e7
 
 logger = logging.getLogger(__name__)
 
-_EARTH_RADIUS_M = 6_371_000.0
 
 #: EKF_STATUS_REPORT flags that must all be set before flying on GPS.
 _EKF_NEEDED = (
@@ -154,14 +154,6 @@ def _parameter_error(differences: dict[str, tuple[float | None, float]]) -> Para
     if reboot:
         return RebootRequiredError(message, differences=differences, reboot=reboot)
     return ParameterError(message, differences=differences)
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine; plenty for mission legs)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 @dataclass(frozen=True, slots=True)

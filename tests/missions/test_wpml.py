@@ -22,7 +22,6 @@ from missions.export.wpml import (
     DistanceShots,
     Wayline,
     Waypoint,
-    ground_distance_m,
     kmz_bytes,
     template_xml,
     wayline_from_mission,
@@ -32,6 +31,7 @@ from missions.export.wpml_check import check_wayline
 from missions.export.wpml_heights import WpmlError
 from missions.export.wpml_read import FINISHES, mission_from_wayline, wayline_from_kmz
 from missions.export.wpml_rules import WPML_NS, validate
+from missions.geo import distance_m
 from missions.items import Mission, MissionItem, to_e7
 from missions.plan import Patrol, Sortie, plan_patrol
 from tests.missions.test_terrain import write_dem
@@ -58,7 +58,7 @@ def test_every_sortie_round_trips_positions_heights_and_actions(patrol: Patrol) 
         assert len(back.waypoints) == len(line.waypoints)
         for k, (a, b) in enumerate(zip(line.waypoints, back.waypoints, strict=True)):
             where = f"sortie {sortie.number} waypoint {k}"
-            assert ground_distance_m(a.lat, a.lon, b.lat, b.lon) < 0.1, where
+            assert distance_m(a.lat, a.lon, b.lat, b.lon) < 0.1, where
             assert abs(a.height_m - b.height_m) < 0.1, where
             assert (a.speed_m_s, a.poi, a.gimbal_pitch_deg, a.photo) == (
                 b.speed_m_s,
@@ -108,7 +108,7 @@ def test_reimported_routes_draw_as_the_map_draws_the_plan(patrol: Patrol) -> Non
         assert len(route) == len(back.waypoints) + 2
         assert tuple(route[0]) == tuple(route[-1]) == (sortie.dock.lon, sortie.dock.lat, 0.0)
         for (lon, lat, alt), point in zip(route[1:-1], back.waypoints, strict=True):
-            assert ground_distance_m(lat, lon, point.lat, point.lon) < 0.1
+            assert distance_m(lat, lon, point.lat, point.lon) < 0.1
             assert abs(alt - point.height_m) < 0.1
 
 

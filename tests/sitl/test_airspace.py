@@ -32,7 +32,8 @@ from shapely.geometry import LineString, Point
 
 from missions.flight.errors import PreflightError, RebootRequiredError
 from missions.flight.fly import fly_mission
-from missions.flight.vehicle import Vehicle, distance_m, same_param
+from missions.flight.vehicle import Vehicle, same_param
+from missions.geo import distance_m
 from missions.items import Mission, MissionItem
 from missions.plan import Sortie
 from sitl.instance import Home, Sitl, launch, prepare

@@ -16,7 +16,8 @@ from missions.flight.errors import CommandTimeoutError, NoSpaceError, PreflightE
 from missions.flight.events import Captured, FlightEvent, LinkLost, LinkRestored, ModeChanged
 from missions.flight.fly import fly_mission
 from missions.flight.transfer import TransferSettings
-from missions.flight.vehicle import Vehicle, distance_m
+from missions.flight.vehicle import Vehicle
+from missions.geo import distance_m
 from missions.items import MissionType
 from missions.manifest import read_manifest
 from missions.plan import Sortie
