@@ -22,9 +22,7 @@ from missions.cli import (
     fail_line,
 )
 from missions.errors import MissionError
-from missions.export.wpml_check import check_wayline, take_off_dock
-from missions.export.wpml_heights import Geoid, find_egm96_grid
-from missions.export.wpml_read import first_position, wayline_from_kmz
+from missions.export.wpml_check import check_kmz
 from zone.errors import ZoneError
 from zone.sites import load_sites
 
@@ -47,14 +45,14 @@ def check_wpml(
     """Check a DJI WPML route against the zone: ceiling, no-fly areas, obstacles."""
     rule = clearance_rule(clearance_m, over_top_m, over_stack_m)
     try:
-        zone = load_sites(sites)
-        start = take_off_dock(zone, *first_position(route), dock)
-        grid = geoid_grid or find_egm96_grid()
-        line = wayline_from_kmz(
-            route, takeoff_amsl_m=start.ground_alt_m, geoid=Geoid(grid) if grid else None
-        )
-        report = check_wayline(
-            line, zone, dock_id=start.id, max_agl_m=max_agl_m, clearance=rule, dem=dem
+        line, report = check_kmz(
+            route,
+            load_sites(sites),
+            dock_id=dock,
+            geoid_grid=geoid_grid,
+            max_agl_m=max_agl_m,
+            clearance=rule,
+            dem=dem,
         )
     except (MissionError, ZoneError) as exc:
         fail_line(str(exc))

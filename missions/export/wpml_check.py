@@ -20,6 +20,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,8 @@ from numpy.typing import NDArray
 from missions.camera import Aircraft
 from missions.errors import InvalidProfileError, RangeError
 from missions.export.wpml import Wayline
+from missions.export.wpml_heights import Geoid, find_egm96_grid
+from missions.export.wpml_read import first_position, wayline_from_kmz
 from missions.geo import distance_m
 from missions.plan import zone_air
 from missions.safety import DEFAULT_MAX_AGL_M, check_clearance, check_path
@@ -153,6 +156,29 @@ def check_wayline(
     check_clearance(xyz, air.truth, name="the WPML route")
     length = float(np.sum(np.linalg.norm(np.diff(xyz, axis=0), axis=1)))
     return RouteReport(dock.id, float(np.max(agl)), length, len(line.waypoints))
+
+
+def check_kmz(
+    source: str | Path | bytes,
+    sites: Sites,
+    *,
+    dock_id: str | None = None,
+    geoid_grid: Path | None = None,
+    **options: Any,
+) -> tuple[Wayline, RouteReport]:
+    """Read a WPML KMZ and :func:`check_wayline` it from its dock (``dock_id``, else the
+    one nearest its first waypoint); ``options`` are :func:`check_wayline`'s.
+
+    Its heights are above that dock's ``ground_alt_m``; a route in WGS84 ellipsoid
+    heights goes through ``geoid_grid``, else an EGM96 grid PROJ has
+    (:func:`find_egm96_grid`).
+    """
+    dock = take_off_dock(sites, *first_position(source), dock_id)
+    grid = geoid_grid or find_egm96_grid()
+    line = wayline_from_kmz(
+        source, takeoff_amsl_m=dock.ground_alt_m, geoid=Geoid(grid) if grid else None
+    )
+    return line, check_wayline(line, sites, dock_id=dock.id, **options)
 
 
 def _check_time(line: Wayline, path: NDArray[np.float64], aircraft: Aircraft, dock: Dock) -> None:

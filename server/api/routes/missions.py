@@ -13,9 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from missions.errors import MissionError
-from missions.export.wpml_check import check_wayline, take_off_dock
-from missions.export.wpml_heights import Geoid, find_egm96_grid
-from missions.export.wpml_read import first_position, wayline_from_kmz
+from missions.export.wpml_check import check_kmz
 from missions.plan import Patrol
 from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
@@ -252,12 +250,7 @@ async def check_wpml_route(
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the KMZ is over 5 MB")
     try:
         sites = zone_from_store(session)
-        dock = take_off_dock(sites, *first_position(data), dock_id)
-        grid = find_egm96_grid()
-        line = wayline_from_kmz(
-            data, takeoff_amsl_m=dock.ground_alt_m, geoid=Geoid(grid) if grid else None
-        )
-        report = await asyncio.to_thread(check_wayline, line, sites, dock_id=dock.id)
+        line, report = await asyncio.to_thread(check_kmz, data, sites, dock_id=dock_id)
     except (MissionError, ZoneError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return RouteCheck(
