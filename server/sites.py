@@ -60,13 +60,15 @@ class StoredSite:
         return str(self.feature["id"])
 
 
+def stored_site(site: Site) -> StoredSite:
+    """One stored site, checked by the zone model."""
+    feature = site_feature(site)
+    return StoredSite(feature, site_problem(feature))
+
+
 def stored_sites(session: Session, kind: str | None = None) -> list[StoredSite]:
     """Every stored site (of one ``kind``) in id order, each checked by the zone model."""
     query = select(Site).order_by(col(Site.site_id))
     if kind:
         query = query.where(Site.kind == kind)
-    out = []
-    for site in session.exec(query):
-        feature = site_feature(site)
-        out.append(StoredSite(feature, site_problem(feature)))
-    return out
+    return [stored_site(site) for site in session.exec(query)]

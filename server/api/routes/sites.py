@@ -21,7 +21,7 @@ from server.schemas import (
     SitePublic,
     SitesPublic,
 )
-from server.sites import site_feature, site_problem, stored_sites
+from server.sites import StoredSite, stored_site, stored_sites
 from store.models import Finding, Site
 
 router = APIRouter(prefix="/sites", tags=["sites"])
@@ -29,10 +29,9 @@ router = APIRouter(prefix="/sites", tags=["sites"])
 SiteId = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-def _public(site: Site) -> SitePublic:
+def _public(stored: StoredSite) -> SitePublic:
     """A stored site as it is read back, with the zone model's problem with it, if any."""
-    feature = site_feature(site)
-    return SitePublic(**feature, problem=site_problem(feature))
+    return SitePublic(**stored.feature, problem=stored.problem)
 
 
 def _apply(site: Site, feature: SiteFeature) -> None:
@@ -79,7 +78,7 @@ def list_sites(
     with its ``problem``.
     """
     stored = stored_sites(session, kind)
-    return SitesPublic(features=[SitePublic(**s.feature, problem=s.problem) for s in stored])
+    return SitesPublic(features=[_public(s) for s in stored])
 
 
 @router.post(
@@ -96,7 +95,7 @@ def create_site(session: SessionDep, _: OperatorUser, feature: SiteFeature) -> S
     session.add(site)
     session.commit()
     session.refresh(site)
-    return _public(site)
+    return _public(stored_site(site))
 
 
 @router.put("")
@@ -114,7 +113,7 @@ def import_sites(
 
 @router.get("/{site_id}", responses={404: {"model": Message}})
 def read_site(session: SessionDep, _: CurrentUser, site_id: str = SiteId) -> SitePublic:
-    return _public(_get(session, site_id))
+    return _public(stored_site(_get(session, site_id)))
 
 
 @router.put("/{site_id}", responses={404: {"model": Message}})
@@ -130,7 +129,7 @@ def replace_site(
     session.add(site)
     session.commit()
     session.refresh(site)
-    return _public(site)
+    return _public(stored_site(site))
 
 
 @router.delete("/{site_id}", responses={404: {"model": Message}, 409: {"model": Message}})
