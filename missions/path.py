@@ -160,10 +160,9 @@ class Task:
         """Every point the vehicle flies through, in order (with each leg's run-up)."""
         out: list[Point2] = []
         for leg in self.legs:
-            if leg.camera_on is None:
-                out.extend([] if leg.lead_in is None else [leg.lead_in])
-            else:
-                out.extend(p for p in (leg.run_in, leg.camera_on) if p is not None)
+            on = leg.camera_on
+            before = (leg.lead_in,) if on is None else (leg.run_in, on)
+            out.extend(p for p in before if p is not None)
             out.extend((float(x), float(y)) for x, y in leg.points)
             if leg.lead_out is not None:
                 out.append(leg.lead_out)
