@@ -46,6 +46,12 @@ from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
 
+STACK_YARD_M = 40.0
+"""Roofs keep this far from a stack. A plume painted downwind of its stack reaches
+36 m (:func:`imagery.evaluate.plume_downwind`) and must lie on the yard's grey
+concrete: painted over a white roof it cannot be seen, whichever roof colour an
+enterprise happens to get."""
+
 SYNTHETIC_MAKE = "EcoPatrol"
 RGB_MODEL = "SYN-RGB"
 THERMAL_MODEL = "SYN-IR"
@@ -190,7 +196,7 @@ def make_basemap(
         water: list[BaseGeometry] = []
         for stack in sites.stacks:
             stacks.append(Point(to_utm(stack.lon, stack.lat)).buffer(2.0))
-        keep_clear = unary_union([s.buffer(25.0) for s in stacks]) if stacks else None
+        keep_clear = unary_union([s.buffer(STACK_YARD_M) for s in stacks]) if stacks else None
         for i, site in enumerate(sites.enterprises):
             geom = shp_transform(site.boundary)
             yards.append(geom)

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+# the EGM96 geoid grid, for DJI WPML heights above the ellipsoid
+[ -e /usr/share/proj/egm96_15.gtx ] || need_apt+=(proj-data)
 if ((${#need_apt[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq

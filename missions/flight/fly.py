@@ -149,6 +149,7 @@ async def fly_mission(
         heartbeat_interval_s=heartbeat,
         link_timeout_s=link_timeout_s,
         signing_key=signing_key,
+        command_retries=transfer_settings.retries,
     )
     pump = asyncio.create_task(_pump(vehicle, events, on_event), name="flight-events")
     await asyncio.sleep(0)  # let the pump subscribe before anything happens

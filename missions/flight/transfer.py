@@ -66,8 +66,9 @@ class TransferSettings:
     """Timeouts and retries for one transfer.
 
     ``item_timeout_s`` is how long to wait for each reply; ``retries`` how
-    many times one step is resent before giving up; ``window`` how many item
-    requests a download keeps in flight.
+    many times one step is resent before giving up (a flight resends its commands
+    as often: the link is the same); ``window`` how many item requests a download
+    keeps in flight.
     """
 
     item_timeout_s: float = 1.0

@@ -95,6 +95,10 @@ _STREAMS = (
 #: five leave 1 in 3000 flights unstarted.
 START_ATTEMPTS = 5
 
+#: Resends of a command with no COMMAND_ACK, on a good link (a lossy one is given more:
+#: :meth:`Vehicle.connect`).
+COMMAND_RETRIES = 5
+
 #: Parameters ArduCopter reads only at boot: ``AP_OAPathPlanner::init`` runs once from
 #: ``Copter::init_ardupilot`` (ArduCopter/system.cpp), and until a reboot the pre-arm
 #: check says "Dijkstra OA requires reboot". EcoPatrol never writes these itself.
@@ -222,6 +226,7 @@ class Vehicle:
         self._tasks: list[asyncio.Task[None]] = []
         self._lost_at: float | None = None
         self._stream_rate_hz = 4.0
+        self._command_retries = COMMAND_RETRIES
         self._last_position_at = 0.0
         self._last_fix: tuple[float, float] | None = None
         #: MISSION_CURRENT said ACTIVE since the last upload: a COMPLETE is this mission's
@@ -243,6 +248,7 @@ class Vehicle:
         stream_rate_hz: float = 4.0,
         signing_key: bytes | None = None,
         source_system: int = 255,
+        command_retries: int = COMMAND_RETRIES,
     ) -> Vehicle:
         """Open ``url``, wait for the vehicle and ask for its telemetry streams.
 
@@ -252,6 +258,9 @@ class Vehicle:
         failsafe listens only for heartbeats from MAV_GCS_SYSID (255 unless
         changed), so a watcher that must not count as the ground station
         (while the GCS link is cut on purpose) uses another.
+        ``command_retries``: how often a command is resent when no COMMAND_ACK
+        comes back; over a link that loses a fraction p of the frames each way, one
+        try fails with 1 - (1 - p)^2 (0.36 at p = 0.2), so a lossy link needs more.
         """
         link = MavLink(
             url,
@@ -262,6 +271,7 @@ class Vehicle:
         )
         vehicle = cls(link, events_path=events_path)
         vehicle._stream_rate_hz = stream_rate_hz
+        vehicle._command_retries = command_retries
         if signing_key is not None:
             link.enable_signing(signing_key)
         vehicle._tasks.append(asyncio.create_task(vehicle._track(), name="vehicle-track"))
@@ -684,10 +694,14 @@ class Vehicle:
         command: int,
         *params: float,
         timeout_s: float = 1.5,
-        retries: int = 5,
+        retries: int | None = None,
     ) -> None:
-        """COMMAND_LONG until acknowledged; ``CommandDeniedError`` when refused."""
+        """COMMAND_LONG until acknowledged; ``CommandDeniedError`` when refused.
+
+        Resent ``retries`` times (the link's ``command_retries`` when None).
+        """
         link = self.link
+        retries = self._command_retries if retries is None else retries
         values = [*params, *[0.0] * (7 - len(params))]
         name = _command_name(command)
         with link.subscribe(mavlink.MAVLink_command_ack_message) as sub:
