@@ -55,6 +55,7 @@ def process_flight(
     engine: Engine,
     dem: Path | None = None,
     ground_alt_m: float | None = None,
+    takeoff_ground_amsl_m: float | None = None,
     sites: Sites | None = None,
     detectors: Sequence[Detector] | None = None,
     evidence_dir: Path | None = None,
@@ -67,6 +68,10 @@ def process_flight(
     Parameters
     ----------
     engine : the store, already migrated; written in one transaction at the end.
+    takeoff_ground_amsl_m : ground height (m AMSL) where the flight took off: every
+        capture's camera height AMSL becomes this plus its height above take-off
+        (``alt_rel_m``, DJI ``RelativeAltitude``) instead of its recorded absolute
+        altitude; a capture with no height above take-off then fails with that reason.
     jobs : local worker processes (1: this process).
     on_capture : called with each capture's result as it finishes (progress bars).
 
@@ -79,6 +84,7 @@ def process_flight(
         process_capture,
         dem=dem,
         ground_alt_m=ground_alt_m,
+        takeoff_ground_amsl_m=takeoff_ground_amsl_m,
         sites=sites,
         detectors=detectors,
         evidence_dir=evidence_dir,

@@ -3,11 +3,18 @@
 Both take the same inputs, checked the same way (:func:`_check`), and write
 the same store: `ingest` then `ecopatrol worker --drain` records what
 `process` does.
+
+Heights: ``--dem``, ``--ground-alt`` and ``--takeoff-ground-alt`` are metres AMSL.
+A capture's camera height is its recorded absolute altitude AMSL, or with
+``--takeoff-ground-alt`` that ground plus its height above the take-off point
+(``alt_rel_m``, DJI ``RelativeAltitude``): DJI's absolute altitude is often tens of
+metres off, its height above take-off a metre or two.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
     from imagery.batch import BatchReport
     from imagery.detect.base import Detector
     from imagery.ingest import Inputs
+    from imagery.pose import Pose
     from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
@@ -54,6 +62,18 @@ SitesOption = Annotated[
 GroundAltOption = Annotated[
     float | None, typer.Option(help="Ground height AMSL (m) instead of the take-off height.")
 ]
+TakeoffGroundAltOption = Annotated[
+    float | None,
+    typer.Option(
+        "--takeoff-ground-alt",
+        metavar="METRES",
+        help=(
+            "Ground height AMSL (m) where the flight took off (the dock's ground, or the DEM "
+            "there): each camera's height AMSL becomes this plus its height above take-off "
+            "(DJI RelativeAltitude) instead of its recorded absolute altitude."
+        ),
+    ),
+]
 EvidenceOption = Annotated[
     Path | None, typer.Option(help="Where thumbnails and overlays go (default: beside the DB).")
 ]
@@ -78,8 +98,9 @@ def _check(
     dem: Path | None,
     sites: Path | None,
     detector: list[str] | None,
+    takeoff_ground_alt: float | None = None,
 ) -> _Checked:
-    """Gather the captures and check every input file, or fail in one line (exit 2)."""
+    """Gather the captures and check every input, or fail in one line (exit 2)."""
     from imagery.detect.base import select
     from imagery.errors import ImageryError
     from imagery.ingest import gather
@@ -93,7 +114,48 @@ def _check(
         chosen = select(detector) if detector else None
     except (ImageryError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
+    if takeoff_ground_alt is not None:
+        _check_takeoff_anchor(inputs, takeoff_ground_alt)
     return _Checked(inputs, zone, chosen)
+
+
+def _check_takeoff_anchor(inputs: Inputs, takeoff_ground_alt: float) -> None:
+    """Refuse ``--takeoff-ground-alt`` for a flight with a capture it cannot re-base.
+
+    Re-basing needs each capture's height above take-off; a flight mixing
+    re-based and recorded absolute altitudes would place its captures in two
+    height frames, so one capture without it refuses the option for the flight.
+    """
+    if not math.isfinite(takeoff_ground_alt):
+        raise _fail(f"--takeoff-ground-alt {takeoff_ground_alt}: not a height")
+    lacking = [
+        image
+        for image in inputs.images
+        if _lacks_height_above_takeoff(image, inputs.poses.get(image))
+    ]
+    if lacking:
+        others = f" (and {len(lacking) - 1} other captures)" if len(lacking) > 1 else ""
+        raise _fail(
+            f"--takeoff-ground-alt: {lacking[0].name}{others} records no height above "
+            "take-off (RelativeAltitude) to add to the take-off ground; drop the option"
+        )
+
+
+def _lacks_height_above_takeoff(image: Path, pose: Pose | None) -> bool:
+    """Whether the capture's pose (manifest, else its own headers) has no ``alt_rel_m``.
+
+    A capture whose pose cannot be read at all is not counted: it fails in
+    processing with its own reason, as without the option.
+    """
+    from imagery.errors import ImageryError
+    from imagery.metadata import pose_from_metadata, read_metadata
+
+    if pose is None:
+        try:
+            pose = pose_from_metadata(read_metadata(image))
+        except ImageryError:
+            return False
+    return pose.alt_rel_m is None
 
 
 def _open_store(db: str | None, evidence_dir: Path | None) -> tuple[Engine, Path]:
@@ -124,14 +186,27 @@ def ingest(
     sites: SitesOption = None,
     dem: DemOption = None,
     ground_alt: GroundAltOption = None,
+    takeoff_ground_alt: TakeoffGroundAltOption = None,
     evidence_dir: EvidenceOption = None,
     detector: DetectorOption = None,
 ) -> None:
-    """Record a flight's captures and queue them for `ecopatrol worker` (idempotent)."""
+    """Record a flight's captures and queue them for `ecopatrol worker` (idempotent).
+
+    With --takeoff-ground-alt (m AMSL) each camera height AMSL becomes that take-off
+    ground plus the capture's height above take-off (DJI RelativeAltitude), on the
+    workers; jobs already queued keep the options they were queued with.
+    """
     from imagery.dispatch.capture import ingest_flight
     from store.db import session_scope
 
-    checked = _check(paths, manifest=manifest, dem=dem, sites=sites, detector=detector)
+    checked = _check(
+        paths,
+        manifest=manifest,
+        dem=dem,
+        sites=sites,
+        detector=detector,
+        takeoff_ground_alt=takeoff_ground_alt,
+    )
     engine, evidence = _open_store(db, evidence_dir)
     try:
         with session_scope(engine) as session:
@@ -141,6 +216,7 @@ def ingest(
                 detectors=[d.name for d in checked.detectors] if checked.detectors else None,
                 dem=dem.resolve() if dem else None,
                 ground_alt_m=ground_alt,
+                takeoff_ground_amsl_m=takeoff_ground_alt,
                 sites=sites.resolve() if sites else None,
                 evidence_dir=evidence,
             )
@@ -159,6 +235,7 @@ def process(
     db: DbOption = None,
     sites: SitesOption = None,
     ground_alt: GroundAltOption = None,
+    takeoff_ground_alt: TakeoffGroundAltOption = None,
     evidence_dir: EvidenceOption = None,
     geotiff_dir: Annotated[
         Path | None, typer.Option(help="Also write each capture as a UTM GeoTIFF here.")
@@ -168,13 +245,24 @@ def process(
 ) -> None:
     """Georeference captures, find emission anomalies and store them (idempotent).
 
+    With --takeoff-ground-alt (m AMSL) each camera height AMSL becomes that take-off
+    ground plus the capture's height above take-off (DJI RelativeAltitude) instead
+    of its recorded absolute altitude.
+
     Exit status: 0 when every capture was processed, and also when only some
     failed (a warning on stderr says how many; the others are stored); 1 when
     every capture failed; 2 for bad input.
     """
     from imagery.batch import process_flight
 
-    checked = _check(paths, manifest=manifest, dem=dem, sites=sites, detector=detector)
+    checked = _check(
+        paths,
+        manifest=manifest,
+        dem=dem,
+        sites=sites,
+        detector=detector,
+        takeoff_ground_alt=takeoff_ground_alt,
+    )
     engine, evidence = _open_store(db, evidence_dir)
     progress = Progress(
         TextColumn("[bold]processing"),
@@ -192,6 +280,7 @@ def process(
                 engine=engine,
                 dem=dem,
                 ground_alt_m=ground_alt,
+                takeoff_ground_amsl_m=takeoff_ground_alt,
                 sites=checked.sites,
                 detectors=checked.detectors,
                 evidence_dir=evidence,

@@ -121,6 +121,7 @@ def enqueue_flight_captures(
     detectors: Sequence[str] | None = None,
     dem: Path | None = None,
     ground_alt_m: float | None = None,
+    takeoff_ground_amsl_m: float | None = None,
     sites: Path | None = None,
     evidence_dir: Path | None = None,
     work_px: int = DEFAULT_WORK_PX,
@@ -132,13 +133,17 @@ def enqueue_flight_captures(
     In the caller's transaction.
 
     Paths must be readable by every Dask worker (a shared filesystem when the
-    cluster spans machines). Returns how many jobs are new.
+    cluster spans machines). ``takeoff_ground_amsl_m`` (m AMSL) re-bases each camera
+    height on the take-off ground, as in :func:`~imagery.pipeline.process_capture`.
+    A job already queued keeps the options it was queued with. Returns how many
+    jobs are new.
     """
     chosen = select(detectors)
     extra: dict[str, Any] = {
         "detectors": [d.name for d in chosen],
         "dem": str(dem) if dem else None,
         "ground_alt_m": ground_alt_m,
+        "takeoff_ground_amsl_m": takeoff_ground_amsl_m,
         "sites": str(sites) if sites else None,
         "evidence_dir": str(evidence_dir) if evidence_dir else None,
         "work_px": work_px,
@@ -171,6 +176,7 @@ def ingest_flight(
     detectors: Sequence[str] | None = None,
     dem: Path | None = None,
     ground_alt_m: float | None = None,
+    takeoff_ground_amsl_m: float | None = None,
     sites: Path | None = None,
     evidence_dir: Path | None = None,
     work_px: int = DEFAULT_WORK_PX,
@@ -185,7 +191,9 @@ def ingest_flight(
     ingesting the same flight twice changes nothing. ``inputs`` may be a part
     of the flight (one uploaded photo): its images are numbered from
     ``first_index``, and with ``only_new`` only the captures recorded now are
-    queued (the flight's others are not looked at).
+    queued (the flight's others are not looked at). The recorded poses are the
+    captures' own; with ``takeoff_ground_amsl_m`` (m AMSL, the ground the flight took
+    off from) the worker re-bases each camera height on it.
     """
     flight = get_or_create_flight(
         session, directory=str(inputs.directory), name=inputs.directory.name
@@ -218,6 +226,7 @@ def ingest_flight(
         detectors=detectors,
         dem=dem,
         ground_alt_m=ground_alt_m,
+        takeoff_ground_amsl_m=takeoff_ground_amsl_m,
         sites=sites,
         evidence_dir=evidence_dir,
         work_px=work_px,
