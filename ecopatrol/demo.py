@@ -40,6 +40,7 @@ from server.schemas import SiteCollection
 from store.db import make_engine, migrate, session_scope
 from store.findings import flight_findings, get_or_create_flight
 from store.models import Flight, FlightStatus, Mission, Role, User
+from zone.frames import offset_true
 from zone.sites import Sites, load_sites
 
 logger = logging.getLogger(__name__)
@@ -93,13 +94,6 @@ class DemoSummary:
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, default=str)
-
-
-def _offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[float, float]:
-    """A point metres east/north of ``lon, lat`` (local flat-earth, fine within a zone)."""
-    dlat = north_m / 111_320.0
-    dlon = east_m / (111_320.0 * math.cos(math.radians(lat)))
-    return lon + dlon, lat + dlat
 
 
 def place_anomalies(sites: Sites, targets: Sequence[str], *, seed: int = 0) -> list[Anomaly]:
@@ -301,8 +295,8 @@ def run_demo(
     anomalies = place_anomalies(zone, sortie.targets, seed=seed)
     lons = [p.lon for p in flown.poses]
     lats = [p.lat for p in flown.poses]
-    west, south = _offset(min(lons), min(lats), -BASEMAP_MARGIN_M, -BASEMAP_MARGIN_M)
-    east, north = _offset(max(lons), max(lats), BASEMAP_MARGIN_M, BASEMAP_MARGIN_M)
+    west, south = offset_true(min(lons), min(lats), -BASEMAP_MARGIN_M, -BASEMAP_MARGIN_M)
+    east, north = offset_true(max(lons), max(lats), BASEMAP_MARGIN_M, BASEMAP_MARGIN_M)
     basemap = make_basemap(
         zone,
         bounds_lonlat=(west, south, east, north),

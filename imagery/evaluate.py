@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 from shapely.geometry import Point, shape
 
-from imagery.dem import transformer
-from imagery.georef import utm_epsg
 from imagery.grouping import Located, group
 from imagery.pipeline import CaptureResult, FindingResult, process_capture
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures, synthetic_camera
+from zone.frames import offset_true
 from zone.sites import Sites, Stack
 
 logger = logging.getLogger(__name__)
@@ -74,16 +73,9 @@ class Metrics:
         )
 
 
-def _offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[float, float]:
-    epsg = utm_epsg(lon, lat)
-    e, n = transformer(4326, epsg).transform(lon, lat)
-    out = transformer(epsg, 4326).transform(e + east_m, n + north_m)
-    return float(out[0]), float(out[1])
-
-
 def plume_downwind(stack: Stack, wind_deg: float) -> Anomaly:
     """A plume painted 18 m downwind of ``stack``, scored at the stack it rises from."""
-    lon, lat = _offset(
+    lon, lat = offset_true(
         stack.lon,
         stack.lat,
         18 * math.sin(math.radians(wind_deg)),
@@ -108,7 +100,7 @@ def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 
         wind = float(rng.uniform(0, 360))
         ang = float(rng.uniform(0, 2 * math.pi))
         dist = float(rng.uniform(15, 28))
-        hx, hy = _offset(stack.lon, stack.lat, dist * math.cos(ang), dist * math.sin(ang))
+        hx, hy = offset_true(stack.lon, stack.lat, dist * math.cos(ang), dist * math.sin(ang))
         anomalies: tuple[Anomaly, ...] = (
             plume_downwind(stack, wind),
             Anomaly(
@@ -134,7 +126,7 @@ def build_scenes(sites: Sites, *, seed: int = 0, stacks: int = 4, rivers: int = 
             ahead = line.interpolate(min(frac + 0.02, 1.0), normalized=True)
             coslat = math.cos(math.radians(here.y))
             bearing = math.degrees(math.atan2((ahead.x - here.x) * coslat, ahead.y - here.y))
-            patch = _offset(
+            patch = offset_true(
                 here.x,
                 here.y,
                 20 * math.sin(math.radians(bearing)),
@@ -174,7 +166,7 @@ def run_scene(
         seed=seed,
     )
     b = math.radians(scene.bearing_deg)
-    start = _offset(lon, lat, -35 * math.sin(b), -35 * math.cos(b))
+    start = offset_true(lon, lat, -35 * math.sin(b), -35 * math.cos(b))
     poses = SurveyLine(
         *start, scene.bearing_deg, 35.0, 3, alt_rel_m=alt_rel_m, ground_alt_m=basemap.ground_alt_m
     ).poses()

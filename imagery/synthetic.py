@@ -42,6 +42,7 @@ from imagery.georef import Georef, utm_epsg
 from imagery.pose import Pose
 from imagery.thermal import FLIR_K_PER_COUNT, RADIOMETRIC_DESCRIPTION
 from missions.manifest import MANIFEST_NAME, CapturePose, write_manifest
+from zone.frames import offset_true
 from zone.sites import Sites
 
 logger = logging.getLogger(__name__)
@@ -498,14 +499,15 @@ class SurveyLine:
     ground_alt_m: float = 110.0
 
     def poses(self) -> list[Pose]:
-        epsg = utm_epsg(self.start_lon, self.start_lat)
-        e0, n0 = transformer(4326, epsg).transform(self.start_lon, self.start_lat)
+        """Captures every ``spacing_m`` along ``bearing_deg`` from true north (the heading
+        the poses record), not along the UTM grid's north."""
         b = math.radians(self.bearing_deg)
         out = []
         for i in range(self.count):
-            e = e0 + i * self.spacing_m * math.sin(b)
-            n = n0 + i * self.spacing_m * math.cos(b)
-            lon, lat = transformer(epsg, 4326).transform(e, n)
+            step = i * self.spacing_m
+            lon, lat = offset_true(
+                self.start_lon, self.start_lat, step * math.sin(b), step * math.cos(b)
+            )
             out.append(
                 Pose(
                     lat=lat,

@@ -58,6 +58,20 @@ def utm_epsg(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
+def offset_true(lon: float, lat: float, east_m: float, north_m: float) -> tuple[float, float]:
+    """The point ``east_m``, ``north_m`` true metres (east of true north) from ``lon``, ``lat``.
+
+    A geodesic step: along azimuth ``atan2(east, north)`` for ``hypot(east, north)``
+    metres, so the offset keeps its true bearing on any grid zone and at any latitude
+    (a UTM offset would turn it by the grid convergence).
+    """
+    if east_m == 0.0 and north_m == 0.0:
+        return lon, lat
+    azimuth = math.degrees(math.atan2(east_m, north_m))
+    out_lon, out_lat, _ = WGS84.fwd(lon, lat, azimuth, math.hypot(east_m, north_m))
+    return float(out_lon), float(out_lat)
+
+
 @dataclass(frozen=True, slots=True)
 class GridFrame:
     """A projected grid (metres, x east and y north along the grid) by its EPSG code."""

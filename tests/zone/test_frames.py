@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from zone.frames import GridFrame, utm_epsg
+from zone.frames import GridFrame, offset_true, utm_epsg
 
 E2_PRIME = 0.006739496742  # WGS84 second eccentricity squared
 K0 = 0.9996
@@ -59,3 +59,27 @@ def test_utm_zone_of_a_point() -> None:
     assert utm_epsg(180.0, 0.0) == 32660
     with pytest.raises(ValueError, match="not a longitude"):
         utm_epsg(200.0, 0.0)
+
+
+def test_a_true_offset_matches_the_ellipsoid_by_hand() -> None:
+    """On the equator a degree of latitude is the meridian arc
+    a (1 - e^2) * pi / 180 = 6378137 * 0.99330562 * 0.01745329 = 110574.3 m and a
+    degree of longitude a * pi / 180 = 111319.5 m, so 1 km north is 0.0090437 deg and
+    1 km east 0.0089832 deg."""
+    lon, lat = offset_true(0.0, 0.0, 0.0, 1000.0)
+    assert (lon, lat) == pytest.approx((0.0, 1000.0 / 110574.3), abs=1e-8)
+    lon, lat = offset_true(0.0, 0.0, 1000.0, 0.0)
+    assert (lon, lat) == pytest.approx((1000.0 / 111319.5, 0.0), abs=1e-8)
+
+
+def test_a_true_offset_is_turned_from_grid_north_by_the_convergence() -> None:
+    """100 m due true north at Zhengzhou lands 100 * sin(1.48 deg) = 2.6 m west of grid
+    north on the UTM grid (grid north lies 1.48 deg east of true north there: the series
+    above)."""
+    frame = GridFrame.utm(113.6, 34.8)
+    lon, lat = offset_true(113.6, 34.8, 0.0, 100.0)
+    x0, y0 = frame.to_grid(113.6, 34.8)
+    x1, y1 = frame.to_grid(lon, lat)
+    gamma, k = _series(113.6, 34.8, 111.0)
+    assert float(x1 - x0) == pytest.approx(-100.0 * k * math.sin(math.radians(gamma)), abs=0.01)
+    assert float(y1 - y0) == pytest.approx(100.0 * k * math.cos(math.radians(gamma)), abs=0.01)
