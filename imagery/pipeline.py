@@ -686,7 +686,7 @@ def process_capture(
         width=meta.width,
         height=meta.height,
         taken_at=meta.taken_at,
-        pose=pose.as_dict(),
+        pose=georef_full.pose.as_dict(),  # as cast: anchored to the take-off ground if given
         camera=_camera_dict(camera),
         footprint=footprint_ll,
         position_error_m=round(capture_error, 2) if math.isfinite(capture_error) else None,

@@ -100,6 +100,9 @@ def test_process_puts_the_camera_at_takeoff_ground_plus_relative_altitude(
     recorded, recorded_findings = stored(recorded_url)
     rebased, rebased_findings = stored(rebased_url)
     assert rebased.alt_rel_m == pytest.approx(94.964)  # the file's own, unchanged
+    assert recorded.alt_amsl_m == pytest.approx(252.447)  # as recorded
+    assert rebased.alt_amsl_m == pytest.approx(244.964)  # 150.0 + 94.964, as cast
+    assert rebased.pose is not None and rebased.pose["takeoff_ground_amsl_m"] == 150.0
     assert footprint_area_m2(recorded) == pytest.approx(RECORDED_AREA_M2, rel=1e-3)
     assert footprint_area_m2(rebased) == pytest.approx(REBASED_AREA_M2, rel=1e-3)
     # the same pixels found in both runs, each on less ground from the lower camera
