@@ -118,6 +118,36 @@ class Progress(FlightEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Overdue(FlightEvent):
+    """The flight has outlasted its estimate but is still making progress: not a failure.
+
+    Times are on the vehicle's clock (simulated seconds in SITL), from the
+    mission start; ``eta_s`` is ``to_go_m`` at the ground speed observed so
+    far (None before the vehicle has moved).
+    """
+
+    estimate_s: float
+    elapsed_s: float
+    to_go_m: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stalled(FlightEvent):
+    """The vehicle made no progress for the stall window: the flight is given up.
+
+    ``stalled_s`` and ``window_s`` on the vehicle's clock; ``to_go_m`` to the
+    end of the mission in AUTO, else to the nearest of home and the rally points.
+    """
+
+    stalled_s: float
+    window_s: float
+    mode: str
+    seq: int
+    to_go_m: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Captured(FlightEvent):
     """A photo was taken (from CAMERA_FEEDBACK), with its pose."""
 

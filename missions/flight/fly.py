@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import itertools
 import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +24,7 @@ from typing import Protocol
 from missions.flight.errors import FlightAbortedError, FlightError
 from missions.flight.events import FlightEvent
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
-from missions.flight.vehicle import Vehicle, reached_all
+from missions.flight.vehicle import FlightDeadline, Vehicle, estimate_flight_s, reached_all
 from missions.geo import distance_m
 from missions.items import Mission
 from missions.manifest import MANIFEST_NAME
@@ -77,13 +76,6 @@ def new_flight_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def _estimate_s(mission: Mission, speed_m_s: float = 3.0) -> float:
-    """A generous wall-clock bound on the flight, from the route length."""
-    points = [(i.lat, i.lon) for i in mission.items if i.has_position and (i.x or i.y)]
-    length = sum(distance_m(a[0], a[1], b[0], b[1]) for a, b in itertools.pairwise(points))
-    return 120.0 + 2 * length / speed_m_s
-
-
 async def fly_mission(
     target: str | Endpoint,
     mission: Mission,
@@ -92,6 +84,7 @@ async def fly_mission(
     flight_id: str | None = None,
     on_event: EventCallback | None = None,
     speedup: float = 1.0,
+    estimate_s: float | None = None,
     timeout_s: float | None = None,
     link_timeout_s: float = 5.0,
     transfer_settings: TransferSettings = DEFAULT_SETTINGS,
@@ -117,8 +110,17 @@ async def fly_mission(
     speedup : float
         The simulation speed-up when flying SITL, to scale timeouts and the
         GCS heartbeat (ignored when ``target`` is a SITL instance: it knows).
+    estimate_s : float, optional
+        The flight's expected duration, seconds on the vehicle's clock
+        (simulated seconds in SITL); default from the route
+        (:func:`~missions.flight.vehicle.estimate_flight_s`). Outlasting it
+        while still making progress is not a failure: an ``Overdue`` event
+        says so.
     timeout_s : float, optional
-        Wall-clock limit for the flight; default from the route length.
+        The hard ceiling on the flight, vehicle seconds, however it
+        progresses; default three times the route's estimate. Before it, the
+        flight fails only after a stall window without progress (see
+        :meth:`Vehicle.wait_landed`).
     signing_key : bytes, optional
         The vehicle's MAVLink 2 signing key (32 bytes), for public networks.
     photo_points : sequence of (lat, lon)
@@ -138,7 +140,11 @@ async def fly_mission(
     events_path = flight_dir / "events.jsonl"
     manifest_path = flight_dir / MANIFEST_NAME
     manifest_path.touch()
-    limit = timeout_s if timeout_s is not None else _estimate_s(mission) * scale + 60.0
+    deadline = FlightDeadline.for_mission(mission, estimate_s=estimate_s)
+    if timeout_s is not None:
+        deadline = replace(deadline, ceiling_s=timeout_s)
+    # wall seconds: the link comes back, or the flight is given up to the vehicle's failsafe
+    link_outage_s = max(60.0, estimate_flight_s(mission) * scale / 4)
     started = time.monotonic()
     events: list[FlightEvent] = []
 
@@ -161,7 +167,7 @@ async def fly_mission(
         await vehicle.preflight(min_battery_pct=min_battery_pct)
         await vehicle.start_mission()
         try:
-            await vehicle.wait_landed(timeout_s=limit, link_outage_s=max(60.0, limit / 4))
+            await vehicle.wait_landed(deadline=deadline, link_outage_s=link_outage_s)
         except (FlightError, asyncio.CancelledError):
             with contextlib.suppress(Exception):
                 await asyncio.shield(vehicle.return_to_launch())

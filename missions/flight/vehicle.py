@@ -40,6 +40,7 @@ from missions.flight.errors import (
     CommandDeniedError,
     CommandTimeoutError,
     FlightError,
+    LinkLostError,
     LinkTimeoutError,
     ParameterError,
     PreflightError,
@@ -59,7 +60,9 @@ from missions.flight.events import (
     LinkRestored,
     MissionUploaded,
     ModeChanged,
+    Overdue,
     Progress,
+    Stalled,
     StatusText,
 )
 from missions.flight.link import LinkState, MavLink, Message
@@ -183,6 +186,203 @@ class PreflightReport:
         return not self.failures
 
 
+#: A flight's progress, read on the vehicle's own clock (GLOBAL_POSITION_INT's
+#: ``time_boot_ms``: simulated seconds in SITL, whatever the speed-up and however
+#: loaded the machine). Smallest changes taken as progress: a fall in the distance
+#: to go beyond position noise, a climb or descent beyond the altitude hold's wander.
+TO_GO_STEP_M = 2.0
+ALT_STEP_M = 1.0
+#: Shortest stall window, vehicle seconds: longer than the pauses a flight makes
+#: while getting somewhere (a stop at a waypoint, the spool-up before take-off,
+#: RTL_LOIT_TIME's 5 s over home before the descent, a few seconds of telemetry
+#: lost on a cellular link).
+STALL_FLOOR_S = 30.0
+#: Added to the longest planned hold to make a stall window.
+STALL_MARGIN_S = 15.0
+#: The hard ceiling on a flight, as a multiple of its estimate: for a vehicle that
+#: keeps moving (circling, a DO_JUMP loop) without ever landing.
+CEILING_FACTOR = 3.0
+#: Ground speed assumed for a loiter's circles when sizing the stall window (slow).
+_CIRCLE_SPEED_M_S = 1.0
+
+#: Modes that return or land: distance to go is to the nearest of home and the rally
+#: points (RTL picks the nearest, RALLY_INCL_HOME).
+_RETURN_MODES = frozenset({"RTL", "SMART_RTL", "AUTO_RTL", "LAND"})
+#: Modes in which the ground station steers (a pause, a goto): holding there is the
+#: operator's choice, so it does not count against the stall window.
+_GROUND_STEERED = frozenset({"GUIDED"})
+
+
+def estimate_flight_s(mission: Mission, speed_m_s: float = 3.0) -> float:
+    """A generous estimate of the flight's duration (vehicle seconds), from the route.
+
+    Twice the route flown at ``speed_m_s`` (a third of WPNAV_SPEED's 10 m/s
+    default, for climbs, turns and stops) plus 120 s for take-off and landing.
+    """
+    points = [(i.lat, i.lon) for i in mission.items if i.has_position and (i.x or i.y)]
+    length = sum(distance_m(a[0], a[1], b[0], b[1]) for a, b in itertools.pairwise(points))
+    return 120.0 + 2 * length / speed_m_s
+
+
+def longest_hold_s(mission: Mission) -> float:
+    """The longest the plan keeps the vehicle in one place on purpose (vehicle seconds).
+
+    A waypoint's hold (NAV_WAYPOINT param1), a timed loiter (LOITER_TIME
+    param1), a delay (NAV_DELAY param1; -1, a time of day, is not sized), a
+    loiter's turns (LOITER_TURNS: param1 turns of param3 metres radius, flown at
+    a slow 1 m/s). An unlimited loiter never ends: that is left to the stall.
+    """
+    holds = [0.0]
+    for item in mission.items[1:]:
+        if item.command in (
+            mavlink.MAV_CMD_NAV_WAYPOINT,
+            mavlink.MAV_CMD_NAV_LOITER_TIME,
+            mavlink.MAV_CMD_NAV_DELAY,
+        ):
+            holds.append(max(0.0, item.param1))
+        elif item.command == mavlink.MAV_CMD_NAV_LOITER_TURNS:
+            circle_m = 2 * math.pi * max(abs(item.param3), 1.0)
+            holds.append(abs(item.param1) * circle_m / _CIRCLE_SPEED_M_S)
+    return max(holds)
+
+
+@dataclass(frozen=True, slots=True)
+class FlightDeadline:
+    """When a flight is late, and when it has failed; vehicle seconds from the start.
+
+    ``estimate_s`` passing only makes it overdue (an :class:`Overdue` event);
+    it fails when no progress was made for ``stall_s``, or at ``ceiling_s``.
+    """
+
+    estimate_s: float
+    stall_s: float
+    ceiling_s: float
+
+    @classmethod
+    def for_mission(
+        cls, mission: Mission | None, *, estimate_s: float | None = None
+    ) -> FlightDeadline:
+        """From the plan: its estimate, its longest hold, three times its duration.
+
+        ``estimate_s`` replaces the plan's estimate (never lowers the ceiling).
+        Without a mission: 10 minutes, the stall floor.
+        """
+        planned = estimate_flight_s(mission) if mission is not None else 600.0
+        estimate = planned if estimate_s is None else estimate_s
+        hold = longest_hold_s(mission) if mission is not None else 0.0
+        return cls(
+            estimate_s=estimate,
+            stall_s=max(STALL_FLOOR_S, hold + STALL_MARGIN_S),
+            ceiling_s=CEILING_FACTOR * max(planned, estimate),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressSample:
+    """One look at the flight.
+
+    ``time_s``: the vehicle's boot clock, s. ``seq``: the mission item it heads
+    for. ``to_go_m``: horizontal metres to the end of the mission in AUTO, else to
+    the nearest of home and the rally points. ``alt_rel_m``: above home.
+    ``flown_m``: horizontal metres flown since arming.
+    """
+
+    time_s: float
+    seq: int
+    to_go_m: float
+    alt_rel_m: float
+    mode: str
+    landed_state: int
+    flown_m: float = 0.0
+
+
+def _measure(mode: str) -> str:
+    """What ``to_go_m`` measures in ``mode``: the mission's route, or the way home."""
+    return "route" if mode == "AUTO" else "home"
+
+
+class ProgressWatch:
+    """Whether a flight is still getting somewhere, from successive samples.
+
+    Progress is any of: the mission item moving on; the distance to go falling
+    below its lowest since the item (or the measure, on a mode change) began by
+    :data:`TO_GO_STEP_M`; the altitude leaving the band it held since then by
+    :data:`ALT_STEP_M` (climbing out, climbing to RTL_ALT, descending to land);
+    the landed state changing. A vehicle holding still, or circling at one
+    height, makes none. Time after :meth:`excuse` (the link was down) and time
+    in a ground-steered mode (GUIDED) is never counted as a stall.
+    """
+
+    def __init__(self) -> None:
+        self._first: ProgressSample | None = None
+        self._last: ProgressSample | None = None
+        self._elapsed_s = 0.0
+        self._progress_at_s = 0.0
+        self._best_to_go_m = math.inf
+        self._alt_band_m = (0.0, 0.0)
+        self._excused = False
+
+    @property
+    def elapsed_s(self) -> float:
+        """Vehicle seconds since the first sample (a reboot's clock reset adds nothing)."""
+        return self._elapsed_s
+
+    @property
+    def stalled_s(self) -> float:
+        """Vehicle seconds since the last progress."""
+        return self._elapsed_s - self._progress_at_s
+
+    @property
+    def last(self) -> ProgressSample | None:
+        return self._last
+
+    def excuse(self) -> None:
+        """The time up to the next sample does not count as a stall (the link was down)."""
+        self._excused = True
+
+    def observe(self, sample: ProgressSample) -> bool:
+        """Take a new sample; True when it shows progress."""
+        last, self._last = self._last, sample
+        if last is None:
+            self._first = sample
+            self._restart(sample)
+            return True
+        step_s = sample.time_s - last.time_s
+        self._elapsed_s += max(0.0, step_s)
+        excused = self._excused or step_s < 0 or sample.mode in _GROUND_STEERED
+        self._excused = False
+        progressed = self._progressed(last, sample)
+        if progressed or excused:
+            self._progress_at_s = self._elapsed_s
+        return progressed
+
+    def ground_speed_m_s(self) -> float | None:
+        """Mean ground speed over the flight so far (None before 10 m are flown)."""
+        if self._first is None or self._last is None or self._elapsed_s <= 0:
+            return None
+        flown = self._last.flown_m - self._first.flown_m
+        return flown / self._elapsed_s if flown >= 10.0 else None
+
+    def _restart(self, sample: ProgressSample) -> None:
+        self._best_to_go_m = sample.to_go_m
+        self._alt_band_m = (sample.alt_rel_m, sample.alt_rel_m)
+
+    def _progressed(self, last: ProgressSample, sample: ProgressSample) -> bool:
+        if sample.seq != last.seq or _measure(sample.mode) != _measure(last.mode):
+            self._restart(sample)
+            return sample.seq > last.seq
+        moved = False
+        if sample.to_go_m < self._best_to_go_m - TO_GO_STEP_M:
+            self._best_to_go_m = sample.to_go_m
+            moved = True
+        low, high = self._alt_band_m
+        alt = sample.alt_rel_m
+        if alt < low - ALT_STEP_M or alt > high + ALT_STEP_M:
+            self._alt_band_m = (min(low, alt), max(high, alt))
+            moved = True
+        return moved or sample.landed_state != last.landed_state
+
+
 @dataclass
 class Telemetry:
     """The latest of everything the vehicle reported; updated as messages arrive."""
@@ -191,6 +391,8 @@ class Telemetry:
     mode: str = ""
     custom_mode: int = -1
     position: Position | None = None
+    #: the vehicle's boot clock when ``position`` was measured (GLOBAL_POSITION_INT)
+    position_time_boot_ms: int | None = None
     home: Position | None = None
     attitude_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     groundspeed_m_s: float = 0.0
@@ -446,6 +648,7 @@ class Vehicle:
                 self.events.publish(ModeChanged(mode=t.mode))
         elif isinstance(msg, mavlink.MAVLink_global_position_int_message):
             t.position = _position(msg)
+            t.position_time_boot_ms = int(msg.time_boot_ms)
             self._last_position_at = time.monotonic()
             if t.armed and self._last_fix is not None:
                 self.distance_flown_m += distance_m(*self._last_fix, t.position.lat, t.position.lon)
@@ -1125,22 +1328,166 @@ class Vehicle:
             checks["params"] = describe_differences(differences) if differences else None
         return checks
 
-    async def wait_landed(self, *, timeout_s: float, link_outage_s: float = 60.0) -> None:
-        """Return once the vehicle is on the ground and disarmed.
+    def landed_and_disarmed(self) -> bool:
+        """The end of a flight: disarmed, and on the ground by EXTENDED_SYS_STATE.
 
-        A lost link is waited out for up to ``link_outage_s`` seconds at a time.
+        ArduCopter never reports MAV_LANDED_STATE_UNDEFINED
+        (``GCS_MAVLINK_Copter::landed_state`` answers ON_GROUND from
+        ``land_complete``, else LANDING, TAKEOFF or IN_AIR); only vehicles without
+        their own ``landed_state`` (``GCS_MAVLINK``'s default) send it. UNDEFINED
+        here is also what we hold before the first EXTENDED_SYS_STATE. Either
+        way the autopilot gives no landed state, and disarmed is all there is: a
+        copter disarmed in the air has stopped its motors, so it is on the way
+        down for good. It is therefore accepted with disarmed; a state heard as
+        IN_AIR, TAKEOFF or LANDING is not, even disarmed (a stale one, until the
+        next EXTENDED_SYS_STATE after a drop-out).
         """
-        deadline = time.monotonic() + timeout_s
-        while not (
-            not self.telemetry.armed
-            and self.telemetry.landed_state
-            in (mavlink.MAV_LANDED_STATE_ON_GROUND, mavlink.MAV_LANDED_STATE_UNDEFINED)
-        ):
-            if time.monotonic() > deadline:
+        t = self.telemetry
+        return not t.armed and t.landed_state in (
+            mavlink.MAV_LANDED_STATE_ON_GROUND,
+            mavlink.MAV_LANDED_STATE_UNDEFINED,
+        )
+
+    async def wait_landed(
+        self,
+        *,
+        deadline: FlightDeadline | None = None,
+        link_outage_s: float = 60.0,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Return once the vehicle is on the ground and disarmed; fail only a stuck flight.
+
+        The flight is watched on the vehicle's clock (:class:`ProgressWatch`):
+        it fails when it makes no progress for ``deadline.stall_s`` or outlasts
+        ``deadline.ceiling_s``, each a ``FlightError`` that names it and where
+        the vehicle is; passing ``deadline.estimate_s`` while still progressing
+        publishes :class:`Overdue` instead. ``deadline`` defaults to
+        :meth:`FlightDeadline.for_mission` of the uploaded mission.
+
+        A lost link is waited out for up to ``link_outage_s`` wall seconds at a
+        time (the vehicle flies on its own meanwhile) and that time never counts
+        as a stall; longer, ``LinkLostError``. So is ``link_outage_s`` with the
+        link up but no position heard. ``timeout_s``: an optional wall-clock
+        limit regardless of progress, for short waits in tests; a flight passes
+        none.
+        """
+        deadline = deadline or FlightDeadline.for_mission(self.mission)
+        watch = ProgressWatch()
+        give_up_at = None if timeout_s is None else time.monotonic() + timeout_s
+        heard_at = time.monotonic()
+        seen_ms: int | None = None
+        overdue = False
+        while not self.landed_and_disarmed():
+            if give_up_at is not None and time.monotonic() > give_up_at:
                 raise FlightError(f"not landed and disarmed within {timeout_s:g} s")
             if self.link.state is not LinkState.CONNECTED:
-                await self.link.wait_connected(timeout_s=link_outage_s)
-            await asyncio.sleep(0.1)
+                await self._link_back(link_outage_s)
+                watch.excuse()
+                heard_at = time.monotonic()
+            if self.telemetry.position_time_boot_ms != seen_ms:
+                seen_ms = self.telemetry.position_time_boot_ms
+                heard_at = time.monotonic()
+                sample = self._progress_sample()
+                if sample is not None:
+                    watch.observe(sample)
+                    overdue = self._judge(watch, deadline, overdue=overdue)
+            elif time.monotonic() - heard_at > link_outage_s:
+                raise LinkLostError(
+                    f"no position from the vehicle for {link_outage_s:g} s in flight, "
+                    "though the link is up: the telemetry stream stopped"
+                )
+            await asyncio.sleep(0.05)
+
+    async def _link_back(self, link_outage_s: float) -> None:
+        """Wait for a lost link; ``LinkLostError`` saying where the vehicle was if it stays lost."""
+        try:
+            await self.link.wait_connected(timeout_s=link_outage_s)
+        except LinkLostError as exc:
+            t = self.telemetry
+            alt = f", {t.position.alt_rel_m:.0f} m above home" if t.position else ""
+            raise LinkLostError(
+                f"link to the vehicle down for more than {link_outage_s:g} s in flight; "
+                f"last heard in {t.mode or 'an unknown mode'} at item {t.current_seq}{alt}. "
+                "It flies on its own: its GCS failsafe (FS_GCS_ENABLE, FS_GCS_TIMEOUT) "
+                f"decides what it does ({exc})"
+            ) from exc
+
+    def _progress_sample(self) -> ProgressSample | None:
+        """The flight now, as the progress watch reads it (None before a position)."""
+        t = self.telemetry
+        if t.position is None or t.position_time_boot_ms is None:
+            return None
+        if _measure(t.mode) == "route":
+            to_go = self.progress().distance_to_go_m
+        else:
+            to_go = min(
+                distance_m(t.position.lat, t.position.lon, lat, lon)
+                for lat, lon in self._return_points()
+            )
+        return ProgressSample(
+            time_s=t.position_time_boot_ms / 1000,
+            seq=t.current_seq,
+            to_go_m=to_go,
+            alt_rel_m=t.position.alt_rel_m,
+            mode=t.mode,
+            landed_state=t.landed_state,
+            flown_m=self.distance_flown_m,
+        )
+
+    def _return_points(self) -> list[tuple[float, float]]:
+        """(lat, lon) of home and of every rally point: where RTL may go."""
+        t = self.telemetry
+        points: list[tuple[float, float]] = []
+        if t.home is not None:
+            points.append((t.home.lat, t.home.lon))
+        elif self.mission is not None:
+            points.append((self.mission.home.lat, self.mission.home.lon))
+        if self.mission is not None:
+            points.extend((r.lat, r.lon) for r in self.mission.rally if r.x or r.y)
+        if not points and t.position is not None:
+            points.append((t.position.lat, t.position.lon))
+        return points
+
+    def _judge(self, watch: ProgressWatch, deadline: FlightDeadline, *, overdue: bool) -> bool:
+        """Fail a stalled or endless flight; announce an overdue one. True once overdue."""
+        last = watch.last
+        assert last is not None  # judged after a sample
+        where = (
+            f"in {last.mode or 'an unknown mode'} at item {last.seq}, "
+            f"{last.to_go_m:.0f} m to go, {last.alt_rel_m:.0f} m above home"
+        )
+        if watch.stalled_s > deadline.stall_s:
+            self.events.publish(
+                Stalled(
+                    stalled_s=round(watch.stalled_s, 1),
+                    window_s=deadline.stall_s,
+                    mode=last.mode,
+                    seq=last.seq,
+                    to_go_m=round(last.to_go_m, 1),
+                )
+            )
+            raise FlightError(
+                f"flight stalled: no progress for {watch.stalled_s:.0f} s (stall window "
+                f"{deadline.stall_s:g} s, vehicle clock) {where}"
+            )
+        if watch.elapsed_s > deadline.ceiling_s:
+            raise FlightError(
+                f"flight not landed after {watch.elapsed_s:.0f} s (vehicle clock), over its "
+                f"ceiling of {deadline.ceiling_s:.0f} s ({CEILING_FACTOR:g} x the plan's "
+                f"duration), still moving {where}"
+            )
+        if overdue or watch.elapsed_s <= deadline.estimate_s:
+            return overdue
+        speed = watch.ground_speed_m_s()
+        self.events.publish(
+            Overdue(
+                estimate_s=round(deadline.estimate_s, 1),
+                elapsed_s=round(watch.elapsed_s, 1),
+                to_go_m=round(last.to_go_m, 1),
+                eta_s=round(last.to_go_m / speed, 1) if speed else None,
+            )
+        )
+        return True
 
     async def wait_ready(self, *, timeout_s: float = 60.0) -> None:
         """Wait until the autopilot reports it could arm (pre-arm checks pass)."""

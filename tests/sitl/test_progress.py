@@ -1,0 +1,109 @@
+"""A flight's deadline follows its progress, on ArduCopter SITL (skipped without a binary).
+
+A flight that outlasts its estimate while still getting somewhere lands and
+returns with an ``Overdue`` event; one that stops getting anywhere fails after
+its stall window, with an error naming the stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from missions.flight.errors import FlightError
+from missions.flight.events import FlightEvent, Overdue, Stalled
+from missions.flight.fly import fly_mission
+from missions.flight.vehicle import STALL_FLOOR_S, Vehicle
+from missions.plan import Sortie
+from sitl.instance import Home, Sitl
+from tests.sitl.missions import box_mission
+
+pytestmark = [pytest.mark.sitl, pytest.mark.timeout(400)]
+
+#: The system id the test's second connection sends as: not the ground station's
+#: (255), so ArduCopter's GCS failsafe never takes it for the one flying.
+WATCHER_SYSID = 254
+
+
+async def test_a_flight_past_its_estimate_is_overdue_not_failed(
+    copter: Sitl, sample_sortie: Sortie, tmp_path: Path
+) -> None:
+    home = Home(*sample_sortie.home)
+    events: list[FlightEvent] = []
+    # the box: a 150 m square, 600 m of legs at WPNAV_SPEED (10 m/s) after a 12 s
+    # climb to 30 m at 2.5 m/s, then the return and the descent: well over a minute
+    # of the vehicle's clock, so an estimate of 40 s passes on the way round
+    result = await fly_mission(
+        copter,
+        box_mission(home, side_m=150),
+        out_dir=tmp_path,
+        estimate_s=40.0,
+        on_event=events.append,
+    )
+    overdue = [e for e in events if isinstance(e, Overdue)]
+    assert len(overdue) == 1  # said once, and the flight carried on
+    assert overdue[0].estimate_s == 40.0
+    # announced at the first look past 40 s: the wait looks every 0.05 s of the wall
+    # clock, 1 s of the vehicle's at speed-up 20, and a busy machine stretches that
+    assert 40.0 < overdue[0].elapsed_s < 45.0
+    kinds = [e.kind for e in events]
+    assert "item_reached" in kinds[kinds.index("overdue") :]  # and it flew on
+    # 600 m to go at the start (4 legs of 150 m); in 40 s at most 400 m were flown
+    # (10 m/s), and some were: between 200 m and 590 m left
+    assert 200.0 < overdue[0].to_go_m < 590.0
+    # the remaining time at the ground speed seen so far: more than at full speed
+    assert overdue[0].eta_s is not None
+    assert overdue[0].eta_s > overdue[0].to_go_m / 10.0
+    assert not [e for e in events if isinstance(e, Stalled)]
+    assert result.items_missed == ()
+    assert result.landed_from_home_m < 3.0
+
+
+async def test_a_vehicle_that_stops_fails_after_the_stall_window(
+    copter: Sitl, sample_sortie: Sortie, tmp_path: Path
+) -> None:
+    home = Home(*sample_sortie.home)
+    events: list[FlightEvent] = []
+    watcher = await Vehicle.connect(
+        copter.url2,
+        heartbeat_interval_s=copter.heartbeat_interval_s,
+        source_system=WATCHER_SYSID,
+    )
+    braked_at: list[float] = []
+
+    async def brake_on_the_second_leg() -> None:
+        await watcher.wait_until(lambda: watcher.telemetry.current_seq >= 5, 120, "on leg 2")
+        await watcher.set_mode("BRAKE")  # stops and holds where it is
+        braked_at.append(time.monotonic())
+
+    braking = asyncio.create_task(brake_on_the_second_leg())
+    try:
+        # the box has no holds or loiters: its stall window is the floor, 30 s
+        with pytest.raises(FlightError, match=r"flight stalled: no progress for \d+ s") as error:
+            await fly_mission(
+                copter, box_mission(home, side_m=200), out_dir=tmp_path, on_event=events.append
+            )
+        failed_at = time.monotonic()
+        await braking
+        message = str(error.value)
+        assert "stall window 30 s, vehicle clock" in message
+        assert "in BRAKE at item 5" in message
+        stalled = [e for e in events if isinstance(e, Stalled)]
+        assert len(stalled) == 1
+        assert stalled[0].mode == "BRAKE"
+        assert stalled[0].window_s == STALL_FLOOR_S
+        # a stall is declared at the first look past the window (every 1 s of the
+        # vehicle's clock at speed-up 20, longer on a busy machine)
+        assert STALL_FLOOR_S <= stalled[0].stalled_s < STALL_FLOOR_S + 5.0
+        # and on the wall clock no sooner than the window at the speed-up (30 / 20
+        # = 1.5 s), and not much later than a busy machine's SITL makes it
+        assert STALL_FLOOR_S / copter.speedup < failed_at - braked_at[0] < 30.0
+        # fly_mission sent it home after the failure: leave the shared copter landed
+        await watcher.wait_landed(timeout_s=120)
+        assert watcher.telemetry.mode in ("RTL", "LAND")
+    finally:
+        braking.cancel()
+        await watcher.close()
