@@ -87,6 +87,7 @@ async def fly_mission(
     estimate_s: float | None = None,
     timeout_s: float | None = None,
     link_timeout_s: float = 5.0,
+    link_outage_s: float | None = None,
     transfer_settings: TransferSettings = DEFAULT_SETTINGS,
     min_battery_pct: float = 30.0,
     signing_key: bytes | None = None,
@@ -121,6 +122,13 @@ async def fly_mission(
         progresses; default three times the route's estimate. Before it, the
         flight fails only after a stall window without progress (see
         :meth:`Vehicle.wait_landed`).
+    link_timeout_s : float
+        Wall seconds of silence after which the link counts as lost.
+    link_outage_s : float, optional
+        Wall seconds a lost link is waited for in flight (the vehicle flies on
+        its own, its GCS failsafe decides) before the flight ends with
+        ``LinkLostError``; default a quarter of the route's estimate at the
+        speed-up, at least 60 s.
     signing_key : bytes, optional
         The vehicle's MAVLink 2 signing key (32 bytes), for public networks.
     photo_points : sequence of (lat, lon)
@@ -143,8 +151,8 @@ async def fly_mission(
     deadline = FlightDeadline.for_mission(mission, estimate_s=estimate_s)
     if timeout_s is not None:
         deadline = replace(deadline, ceiling_s=timeout_s)
-    # wall seconds: the link comes back, or the flight is given up to the vehicle's failsafe
-    link_outage_s = max(60.0, estimate_flight_s(mission) * scale / 4)
+    if link_outage_s is None:
+        link_outage_s = max(60.0, estimate_flight_s(mission) * scale / 4)
     started = time.monotonic()
     events: list[FlightEvent] = []
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from missions.flight.errors import FlightError
-from missions.flight.events import FlightEvent, Overdue, Stalled
+from missions.flight.errors import FlightError, LinkLostError
+from missions.flight.events import FlightEvent, LinkLost, LinkRestored, Overdue, Stalled
 from missions.flight.fly import fly_mission
 from missions.flight.vehicle import STALL_FLOOR_S, Vehicle
+from missions.items import Mission
 from missions.plan import Sortie
-from sitl.instance import Home, Sitl
+from sitl.instance import Home, Sitl, gcs_port
 from tests.sitl.missions import box_mission
+from tests.sitl.proxy import LossyProxy
 
 pytestmark = [pytest.mark.sitl, pytest.mark.timeout(400)]
 
@@ -107,3 +110,110 @@ async def test_a_vehicle_that_stops_fails_after_the_stall_window(
     finally:
         braking.cancel()
         await watcher.close()
+
+
+async def watch(copter: Sitl) -> Vehicle:
+    """A second connection (serial 1) that reads the vehicle's clock and mode while the
+    flight's own link (serial 2, through a proxy) is cut."""
+    return await Vehicle.connect(
+        copter.url2, heartbeat_interval_s=copter.heartbeat_interval_s, source_system=WATCHER_SYSID
+    )
+
+
+def no_gcs_failsafe(home: Home) -> Mission:
+    """The 200 m box with ArduCopter's GCS failsafe off: a cut leaves it where it is."""
+    return replace(box_mission(home, side_m=200), params={"FS_GCS_ENABLE": 0})
+
+
+def boot_s(vehicle: Vehicle) -> float:
+    """The vehicle's clock, seconds since boot, at its latest position."""
+    assert vehicle.telemetry.position_time_boot_ms is not None
+    return vehicle.telemetry.position_time_boot_ms / 1000
+
+
+async def test_time_with_the_link_down_is_not_a_stall(
+    copter: Sitl, sample_sortie: Sortie, tmp_path: Path
+) -> None:
+    home = Home(*sample_sortie.home)
+    proxy = LossyProxy(gcs_port(copter.instance, 2), drop=0.0)
+    await proxy.start()
+    watcher = await watch(copter)
+    clock: dict[str, float] = {}
+
+    async def brake_then_cut() -> None:
+        await watcher.wait_until(lambda: watcher.telemetry.current_seq >= 5, 120, "on leg 2")
+        await watcher.set_mode("BRAKE")
+        clock["braked"] = boot_s(watcher)
+        await asyncio.sleep(0.3)  # the flight sees it stop (6 s of the vehicle's clock)
+        proxy.cut(2.5)  # about 50 s of the vehicle's clock at speed-up 20
+
+    def on_event(event: FlightEvent) -> None:
+        if isinstance(event, LinkLost | LinkRestored | Stalled):
+            clock[event.kind] = boot_s(watcher)
+
+    cutting = asyncio.create_task(brake_then_cut())
+    try:
+        with pytest.raises(FlightError, match="flight stalled"):
+            await fly_mission(
+                proxy.url,
+                no_gcs_failsafe(home),
+                out_dir=tmp_path,
+                speedup=copter.speedup,
+                link_timeout_s=0.5,
+                link_outage_s=30.0,
+                on_event=on_event,
+            )
+        await cutting
+        outage = clock["link_restored"] - clock["link_lost"]
+        # the link was down longer than the stall window: counted, the flight would
+        # have failed the moment it came back
+        assert outage > STALL_FLOOR_S
+        assert clock["braked"] < clock["link_lost"] < clock["link_restored"] < clock["stalled"]
+        # it failed a whole window after the link came back instead (read on the
+        # watcher's clock, which may lag the flight's by a position: 1 s of slack),
+        # in BRAKE for the 0.3 s before the cut, the outage and the window at least
+        assert clock["stalled"] - clock["link_restored"] >= STALL_FLOOR_S - 1.0
+        assert clock["stalled"] - clock["braked"] >= outage + STALL_FLOOR_S
+        await watcher.wait_landed(timeout_s=120)  # fly_mission sent it home
+    finally:
+        cutting.cancel()
+        await watcher.close()
+        await proxy.stop()
+
+
+async def test_a_link_down_past_the_outage_limit_ends_the_wait(
+    copter: Sitl, sample_sortie: Sortie, tmp_path: Path
+) -> None:
+    home = Home(*sample_sortie.home)
+    proxy = LossyProxy(gcs_port(copter.instance, 2), drop=0.0)
+    await proxy.start()
+    watcher = await watch(copter)
+
+    async def cut_on_leg_2() -> None:
+        await watcher.wait_until(lambda: watcher.telemetry.current_seq >= 5, 120, "on leg 2")
+        proxy.cut(5.0)
+
+    cutting = asyncio.create_task(cut_on_leg_2())
+    try:
+        started = time.monotonic()
+        with pytest.raises(
+            LinkLostError, match="link to the vehicle down for more than 1 s in flight"
+        ) as error:
+            await fly_mission(
+                proxy.url,
+                no_gcs_failsafe(home),
+                out_dir=tmp_path,
+                speedup=copter.speedup,
+                link_timeout_s=0.5,
+                link_outage_s=1.0,
+            )
+        await cutting
+        assert "last heard in AUTO at item 5" in str(error.value)
+        assert time.monotonic() - started < 60.0
+        # the vehicle flew on without the ground station: let it finish and land
+        await watcher.wait_landed(timeout_s=120)
+        assert not watcher.telemetry.armed
+    finally:
+        cutting.cancel()
+        await watcher.close()
+        await proxy.stop()
