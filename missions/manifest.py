@@ -19,17 +19,27 @@ interpolated from (or to the one held): large when statuses were lost.
 ``time_boot_ms`` is the trigger on the autopilot's boot clock and
 ``trigger_clock`` how it was found (``"utc"``, ``"boot"``, ``"arrival"``; see
 ``missions.flight.capture``).
-Manifests written before these fields read with them as None.
+``source`` says where the row came from: ``"camera_feedback"`` (live, from
+the CAMERA_FEEDBACK message) or ``"dataflash"`` (recovered after the flight
+from the vehicle's own log, its CAM and MNT records: see
+``missions.flight.logs``), so a recovered pose can be told from a live one.
+Manifests written before these fields read with them as None, except
+``source``, which reads as ``"camera_feedback"``: the only writer then.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 MANIFEST_NAME = "captures.jsonl"
+
+#: ``CapturePose.source``: a live CAMERA_FEEDBACK, or the vehicle's dataflash log.
+SOURCE_FEEDBACK = "camera_feedback"
+SOURCE_DATAFLASH = "dataflash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,7 @@ class CapturePose:
     gimbal_yaw_deg: float | None = None
     gimbal_gap_ms: float | None = None
     trigger_clock: str | None = None
+    source: str = SOURCE_FEEDBACK
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -85,6 +96,14 @@ def read_manifest(path: Path) -> list[CapturePose]:
 
 
 def write_manifest(path: Path, poses: Iterable[CapturePose]) -> None:
-    """Write a whole manifest (the flight layer appends line by line instead)."""
-    with path.open("w", encoding="utf-8") as fh:
+    """Write a whole manifest (the flight layer appends line by line instead).
+
+    Written beside it and renamed over it, so a crash while rewriting a
+    flight's manifest (to add recovered rows) never loses the rows it had.
+    """
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", encoding="utf-8") as fh:
         fh.writelines(pose.to_json() + "\n" for pose in poses)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, path)
