@@ -171,7 +171,7 @@ def pick_log(entries: Sequence[LogEntry], *, log_id: int | None = None) -> LogEn
 # -- download -------------------------------------------------------------------
 
 
-class _Blocks:
+class LogBlocks:
     """A log's bytes as 90-byte blocks (one LOG_DATA each), and which of them came."""
 
     def __init__(self, size: int) -> None:
@@ -182,8 +182,10 @@ class _Blocks:
     @property
     def received(self) -> int:
         """Bytes received so far (the last block may be short)."""
-        full = int(self.have.sum()) * LOG_DATA_BYTES
-        return min(full, self.size)
+        if not len(self.have):
+            return 0
+        short = len(self.have) * LOG_DATA_BYTES - self.size if self.have[-1] else 0
+        return int(self.have.sum()) * LOG_DATA_BYTES - short
 
     def add(self, ofs: int, count: int, data: Sequence[int] | bytes) -> bool:
         """Store one LOG_DATA; True when it was new. A block shorter than the rest
@@ -237,7 +239,7 @@ async def download_log(
     :data:`PROGRESS_BLOCKS` blocks and after each run. ``LogDownloadError``
     after ``max_stalls`` requests in a row that brought nothing.
     """
-    blocks = _Blocks(entry.size)
+    blocks = LogBlocks(entry.size)
     stalls = rounds = 0
     started = time.monotonic()
     with link.subscribe(mavlink.MAVLink_log_data_message, maxsize=10 * chunk_blocks) as sub:
@@ -273,7 +275,7 @@ async def download_log(
 
 async def _receive(
     sub: Subscription,
-    blocks: _Blocks,
+    blocks: LogBlocks,
     log_id: int,
     run: tuple[int, int],
     idle_s: float,
