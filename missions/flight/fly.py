@@ -127,8 +127,7 @@ async def fly_mission(
     link_outage_s : float, optional
         Wall seconds a lost link is waited for in flight (the vehicle flies on
         its own, its GCS failsafe decides) before the flight ends with
-        ``LinkLostError``; default a quarter of the route's estimate at the
-        speed-up, at least 60 s.
+        ``LinkLostError``; default from the plan (:func:`_link_outage_s`).
     signing_key : bytes, optional
         The vehicle's MAVLink 2 signing key (32 bytes), for public networks.
     photo_points : sequence of (lat, lon)
@@ -152,7 +151,7 @@ async def fly_mission(
     if timeout_s is not None:
         deadline = replace(deadline, ceiling_s=timeout_s)
     if link_outage_s is None:
-        link_outage_s = max(60.0, estimate_flight_s(mission) * scale / 4)
+        link_outage_s = _link_outage_s(mission, deadline, scale)
     started = time.monotonic()
     events: list[FlightEvent] = []
 
@@ -224,6 +223,19 @@ async def fly_mission(
     if missed:
         raise FlightAbortedError(f"flight {flight_id} landed without reaching items {list(missed)}")
     return result
+
+
+def _link_outage_s(mission: Mission, deadline: FlightDeadline, scale: float) -> float:
+    """How long a flight waits for a lost link, wall seconds.
+
+    Through a loss shorter than the plan's FS_GCS_TIMEOUT the vehicle carries
+    on with the mission, and the wait should still be there when the link
+    returns: so the failsafe's timeout plus a stall window, or a quarter of
+    the route's estimate, both on the vehicle's clock and scaled to the wall's
+    (``scale``: wall seconds per vehicle second), and at least 60 s.
+    """
+    failsafe_s = float(mission.params.get("FS_GCS_TIMEOUT", 0.0)) + deadline.stall_s
+    return max(60.0, max(failsafe_s, estimate_flight_s(mission) / 4) * scale)
 
 
 async def _pump(
