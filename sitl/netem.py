@@ -59,7 +59,9 @@ class Direction:
     deviation, for either distribution. ``"normal"`` is clipped at zero;
     ``"gamma"`` is ``delay_ms - jitter_ms * sqrt(gamma_shape)`` plus a gamma
     variate of that shape, a floor with a tail to the right as radio
-    retransmissions give (the floor must not be negative). ``rate_bytes_s``
+    retransmissions give (the floor must not be negative). ``in_order`` holds
+    a unit until the one before it has arrived (head-of-line blocking, as LTE's
+    in-sequence delivery does) instead of letting it overtake. ``rate_bytes_s``
     None means no cap.
     """
 
@@ -67,6 +69,7 @@ class Direction:
     jitter_ms: float = 0.0
     jitter: Jitter = "normal"
     gamma_shape: float = 2.0
+    in_order: bool = False
     p_good_bad: float = 0.0
     r_bad_good: float = 1.0
     loss_good: float = 0.0
@@ -170,7 +173,9 @@ LTE_CELL_EDGE = Profile(
 values, not measured here: commercial LTE round trips are some 40 to 70 ms in
 the middle of a cell and pass 150 ms at its edge, where HARQ and RLC
 retransmissions (8 ms a HARQ round in FDD) add a tail, hence 80 ms one way with
-a 30 ms deviation, gamma-shaped (floor 38 ms). Losses come in bursts: bad spells
+a 30 ms deviation, gamma-shaped (floor 38 ms). Units overtake one another when
+the jitter exceeds their gap, harsher than LTE, whose RLC and PDCP mostly deliver
+in sequence (``in_order=True`` models that). Losses come in bursts: bad spells
 of 5 units on average (1 / r) losing half, entered once in 200 units; mean loss
 0.0244 * 0.5 + 0.9756 * 0.002 = 1.4 %. The modem's uplink at the edge gives a few
 hundred kbit/s: 500 kbit/s from the vehicle, 2 Mbit/s to it, with half a second
@@ -256,6 +261,7 @@ class _Pipe:
         self._timer: asyncio.TimerHandle | None = None
         self._next = 0
         self._highest = -1
+        self._last_arrival = -math.inf
 
     def push(self, data: bytes) -> None:
         """Take one unit in at the loop's current time."""
@@ -272,6 +278,9 @@ class _Pipe:
             self._drop("queue")
             return
         arrives = departs + self._delay_s()
+        if self.spec.in_order:
+            arrives = max(arrives, self._last_arrival)
+            self._last_arrival = arrives
         number = self._next
         self._next += 1
         if arrives <= now and not self._heap:
@@ -279,7 +288,8 @@ class _Pipe:
             return
         self.delayed += 1
         heapq.heappush(self._heap, (arrives, number, data))
-        self._serve(loop)
+        if self._timer is None or arrives < self._timer.when():
+            self._serve(loop)
 
     def close(self) -> None:
         if self._timer is not None:

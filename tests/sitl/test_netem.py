@@ -210,14 +210,17 @@ async def test_gilbert_elliott_loss_and_burst_length_match_the_model(open_link: 
     assert emu.sent["down"] == len(received)
 
 
-async def test_units_reorder_when_jitter_exceeds_the_gap_and_not_without_jitter(
+async def test_units_reorder_when_jitter_exceeds_the_gap_not_without_jitter_nor_in_order(
     open_link: Any,
 ) -> None:
     seed, n = 5, 200
     jittery = await open_link(down_only(Direction(delay_ms=20.0, jitter_ms=5.0)), seed=seed)
     steady = await open_link(down_only(Direction(delay_ms=20.0)), seed=seed)
-    readings = [link.reading(UNIT.size, quiet_s=0.5) for link in (jittery, steady)]
-    for link in (jittery, steady):  # bursts of 10 back to back: gaps of microseconds
+    in_sequence = Direction(delay_ms=20.0, jitter_ms=5.0, in_order=True)
+    queued = await open_link(down_only(in_sequence), seed=seed)
+    links = (jittery, steady, queued)
+    readings = [link.reading(UNIT.size, quiet_s=0.5) for link in links]
+    for link in links:  # bursts of 10 back to back: gaps of microseconds
         await send_in_bursts(link, n, size=UNIT.size, burst=10, gap_s=0.005)
     late = times_in_order(await readings[0])
     # within a burst the order of arrival is a random permutation of 10, where
@@ -229,6 +232,9 @@ async def test_units_reorder_when_jitter_exceeds_the_gap_and_not_without_jitter(
     in_order = await readings[1]
     assert [u.number for u in in_order] == list(range(n))
     assert steady.emulator.reordered["down"] == 0
+    # in order: the same jitter, each unit held behind the one before
+    assert [u.number for u in await readings[2]] == list(range(n))
+    assert queued.emulator.reordered["down"] == 0
 
 
 async def test_bandwidth_cap_holds_the_throughput(open_link: Any) -> None:
