@@ -44,6 +44,7 @@ What the log says, read from ArduPilot's source:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import statistics
@@ -218,40 +219,77 @@ class LogBlocks:
         return ofs, min(blocks * LOG_DATA_BYTES, self.size - ofs)
 
 
+@dataclass(slots=True)
+class ReplyWait:
+    """How long to wait for a request's LOG_DATA: ``factor`` times the smoothed time to
+    its first reply (smoothed as TCP smooths its round-trip time, RFC 6298), within
+    [``floor_s``, ``ceiling_s``]; ``ceiling_s`` until a reply was timed."""
+
+    ceiling_s: float
+    floor_s: float = 0.1
+    factor: float = 4.0
+    smoothed_s: float | None = None
+
+    def observe(self, reply_s: float) -> None:
+        if self.smoothed_s is None:
+            self.smoothed_s = reply_s
+        else:
+            self.smoothed_s += (reply_s - self.smoothed_s) / 8.0
+
+    @property
+    def timeout_s(self) -> float:
+        if self.smoothed_s is None:
+            return self.ceiling_s
+        return min(self.ceiling_s, max(self.floor_s, self.factor * self.smoothed_s))
+
+
+def next_requests(runs: list[tuple[int, int]], window: int) -> list[tuple[int, int]]:
+    """The runs to ask for at once: the first alone when it is longer than a block (the
+    vehicle drops requests while it sends a range), else up to ``window`` single
+    blocks (each is sent whole in the handler of its request, so none is dropped)."""
+    singles = list(itertools.takewhile(lambda run: run[1] == 1, runs[:window]))
+    return singles or runs[:1]
+
+
 async def download_log(
     link: MavLink,
     entry: LogEntry,
     *,
     on_progress: ProgressCallback | None = None,
-    idle_s: float = 0.5,
+    idle_s: float = 1.0,
     chunk_blocks: int = 128,
+    window: int = 16,
     max_stalls: int = 10,
 ) -> bytes:
     """The whole log ``entry`` (LOG_REQUEST_DATA, LOG_DATA, LOG_REQUEST_END).
 
-    Asked for one run of missing blocks at a time, at most ``chunk_blocks``
+    Asked for a run of missing blocks at a time, at most ``chunk_blocks``
     (11.5 kB at 128): the vehicle drops a request that arrives while it still
     sends a range, and sends a range as fast as its link takes it, faster than
     a receive buffer holds (one request for a whole 8 MB SITL log lost most of
-    it). What a lossy link loses comes back as a hole, asked for again next.
-    A run is done when its last block came, or after ``idle_s`` without a
-    LOG_DATA. ``on_progress(received, size)`` (bytes) every
-    :data:`PROGRESS_BLOCKS` blocks and after each run. ``LogDownloadError``
-    after ``max_stalls`` requests in a row that brought nothing.
+    it). What a lossy link loses comes back as holes, asked for again next,
+    ``window`` single blocks at once (:func:`next_requests`). A request is
+    done when its last block came, or after :class:`ReplyWait` (at most
+    ``idle_s``) without a LOG_DATA. ``on_progress(received, size)`` (bytes)
+    every :data:`PROGRESS_BLOCKS` blocks and after each request.
+    ``LogDownloadError`` after ``max_stalls`` requests in a row that brought
+    nothing.
     """
     blocks = LogBlocks(entry.size)
+    wait = ReplyWait(idle_s)
     stalls = rounds = 0
     started = time.monotonic()
     with link.subscribe(mavlink.MAVLink_log_data_message, maxsize=10 * chunk_blocks) as sub:
         try:
-            while runs := blocks.holes(chunk_blocks)[:1]:
-                ofs, size = blocks.span(*runs[0])
-                link.send(
-                    link.mav.log_request_data_encode(
-                        link.target_system, link.target_component, entry.id, ofs, size
+            while runs := next_requests(blocks.holes(chunk_blocks), window):
+                for run in runs:
+                    ofs, size = blocks.span(*run)
+                    link.send(
+                        link.mav.log_request_data_encode(
+                            link.target_system, link.target_component, entry.id, ofs, size
+                        )
                     )
-                )
-                new = await _receive(sub, blocks, entry.id, runs[0], idle_s, on_progress)
+                new = await _receive(sub, blocks, entry.id, runs, wait, on_progress)
                 rounds += 1
                 stalls = 0 if new else stalls + 1
                 if on_progress is not None:
@@ -264,11 +302,12 @@ async def download_log(
         finally:
             link.send(link.mav.log_request_end_encode(link.target_system, link.target_component))
     logger.info(
-        "log %d: %d bytes in %.1f s, %d requests",
+        "log %d: %d bytes in %.1f s, %d requests, replies wait %.3f s",
         entry.id,
         blocks.size,
         time.monotonic() - started,
         rounds,
+        wait.timeout_s,
     )
     return bytes(blocks.data)
 
@@ -277,20 +316,24 @@ async def _receive(
     sub: Subscription,
     blocks: LogBlocks,
     log_id: int,
-    run: tuple[int, int],
-    idle_s: float,
+    runs: list[tuple[int, int]],
+    wait: ReplyWait,
     on_progress: ProgressCallback | None,
 ) -> int:
-    """LOG_DATA into ``blocks`` until the last block of ``run`` (first block, blocks)
-    is in or ``idle_s`` passes without one; the number of new blocks."""
+    """LOG_DATA into ``blocks`` until the last block of each of ``runs`` (first block,
+    blocks) is in or ``wait`` passes without one; the number of new blocks. The
+    first one's delay times ``wait``."""
     new = 0
-    end = run[0] + run[1] - 1
-    while end < len(blocks.have) and not blocks.have[end]:
+    asked = time.monotonic()
+    ends = [first + count - 1 for first, count in runs]
+    while any(end < len(blocks.have) and not blocks.have[end] for end in ends):
         try:
-            msg = await sub.get(idle_s, waiting_for="LOG_DATA")
+            msg = await sub.get(wait.timeout_s, waiting_for="LOG_DATA")
         except LinkTimeoutError:
             break
         if msg.id == log_id and blocks.add(int(msg.ofs), int(msg.count), msg.data):
+            if not new:
+                wait.observe(time.monotonic() - asked)
             new += 1
             if on_progress is not None and new % PROGRESS_BLOCKS == 0:
                 on_progress(blocks.received, blocks.size)

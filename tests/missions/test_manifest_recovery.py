@@ -15,8 +15,10 @@ from missions.flight.logs import (
     CamRecord,
     LogBlocks,
     LogDownloadError,
+    ReplyWait,
     merge_captures,
     mount_sample,
+    next_requests,
     recovered_pose,
 )
 from missions.manifest import (
@@ -190,3 +192,31 @@ def test_log_blocks_find_holes_and_a_short_end() -> None:
     assert bytes(blocks.data) == bytes(range(90)) + bytes([1] * 90) + bytes([7] * 20)
     assert blocks.received == 200
     assert LOG_DATA_BYTES == 90
+
+
+def test_holes_are_asked_for_one_range_or_many_single_blocks() -> None:
+    # a range of blocks is asked for alone (the vehicle drops requests while it sends
+    # one); single blocks, sent whole in their request's handler, several at once
+    assert next_requests([(0, 128), (130, 1)], window=16) == [(0, 128)]
+    assert next_requests([(3, 1), (9, 1), (12, 1), (20, 128)], window=2) == [(3, 1), (9, 1)]
+    assert next_requests([(3, 1), (9, 1), (20, 128)], window=16) == [(3, 1), (9, 1)]
+    assert next_requests([], window=16) == []
+
+
+def test_reply_wait_follows_the_smoothed_reply_time() -> None:
+    wait = ReplyWait(ceiling_s=1.0)
+    assert wait.timeout_s == 1.0  # nothing timed yet
+    wait.observe(0.2)
+    assert wait.timeout_s == pytest.approx(0.8)  # 4 x 0.2
+    wait.observe(0.04)
+    # smoothed 0.2 + (0.04 - 0.2) / 8 = 0.18, times 4 = 0.72
+    assert wait.timeout_s == pytest.approx(0.72)
+    wait.observe(0.5)
+    # 0.18 + (0.5 - 0.18) / 8 = 0.22, times 4 = 0.88
+    assert wait.timeout_s == pytest.approx(0.88)
+    for _ in range(40):
+        wait.observe(0.001)
+    assert wait.timeout_s == 0.1  # never below the floor
+    slow = ReplyWait(ceiling_s=1.0)
+    slow.observe(2.0)
+    assert slow.timeout_s == 1.0  # nor above the ceiling
