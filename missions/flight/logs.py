@@ -516,13 +516,33 @@ def _unlogged_gimbal(
     return horizon_sample(at, GimbalFrame.EARTH, earth[0], gap_ms=earth[1])
 
 
+#: CAM logs the vehicle's attitude in whole centidegrees: a camera this close to
+#: straight down (or up) is taken as straight down, as the live rows say it.
+CAM_RESOLUTION_DEG = 0.01
+
+
+def camera_euler(matrix: NDArray[np.float64]) -> tuple[float, float, float]:
+    """Z-Y-X Euler angles (roll, pitch, yaw; degrees) of a camera-to-NED matrix (3, 3).
+
+    As :func:`euler`, except that within :data:`CAM_RESOLUTION_DEG` of straight
+    down the turn is put in yaw (roll 0, yaw where the image top points), as
+    :func:`euler` does only at exactly straight down: otherwise a camera that
+    the log's rounding leaves 0.005 degrees off nadir reads as roll -55, yaw 55.
+    """
+    roll, pitch, yaw = euler(matrix)
+    if 90.0 - abs(pitch) >= CAM_RESOLUTION_DEG:
+        return roll, pitch, yaw
+    turn = math.degrees(math.atan2(-float(matrix[0, 1]), float(matrix[1, 1])))
+    return 0.0, math.copysign(90.0, pitch), turn % 360.0
+
+
 def recovered_pose(
     cam: CamRecord, gimbal: GimbalSample | None, time_utc: str, planned_index: int | None
 ) -> CapturePose:
     """The manifest row of a photo from its CAM: the vehicle's attitude is CAM's
     (NED, yaw from true north), the camera's that composed with ``gimbal``
     (:func:`camera_matrix`, in the gimbal's frame)."""
-    cam_roll, cam_pitch, cam_yaw = euler(camera_matrix(cam.vehicle_rpy_deg, gimbal))
+    cam_roll, cam_pitch, cam_yaw = camera_euler(camera_matrix(cam.vehicle_rpy_deg, gimbal))
     raw: tuple[float | None, ...] = (None, None, None)
     if gimbal is not None:
         raw = tuple(round(a, 3) for a in gimbal.angles_deg)
@@ -646,13 +666,28 @@ async def recover_missing_captures(
     """
     if vehicle.telemetry.armed:
         raise LogDownloadError("the vehicle is armed: ArduPilot sends its logs only when disarmed")
-    present = read_manifest(manifest_path) if manifest_path.exists() else []
     link: MavLink = vehicle.link
     entry = pick_log(await list_logs(link), log_id=log_id)
     logger.info("downloading log %d (%d bytes) for %s", entry.id, entry.size, manifest_path)
     data = await download_log(link, entry, on_progress=on_progress)
     log_path = manifest_path.with_name(f"dataflash-{entry.id}.bin")
     log_path.write_bytes(data)
+    report = recover_from_log(
+        manifest_path, log_path, photo_points=photo_points, match_within_m=match_within_m
+    )
+    return replace(report, log_id=entry.id)
+
+
+def recover_from_log(
+    manifest_path: Path,
+    log_path: Path,
+    *,
+    photo_points: Sequence[tuple[float, float]] = (),
+    match_within_m: float = 10.0,
+) -> RecoveryReport:
+    """Add the manifest's missing photos from a dataflash log file already here
+    (downloaded, or copied off the vehicle's SD card), and report."""
+    present = read_manifest(manifest_path) if manifest_path.exists() else []
     cams = read_cams(log_path)
     merged, report = merge_captures(
         present, cams, planned_index=nearest_planned(photo_points, match_within_m)
@@ -660,12 +695,12 @@ async def recover_missing_captures(
     if report.recovered:
         write_manifest(manifest_path, merged)
     logger.info(
-        "%s: %d photos, %d rows, %d recovered from log %d, %d still missing",
+        "%s: %d photos, %d rows, %d recovered from %s, %d still missing",
         manifest_path,
         report.expected,
         report.present,
         report.recovered,
-        entry.id,
+        log_path.name,
         len(report.still_missing),
     )
-    return replace(report, log_id=entry.id, log_bytes=len(data))
+    return replace(report, log_bytes=log_path.stat().st_size)

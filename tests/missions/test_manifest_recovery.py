@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from missions.flight.capture import GimbalFrame
+from missions.flight.capture import GimbalFrame, rotation
 from missions.flight.logs import (
     LOG_DATA_BYTES,
     CamRecord,
     LogBlocks,
     LogDownloadError,
     ReplyWait,
+    camera_euler,
     merge_captures,
     mount_sample,
     next_requests,
@@ -220,3 +221,14 @@ def test_reply_wait_follows_the_smoothed_reply_time() -> None:
     slow = ReplyWait(ceiling_s=1.0)
     slow.observe(2.0)
     assert slow.timeout_s == 1.0  # nor above the ceiling
+
+
+def test_a_camera_within_the_logs_rounding_of_nadir_reads_as_straight_down() -> None:
+    # at pitch -90 Rz(y) Ry(-90) Rx(r) turns the image by r + y: roll -55, yaw 85 is
+    # an image top at 30 deg; 0.003 deg off nadir (under CAM's 0.01 deg) reads so
+    assert camera_euler(rotation(-55.0, -89.997, 85.0)) == pytest.approx(
+        (0.0, -90.0, 30.0), abs=0.01
+    )
+    assert camera_euler(rotation(0.0, -89.995, 30.0)) == pytest.approx((0.0, -90.0, 30.0))
+    # 0.02 deg off is more than the rounding: left as it is
+    assert camera_euler(rotation(0.0, -89.98, 30.0)) == pytest.approx((0.0, -89.98, 30.0))
