@@ -22,10 +22,13 @@ from missions.flight.events import (
     ItemReached,
     Landed,
     ModeChanged,
+    Overdue,
     Progress,
+    Stalled,
     StatusText,
 )
-from missions.flight.vehicle import Vehicle, reached_all
+from missions.flight.fly import outage_wait_s
+from missions.flight.vehicle import FlightDeadline, Vehicle, reached_all
 from missions.manifest import MANIFEST_NAME
 from server.planning import items_from_json
 from store.models import FlightStatus, Mission
@@ -34,7 +37,6 @@ if TYPE_CHECKING:
     from server.flights import FlightManager, FlightRun, LaunchTarget
 
 logger = logging.getLogger(__name__)
-ROUTE_SPEED_M_S = 3.0
 
 
 class VehiclePilot:
@@ -83,6 +85,17 @@ def event_changes(event: FlightEvent) -> dict[str, Any]:
         return {"last_reached": event.seq}
     if isinstance(event, Landed):
         return {"lat": event.lat, "lon": event.lon, "message": "landed"}
+    if isinstance(event, Overdue):
+        left = "" if event.eta_s is None else f", about {event.eta_s:.0f} s left"
+        return {
+            "overdue_s": round(event.elapsed_s - event.estimate_s),
+            "message": f"overdue, still flying: {event.to_go_m:.0f} m to go{left}",
+        }
+    if isinstance(event, Stalled):
+        return {
+            "message": f"stalled: no progress for {event.stalled_s:.0f} s in {event.mode} "
+            f"at item {event.seq}; returning home"
+        }
     return {}
 
 
@@ -138,8 +151,11 @@ async def fly_mission(
             await vehicle.start_mission()
             manager.record(run, FlightStatus.FLYING, message="flying the mission")
             speedup = manager.settings.sitl_speedup if target.sitl else 1
-            limit = 180.0 + 2 * mission.length_m / ROUTE_SPEED_M_S / speedup
-            await vehicle.wait_landed(timeout_s=limit, link_outage_s=max(60.0, limit / 4))
+            # failed only when it stops making progress, on the vehicle's clock
+            deadline = FlightDeadline.for_mission(items)
+            await vehicle.wait_landed(
+                deadline=deadline, link_outage_s=outage_wait_s(items, deadline, 1 / speedup)
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 if vehicle.telemetry.armed:

@@ -9,7 +9,7 @@ The API other packages use::
     await vehicle.preflight(); await vehicle.start_mission()
     async for event in vehicle.event_stream(): ...
     await vehicle.pause(); await vehicle.resume(); await vehicle.return_to_launch()
-    await vehicle.wait_landed(timeout_s=...)
+    await vehicle.wait_landed()                    # fails only a stalled flight
 
 Errors are in :mod:`missions.flight.errors`, all under ``FlightError``.
 """

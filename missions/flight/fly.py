@@ -151,7 +151,7 @@ async def fly_mission(
     if timeout_s is not None:
         deadline = replace(deadline, ceiling_s=timeout_s)
     if link_outage_s is None:
-        link_outage_s = _link_outage_s(mission, deadline, scale)
+        link_outage_s = outage_wait_s(mission, deadline, scale)
     started = time.monotonic()
     events: list[FlightEvent] = []
 
@@ -225,7 +225,7 @@ async def fly_mission(
     return result
 
 
-def _link_outage_s(mission: Mission, deadline: FlightDeadline, scale: float) -> float:
+def outage_wait_s(mission: Mission, deadline: FlightDeadline, scale: float) -> float:
     """How long a flight waits for a lost link, wall seconds.
 
     Through a loss shorter than the plan's FS_GCS_TIMEOUT the vehicle carries

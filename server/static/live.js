@@ -54,6 +54,7 @@ function describeState(s) {
   if (typeof s.battery_pct === "number") parts.push(`battery ${fmt(s.battery_pct, 0)}%`);
   if (typeof s.current_item === "number") parts.push(`item ${s.current_item}${s.item_count ? "/" + s.item_count : ""}`);
   if (typeof s.photos === "number") parts.push(`${s.photos} photos`);
+  if (typeof s.overdue_s === "number") parts.push(`overdue, still flying (+${fmt(s.overdue_s, 0)} s)`);
   if (s.message) parts.push(`<span class="muted">${esc(s.message)}</span>`);
   return parts.join(" · ");
 }

@@ -36,3 +36,18 @@ def test_control_of_a_flight_not_running_here_is_refused(client: TestClient, hea
     both = {"mission_id": flight["id"], "connection": link, "sitl": True}
     r = client.post("/api/v1/flights", json=both, headers=op)
     assert r.status_code == 422 and "exactly one" in r.json()["detail"]
+
+
+def test_an_overdue_flight_is_shown_still_flying_and_a_stalled_one_why() -> None:
+    from missions.flight.events import Overdue, Stalled
+    from server.flying import event_changes
+
+    late = event_changes(Overdue(estimate_s=520.0, elapsed_s=611.4, to_go_m=180.2, eta_s=36.0))
+    assert late["overdue_s"] == 91  # 611.4 - 520.0, rounded
+    assert late["message"] == "overdue, still flying: 180 m to go, about 36 s left"
+    still = event_changes(Overdue(estimate_s=40.0, elapsed_s=41.0, to_go_m=5.0, eta_s=None))
+    assert still["message"] == "overdue, still flying: 5 m to go"
+    stalled = event_changes(
+        Stalled(stalled_s=31.2, window_s=30.0, mode="BRAKE", seq=5, to_go_m=200.0)
+    )
+    assert stalled["message"] == "stalled: no progress for 31 s in BRAKE at item 5; returning home"
