@@ -39,7 +39,10 @@ async def test_rows_lost_from_the_manifest_come_back_from_the_log(
         copter, box_mission(home, side_m=150, trigger_m=15), out_dir=tmp_path
     )
     live = read_manifest(result.manifest_path)
-    assert len(live) >= 30  # 600 m of box at one photo per 15 m, and the first at the start
+    # 600 m of box at one photo per 15 m and one at the start: 41; SITL at speed-up 20
+    # under load loses CAMERA_FEEDBACKs even on a local link (a loaded machine's run
+    # had 17 rows), which the log recovers too
+    assert len(live) >= 10
     # the 4th to 8th photos and the last, as a drop-out and a lost message would take
     # them. Not the first: it is the "trigger now" of DO_SET_CAM_TRIGG_DIST in the
     # mission's loop right after DO_MOUNT_CONTROL, where the log's MNT (the servo
@@ -68,11 +71,12 @@ async def test_rows_lost_from_the_manifest_come_back_from_the_log(
     # every photo the vehicle logged has a row, and no other
     assert [p.index for p in poses] == [c.index for c in cams]
     assert [c.index for c in cams] == list(range(cams[0].index, cams[-1].index + 1))
-    assert (report.expected, report.recovered, report.still_missing) == (len(cams), 6, ())
-    assert report.present == len(live) - 6
+    assert (report.expected, report.still_missing) == (len(cams), ())
+    assert (report.present, report.recovered) == (len(live) - 6, len(cams) - len(live) + 6)
+    came_live = {p.index for p in live} - set(taken)
     for pose in poses:
         if pose.index not in taken:
-            assert pose.source == SOURCE_FEEDBACK
+            assert pose.source == (SOURCE_FEEDBACK if pose.index in came_live else SOURCE_DATAFLASH)
             continue
         was = taken[pose.index]
         assert pose.source == SOURCE_DATAFLASH
