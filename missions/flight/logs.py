@@ -143,7 +143,8 @@ async def list_logs(link: MavLink, *, idle_s: float = 2.0, attempts: int = 5) ->
                     break
                 if msg.num_logs == 0:
                     raise NoLogError("the vehicle has no dataflash log (LOG_BACKEND_TYPE 0?)")
-                last = int(msg.last_log_num)
+                # the list is numbered 1..num_logs (last_log_num is the request's end)
+                last = int(msg.num_logs)
                 entries[int(msg.id)] = LogEntry(int(msg.id), int(msg.time_utc), int(msg.size))
                 if all(i in entries for i in range(1, last + 1)):
                     return [entries[i] for i in range(1, last + 1)]
