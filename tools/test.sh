@@ -41,4 +41,5 @@ mypy
 lint-imports
 # property tests draw a fixed seed unless told otherwise (HYPOTHESIS_PROFILE=dev for 500 random)
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
-python -m pytest "$@"
+# the slowest tests, to keep CI within its 25 minutes
+python -m pytest --durations=25 "$@"
