@@ -3,7 +3,9 @@ vehicle's dataflash log, downloaded over a link that loses 5 % of its datagrams.
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from missions.flight.capture import rotation
 from missions.flight.fly import fly_mission
-from missions.flight.logs import read_cams, recover_missing_captures
+from missions.flight.logs import NoLogError, read_cams, recover_missing_captures
 from missions.flight.vehicle import Vehicle
 from missions.geo import distance_m
 from missions.manifest import SOURCE_DATAFLASH, SOURCE_FEEDBACK, read_manifest, write_manifest
@@ -101,3 +103,25 @@ async def test_rows_lost_from_the_manifest_come_back_from_the_log(
         )
         assert was.time_boot_ms is not None and pose.time_boot_ms is not None
         assert abs(was.time_boot_ms - pose.time_boot_ms) <= 1
+
+
+def test_a_vehicle_without_logs_says_so(
+    sitl_factory: Callable[..., Sitl], sample_sortie: Sortie, tmp_path: Path
+) -> None:
+    # dataflash logging off, as the SITL defaults had it: the listing is one LOG_ENTRY
+    # with num_logs 0 (AP_Logger::handle_log_request_list). Not a coroutine: the
+    # factory starts SITL with asyncio.run
+    sitl = sitl_factory(Home(*sample_sortie.home), speedup=20, params={"LOG_BACKEND_TYPE": 0})
+    manifest = tmp_path / "captures.jsonl"
+    manifest.write_text("", encoding="utf-8")
+
+    async def recover() -> None:
+        vehicle = await Vehicle.connect(sitl.url, heartbeat_interval_s=sitl.heartbeat_interval_s)
+        try:
+            await recover_missing_captures(vehicle, manifest)
+        finally:
+            await vehicle.close()
+
+    with pytest.raises(NoLogError, match="no dataflash log"):
+        asyncio.run(recover())
+    assert manifest.read_text(encoding="utf-8") == ""
