@@ -28,8 +28,9 @@ from missions.flight.events import (
     StatusText,
 )
 from missions.flight.fly import outage_wait_s
+from missions.flight.logs import recover_after_landing
 from missions.flight.vehicle import FlightDeadline, Vehicle, reached_all
-from missions.manifest import MANIFEST_NAME
+from missions.manifest import MANIFEST_NAME, read_manifest
 from server.planning import items_from_json
 from store.models import FlightStatus, Mission
 
@@ -126,6 +127,7 @@ async def fly_mission(
     """Fly ``mission`` to the end; the returned status is what the flight ended as."""
     items = items_from_json(mission.plan or {}, name=mission.name)
     flight_dir = manager.settings.flights_dir / str(run.flight_id)
+    manifest = flight_dir / MANIFEST_NAME
     flight_dir.mkdir(parents=True, exist_ok=True)
     run.publish(message="starting SITL" if target.sitl else f"connecting to {target.connection}")
     async with _endpoint(target, mission, manager.settings.sitl_speedup) as (url, heartbeat):
@@ -139,7 +141,7 @@ async def fly_mission(
         pump = asyncio.create_task(_pump(vehicle, run), name=f"flight-{run.flight_id}-events")
         await asyncio.sleep(0)
         try:
-            vehicle.record_captures(flight_dir / MANIFEST_NAME)
+            vehicle.record_captures(manifest)
             run.publish(message="uploading the mission")
             await vehicle.upload_mission(items)
             run.publish(message="setting the fence and failsafe parameters")
@@ -156,6 +158,9 @@ async def fly_mission(
             await vehicle.wait_landed(
                 deadline=deadline, link_outage_s=outage_wait_s(items, deadline, 1 / speedup)
             )
+            recovery = await recover_after_landing(vehicle, manifest)
+            if recovery is not None:
+                run.publish(message=f"{recovery.recovered} photos' poses recovered from the log")
         except BaseException:
             with contextlib.suppress(Exception):
                 if vehicle.telemetry.armed:
@@ -166,10 +171,9 @@ async def fly_mission(
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-            run.publish(
-                distance_m=round(vehicle.distance_flown_m, 1), photos=vehicle.captures_written
-            )
             await vehicle.close()
+            photos = len(read_manifest(manifest)) if manifest.exists() else 0
+            run.publish(distance_m=round(vehicle.distance_flown_m, 1), photos=photos)
     missed = reached_all(vehicle.telemetry.reached, items)
     if pilot.aborted:
         run.publish(message="aborted by the operator; landed at home")
@@ -177,7 +181,7 @@ async def fly_mission(
     if missed:
         run.publish(message=f"landed without reaching items {missed[:10]}")
         return FlightStatus.ABORTED
-    run.publish(message=f"landed; {vehicle.captures_written} photos")
+    run.publish(message=f"landed; {photos} photos")
     return FlightStatus.LANDED
 
 

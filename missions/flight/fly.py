@@ -23,11 +23,12 @@ from typing import Protocol
 
 from missions.flight.errors import FlightAbortedError, FlightError
 from missions.flight.events import FlightEvent
+from missions.flight.logs import recover_after_landing
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
 from missions.flight.vehicle import FlightDeadline, Vehicle, estimate_flight_s, reached_all
 from missions.geo import distance_m
 from missions.items import Mission
-from missions.manifest import MANIFEST_NAME
+from missions.manifest import MANIFEST_NAME, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class FlightResult:
     events_path: Path
     summary_path: Path
     captures: int
+    captures_recovered: int
+    """Of ``captures``, rows whose CAMERA_FEEDBACK was lost, rebuilt from the vehicle's log."""
     distance_flown_m: float
     duration_s: float
     items_reached: tuple[int, ...]
@@ -92,6 +95,7 @@ async def fly_mission(
     min_battery_pct: float = 30.0,
     signing_key: bytes | None = None,
     photo_points: Sequence[tuple[float, float]] = (),
+    recover_photos: bool = True,
 ) -> FlightResult:
     """Upload, set its parameters, check, arm, fly ``mission`` in AUTO; return once landed.
 
@@ -127,12 +131,17 @@ async def fly_mission(
     link_outage_s : float, optional
         Wall seconds a lost link is waited for in flight (the vehicle flies on
         its own, its GCS failsafe decides) before the flight ends with
-        ``LinkLostError``; default from the plan (:func:`_link_outage_s`).
+        ``LinkLostError``; default from the plan (:func:`outage_wait_s`).
     signing_key : bytes, optional
         The vehicle's MAVLink 2 signing key (32 bytes), for public networks.
     photo_points : sequence of (lat, lon)
         The planned photo points, in order: each capture near one records its
         index as ``planned_index`` in the manifest.
+    recover_photos : bool
+        After landing, recover the photos whose CAMERA_FEEDBACK was lost from
+        the vehicle's dataflash log
+        (:func:`~missions.flight.logs.recover_after_landing`); the log is
+        downloaded only when the manifest lacks photos.
 
     Raises ``FlightAbortedError`` when the flight ends away from home or
     before every waypoint was reached; the flight directory is kept.
@@ -180,16 +189,21 @@ async def fly_mission(
                 await asyncio.shield(vehicle.return_to_launch())
             raise
         await asyncio.sleep(0.2)  # the last events of the landing
+        recovery = (
+            await recover_after_landing(vehicle, manifest_path, photo_points=photo_points)
+            if recover_photos
+            else None
+        )
     finally:
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
         position = vehicle.telemetry.position
         home = vehicle.telemetry.home
-        captures = vehicle.captures_written
         outages = vehicle.link.reconnects + sum(1 for e in events if e.kind == "link_lost")
         await vehicle.close()
 
+    captures = len(read_manifest(manifest_path))  # live rows and any recovered from the log
     reached = tuple(sorted(vehicle.telemetry.reached))
     missed = tuple(reached_all(vehicle.telemetry.reached, mission))
     landed = (position.lat, position.lon) if position else (0.0, 0.0)
@@ -202,6 +216,7 @@ async def fly_mission(
         events_path=events_path,
         summary_path=flight_dir / "flight.json",
         captures=captures,
+        captures_recovered=recovery.recovered if recovery is not None else 0,
         distance_flown_m=round(vehicle.distance_flown_m, 1),
         duration_s=round(time.monotonic() - started, 1),
         items_reached=reached,

@@ -98,6 +98,10 @@ PROGRESS_BLOCKS = 2000
 ProgressCallback = Callable[[int, int], None]
 
 
+#: How many of the newest logs are tried for the flight's (see recover_missing_captures).
+LOGS_TRIED = 8
+
+
 class LogDownloadError(FlightError):
     """The vehicle's log could not be listed, downloaded or matched to the flight."""
 
@@ -668,15 +672,32 @@ async def recover_missing_captures(
     if vehicle.telemetry.armed:
         raise LogDownloadError("the vehicle is armed: ArduPilot sends its logs only when disarmed")
     link: MavLink = vehicle.link
-    entry = pick_log(await list_logs(link), log_id=log_id)
-    logger.info("downloading log %d (%d bytes) for %s", entry.id, entry.size, manifest_path)
-    data = await download_log(link, entry, on_progress=on_progress)
-    log_path = manifest_path.with_name(f"dataflash-{entry.id}.bin")
-    log_path.write_bytes(data)
-    report = recover_from_log(
-        manifest_path, log_path, photo_points=photo_points, match_within_m=match_within_m
-    )
-    return replace(report, log_id=entry.id)
+    entries = await list_logs(link)
+    if log_id is not None:
+        candidates = [pick_log(entries, log_id=log_id)]
+    else:
+        # newest first: the flight's log is the newest when asked right after landing,
+        # but a download makes SITL's logger open short new logs after it (seen: six
+        # of 24-82 kB after one download), so a later ask finds those first
+        candidates = sorted(entries, key=lambda e: e.id, reverse=True)[:LOGS_TRIED]
+    refused: list[str] = []
+    for entry in candidates:
+        logger.info("downloading log %d (%d bytes) for %s", entry.id, entry.size, manifest_path)
+        data = await download_log(link, entry, on_progress=on_progress)
+        log_path = manifest_path.with_name(f"dataflash-{entry.id}.bin")
+        log_path.write_bytes(data)
+        try:
+            report = recover_from_log(
+                manifest_path, log_path, photo_points=photo_points, match_within_m=match_within_m
+            )
+        except LogDownloadError as exc:
+            if log_id is not None:
+                raise
+            refused.append(f"log {entry.id}: {exc}")
+            log_path.unlink()
+            continue
+        return replace(report, log_id=entry.id)
+    raise LogDownloadError("no log on the vehicle is this flight's: " + "; ".join(refused))
 
 
 def recover_from_log(
@@ -690,6 +711,8 @@ def recover_from_log(
     (downloaded, or copied off the vehicle's SD card), and report."""
     present = read_manifest(manifest_path) if manifest_path.exists() else []
     cams = read_cams(log_path)
+    if present and not cams:
+        raise LogDownloadError(f"{log_path.name} holds no photo: not this flight's log")
     merged, report = merge_captures(
         present, cams, planned_index=nearest_planned(photo_points, match_within_m)
     )
@@ -705,3 +728,36 @@ def recover_from_log(
         len(report.still_missing),
     )
     return replace(report, log_bytes=log_path.stat().st_size)
+
+
+def photos_unreported(manifest_path: Path, planned: int = 0) -> bool:
+    """Whether the manifest lacks rows: a gap in its image numbers (they run 1, 2, ...
+    as ArduPilot counts its photos), or fewer than the ``planned`` photo points. A
+    photo lost after the last one reported shows only against the plan."""
+    indices = {pose.index for pose in read_manifest(manifest_path)}
+    last = max(indices, default=0)
+    return len(indices) < last or last < planned
+
+
+async def recover_after_landing(
+    vehicle: Vehicle,
+    manifest_path: Path,
+    *,
+    photo_points: Sequence[tuple[float, float]] = (),
+    disarm_wait_s: float = 30.0,
+) -> RecoveryReport | None:
+    """Once landed: close the manifest and, when it lacks photos, recover them from the log.
+
+    The log is downloaded only when something is missing (a real flight's log runs to
+    tens of megabytes over the same cellular link). None when nothing was missing, or
+    when the log could not be had (said in the log: the flight itself went well).
+    """
+    vehicle.stop_recording()
+    if not photos_unreported(manifest_path, len(photo_points)):
+        return None
+    try:
+        await vehicle.wait_until(lambda: not vehicle.telemetry.armed, disarm_wait_s, "disarmed")
+        return await recover_missing_captures(vehicle, manifest_path, photo_points=photo_points)
+    except (LogDownloadError, LinkTimeoutError) as exc:
+        logger.warning("%s: photos without a pose not recovered: %s", manifest_path, exc)
+        return None
