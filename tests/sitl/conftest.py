@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from missions.flight.fly import FlightResult, fly_mission
 from missions.flight.vehicle import REBOOT_PARAMS, Vehicle
 from missions.plan import Sortie, plan_patrol
 from sitl.instance import Home, Sitl
@@ -80,15 +82,47 @@ def copter(sitl_copter: Sitl, booted_params: dict[str, float]) -> Sitl:  # noqa:
     parameters as it booted: one test's plan (its fence, its GCS failsafe) never
     flies the next test's mission."""
 
-    async def swap() -> None:
-        vehicle = await Vehicle.connect(
-            sitl_copter.url, heartbeat_interval_s=sitl_copter.heartbeat_interval_s
-        )
-        try:
-            await vehicle.command(mavlink.MAV_CMD_BATTERY_RESET, 0xFF, 100)
-            await vehicle.apply_params(booted_params)
-        finally:
-            await vehicle.close()
-
-    asyncio.run(swap())
+    asyncio.run(_swap(sitl_copter, booted_params))
     return sitl_copter
+
+
+async def _swap(sitl: Sitl, booted_params: dict[str, float]) -> None:
+    """A fresh battery and the parameters the copter booted with."""
+    vehicle = await Vehicle.connect(sitl.url, heartbeat_interval_s=sitl.heartbeat_interval_s)
+    try:
+        await vehicle.command(mavlink.MAV_CMD_BATTERY_RESET, 0xFF, 100)
+        await vehicle.apply_params(booted_params)
+    finally:
+        await vehicle.close()
+
+
+@dataclass(frozen=True)
+class FlownSortie:
+    """Sortie 1's flight record and the kinds of the events it published, in order."""
+
+    result: FlightResult
+    kinds: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def flown_sortie(
+    sitl_copter: Sitl,  # noqa: F811
+    booted_params: dict[str, float],
+    sample_sortie: Sortie,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> FlownSortie:
+    """Sample sortie 1 flown once on the shared copter, for every test that reads its
+    record (the end-to-end checks, the obstacle clearances): a minute of SITL each."""
+    kinds: list[str] = []
+
+    async def fly() -> FlightResult:
+        await _swap(sitl_copter, booted_params)
+        return await fly_mission(
+            sitl_copter,
+            sample_sortie.mission,
+            out_dir=tmp_path_factory.mktemp("sortie-1"),
+            on_event=lambda e: kinds.append(e.kind),
+            photo_points=[(p.lat, p.lon) for p in sample_sortie.photo_points],
+        )
+
+    return FlownSortie(asyncio.run(fly()), tuple(kinds))

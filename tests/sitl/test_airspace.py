@@ -31,14 +31,13 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from shapely.geometry import LineString, Point
 
 from missions.flight.errors import PreflightError, RebootRequiredError
-from missions.flight.fly import fly_mission
 from missions.flight.vehicle import Vehicle, same_param
 from missions.geo import distance_m
 from missions.items import Mission, MissionItem
 from missions.plan import Sortie
 from sitl.instance import Home, Sitl, launch, prepare
 from tests.clearance import Zone, load_zone, track_clearance
-from tests.sitl.conftest import SAMPLE_SITES
+from tests.sitl.conftest import SAMPLE_SITES, FlownSortie
 
 pytestmark = [pytest.mark.sitl, pytest.mark.timeout(300)]
 
@@ -197,19 +196,10 @@ async def test_the_plans_parameters_are_on_the_vehicle_and_taken(
 # -- (a) the sortie, flown -----------------------------------------------------
 
 
-async def test_the_flown_sortie_keeps_every_obstacle_clear(
-    copter: Sitl,
-    sample_sortie: Sortie,
-    zone: Zone,
-    tmp_path: Path,
-    record_property: Callable[[str, object], None],
+def test_the_flown_sortie_keeps_every_obstacle_clear(
+    flown_sortie: FlownSortie, zone: Zone, record_property: Callable[[str, object], None]
 ) -> None:
-    result = await fly_mission(
-        copter,
-        sample_sortie.mission,
-        out_dir=tmp_path,
-        photo_points=[(p.lat, p.lon) for p in sample_sortie.photo_points],
-    )
+    result = flown_sortie.result
     assert result.items_missed == ()
     track, _ = read_track(result.tlog_path)
     closest = assert_keeps_the_rule(zone, track, "sortie 1")

@@ -22,6 +22,7 @@ from missions.items import MissionType
 from missions.manifest import read_manifest
 from missions.plan import Sortie
 from sitl.instance import Sitl
+from tests.sitl.conftest import FlownSortie
 from tests.sitl.missions import box_mission, long_mission
 from tests.sitl.proxy import LossyProxy
 
@@ -45,17 +46,8 @@ async def connect(sitl: Sitl, url: str | None = None) -> Vehicle:
     return await Vehicle.connect(url or sitl.url, heartbeat_interval_s=sitl.heartbeat_interval_s)
 
 
-async def test_sortie_1_flies_end_to_end(
-    copter: Sitl, sample_sortie: Sortie, tmp_path: Path
-) -> None:
-    kinds: list[str] = []
-    result = await fly_mission(
-        copter,
-        sample_sortie.mission,
-        out_dir=tmp_path,
-        on_event=lambda e: kinds.append(e.kind),
-        photo_points=[(p.lat, p.lon) for p in sample_sortie.photo_points],
-    )
+def test_sortie_1_flies_end_to_end(flown_sortie: FlownSortie, sample_sortie: Sortie) -> None:
+    result, kinds = flown_sortie.result, flown_sortie.kinds
     mission = sample_sortie.mission
     # every waypoint reached, landed and disarmed at the dock
     assert result.items_missed == ()
@@ -113,7 +105,9 @@ async def test_sortie_1_flies_end_to_end(
     counts: dict[str, int] = {}
     while (msg := tlog.recv_match()) is not None:
         counts[msg.get_type()] = counts.get(msg.get_type(), 0) + 1
-    assert counts["CAMERA_FEEDBACK"] == len(poses)
+    live = [p for p in poses if p.source == "camera_feedback"]
+    assert counts["CAMERA_FEEDBACK"] == len(live)
+    assert len(poses) - len(live) == result.captures_recovered  # rebuilt from the log
     assert counts["MISSION_ITEM_INT"] >= 2 * len(mission.items) - 1  # sent and read back
     assert result.summary_path.is_file()
 
