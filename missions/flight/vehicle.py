@@ -430,6 +430,7 @@ class Vehicle:
         self._stream_rate_hz = 4.0
         self._command_retries = COMMAND_RETRIES
         self._last_position_at = 0.0
+        self._last_status_at = 0.0
         self._last_fix: tuple[float, float] | None = None
         #: MISSION_CURRENT said ACTIVE since the last upload: a COMPLETE is this mission's
         self._mission_ran = False
@@ -603,12 +604,15 @@ class Vehicle:
             )
 
     async def _keep_streams(self) -> None:
-        """Ask for streams now and again whenever positions stop (a lost request)."""
+        """Ask for streams now and again whenever positions or SYS_STATUS stop: each stream
+        is its own request, and on a lossy link one can be lost while the others arrive
+        (then no pre-arm state ever comes, and the flight waits for it in vain)."""
         self._request_streams()
         while True:
             await asyncio.sleep(1.0)
             self._record_ready()  # captures whose wait ran out while nothing came
-            if time.monotonic() - self._last_position_at > 2.0:
+            now = time.monotonic()
+            if now - self._last_position_at > 2.0 or now - self._last_status_at > 2.0:
                 self._request_streams()
 
     async def _track(self) -> None:
@@ -666,6 +670,7 @@ class Vehicle:
         elif isinstance(msg, mavlink.MAVLink_ekf_status_report_message):
             t.ekf_flags = msg.flags
         elif isinstance(msg, mavlink.MAVLink_sys_status_message):
+            self._last_status_at = time.monotonic()
             t.battery_pct = None if msg.battery_remaining < 0 else float(msg.battery_remaining)
             t.battery_v = msg.voltage_battery / 1000 if msg.voltage_battery != 65535 else None
             if msg.onboard_control_sensors_present & mavlink.MAV_SYS_STATUS_PREARM_CHECK:
