@@ -117,21 +117,25 @@ def rotation(roll_deg: float, pitch_deg: float, yaw_deg: float) -> NDArray[np.fl
     )
 
 
-def euler(matrix: NDArray[np.float64]) -> tuple[float, float, float]:
+def euler(
+    matrix: NDArray[np.float64], *, nadir_within_deg: float = 0.0
+) -> tuple[float, float, float]:
     """Z-Y-X Euler angles (roll, pitch, yaw) in degrees; yaw in [0, 360).
 
     Looking straight down (pitch -90) roll and yaw describe the same turn; the
-    turn is then put in yaw (roll 0), so yaw is where the image's top points.
+    turn is then put in yaw (roll 0, pitch exactly -90), so yaw is where the
+    image's top points. ``nadir_within_deg``: how close to straight down counts
+    as straight down (angles rounded to 0.01 degrees, as a log keeps them, leave a
+    nadir camera a little off, where roll and yaw would swing to -55 and 55).
     """
     # atan2, not asin(-m20): asin loses half the digits near straight down
     pitch = math.atan2(-matrix[2, 0], math.hypot(matrix[2, 1], matrix[2, 2]))
-    if math.cos(pitch) > 1e-6:
+    if math.cos(pitch) > max(1e-6, math.sin(math.radians(nadir_within_deg))):
         roll = math.atan2(matrix[2, 1], matrix[2, 2])
         yaw = math.atan2(matrix[1, 0], matrix[0, 0])
-    else:
-        roll = 0.0
-        yaw = math.atan2(-matrix[0, 1], matrix[1, 1])
-    return math.degrees(roll), math.degrees(pitch), math.degrees(yaw) % 360.0
+        return math.degrees(roll), math.degrees(pitch), math.degrees(yaw) % 360.0
+    yaw = math.atan2(-matrix[0, 1], matrix[1, 1])
+    return 0.0, math.copysign(90.0, pitch), math.degrees(yaw) % 360.0
 
 
 def quaternion_matrix(q: tuple[float, float, float, float]) -> NDArray[np.float64]:

@@ -526,28 +526,15 @@ def _unlogged_gimbal(
 CAM_RESOLUTION_DEG = 0.01
 
 
-def camera_euler(matrix: NDArray[np.float64]) -> tuple[float, float, float]:
-    """Z-Y-X Euler angles (roll, pitch, yaw; degrees) of a camera-to-NED matrix (3, 3).
-
-    As :func:`euler`, except that within :data:`CAM_RESOLUTION_DEG` of straight
-    down the turn is put in yaw (roll 0, yaw where the image top points), as
-    :func:`euler` does only at exactly straight down: otherwise a camera that
-    the log's rounding leaves 0.005 degrees off nadir reads as roll -55, yaw 55.
-    """
-    roll, pitch, yaw = euler(matrix)
-    if 90.0 - abs(pitch) >= CAM_RESOLUTION_DEG:
-        return roll, pitch, yaw
-    turn = math.degrees(math.atan2(-float(matrix[0, 1]), float(matrix[1, 1])))
-    return 0.0, math.copysign(90.0, pitch), turn % 360.0
-
-
 def recovered_pose(
     cam: CamRecord, gimbal: GimbalSample | None, time_utc: str, planned_index: int | None
 ) -> CapturePose:
     """The manifest row of a photo from its CAM: the vehicle's attitude is CAM's
     (NED, yaw from true north), the camera's that composed with ``gimbal``
     (:func:`camera_matrix`, in the gimbal's frame)."""
-    cam_roll, cam_pitch, cam_yaw = camera_euler(camera_matrix(cam.vehicle_rpy_deg, gimbal))
+    cam_roll, cam_pitch, cam_yaw = euler(
+        camera_matrix(cam.vehicle_rpy_deg, gimbal), nadir_within_deg=CAM_RESOLUTION_DEG
+    )
     raw: tuple[float | None, ...] = (None, None, None)
     if gimbal is not None:
         raw = tuple(round(a, 3) for a in gimbal.angles_deg)

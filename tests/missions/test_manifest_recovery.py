@@ -7,16 +7,18 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
-from missions.flight.capture import GimbalFrame, rotation
+from missions.flight.capture import GimbalFrame, euler, rotation
 from missions.flight.logs import (
+    CAM_RESOLUTION_DEG,
     LOG_DATA_BYTES,
     CamRecord,
     LogBlocks,
     LogDownloadError,
     ReplyWait,
-    camera_euler,
     merge_captures,
     mount_sample,
     next_requests,
@@ -223,12 +225,19 @@ def test_reply_wait_follows_the_smoothed_reply_time() -> None:
     assert slow.timeout_s == 1.0  # nor above the ceiling
 
 
+def logged(matrix: NDArray[np.float64]) -> tuple[float, float, float]:
+    """Euler angles as a recovered row gets them: nadir within CAM's rounding."""
+    return euler(matrix, nadir_within_deg=CAM_RESOLUTION_DEG)
+
+
 def test_a_camera_within_the_logs_rounding_of_nadir_reads_as_straight_down() -> None:
     # at pitch -90 Rz(y) Ry(-90) Rx(r) turns the image by r + y: roll -55, yaw 85 is
     # an image top at 30 deg; 0.003 deg off nadir (under CAM's 0.01 deg) reads so
-    assert camera_euler(rotation(-55.0, -89.997, 85.0)) == pytest.approx(
-        (0.0, -90.0, 30.0), abs=0.01
-    )
-    assert camera_euler(rotation(0.0, -89.995, 30.0)) == pytest.approx((0.0, -90.0, 30.0))
+    assert euler(
+        rotation(-55.0, -89.997, 85.0), nadir_within_deg=CAM_RESOLUTION_DEG
+    ) == pytest.approx((0.0, -90.0, 30.0), abs=0.01)
+    assert euler(
+        rotation(0.0, -89.995, 30.0), nadir_within_deg=CAM_RESOLUTION_DEG
+    ) == pytest.approx((0.0, -90.0, 30.0))
     # 0.02 deg off is more than the rounding: left as it is
-    assert camera_euler(rotation(0.0, -89.98, 30.0)) == pytest.approx((0.0, -89.98, 30.0))
+    assert logged(rotation(0.0, -89.98, 30.0)) == pytest.approx((0.0, -89.98, 30.0))
