@@ -87,9 +87,14 @@ def copter(sitl_copter: Sitl, booted_params: dict[str, float]) -> Sitl:  # noqa:
 
 
 async def _swap(sitl: Sitl, booted_params: dict[str, float]) -> None:
-    """A fresh battery and the parameters the copter booted with."""
+    """A fresh battery and the parameters the copter booted with, on the ground.
+
+    A test that failed mid-flight leaves the copter flying home (its flight sent
+    it there): the next test starts once it has landed and disarmed, instead of
+    flying into the last one's return."""
     vehicle = await Vehicle.connect(sitl.url, heartbeat_interval_s=sitl.heartbeat_interval_s)
     try:
+        await vehicle.wait_until(lambda: not vehicle.telemetry.armed, 180, "landed and disarmed")
         await vehicle.command(mavlink.MAV_CMD_BATTERY_RESET, 0xFF, 100)
         await vehicle.apply_params(booted_params)
     finally:
