@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from missions.errors import MissionError
-from missions.plan import DEFAULT_PATTERNS, Clearance, Patrol, plan_patrol
+from missions.plan import DEFAULT_PATTERNS, GCS_LOSS_RETURN_S, Clearance, Patrol, plan_patrol
 from zone.errors import ZoneError
 from zone.obstacles import ClearanceRule
 from zone.sites import load_sites
@@ -70,6 +70,13 @@ def plan(
     clearance_m: ClearanceOption = 15.0,
     over_top_m: OverTopOption = 10.0,
     over_stack_m: OverStackOption = 20.0,
+    gcs_loss_return_s: Annotated[
+        float,
+        typer.Option(
+            "--gcs-loss-return-s",
+            help="Seconds flown on without the ground station before returning (2-120).",
+        ),
+    ] = GCS_LOSS_RETURN_S,
     fmt: Annotated[
         str,
         typer.Option(
@@ -124,6 +131,7 @@ def plan(
             orbit_offsets_m=offsets,
             clearance=rule,
             end="land" if land else "rtl",
+            gcs_loss_return_s=gcs_loss_return_s,
         )
     except (MissionError, ZoneError) as exc:
         fail_line(str(exc))

@@ -91,10 +91,13 @@ OA_OPTIONS = 5
 #: GUID_OPTIONS bit 6: GUIDED goes round fence exclusions with the OA planner
 #: (without it, it flies straight in, and the breach RTL then holds inside).
 GUID_OPTIONS_WP_NAV_OA = 64
-#: FS_GCS_TIMEOUT: a cellular link's drop-outs (handovers, dead spots) of up to two
-#: minutes are flown through; after that the ground station's loss is a failsafe
-#: and the vehicle returns (FS_GCS_ENABLE 1: RTL; FS_GCS_TIMEOUT's upper limit).
+#: FS_GCS_TIMEOUT by default: a cellular link's drop-outs (handovers, dead spots) of
+#: up to two minutes are flown through on the checked mission; after that the
+#: ground station's loss is a failsafe and the vehicle returns (FS_GCS_ENABLE 1:
+#: RTL, whose path the plan checks). ``plan_patrol(gcs_loss_return_s=)`` sets it
+#: within ArduCopter's range for the parameter (Parameters.cpp: 2 to 120 s).
 GCS_LOSS_RETURN_S = 120.0
+GCS_LOSS_RETURN_RANGE_S = (2.0, 120.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +267,7 @@ def plan_patrol(
     time_limit_s: float = 1.0,
     compare_baseline: bool = False,
     end: Literal["rtl", "land"] = "rtl",
+    gcs_loss_return_s: float = GCS_LOSS_RETURN_S,
 ) -> Patrol:
     """Plan sorties covering ``targets`` (default: every enterprise and river).
 
@@ -307,7 +311,18 @@ def plan_patrol(
     end : "rtl" or "land"
         Finish each sortie above its dock with RETURN_TO_LAUNCH (which also
         honours rally points) or with NAV_LAND on the dock.
+    gcs_loss_return_s : float
+        How long the vehicle flies its mission on without hearing the ground
+        station before it returns (FS_GCS_TIMEOUT, 2 to 120 s): long enough
+        for a cellular link's dead spots, short enough to come home soon when
+        the link is gone for good.
     """
+    low, high = GCS_LOSS_RETURN_RANGE_S
+    if not low <= gcs_loss_return_s <= high:
+        raise InvalidProfileError(
+            f"the ground station loss time before returning must be {low:g} to {high:g} s "
+            f"(ArduCopter's FS_GCS_TIMEOUT), got {gcs_loss_return_s:g}"
+        )
     settings = _settings(
         camera, aircraft, altitude_m, gsd_cm, max_agl_m, front_overlap, side_overlap, patterns
     )
@@ -362,6 +377,7 @@ def plan_patrol(
         fence=(inclusion_local, inclusion, exclusions),
         max_agl_m=max_agl_m,
         capacity=settings.aircraft.mission_capacity,
+        gcs_loss_return_s=gcs_loss_return_s,
     )
     return Patrol(
         sorties=tuple(sorties),
@@ -816,7 +832,7 @@ def _exclusions(air: ZoneAir) -> list[tuple[str, tuple[tuple[float, float], ...]
 
 
 def _vehicle_params(
-    air: ZoneAir, built: BuiltSortie, home_alt_m: float, rtl_amsl_m: float
+    air: ZoneAir, built: BuiltSortie, home_alt_m: float, rtl_amsl_m: float, gcs_loss_s: float
 ) -> dict[str, float]:
     """What the vehicle must enforce for this sortie (ArduPilot parameter units).
 
@@ -825,7 +841,11 @@ def _vehicle_params(
     ground station) flies at ``rtl_amsl_m``, over every obstacle it can
     overfly, without the cone that would lower it near the dock, to the
     nearest of home and the rally points, round the fence's exclusions with
-    the OA planner, which GUIDED flights use too. Values and their meaning are
+    the OA planner, which GUIDED flights use too. The ground station may be
+    silent for ``gcs_loss_s`` before that return (FS_OPTIONS, which could keep
+    a mission flying through any loss, is the vehicle's own and is cleared of
+    that bit at flight time: ``missions.flight.vehicle.with_failsafe_options``).
+    Values and their meaning are
     read from ArduPilot's source (AC_Fence, mode_rtl, AP_OAPathPlanner,
     mode_guided, events).
     """
@@ -839,7 +859,7 @@ def _vehicle_params(
         "RTL_CONE_SLOPE": 0,
         "RALLY_INCL_HOME": 1,
         "FS_GCS_ENABLE": 1,
-        "FS_GCS_TIMEOUT": GCS_LOSS_RETURN_S,
+        "FS_GCS_TIMEOUT": gcs_loss_s,
         "OA_TYPE": OA_TYPE_DIJKSTRA,
         "OA_MARGIN_MAX": OA_MARGIN_M,
         "OA_OPTIONS": OA_OPTIONS,
@@ -862,6 +882,7 @@ def _sorties(
     fence: tuple[Polygon, Ring, list[tuple[str, Ring]]],
     max_agl_m: float,
     capacity: int,
+    gcs_loss_return_s: float,
 ) -> list[Sortie]:
     """Check every built sortie, its failsafe return included, and dress it for export.
 
@@ -900,7 +921,7 @@ def _sorties(
             fence=fence_list,
             rally=rally,
             name=name,
-            params=_vehicle_params(air, b, dock.ground_alt_m, rtl),
+            params=_vehicle_params(air, b, dock.ground_alt_m, rtl, gcs_loss_return_s),
         )
         sorties.append(_sortie(k + 1, dock, drones[k], mission, plan, b, air))
     return sorties

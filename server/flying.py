@@ -27,7 +27,7 @@ from missions.flight.events import (
     Stalled,
     StatusText,
 )
-from missions.flight.fly import outage_wait_s
+from missions.flight.fly import make_ready, outage_wait_s
 from missions.flight.logs import recover_after_landing
 from missions.flight.vehicle import FlightDeadline, Vehicle, reached_all
 from missions.manifest import MANIFEST_NAME, read_manifest
@@ -136,19 +136,16 @@ async def fly_mission(
             tlog_path=flight_dir / "flight.tlog",
             events_path=flight_dir / "events.jsonl",
             heartbeat_interval_s=heartbeat,
+            forward=manager.settings.forward,
         )
         pilot = VehiclePilot(vehicle)
         pump = asyncio.create_task(_pump(vehicle, run), name=f"flight-{run.flight_id}-events")
         await asyncio.sleep(0)
         try:
             vehicle.record_captures(manifest)
-            run.publish(message="uploading the mission")
-            await vehicle.upload_mission(items)
-            run.publish(message="setting the fence and failsafe parameters")
-            await vehicle.apply_params(items.params)
-            run.publish(message="waiting for the vehicle to be ready")
-            await vehicle.wait_ready(timeout_s=90.0)
-            await vehicle.preflight()
+            await make_ready(
+                vehicle, items, ready_timeout_s=90.0, say=lambda text: run.publish(message=text)
+            )
             run.pilot = pilot
             await vehicle.start_mission()
             manager.record(run, FlightStatus.FLYING, message="flying the mission")

@@ -10,11 +10,14 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from imagery.limits import DEFAULT_MAX_PIXELS
+from missions.flight.errors import ConnectError
+from missions.flight.link import parse_forward
 from store.db import DEFAULT_DATA_DIR, default_url
 
 MIN_SECRET_BYTES = 32
@@ -78,7 +81,28 @@ class Settings(BaseSettings):
         default=1, ge=1, description="Dask worker processes of the server's own processing."
     )
     sitl_speedup: int = Field(default=5, ge=1, le=50)
+    forward: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Ground stations every flight is relayed to and from, comma-separated "
+            "(udp:HOST:PORT sends to QGroundControl's 14550; udpin:HOST:PORT listens)."
+        ),
+    )
     title: str = "EcoPatrol"
+
+    @field_validator("forward", mode="before")
+    @classmethod
+    def _forwards(cls, value: object) -> object:
+        """Comma-separated in the environment; each URL checked before any flight."""
+        urls = (
+            [u.strip() for u in value.split(",") if u.strip()] if isinstance(value, str) else value
+        )
+        for url in urls if isinstance(urls, list) else []:
+            try:
+                parse_forward(str(url))
+            except ConnectError as exc:
+                raise ValueError(str(exc)) from None
+        return urls
 
     @field_validator("data_dir")
     @classmethod

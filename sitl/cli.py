@@ -110,6 +110,7 @@ async def _fly(
     target_args: tuple[str | None, bool, float],
     out: Path,
     signing_key: bytes | None,
+    forward: list[str],
 ) -> FlightResult:
     display = _Display(mission)
     async with _target(mission, *target_args) as target:
@@ -121,6 +122,7 @@ async def _fly(
                 on_event=display,
                 speedup=target_args[2],
                 signing_key=signing_key,
+                forward=forward,
             )
 
 
@@ -167,6 +169,16 @@ def fly(
             help="File with the vehicle's MAVLink 2 signing key (32 bytes or 64 hex digits).",
         ),
     ] = None,
+    forward: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forward",
+            help=(
+                "Relay the vehicle to and from another ground station: udp:HOST:PORT "
+                "(QGroundControl listens on 14550) or udpin:HOST:PORT. Repeatable."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Upload, check, arm and fly a sortie; exit 0 once landed and disarmed."""
     if (connect is None) == (not use_sitl):
@@ -178,15 +190,19 @@ def fly(
         raise _fail(str(exc)) from None
     if len(mission.items) < 2:
         raise _fail(f"{plan}: the plan has no mission items to fly")
-    if connect is not None:
-        from missions.flight.link import parse_url
+    from missions.flight.link import parse_forward, parse_url
 
-        try:
-            parse_url(connect)
-        except FlightError as exc:
-            raise _fail(str(exc)) from None
     try:
-        result = asyncio.run(_fly(mission, (connect, use_sitl, speedup), out or plan.parent, key))
+        if connect is not None:
+            parse_url(connect)
+        for url in forward or []:
+            parse_forward(url)
+    except FlightError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        result = asyncio.run(
+            _fly(mission, (connect, use_sitl, speedup), out or plan.parent, key, forward or [])
+        )
     except (FlightError, SitlError, OSError) as exc:
         raise _fail(str(exc), code=1) from None
     _summary(result)

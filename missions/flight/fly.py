@@ -96,6 +96,7 @@ async def fly_mission(
     signing_key: bytes | None = None,
     photo_points: Sequence[tuple[float, float]] = (),
     recover_photos: bool = True,
+    forward: Sequence[str] = (),
 ) -> FlightResult:
     """Upload, set its parameters, check, arm, fly ``mission`` in AUTO; return once landed.
 
@@ -142,6 +143,10 @@ async def fly_mission(
         the vehicle's dataflash log
         (:func:`~missions.flight.logs.recover_after_landing`); the log is
         downloaded only when the manifest lacks photos.
+    forward : sequence of str
+        Other ground stations to relay the vehicle to and from for the whole
+        flight (``udp:HOST:PORT`` to QGroundControl's 14550, ``udpin:...``),
+        so a pilot can watch and take over with the tool they know.
 
     Raises ``FlightAbortedError`` when the flight ends away from home or
     before every waypoint was reached; the flight directory is kept.
@@ -172,15 +177,15 @@ async def fly_mission(
         link_timeout_s=link_timeout_s,
         signing_key=signing_key,
         command_retries=transfer_settings.retries,
+        forward=forward,
     )
     pump = asyncio.create_task(_pump(vehicle, events, on_event), name="flight-events")
     await asyncio.sleep(0)  # let the pump subscribe before anything happens
     try:
         vehicle.record_captures(manifest_path, planned=photo_points)
-        await vehicle.upload_mission(mission, settings=transfer_settings)
-        await vehicle.apply_params(mission.params)
-        await vehicle.wait_ready(timeout_s=60.0)
-        await vehicle.preflight(min_battery_pct=min_battery_pct)
+        await make_ready(
+            vehicle, mission, settings=transfer_settings, min_battery_pct=min_battery_pct
+        )
         await vehicle.start_mission()
         try:
             await vehicle.wait_landed(deadline=deadline, link_outage_s=link_outage_s)
@@ -238,6 +243,32 @@ async def fly_mission(
     if missed:
         raise FlightAbortedError(f"flight {flight_id} landed without reaching items {list(missed)}")
     return result
+
+
+async def make_ready(
+    vehicle: Vehicle,
+    mission: Mission,
+    *,
+    settings: TransferSettings = DEFAULT_SETTINGS,
+    min_battery_pct: float = 30.0,
+    ready_timeout_s: float = 60.0,
+    say: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Everything before arming, in the order it must happen.
+
+    The mission, fence and rally points uploaded and verified; the plan's
+    parameters set and read back (the fence switched on, the failsafes as
+    planned: :meth:`Vehicle.apply_params`); then the vehicle's own readiness
+    and the pre-flight checks, which read the fence and the parameters on
+    board again. ``say`` is told each step, for an operator's display.
+    """
+    say("uploading the mission")
+    await vehicle.upload_mission(mission, settings=settings)
+    say("setting the fence and failsafe parameters")
+    await vehicle.apply_params(mission.params)
+    say("waiting for the vehicle to be ready")
+    await vehicle.wait_ready(timeout_s=ready_timeout_s)
+    await vehicle.preflight(min_battery_pct=min_battery_pct)
 
 
 def outage_wait_s(mission: Mission, deadline: FlightDeadline, scale: float) -> float:

@@ -15,6 +15,15 @@ URLs, as MAVProxy and QGroundControl spell them::
     udpout:HOST:PORT     send UDP to HOST:PORT
     serial:DEVICE[:BAUD] or a bare /dev/... path (baud 57600 unless given)
 
+Other ground stations (QGroundControl, Mission Planner, a DroneKit script) can
+follow the vehicle through ``forward``: every frame from the vehicle goes to
+each of them as it came, and what they send goes to the vehicle as they sent
+it (their own system id and sequence), as MAVProxy's ``--out`` does::
+
+    udp:HOST:PORT        send to HOST:PORT; its answers come back on the same socket
+                         (QGroundControl listens on udp 14550)
+    udpin:HOST:PORT      listen; whoever sends first is answered
+
 The link sends a GCS heartbeat at ``heartbeat_interval_s``, watches the
 vehicle's, writes every frame both ways to a ``.tlog`` (MAVProxy's format: a
 big-endian microsecond timestamp before each frame) and, when the vehicle goes
@@ -30,7 +39,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -284,6 +293,31 @@ class _SerialTransport(_Transport):
             await asyncio.to_thread(port.close)
 
 
+def parse_forward(url: str) -> Endpoint:
+    """A ground station to forward to (see the module docstring); ``ConnectError`` otherwise."""
+    scheme, _, rest = url.partition(":")
+    kinds = {"udp": "udpout", "udpout": "udpout", "udpin": "udpin"}
+    if scheme.lower() not in kinds:
+        raise ConnectError(
+            f"forward {url!r}: use udp:HOST:PORT (send to a ground station) "
+            "or udpin:HOST:PORT (listen for one)"
+        )
+    return parse_url(f"{kinds[scheme.lower()]}:{rest}")
+
+
+class _Forward:
+    """One other ground station: its socket, and a codec that only reads its frames."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        listen = endpoint.kind == "udpin"
+        self.transport = _UdpTransport(endpoint.host, endpoint.port, listen=listen)
+        self.codec = mavlink.MAVLink(None)
+        self.codec.robust_parsing = True
+        self.frames_in = 0
+        self.frames_out = 0
+
+
 def _transport_for(endpoint: Endpoint) -> _Transport:
     if endpoint.kind == "tcp":
         return _TcpTransport(endpoint.host, endpoint.port)
@@ -361,6 +395,9 @@ class MavLink:
         so a SITL at speed-up N wants about 1/N seconds.
     link_timeout_s : float
         Vehicle silence after which the link counts as lost and is reopened.
+    forward : sequence of str
+        Other ground stations to relay the vehicle to and from (``udp:`` or
+        ``udpin:`` URLs, see the module docstring).
     """
 
     def __init__(
@@ -372,6 +409,7 @@ class MavLink:
         tlog_path: Path | None = None,
         heartbeat_interval_s: float = 1.0,
         link_timeout_s: float = 5.0,
+        forward: Sequence[str] = (),
     ) -> None:
         self.url = url
         self.endpoint = parse_url(url)
@@ -389,6 +427,7 @@ class MavLink:
         self.reconnects = 0
         self.last_heard = 0.0
         self._transport = _transport_for(self.endpoint)
+        self.forwards = [_Forward(parse_forward(u)) for u in forward]
         self._subscribers: list[Subscription] = []
         self._state_listeners: list[Callable[[LinkState], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -414,7 +453,17 @@ class MavLink:
                     raise ConnectError(f"cannot open {self.endpoint}: {exc}") from exc
                 await asyncio.sleep(0.5)
         self._transport_open = True
+        for fwd in self.forwards:
+            try:
+                await fwd.transport.open()
+            except OSError as exc:
+                await self.close()
+                raise ConnectError(f"cannot open forward {fwd.endpoint}: {exc}") from exc
         self._tasks = [
+            *(
+                asyncio.create_task(self._relay_loop(fwd), name=f"mavlink-forward {fwd.endpoint}")
+                for fwd in self.forwards
+            ),
             asyncio.create_task(self._read_loop(), name=f"mavlink-read {self.endpoint}"),
             asyncio.create_task(self._heartbeat_loop(), name=f"mavlink-heartbeat {self.endpoint}"),
             asyncio.create_task(self._watchdog_loop(), name=f"mavlink-watchdog {self.endpoint}"),
@@ -443,6 +492,8 @@ class MavLink:
                 await task
         await self._transport.close()
         self._transport_open = False
+        for fwd in self.forwards:
+            await fwd.transport.close()
         if self._tlog is not None:
             self._tlog.close()
             self._tlog = None
@@ -467,13 +518,40 @@ class MavLink:
         self.mav.send(msg)
 
     def _write(self, buf: bytes) -> None:
-        if self._tlog is not None:
-            self._tlog.write(struct.pack(">Q", int(time.time() * 1e6)) + buf)
+        self._record(buf)
         if self._transport_open:
             try:
                 self._transport.write(buf)
             except OSError as exc:
                 logger.debug("write failed on %s: %s", self.endpoint, exc)
+
+    def _record(self, frame: bytes) -> None:
+        """One whole frame into the tlog, with the time it passed."""
+        if self._tlog is not None:
+            self._tlog.write(struct.pack(">Q", int(time.time() * 1e6)) + frame)
+
+    async def _relay_loop(self, fwd: _Forward) -> None:
+        """What another ground station sends goes to the vehicle, frame by frame.
+
+        Frames are written as that station built them (its system id, its
+        sequence; unsigned unless it signs), and recorded in the tlog like our
+        own, so the flight's record shows who told the vehicle what.
+        """
+        while True:
+            data = await fwd.transport.read()
+            try:
+                frames = fwd.codec.parse_buffer(data) or []
+            except mavlink.MAVError:
+                frames = []
+            for msg in frames:
+                if msg.get_msgId() < 0:
+                    continue
+                fwd.frames_in += 1
+                raw = bytes(msg.get_msgbuf())
+                self._record(raw)
+                if self._transport_open:
+                    with contextlib.suppress(OSError):
+                        self._transport.write(raw)
 
     def enable_signing(self, key: bytes, *, link_id: int = 1) -> None:
         """Sign everything sent from now on and refuse unsigned incoming frames."""
@@ -551,8 +629,12 @@ class MavLink:
         if msg_id < 0:  # BAD_DATA / UNKNOWN: a corrupt or foreign frame
             self.bad_frames += 1
             return
-        if self._tlog is not None:
-            self._tlog.write(struct.pack(">Q", int(time.time() * 1e6)) + msg.get_msgbuf())
+        frame = bytes(msg.get_msgbuf())
+        self._record(frame)
+        for fwd in self.forwards:
+            fwd.frames_out += 1
+            with contextlib.suppress(OSError):
+                fwd.transport.write(frame)
         if isinstance(msg, mavlink.MAVLink_heartbeat_message) and _is_vehicle(msg):
             if self.target_system == 0:
                 self.target_system = msg.get_srcSystem()

@@ -107,6 +107,11 @@ COMMAND_RETRIES = 5
 #: check says "Dijkstra OA requires reboot". EcoPatrol never writes these itself.
 REBOOT_PARAMS = frozenset({"OA_TYPE"})
 
+#: FS_OPTIONS bit 1, "Continue if in Auto on GCS failsafe" (ArduCopter/Parameters.cpp;
+#: ``Copter::failsafe_gcs_on_event`` then does nothing in AUTO): set, a vehicle flying
+#: a mission never comes home on a lost ground station, whatever FS_GCS_ENABLE says.
+FS_OPTIONS_GCS_CONTINUE_IN_AUTO = 1 << 1
+
 #: AC_Fence rebuilds its enabled fences from FENCE_TYPE only when FENCE_ENABLE
 #: changes (AC_Fence::update), so FENCE_ENABLE is written after the other fence
 #: parameters.
@@ -141,6 +146,28 @@ def param_differences(
         if got is None or not same_param(got, value):
             out[name] = (got, value)
     return out
+
+
+def failsafe_reads(params: Mapping[str, float]) -> tuple[str, ...]:
+    """The vehicle's own parameters :func:`with_failsafe_options` needs to see."""
+    return ("FS_OPTIONS",) if params.get("FS_GCS_ENABLE") else ()
+
+
+def with_failsafe_options(
+    params: Mapping[str, float], held: Mapping[str, float | None]
+) -> dict[str, float]:
+    """``params`` and, when they turn the GCS failsafe on, the FS_OPTIONS it needs.
+
+    That is the vehicle's FS_OPTIONS (``held``) without
+    :data:`FS_OPTIONS_GCS_CONTINUE_IN_AUTO`: the plan's return after
+    FS_GCS_TIMEOUT must happen. The other bits (the RC failsafe's, landing's,
+    pilot control's, the gripper's) are the vehicle owner's and are kept. A
+    vehicle that has no FS_OPTIONS (it did not answer) is left alone.
+    """
+    options = params.get("FS_OPTIONS", held.get("FS_OPTIONS"))
+    if not params.get("FS_GCS_ENABLE") or options is None:
+        return dict(params)
+    return {**params, "FS_OPTIONS": float(int(options) & ~FS_OPTIONS_GCS_CONTINUE_IN_AUTO)}
 
 
 def describe_differences(differences: Mapping[str, tuple[float | None, float]]) -> str:
@@ -452,6 +479,7 @@ class Vehicle:
         signing_key: bytes | None = None,
         source_system: int = 255,
         command_retries: int = COMMAND_RETRIES,
+        forward: Sequence[str] = (),
     ) -> Vehicle:
         """Open ``url``, wait for the vehicle and ask for its telemetry streams.
 
@@ -464,6 +492,9 @@ class Vehicle:
         ``command_retries``: how often a command is resent when no COMMAND_ACK
         comes back; over a link that loses a fraction p of the frames each way, one
         try fails with 1 - (1 - p)^2 (0.36 at p = 0.2), so a lossy link needs more.
+        ``forward``: other ground stations that follow the vehicle and may take
+        it over (``udp:HOST:PORT``, ``udpin:HOST:PORT``; see
+        :mod:`missions.flight.link`).
         """
         link = MavLink(
             url,
@@ -471,6 +502,7 @@ class Vehicle:
             tlog_path=tlog_path,
             heartbeat_interval_s=heartbeat_interval_s,
             link_timeout_s=link_timeout_s,
+            forward=forward,
         )
         vehicle = cls(link, events_path=events_path)
         vehicle._stream_rate_hz = stream_rate_hz
@@ -903,10 +935,17 @@ class Vehicle:
         *params: float,
         timeout_s: float = 1.5,
         retries: int | None = None,
+        done: Callable[[], bool] | None = None,
     ) -> None:
         """COMMAND_LONG until acknowledged; ``CommandDeniedError`` when refused.
 
         Resent ``retries`` times (the link's ``command_retries`` when None).
+        ``done``: the command's effect as the vehicle reports it (the mode it
+        asked for, armed). Once that is seen the command counts as carried out
+        and is never sent again: on a busy link ArduPilot drops the ACK when
+        its send buffer is full, and a resend that arrives after someone else
+        (a pilot through a forward) changed the state again would undo their
+        change: a MISSION_START resent after a pilot's RTL resumes the mission.
         """
         link = self.link
         retries = self._command_retries if retries is None else retries
@@ -921,10 +960,12 @@ class Vehicle:
                 )
                 deadline = time.monotonic() + timeout_s
                 while (left := deadline - time.monotonic()) > 0:
+                    if done is not None and done():
+                        return
                     try:
-                        ack = await sub.get(left)
+                        ack = await sub.get(left if done is None else min(left, 0.05))
                     except LinkTimeoutError:
-                        break
+                        continue
                     if not isinstance(ack, mavlink.MAVLink_command_ack_message):
                         continue
                     if ack.command != command:
@@ -954,14 +995,19 @@ class Vehicle:
             raise ValueError(f"unknown flight mode {mode!r} (known: {', '.join(self._modes)})")
         number = self._modes[mode]
         await self.command(
-            mavlink.MAV_CMD_DO_SET_MODE, mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number
+            mavlink.MAV_CMD_DO_SET_MODE,
+            mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+            number,
+            done=lambda: self.telemetry.custom_mode == number,
         )
         await self.wait_until(
             lambda: self.telemetry.custom_mode == number, timeout_s, f"mode {mode}"
         )
 
     async def arm(self, *, timeout_s: float = 10.0) -> None:
-        await self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1)
+        await self.command(
+            mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1, done=lambda: self.telemetry.armed
+        )
         await self.wait_until(lambda: self.telemetry.armed, timeout_s, "armed")
 
     async def disarm(self, *, force: bool = False, timeout_s: float = 10.0) -> None:
@@ -1013,7 +1059,9 @@ class Vehicle:
             await self.set_mode("GUIDED")
             await self.arm()
         try:
-            await self.command(mavlink.MAV_CMD_MISSION_START, 0, 0)
+            await self.command(
+                mavlink.MAV_CMD_MISSION_START, 0, 0, done=lambda: self.telemetry.mode == "AUTO"
+            )
         except CommandTimeoutError:
             # on a lossy link every ACK can be lost while the vehicle did start:
             # the mode it reports decides
@@ -1101,6 +1149,8 @@ class Vehicle:
         type in FENCE_TYPE (ArduPilot re-reads FENCE_TYPE only when
         FENCE_ENABLE changes). Parameters the autopilot reads only at boot
         (:data:`REBOOT_PARAMS`) are not written: this never reboots a vehicle.
+        With the GCS failsafe on, FS_OPTIONS is written too
+        (:func:`with_failsafe_options`).
 
         Raises ``ParameterError`` naming every parameter whose read-back
         differs (``FENCE_ENABLE is 0, plan needs 1``), ``RebootRequiredError``
@@ -1109,7 +1159,8 @@ class Vehicle:
         """
         if not params:
             return
-        before = await self.read_params(params, timeout_s=timeout_s)
+        before = await self.read_params([*params, *failsafe_reads(params)], timeout_s=timeout_s)
+        params = with_failsafe_options(params, before)
 
         def to_write(name: str) -> bool:
             held = before[name]
@@ -1328,8 +1379,9 @@ class Vehicle:
                 else f"{len(held)} fence items on board, mission has {len(self.mission.fence)}"
             )
         if self.mission is not None and self.mission.params:
-            needed = self.mission.params
-            differences = param_differences(needed, await self.read_params(needed))
+            planned = self.mission.params
+            values = await self.read_params([*planned, *failsafe_reads(planned)])
+            differences = param_differences(with_failsafe_options(planned, values), values)
             checks["params"] = describe_differences(differences) if differences else None
         return checks
 

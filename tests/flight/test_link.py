@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import given
@@ -12,7 +14,7 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight.errors import ConnectError, LinkError
-from missions.flight.link import LinkState, MavLink, parse_url
+from missions.flight.link import LinkState, MavLink, parse_forward, parse_url
 from tests.flight.peer import ScriptedVehicle
 
 
@@ -117,3 +119,100 @@ async def test_signed_link_is_understood_only_with_the_key() -> None:
 def test_a_signing_key_is_32_bytes() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         MavLink("tcp:127.0.0.1:5760").enable_signing(b"short")
+
+
+class OtherStation(asyncio.DatagramProtocol):
+    """Another ground station on UDP, as QGroundControl would be: its own system id
+    (250) and codec, keeping every frame it hears."""
+
+    def __init__(self) -> None:
+        self.mav = mavlink.MAVLink(None, srcSystem=250, srcComponent=190)
+        self.heard: list[mavlink.MAVLink_message] = []
+        self.transport: asyncio.DatagramTransport | None = None
+        self.peer: tuple[str, int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.peer = addr
+        self.heard += [m for m in self.mav.parse_buffer(data) or [] if m.get_msgId() >= 0]
+
+    def send(self, msg: mavlink.MAVLink_message, to: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(msg.pack(self.mav), to)
+
+
+async def station(**where: tuple[str, int]) -> OtherStation:
+    loop = asyncio.get_running_loop()
+    _, proto = await loop.create_datagram_endpoint(OtherStation, **where)  # type: ignore[arg-type]
+    return proto
+
+
+def set_mode(other: OtherStation, mode: int) -> mavlink.MAVLink_message:
+    return other.mav.command_long_encode(
+        1, 1, mavlink.MAV_CMD_DO_SET_MODE, 0, 1, mode, 0, 0, 0, 0, 0
+    )
+
+
+def test_forward_urls_send_to_or_listen_and_nothing_else() -> None:
+    # as MAVProxy's --out: udp: sends to the station (QGroundControl listens on 14550)
+    assert parse_forward("udp:127.0.0.1:14550").kind == "udpout"
+    assert parse_forward("udpout:10.0.0.2:14550").kind == "udpout"
+    assert parse_forward("udpin:0.0.0.0:14560").kind == "udpin"
+    for bad in ("tcp:127.0.0.1:5760", "udp:127.0.0.1", "serial:/dev/ttyUSB0", "14550"):
+        with pytest.raises(ConnectError, match=r"forward|expected"):
+            parse_forward(bad)
+
+
+async def test_another_station_follows_the_vehicle_and_is_heard_by_it(
+    peer: ScriptedVehicle, tmp_path: Path
+) -> None:
+    qgc = await station(local_addr=("127.0.0.1", 0))
+    assert qgc.transport is not None
+    port = qgc.transport.get_extra_info("sockname")[1]
+    tlog = tmp_path / "f.tlog"
+    async with MavLink(
+        peer.url, tlog_path=tlog, heartbeat_interval_s=0.05, forward=[f"udp:127.0.0.1:{port}"]
+    ) as link:
+        await asyncio.sleep(0.5)
+        # it hears the vehicle (system 1), never this end's own frames (255)
+        assert {m.get_srcSystem() for m in qgc.heard} == {1}
+        assert qgc.peer is not None
+        qgc.send(set_mode(qgc, 5), qgc.peer)  # LOITER, from the pilot's station
+        for _ in range(50):
+            if peer.custom_mode == 5:
+                break
+            await asyncio.sleep(0.02)
+        # and the vehicle's answer comes back to it
+        await asyncio.sleep(0.2)
+        assert link.forwards[0].frames_in == 1
+    commands = [m for m in peer.received if isinstance(m, mavlink.MAVLink_command_long_message)]
+    assert [(c.get_srcSystem(), c.command, c.param2) for c in commands] == [
+        (250, mavlink.MAV_CMD_DO_SET_MODE, 5)
+    ]
+    assert peer.custom_mode == 5
+    acks = [m for m in qgc.heard if isinstance(m, mavlink.MAVLink_command_ack_message)]
+    assert [a.command for a in acks] == [mavlink.MAV_CMD_DO_SET_MODE]
+    # the flight's record shows who told the vehicle what
+    log = mavutil.mavlink_connection(str(tlog))
+    told = []
+    while (msg := log.recv_match(type="COMMAND_LONG")) is not None:
+        told.append(msg.get_srcSystem())
+    assert told == [250]
+    qgc.transport.close()
+
+
+async def test_a_station_that_calls_in_is_answered(peer: ScriptedVehicle) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # a free port, for the link to listen on
+    async with MavLink(peer.url, heartbeat_interval_s=0.05, forward=[f"udpin:127.0.0.1:{port}"]):
+        mp = await station(local_addr=("127.0.0.1", 0))
+        mp.send(mp.mav.heartbeat_encode(6, 8, 0, 0, 4), ("127.0.0.1", port))  # Mission Planner
+        await asyncio.sleep(0.5)
+        assert {m.get_srcSystem() for m in mp.heard} == {1}
+        assert any(isinstance(m, mavlink.MAVLink_heartbeat_message) for m in mp.heard)
+    assert any(m.get_srcSystem() == 250 for m in peer.received)
+    assert mp.transport is not None
+    mp.transport.close()

@@ -11,7 +11,13 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight.errors import ParameterError, PreflightError, RebootRequiredError
 from missions.flight.fly import fly_mission
-from missions.flight.vehicle import Vehicle, describe_differences, param_differences, same_param
+from missions.flight.vehicle import (
+    Vehicle,
+    describe_differences,
+    param_differences,
+    same_param,
+    with_failsafe_options,
+)
 from missions.items import MissionType
 from tests.flight.conftest import survey_mission
 from tests.flight.peer import ScriptedVehicle
@@ -27,6 +33,7 @@ FIRMWARE_DEFAULTS = {
     "OA_TYPE": 0.0,
     "OA_MARGIN_MAX": 5.0,
     "FS_GCS_ENABLE": 0.0,
+    "FS_OPTIONS": 16.0,  # ArduCopter's default: continue in pilot-controlled modes
 }
 
 PLAN = {
@@ -85,7 +92,8 @@ async def test_apply_sets_each_and_enables_the_fence_last(
         assert same_param(peer.params[name], value), name
     written = sets(peer)
     assert written[-1] == "FENCE_ENABLE"
-    assert sorted(written) == sorted(set(PLAN) - {"FENCE_ACTION"})  # FENCE_ACTION is 1 already
+    # FENCE_ACTION is 1 already, and FS_OPTIONS 16 lacks the bit that would cancel the return
+    assert sorted(written) == sorted(set(PLAN) - {"FENCE_ACTION"})
     fence_on = [
         m
         for m in peer.received
@@ -144,6 +152,48 @@ async def test_a_boot_time_parameter_is_never_written_and_asks_for_a_reboot(
     # once set and rebooted, the same plan goes through
     peer.params["OA_TYPE"] = 2.0
     await vehicle.apply_params({**PLAN, "OA_TYPE": 2.0})
+
+
+def test_the_gcs_failsafe_clears_only_the_bit_that_would_keep_a_mission_flying() -> None:
+    # FS_OPTIONS bits (ArduCopter Parameters.cpp): 0 RC continue in AUTO, 1 GCS continue
+    # in AUTO, 2 RC continue in GUIDED, 3 continue landing, 4 GCS continue under the
+    # pilot, 5 release the gripper; 63 is every one, 63 - 2 = 61 all but bit 1
+    on = {"FS_GCS_ENABLE": 1.0, "FS_GCS_TIMEOUT": 30.0}
+    assert with_failsafe_options(on, {"FS_OPTIONS": 18.0}) == {**on, "FS_OPTIONS": 16.0}
+    assert with_failsafe_options(on, {"FS_OPTIONS": 63.0})["FS_OPTIONS"] == 61.0
+    assert with_failsafe_options(on, {"FS_OPTIONS": 0.0})["FS_OPTIONS"] == 0.0
+    # the plan's own FS_OPTIONS is honoured, less that bit
+    assert with_failsafe_options({**on, "FS_OPTIONS": 10.0}, {"FS_OPTIONS": 0.0}) == {
+        **on,
+        "FS_OPTIONS": 8.0,
+    }
+    # no GCS failsafe wanted, or a vehicle without FS_OPTIONS: nothing added
+    off = {"FS_GCS_ENABLE": 0.0}
+    assert with_failsafe_options(off, {"FS_OPTIONS": 18.0}) == off
+    assert with_failsafe_options({"RTL_ALT": 9500.0}, {"FS_OPTIONS": 18.0}) == {"RTL_ALT": 9500.0}
+    assert with_failsafe_options(on, {"FS_OPTIONS": None}) == on
+
+
+async def test_a_vehicle_set_to_fly_on_through_a_lost_link_is_set_to_return(
+    peer: ScriptedVehicle, vehicle: Vehicle
+) -> None:
+    peer.params["FS_OPTIONS"] = 1.0 + 2.0 + 16.0  # RC and GCS continue in AUTO, and the pilot's
+    await vehicle.apply_params(PLAN)
+    assert peer.params["FS_OPTIONS"] == 17.0
+    assert "FS_OPTIONS" in sets(peer)
+
+
+async def test_preflight_refuses_a_vehicle_set_back_to_fly_on_through_a_lost_link(
+    peer: ScriptedVehicle, vehicle: Vehicle
+) -> None:
+    mission = replace(survey_mission(), params=dict(PLAN))
+    await vehicle.upload_mission(mission)
+    await vehicle.apply_params(mission.params)
+    _ready(vehicle)
+    peer.params["FS_OPTIONS"] = 18.0  # set after the upload, from another ground station
+    with pytest.raises(PreflightError) as info:
+        await vehicle.preflight(timeout_s=0)
+    assert str(info.value) == "pre-flight checks failed: params: FS_OPTIONS is 18, plan needs 16"
 
 
 def _ready(vehicle: Vehicle) -> None:

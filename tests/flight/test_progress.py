@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -70,6 +71,25 @@ async def test_a_start_that_arrives_after_the_vehicle_disarmed_is_made_again(
     ]
     assert len(starts) == 3  # lost, taken while disarmed, taken armed
     assert len(arms) == 2
+
+
+async def test_a_start_whose_ack_is_lost_is_not_sent_again_once_the_vehicle_flies_it(
+    peer: ScriptedVehicle, vehicle: Vehicle
+) -> None:
+    # seen in SITL with a DroneKit script forwarded on the same link: its parameter
+    # download filled ArduCopter's send buffer, the ACKs of MISSION_START were dropped,
+    # and the third start, 3 s later, undid the pilot's RTL and resumed the mission
+    peer.faults.drop_out = lambda msg: (
+        isinstance(msg, mavlink.MAVLink_command_ack_message)
+        and msg.command == mavlink.MAV_CMD_MISSION_START
+    )
+    await vehicle.upload_mission(survey_mission())
+    await vehicle.start_mission()
+    assert vehicle.telemetry.mode == "AUTO" and peer.armed
+    peer.custom_mode = 6  # the pilot's RTL, from another ground station
+    await asyncio.sleep(3 * 1.5)  # as long as the ACK waits of two resends
+    assert len([m for m in peer.received if is_start(m)]) == 1
+    assert peer.custom_mode == 6
 
 
 async def test_a_link_back_only_after_the_landing_counts_the_mission_complete(

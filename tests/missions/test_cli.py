@@ -122,6 +122,10 @@ def test_bad_input_is_one_line_and_exit_2(zone_path: Path, tmp_path: Path) -> No
             ["plan", str(zone_path), "--out", str(tmp_path), "--gsd-cm", "2", "--altitude-m", "50"],
             "not both",
         ),
+        (
+            ["plan", str(zone_path), "--out", str(tmp_path), "--gcs-loss-return-s", "300"],
+            "must be 2 to 120 s",
+        ),
     ]
     for args, message in cases:
         result = runner.invoke(app(), args)

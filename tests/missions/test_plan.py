@@ -351,3 +351,14 @@ def test_sorties_can_land_on_their_dock_instead_of_rtl(zone) -> None:
     last = sortie.mission.items[-1]
     assert last.command == M.MAV_CMD_NAV_LAND
     assert (last.lat, last.lon) == pytest.approx((sortie.dock.lat, sortie.dock.lon), abs=2e-7)
+
+
+def test_the_time_flown_on_without_the_ground_station_is_an_option(zone, patrol) -> None:
+    # the default flies through two minutes of silence, ArduCopter's longest
+    assert {s.mission.params["FS_GCS_TIMEOUT"] for s in patrol.sorties} == {120.0}
+    assert {s.mission.params["FS_GCS_ENABLE"] for s in patrol.sorties} == {1}  # then RTL
+    short = plan_patrol(zone, targets=["ent-09"], gcs_loss_return_s=20, time_limit_s=0.2)
+    assert [s.mission.params["FS_GCS_TIMEOUT"] for s in short.sorties] == [20.0]
+    for outside in (1.5, 121.0):
+        with pytest.raises(InvalidProfileError, match="must be 2 to 120 s"):
+            plan_patrol(zone, targets=["ent-09"], gcs_loss_return_s=outside)

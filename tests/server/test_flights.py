@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from server.main import create_app
+from server.settings import Settings
 from store.models import Flight, FlightStatus
 
 
@@ -51,3 +56,14 @@ def test_an_overdue_flight_is_shown_still_flying_and_a_stalled_one_why() -> None
         Stalled(stalled_s=31.2, window_s=30.0, mode="BRAKE", seq=5, to_go_m=200.0)
     )
     assert stalled["message"] == "stalled: no progress for 31 s in BRAKE at item 5; returning home"
+
+
+def test_the_ground_stations_flights_are_forwarded_to_are_read_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECOPATROL_FORWARD", "udp:127.0.0.1:14550, udpin:0.0.0.0:14560")
+    settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    assert settings.forward == ["udp:127.0.0.1:14550", "udpin:0.0.0.0:14560"]
+    monkeypatch.setenv("ECOPATROL_FORWARD", "tcp:127.0.0.1:5760")
+    with pytest.raises(ValidationError, match=r"use udp:HOST:PORT .* or udpin:HOST:PORT"):
+        Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]

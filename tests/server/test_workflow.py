@@ -24,6 +24,21 @@ def _import_zone(client: TestClient, h) -> None:
     assert r.status_code == 200, r.text
 
 
+def test_an_operator_sets_how_long_a_vehicle_flies_on_without_the_ground_station(
+    client: TestClient, headers, engine
+) -> None:
+    op = headers["operator"]
+    _import_zone(client, op)
+    quick = {"patrol_name": "q", "targets": ["ent-01"], "gcs_loss_return_s": 20}
+    r = client.post("/api/v1/plans", json=quick, headers=op)
+    assert r.status_code == 201, r.text
+    with Session(engine) as session:
+        (q,) = session.exec(select(Mission).where(Mission.patrol_name == "q")).all()
+    assert items_from_json(q.plan or {}, name=q.name).params["FS_GCS_TIMEOUT"] == 20.0
+    too_long = client.post("/api/v1/plans", json={**quick, "gcs_loss_return_s": 600}, headers=op)
+    assert too_long.status_code == 422 and "gcs_loss_return_s" in too_long.text
+
+
 @pytest.mark.slow
 def test_plan_the_sample_zone(client: TestClient, headers, engine) -> None:
     op = headers["operator"]
@@ -40,6 +55,7 @@ def test_plan_the_sample_zone(client: TestClient, headers, engine) -> None:
         stored = session.exec(select(Mission).where(Mission.patrol_name == "june")).all()
     uploads = [items_from_json(m.plan or {}, name=m.name) for m in stored]
     assert uploads and all(u.params["FENCE_ENABLE"] == 1 and u.fence for u in uploads)
+    assert {u.params["FS_GCS_TIMEOUT"] for u in uploads} == {120.0}  # the default
     again = client.post("/api/v1/plans", json={"patrol_name": "june"}, headers=op)
     assert again.status_code == 409
     bad = client.post("/api/v1/plans", json={"patrol_name": "x", "targets": ["nope"]}, headers=op)

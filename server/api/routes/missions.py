@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from missions.errors import MissionError
 from missions.export.wpml_check import check_kmz
-from missions.plan import Patrol
+from missions.plan import GCS_LOSS_RETURN_RANGE_S, GCS_LOSS_RETURN_S, Patrol
 from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
 from server.planning import plan_from_store, store_patrol, zone_from_store
@@ -171,6 +171,12 @@ class PlanRequest(RequestModel):
     side_overlap: float = Field(default=0.7, ge=0, lt=1)
     patterns: list[Pattern] = Field(
         default_factory=lambda: list(DEFAULT_PATTERNS), min_length=1, max_length=4
+    )
+    gcs_loss_return_s: float = Field(
+        default=GCS_LOSS_RETURN_S,
+        ge=GCS_LOSS_RETURN_RANGE_S[0],
+        le=GCS_LOSS_RETURN_RANGE_S[1],
+        description="seconds the vehicle flies on without the ground station before it returns",
     )
 
 
