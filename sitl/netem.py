@@ -42,7 +42,7 @@ import math
 import random
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,23 @@ class Direction:
         bad = self.bad_fraction
         return bad * self.loss_bad + (1.0 - bad) * self.loss_good
 
+    def on_clock(self, speedup: float) -> Direction:
+        """This direction as a vehicle whose clock runs ``speedup`` times the wall's meets it.
+
+        SITL at speed-up 20 lives 20 of its seconds in one of ours and sends 20
+        times the messages: delays shrink and rates grow by the speed-up (80 ms
+        of the vehicle's clock is 4 ms of the wall). Loss is per unit and stays;
+        the queue and the bucket keep their bytes, so they hold the same number
+        of the vehicle's seconds.
+        """
+        rate = None if self.rate_bytes_s is None else self.rate_bytes_s * speedup
+        return replace(
+            self,
+            delay_ms=self.delay_ms / speedup,
+            jitter_ms=self.jitter_ms / speedup,
+            rate_bytes_s=rate,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Outage:
@@ -134,6 +151,27 @@ class Profile:
     up: Direction = field(default_factory=Direction)
     down: Direction = field(default_factory=Direction)
     outages: tuple[Outage, ...] = ()
+
+    def on_clock(self, speedup: float) -> Profile:
+        """The link on a simulated vehicle's clock (:meth:`Direction.on_clock`).
+
+        Its drop-outs start and last ``speedup`` times less of the wall's time.
+        A profile describes a network in real seconds; a SITL flight at
+        speed-up N through the profile itself would meet a network N times
+        slower than described, and its own time-outs (ArduPilot gives up a
+        mission upload after 8 s of its clock without an item) would fire on
+        a link that is only slow in our seconds.
+        """
+        if speedup <= 0:
+            raise ValueError(f"speed-up must be positive, got {speedup:g}")
+        return Profile(
+            self.name if speedup == 1 else f"{self.name} at speed-up {speedup:g}",
+            up=self.up.on_clock(speedup),
+            down=self.down.on_clock(speedup),
+            outages=tuple(
+                Outage(o.start_s / speedup, o.duration_s / speedup) for o in self.outages
+            ),
+        )
 
 
 def uniform_loss(fraction: float, *, name: str | None = None) -> Profile:

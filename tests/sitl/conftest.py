@@ -51,6 +51,7 @@ PLAN_PARAMS = (
     "RTL_CONE_SLOPE",
     "FS_GCS_ENABLE",
     "FS_GCS_TIMEOUT",
+    "FS_OPTIONS",
     "GUID_OPTIONS",
     "OA_MARGIN_MAX",
     "OA_OPTIONS",

@@ -25,6 +25,7 @@ from pymavlink.dialects.v10 import ardupilotmega as mavlink1
 from pymavlink.dialects.v20 import ardupilotmega as mavlink2
 
 from sitl.netem import (
+    HANDOVER,
     LTE_CELL_EDGE,
     Direction,
     LinkEmulator,
@@ -380,6 +381,24 @@ async def test_lossy_proxy_keeps_its_uniform_loss(open_link: Any) -> None:
 def test_lte_cell_edge_mean_loss_by_hand() -> None:
     # pi_B = 0.005 / 0.205 = 0.02439; 0.02439 * 0.5 + 0.97561 * 0.002 = 0.01415
     assert LTE_CELL_EDGE.down.mean_loss == pytest.approx(0.01415, abs=1e-5)
+
+
+def test_a_profile_on_a_sitl_clock_keeps_its_numbers_in_the_vehicles_seconds() -> None:
+    # SITL at speed-up 20: 80 ms of its clock are 4 ms of ours, 250 kB per second of
+    # its clock are 5 MB per second of ours; losses per unit and bytes of queue stay
+    lte = LTE_CELL_EDGE.on_clock(20)
+    assert lte.name == "lte-cell-edge at speed-up 20"
+    assert (lte.up.delay_ms, lte.up.jitter_ms) == (4.0, 1.5)
+    assert lte.up.rate_bytes_s == 5_000_000 and lte.down.rate_bytes_s == 1_250_000
+    assert lte.up.queue_bytes == LTE_CELL_EDGE.up.queue_bytes
+    assert lte.down.mean_loss == LTE_CELL_EDGE.down.mean_loss
+    # the gamma floor scales with the rest: still 80 - 30 * sqrt(2) = 37.6 ms, over 20
+    assert lte.up.delay_ms - lte.up.jitter_ms * math.sqrt(2) == pytest.approx(37.57 / 20, 1e-3)
+    (handover,) = HANDOVER.on_clock(20).outages
+    assert (handover.start_s, handover.duration_s) == (0.5, 0.2)
+    assert HANDOVER.on_clock(1) == HANDOVER
+    with pytest.raises(ValueError, match="speed-up"):
+        HANDOVER.on_clock(0)
 
 
 def test_bad_parameters_are_refused_in_one_line() -> None:
