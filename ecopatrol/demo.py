@@ -32,7 +32,7 @@ from imagery.evaluate import Scene, plume_downwind, score
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, process_capture
 from imagery.synthetic import Anomaly, Basemap, make_basemap, render_captures, synthetic_camera
-from missions.manifest import CapturePose, read_manifest
+from missions.manifest import SOURCE_PLANNED, CapturePose, read_manifest
 from missions.plan import Patrol, Sortie, plan_patrol
 from server.api.routes.sites import upsert_sites
 from server.planning import store_patrol
@@ -150,6 +150,7 @@ def planned_poses(sortie: Sortie) -> list[CapturePose]:
                 camera_pitch_deg=-90.0,
                 camera_yaw_deg=heading % 360,
                 planned_index=i,
+                source=SOURCE_PLANNED,
             )
         )
     return poses

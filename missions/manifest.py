@@ -37,9 +37,11 @@ from pathlib import Path
 
 MANIFEST_NAME = "captures.jsonl"
 
-#: ``CapturePose.source``: a live CAMERA_FEEDBACK, or the vehicle's dataflash log.
+#: ``CapturePose.source``: a live CAMERA_FEEDBACK, the vehicle's dataflash log, or the plan.
 SOURCE_FEEDBACK = "camera_feedback"
 SOURCE_DATAFLASH = "dataflash"
+#: Not flown: the plan's photo point as its pose (the demo without SITL).
+SOURCE_PLANNED = "planned"
 
 
 @dataclass(frozen=True, slots=True)

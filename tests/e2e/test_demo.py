@@ -15,10 +15,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-from ecopatrol.demo import DemoSummary, run_demo
-from sitl.pytest_plugin import sitl_binary  # noqa: F401 - fixture
+from ecopatrol.demo import DemoSummary, fly_first_sortie, planned_poses, run_demo, sample_sites
+from missions.manifest import SOURCE_PLANNED
+from missions.plan import Sortie, plan_patrol
+from sitl.errors import BinaryNotFoundError
+from sitl.instance import find_binary
 from store.db import make_engine
 from store.models import Finding, Flight, FlightStatus, Mission, User
+from zone.sites import load_sites
 
 MAX_FALSE_PER_CAPTURE = 1 / 50
 MAX_MEDIAN_ERROR_M = 5.0
@@ -48,17 +52,53 @@ def _check(summary: DemoSummary, data_dir: Path) -> None:
         engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def sample_sortie() -> Sortie:
+    """The sortie the demo renders: the sample zone's first."""
+    return plan_patrol(load_sites(sample_sites())).sorties[0]
+
+
+def _sitl_here() -> bool:
+    try:
+        find_binary()
+    except BinaryNotFoundError:
+        return False
+    return True
+
+
 @pytest.mark.slow
-def test_demo_without_sitl_uses_planned_points(tmp_path: Path) -> None:
-    summary = run_demo(data_dir=tmp_path, use_sitl=False, rgb_width_px=800)
-    assert not summary.flown_in_sitl
+def test_the_demo_end_to_end(tmp_path: Path) -> None:
+    """The README's main job as it runs here: sortie 1 flown in SITL where a binary
+    exists (it does on CI), else the planned photo points (below, the fallback's own
+    test). One run: each renders and processes some 650 captures, two minutes."""
+    summary = run_demo(data_dir=tmp_path, speedup=20, rgb_width_px=800)
+    assert summary.flown_in_sitl == _sitl_here()
+    if summary.flown_in_sitl:
+        assert summary.distance_m > 1000
     _check(summary, tmp_path)
 
 
-@pytest.mark.sitl
-@pytest.mark.slow
-def test_demo_flies_sortie_in_sitl(tmp_path: Path, sitl_binary: Path) -> None:  # noqa: F811
-    summary = run_demo(data_dir=tmp_path, use_sitl=True, speedup=20, rgb_width_px=800)
-    assert summary.flown_in_sitl
-    assert summary.distance_m > 1000
-    _check(summary, tmp_path)
+@pytest.mark.parametrize("binary", [None, "/nonexistent/arducopter"])
+def test_without_sitl_the_demo_takes_the_planned_photo_points(
+    binary: str | None, sample_sortie: Sortie, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not asked for SITL, or no binary to be found: the poses are the planned ones,
+    and the note says why (what run_demo then renders is the end-to-end test's)."""
+    if binary is not None:
+        monkeypatch.setenv("ARDUPILOT_SITL", binary)
+    stages: list[str] = []
+    flown = fly_first_sortie(
+        sample_sortie,
+        tmp_path,
+        speedup=20,
+        use_sitl=False if binary is None else None,
+        stage=stages.append,
+    )
+    assert not flown.in_sitl and stages == []
+    points = [(p.lat, p.lon, p.alt_amsl_m, p.yaw_deg) for p in planned_poses(sample_sortie)]
+    assert [(p.lat, p.lon, p.alt_amsl_m, p.yaw_deg) for p in flown.poses] == points
+    assert len(points) == len(sample_sortie.photo_points) > 100
+    assert {p.source for p in flown.poses} == {SOURCE_PLANNED}  # never passed off as flown
+    assert flown.flight_dir == tmp_path / "planned-poses" and flown.flight_dir.is_dir()
+    expected = "SITL not requested" if binary is None else f"$ARDUPILOT_SITL is {binary}"
+    assert flown.note.startswith(expected) and "planned photo points" in flown.note
