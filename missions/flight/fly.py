@@ -23,7 +23,7 @@ from typing import Protocol
 
 from missions.flight.errors import FlightAbortedError, FlightError
 from missions.flight.events import FlightEvent
-from missions.flight.logs import recover_after_landing
+from missions.flight.logs import logging_advice, recover_after_landing
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
 from missions.flight.vehicle import FlightDeadline, Vehicle, estimate_flight_s, reached_all
 from missions.geo import distance_m
@@ -260,7 +260,9 @@ async def make_ready(
     parameters set and read back (the fence switched on, the failsafes as
     planned: :meth:`Vehicle.apply_params`); then the vehicle's own readiness
     and the pre-flight checks, which read the fence and the parameters on
-    board again. ``say`` is told each step, for an operator's display.
+    board again; last, advice when the vehicle's log could not give lost
+    photos their poses back (:func:`~missions.flight.logs.logging_advice`).
+    ``say`` is told each step and the advice, for an operator's display.
     """
     say("uploading the mission")
     await vehicle.upload_mission(mission, settings=settings)
@@ -269,6 +271,11 @@ async def make_ready(
     say("waiting for the vehicle to be ready")
     await vehicle.wait_ready(timeout_s=ready_timeout_s)
     await vehicle.preflight(min_battery_pct=min_battery_pct)
+    logging = await vehicle.read_params(("LOG_BACKEND_TYPE", "LOG_BITMASK"), timeout_s=0.5)
+    advice = logging_advice(logging)
+    if advice:
+        logger.warning("%s", advice)
+        say(advice)
 
 
 def outage_wait_s(mission: Mission, deadline: FlightDeadline, scale: float) -> float:

@@ -49,7 +49,7 @@ import logging
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,6 +100,48 @@ ProgressCallback = Callable[[int, int], None]
 
 #: How many of the newest logs are tried for the flight's (see recover_missing_captures).
 LOGS_TRIED = 8
+
+#: LOG_BACKEND_TYPE bit 0: to a file (AP_Logger.cpp); LOG_BITMASK bit 15, CAM records
+#: (MASK_LOG_CAMERA in ArduCopter/defines.h).
+LOG_TO_FILE = 1
+MASK_LOG_CAMERA = 1 << 15
+
+#: The least a patrol vehicle should log for a photo whose CAMERA_FEEDBACK the link
+#: lost to get its pose back: to a file, while armed only, one log per flight closed
+#: at disarm, the camera's records (MNT comes with them), no EKF3 streams, other
+#: streams at 1 Hz; a 150 m box then logs 0.8 MB, not 8 MB, to download over 4G.
+#: An owner who logs more for their own analysis keeps it: only the file backend and
+#: the camera bit matter here (:func:`logging_advice`).
+RECOMMENDED_LOGGING = {
+    "LOG_BACKEND_TYPE": float(LOG_TO_FILE),
+    "LOG_DISARMED": 0.0,
+    "LOG_FILE_DSRMROT": 1.0,
+    "LOG_BITMASK": float(MASK_LOG_CAMERA),
+    "EK3_LOG_LEVEL": 3.0,
+    "LOG_FILE_RATEMAX": 1.0,
+}
+
+
+def logging_advice(held: Mapping[str, float | None]) -> str | None:
+    """Why this vehicle's log could not give lost photos their poses back, or None.
+
+    ``held``: the vehicle's LOG_BACKEND_TYPE and LOG_BITMASK (None: not answered).
+    Advice, not a refusal: the flight is safe, only its record may have gaps.
+    """
+    backend, mask = held.get("LOG_BACKEND_TYPE"), held.get("LOG_BITMASK")
+    if backend is None or mask is None:
+        return None  # not an ArduPilot logger: nothing to advise on
+    if not int(backend) & LOG_TO_FILE:
+        why = f"LOG_BACKEND_TYPE is {backend:g}, no file log"
+    elif not int(mask) & MASK_LOG_CAMERA:
+        why = f"LOG_BITMASK {mask:g} lacks the camera's records ({MASK_LOG_CAMERA})"
+    else:
+        return None
+    return (
+        f"photos whose CAMERA_FEEDBACK the link loses cannot be recovered: {why} "
+        f"(set bit 0 of LOG_BACKEND_TYPE and bit 15 of LOG_BITMASK; LOG_DISARMED 0 and "
+        f"LOG_FILE_DSRMROT 1 keep one log per flight)"
+    )
 
 
 class LogDownloadError(FlightError):

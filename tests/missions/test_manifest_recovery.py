@@ -19,6 +19,7 @@ from missions.flight.logs import (
     LogBlocks,
     LogDownloadError,
     ReplyWait,
+    logging_advice,
     merge_captures,
     mount_sample,
     next_requests,
@@ -241,3 +242,17 @@ def test_a_camera_within_the_logs_rounding_of_nadir_reads_as_straight_down() -> 
     ) == pytest.approx((0.0, -90.0, 30.0))
     # 0.02 deg off is more than the rounding: left as it is
     assert logged(rotation(0.0, -89.98, 30.0)) == pytest.approx((0.0, -89.98, 30.0))
+
+
+def test_a_vehicle_whose_log_cannot_recover_photos_is_told_so() -> None:
+    # ArduCopter's default LOG_BITMASK (DEFAULT_LOG_BITMASK in ArduCopter/config.h):
+    # bits 1 to 13, 15 (the camera) and 17, 2^14 - 2 + 2^15 + 2^17 = 180222; 32768 is
+    # the camera bit alone
+    assert logging_advice({"LOG_BACKEND_TYPE": 1, "LOG_BITMASK": 180222}) is None
+    assert logging_advice({"LOG_BACKEND_TYPE": 3, "LOG_BITMASK": 32768}) is None
+    off = logging_advice({"LOG_BACKEND_TYPE": 0, "LOG_BITMASK": 180222})
+    assert off is not None and "LOG_BACKEND_TYPE is 0, no file log" in off
+    no_cam = logging_advice({"LOG_BACKEND_TYPE": 1, "LOG_BITMASK": 180222 - 32768})
+    assert no_cam is not None and "lacks the camera's records (32768)" in no_cam
+    # a vehicle that answers for neither (not ArduPilot's logger): nothing to say
+    assert logging_advice({"LOG_BACKEND_TYPE": None, "LOG_BITMASK": None}) is None

@@ -13,7 +13,12 @@ import pytest
 
 from missions.flight.capture import rotation
 from missions.flight.fly import fly_mission
-from missions.flight.logs import NoLogError, read_cams, recover_missing_captures
+from missions.flight.logs import (
+    RECOMMENDED_LOGGING,
+    NoLogError,
+    read_cams,
+    recover_missing_captures,
+)
 from missions.flight.vehicle import Vehicle
 from missions.geo import distance_m
 from missions.manifest import SOURCE_DATAFLASH, SOURCE_FEEDBACK, read_manifest, write_manifest
@@ -35,16 +40,8 @@ def turn_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 #: Dataflash logging as a patrol vehicle needs it for this (sitl/copter.parm leaves it
 #: off for the shared copter: ArduCopter SITL's logger opens a new short log after each
-#: download, and the other flight tests ran worse beside it): to a file while armed,
-#: closed at disarm, the camera's records, no EKF3 streams, other streams at 1 Hz.
-LOGGING = {
-    "LOG_BACKEND_TYPE": 1,
-    "LOG_DISARMED": 0,
-    "LOG_FILE_DSRMROT": 1,
-    "LOG_BITMASK": 32768,
-    "EK3_LOG_LEVEL": 3,
-    "LOG_FILE_RATEMAX": 1,
-}
+#: download, and the other flight tests ran worse beside it).
+LOGGING = RECOMMENDED_LOGGING
 
 
 def test_rows_lost_from_the_manifest_come_back_from_the_log(
