@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 Message: TypeAlias = mavlink.MAVLink_message
 M = TypeVar("M", bound=mavlink.MAVLink_message)
 
+#: The wait before a second try at reopening a stream transport (then doubling).
+REOPEN_FIRST_WAIT_S = 0.2
+
 #: Seconds between 1970-01-01 and 2015-01-01, MAVLink signing's epoch.
 _SIGNING_EPOCH = 1420070400
 
@@ -434,6 +437,7 @@ class MavLink:
         self._tlog: BinaryIO | None = None
         self._transport_open = False
         self._heard = asyncio.Event()
+        self._reopen_wait_s = 0.0
 
     # -- life cycle ---------------------------------------------------------
 
@@ -641,6 +645,7 @@ class MavLink:
                 self.target_component = msg.get_srcComponent()
             if msg.get_srcSystem() == self.target_system:
                 self.last_heard = time.monotonic()
+                self._reopen_wait_s = 0.0
                 self._heard.set()
                 self._set_state(LinkState.CONNECTED)
         if self.target_system and msg.get_srcSystem() != self.target_system:
@@ -685,18 +690,23 @@ class MavLink:
         return messages
 
     async def _reopen(self) -> None:
-        """Close and reopen a stream transport until it connects again."""
+        """Close and reopen a stream transport until it connects again.
+
+        The wait between tries doubles from none to 2 s and starts again only
+        once the vehicle is heard: a server that accepts and hangs up at once
+        (a modem or router whose far end is down) is not called thousands of
+        times a second.
+        """
         self._set_state(LinkState.LOST)
         self._transport_open = False
         await self._transport.close()
-        delay = 0.2
         while True:
+            await asyncio.sleep(self._reopen_wait_s)
+            self._reopen_wait_s = min(max(2 * self._reopen_wait_s, REOPEN_FIRST_WAIT_S), 2.0)
             try:
                 await self._transport.open()
             except OSError as exc:
                 logger.debug("reopen %s failed: %s", self.endpoint, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
                 continue
             self._transport_open = True
             self.reconnects += 1
