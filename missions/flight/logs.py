@@ -101,6 +101,9 @@ ProgressCallback = Callable[[int, int], None]
 #: How many of the newest logs are tried for the flight's (see recover_missing_captures).
 LOGS_TRIED = 8
 
+#: Short answers to one block, before the listed end, that make it the log's end.
+EOF_CONFIRMATIONS = 3
+
 #: LOG_BACKEND_TYPE bit 0: to a file (AP_Logger.cpp); LOG_BITMASK bit 15, CAM records
 #: (MASK_LOG_CAMERA in ArduCopter/defines.h).
 LOG_TO_FILE = 1
@@ -226,6 +229,7 @@ class LogBlocks:
         self.size = size
         self.data = bytearray(size)
         self.have = np.zeros(math.ceil(size / LOG_DATA_BYTES), dtype=bool)
+        self.short: dict[int, int] = {}  # block: short answers to it so far
 
     @property
     def received(self) -> int:
@@ -236,12 +240,23 @@ class LogBlocks:
         return int(self.have.sum()) * LOG_DATA_BYTES - short
 
     def add(self, ofs: int, count: int, data: Sequence[int] | bytes) -> bool:
-        """Store one LOG_DATA; True when it was new. A block shorter than the rest
-        of the listed size is the end of the file: the log ends there."""
+        """Store one LOG_DATA; True when it was new.
+
+        A block shorter than the rest of the listed size may be the end of the
+        file, or a read error: ArduPilot sends both alike ("report as EOF on
+        error", ``AP_Logger_MAVLinkLogTransfer::handle_log_send_data``), and a
+        read just after disarm, while the logger closes its file, fails now and
+        then (seen in SITL: a 331 kB log cut at 15 kB). It stays a hole, asked
+        for again, until it has come short :data:`EOF_CONFIRMATIONS` times; then
+        the log ends there.
+        """
         block, rest = divmod(ofs, LOG_DATA_BYTES)
         if rest or block >= len(self.have) or self.have[block]:
             return False
         if count < min(LOG_DATA_BYTES, self.size - ofs):
+            self.short[block] = self.short.get(block, 0) + 1
+            if self.short[block] < EOF_CONFIRMATIONS:
+                return False
             self.size = ofs + count
             self.have = self.have[: math.ceil(self.size / LOG_DATA_BYTES)]
             del self.data[self.size :]

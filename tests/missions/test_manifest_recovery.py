@@ -186,7 +186,12 @@ def test_log_blocks_find_holes_and_a_short_end() -> None:
     assert not blocks.add(45, 90, bytes(90))  # not on a block boundary
     assert blocks.holes(max_blocks=2) == [(1, 2), (3, 1)]
     assert blocks.span(3, 1) == (270, 30)
-    # the file turns out to end at 200: block 2 holds 20 bytes, block 3 is gone
+    # the file turns out to end at 200: block 2 holds 20 bytes, block 3 is gone. A short
+    # answer is also how ArduPilot reports a read error, so it is the end once said
+    # three times; until then block 2 stays a hole
+    assert not blocks.add(180, 20, bytes([7] * 20) + bytes(70))
+    assert not blocks.add(180, 20, bytes([7] * 20) + bytes(70))
+    assert blocks.size == 300 and blocks.holes(max_blocks=8) == [(1, 3)]
     assert blocks.add(180, 20, bytes([7] * 20) + bytes(70))
     assert blocks.size == 200
     assert blocks.holes(max_blocks=8) == [(1, 1)]
@@ -196,6 +201,22 @@ def test_log_blocks_find_holes_and_a_short_end() -> None:
     assert bytes(blocks.data) == bytes(range(90)) + bytes([1] * 90) + bytes([7] * 20)
     assert blocks.received == 200
     assert LOG_DATA_BYTES == 90
+
+
+def test_a_read_error_mid_log_is_asked_again_not_taken_for_its_end() -> None:
+    # seen in SITL right after disarm: LOG_DATA count 0 at 15 kB of a 331 kB log
+    blocks = LogBlocks(900)
+    for ofs in range(0, 450, 90):
+        assert blocks.add(ofs, 90, bytes([ofs // 90] * 90))
+    assert not blocks.add(450, 0, bytes(90))  # the error, as ArduPilot sends it
+    assert blocks.size == 900 and blocks.holes(max_blocks=8) == [(5, 5)]
+    for ofs in range(450, 900, 90):  # asked again: the rest comes
+        assert blocks.add(ofs, 90, bytes([ofs // 90] * 90))
+    assert blocks.holes(max_blocks=8) == [] and blocks.received == 900
+    # the true end, where the listing said, is taken at once
+    end = LogBlocks(100)
+    assert end.add(0, 90, bytes(90)) and end.add(90, 10, bytes(90))
+    assert end.holes(max_blocks=8) == [] and end.received == 100
 
 
 def test_holes_are_asked_for_one_range_or_many_single_blocks() -> None:
