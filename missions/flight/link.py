@@ -318,7 +318,6 @@ class _Forward:
         self.codec = mavlink.MAVLink(None)
         self.codec.robust_parsing = True
         self.frames_in = 0
-        self.frames_out = 0
 
 
 def _transport_for(endpoint: Endpoint) -> _Transport:
@@ -636,7 +635,6 @@ class MavLink:
         frame = bytes(msg.get_msgbuf())
         self._record(frame)
         for fwd in self.forwards:
-            fwd.frames_out += 1
             with contextlib.suppress(OSError):
                 fwd.transport.write(frame)
         if isinstance(msg, mavlink.MAVLink_heartbeat_message) and _is_vehicle(msg):

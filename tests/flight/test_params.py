@@ -186,14 +186,19 @@ async def test_a_vehicle_set_to_fly_on_through_a_lost_link_is_set_to_return(
 async def test_preflight_refuses_a_vehicle_set_back_to_fly_on_through_a_lost_link(
     peer: ScriptedVehicle, vehicle: Vehicle
 ) -> None:
-    mission = replace(survey_mission(), params=dict(PLAN))
-    await vehicle.upload_mission(mission)
-    await vehicle.apply_params(mission.params)
-    _ready(vehicle)
+    await _planned_and_ready(vehicle)
     peer.params["FS_OPTIONS"] = 18.0  # set after the upload, from another ground station
     with pytest.raises(PreflightError) as info:
         await vehicle.preflight(timeout_s=0)
     assert str(info.value) == "pre-flight checks failed: params: FS_OPTIONS is 18, plan needs 16"
+
+
+async def _planned_and_ready(vehicle: Vehicle) -> None:
+    """The survey uploaded with the plan's parameters set, and telemetry ready."""
+    mission = replace(survey_mission(), params=dict(PLAN))
+    await vehicle.upload_mission(mission)
+    await vehicle.apply_params(mission.params)
+    _ready(vehicle)
 
 
 def _ready(vehicle: Vehicle) -> None:
@@ -205,10 +210,7 @@ def _ready(vehicle: Vehicle) -> None:
 async def test_preflight_refuses_to_arm_on_a_parameter_changed_after_upload(
     peer: ScriptedVehicle, vehicle: Vehicle
 ) -> None:
-    mission = replace(survey_mission(), params=dict(PLAN))
-    await vehicle.upload_mission(mission)
-    await vehicle.apply_params(mission.params)
-    _ready(vehicle)
+    await _planned_and_ready(vehicle)
     report = await vehicle.preflight(timeout_s=0)
     assert report.checks["params"] is None
 

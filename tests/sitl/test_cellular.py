@@ -29,6 +29,7 @@ from sitl.instance import Home, Sitl, gcs_port
 from sitl.netem import GOOD_5G, HANDOVER, LTE_CELL_EDGE, LinkEmulator, Profile
 from tests.sitl.missions import box_mission
 from tests.sitl.test_log_recovery import LOGGING
+from tests.sitl.test_progress import watch
 
 pytestmark = [pytest.mark.sitl, pytest.mark.timeout(400)]
 
@@ -37,9 +38,6 @@ SPEEDUP = 20.0
 DROP_OUT_S = 30.0
 #: The plan's GCS failsafe (missions.plan's default): fly on for two minutes, then RTL.
 PLAN_FAILSAFE = {"FS_GCS_ENABLE": 1.0, "FS_GCS_TIMEOUT": 120.0}
-#: A second connection's system id: not the ground station's (255), so its
-#: heartbeats never keep ArduCopter's GCS failsafe quiet while the link is cut.
-WATCHER_SYSID = 254
 
 
 @pytest.mark.parametrize("profile", [GOOD_5G, LTE_CELL_EDGE, HANDOVER], ids=lambda p: p.name)
@@ -104,9 +102,7 @@ async def test_a_vehicle_set_to_fly_on_without_its_ground_station_returns_after_
     copter: Sitl, sample_sortie: Sortie, tmp_path: Path
 ) -> None:
     home = Home(*sample_sortie.home)
-    watcher = await Vehicle.connect(
-        copter.url2, heartbeat_interval_s=copter.heartbeat_interval_s, source_system=WATCHER_SYSID
-    )
+    watcher = await watch(copter)
     # the owner's setting: carry on in AUTO on a GCS failsafe (bit 1), and under the
     # pilot (bit 4, ArduCopter's default)
     await watcher.set_param("FS_OPTIONS", 2 + 16)
