@@ -36,6 +36,7 @@ from store.findings import (
     upsert_capture,
 )
 from store.models import Finding, Flight
+from store.objects import sync_flight
 
 logger = logging.getLogger(__name__)
 
@@ -205,5 +206,6 @@ def finish_flight(session: Session, flight: Flight) -> list[Change]:
                 "group_size": len(current[change.current_group]),
             }
     update_measurements(session, extra)
+    sync_flight(session, flight)
     logger.info("flight %s: %d findings in %d groups", flight.id, len(findings), len(current))
     return changes

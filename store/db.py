@@ -72,5 +72,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 def migrate(engine: Engine) -> None:
     """Bring the schema up to date: Alembic upgrade to head (see store/migrations)."""
     from store.migrations import upgrade
+    from store.objects import backfill
 
     upgrade(engine, "head")
+    with session_scope(engine) as session:  # findings stored before objects existed
+        backfill(session)

@@ -145,6 +145,46 @@ class Capture(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
+
+
+class DetectedObject(SQLModel, table=True):
+    """One thing on the ground or in the air, seen in one or more captures of one flight.
+
+    The unit inspectors review: the findings of one group (``key`` is their
+    ``group_id``, or a split's own key), with what the queue and the map need
+    kept here so a page of objects is one indexed query. A decision on the
+    object sets every member finding's status. ``split_from`` names the
+    object a capture was split off, when the grouping was wrong.
+    """
+
+    __tablename__ = "detected_object"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(index=True, unique=True, max_length=255)
+    flight_id: uuid.UUID | None = Field(default=None, foreign_key="flight.id", index=True)
+    patrol_name: str = Field(default="", index=True, max_length=255)
+    kind: str = Field(index=True, max_length=32)
+    site_id: str | None = Field(default=None, index=True, max_length=128)
+    source_id: str | None = Field(default=None, max_length=128)
+    severity: str = Field(default="low", max_length=16)
+    severity_rank: int = 1
+    score: float = 0.0
+    lat: float = Field(index=True)
+    lon: float = Field(index=True)
+    position_error_m: float | None = None
+    alt_amsl_m: float | None = None
+    height_agl_m: float | None = None
+    finding_count: int = 0
+    best_finding_id: uuid.UUID | None = None
+    summary: dict[str, Any] | None = _json()
+    change: str | None = Field(default=None, max_length=16)
+    previous_object_id: uuid.UUID | None = None
+    split_from: uuid.UUID | None = None
+    status: FindingStatus = Field(default=FindingStatus.PENDING, index=True)
+    created_at: datetime = _ts(index=True)
+
+
 class Finding(SQLModel, table=True):
     """One anomaly found in one capture; ``dedupe_key`` makes re-processing idempotent.
 
@@ -161,6 +201,7 @@ class Finding(SQLModel, table=True):
     capture_id: uuid.UUID = Field(foreign_key="capture.id", index=True)
     flight_id: uuid.UUID | None = Field(default=None, foreign_key="flight.id", index=True)
     group_id: str | None = Field(default=None, index=True, max_length=64)
+    object_id: uuid.UUID | None = Field(default=None, foreign_key="detected_object.id", index=True)
     site_id: str | None = Field(default=None, index=True, max_length=128)
     source_id: str | None = Field(default=None, index=True, max_length=128)
     kind: str = Field(index=True, max_length=32)
@@ -189,15 +230,22 @@ class Finding(SQLModel, table=True):
 
 
 class Review(SQLModel, table=True):
-    """An inspector's decision on a finding; every decision is kept (audit trail)."""
+    """An inspector's decision on an object (or, stored before objects, on one finding).
+
+    Every decision is kept (the audit trail): one row per decision, however many
+    captures the object has. ``reason`` is the short-list reason of a rejection.
+    """
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    finding_id: uuid.UUID = Field(foreign_key="finding.id", index=True)
+    finding_id: uuid.UUID | None = Field(default=None, foreign_key="finding.id", index=True)
+    object_id: uuid.UUID | None = Field(default=None, foreign_key="detected_object.id", index=True)
     user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
     decision: ReviewDecision
+    reason: str | None = Field(default=None, max_length=64)
     comment: str = Field(default="", max_length=4000)
     previous_status: FindingStatus | None = None
     duplicate_of: uuid.UUID | None = Field(default=None, foreign_key="finding.id")
+    duplicate_of_object: uuid.UUID | None = Field(default=None, foreign_key="detected_object.id")
     created_at: datetime = _ts()
 
 
@@ -212,3 +260,11 @@ Index(
 )
 Index("ix_finding_status_score_id", col(Finding.status), col(Finding.score), col(Finding.id))
 Index("ix_finding_score_id", col(Finding.score), col(Finding.id))
+# The review queue: pending objects by severity, then site.
+Index(
+    "ix_object_status_rank_site",
+    col(DetectedObject.status),
+    col(DetectedObject.severity_rank),
+    col(DetectedObject.site_id),
+    col(DetectedObject.id),
+)
