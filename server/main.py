@@ -20,7 +20,19 @@ from starlette.routing import Match
 
 from server import pages
 from server.api.deps import storable_request
-from server.api.routes import captures, exports, findings, flights, login, missions, sites, users
+from server.api.routes import (
+    basemap,
+    captures,
+    casefile,
+    exports,
+    findings,
+    flights,
+    login,
+    missions,
+    objects,
+    sites,
+    users,
+)
 from server.errors import (
     ConflictError,
     FlightControlError,
@@ -238,7 +250,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.flights = manager
     app.state.processing = processing
     app.state.login_throttle = LoginThrottle()
-    for module in (login, users, sites, missions, flights, captures, findings, exports):
+    routers = (login, users, sites, missions, flights, captures, findings, objects, exports)
+    for module in (*routers, casefile, basemap):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(flights.ws_router, prefix=API_PREFIX)
     app.include_router(flights.records_router, prefix=API_PREFIX)

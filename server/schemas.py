@@ -247,29 +247,101 @@ class FindingsPublic(BaseModel):
     count: int
 
 
-class ReviewCreate(RequestModel):
-    decision: ReviewDecision
-    comment: str = Field(default="", max_length=4000)
-    duplicate_of: uuid.UUID | None = Field(
-        default=None, description="For a duplicate: the finding this one repeats."
-    )
-
-
 class ReviewPublic(BaseModel):
     id: uuid.UUID
-    finding_id: uuid.UUID
+    finding_id: uuid.UUID | None
+    """Set on decisions taken on one finding, before objects existed."""
+    object_id: uuid.UUID | None = None
     user_id: uuid.UUID
     username: str
     decision: ReviewDecision
+    reason: str | None = None
     comment: str
     previous_status: FindingStatus | None
     duplicate_of: uuid.UUID | None
+    duplicate_of_object: uuid.UUID | None = None
     created_at: UTCDateTime
 
 
 class ReviewsPublic(BaseModel):
     data: list[ReviewPublic]
     count: int
+
+
+# --- objects ---------------------------------------------------------------------------------
+
+
+class ObjectPublic(BaseModel):
+    """One thing seen, in one or more captures of one flight: the unit inspectors review."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    flight_id: uuid.UUID | None
+    patrol_name: str
+    kind: str
+    site_id: str | None
+    source_id: str | None
+    """The stack or outfall it is attributed to."""
+    severity: str
+    score: float
+    lat: float
+    lon: float
+    position_error_m: float | None
+    alt_amsl_m: float | None
+    """In the air (a plume above its stack): metres AMSL."""
+    height_agl_m: float | None
+    """In the air: metres above the ground at its source."""
+    finding_count: int
+    best_finding_id: uuid.UUID | None
+    summary: dict[str, Any] | None
+    """Peaks across its captures: score_max, area_m2_max, rise_max (rise_units K or raw),
+    delta_e_max, colour; and captures, how many saw it."""
+    change: str | None
+    """Against the previous patrol of its site: new or recurring."""
+    previous_object_id: uuid.UUID | None
+    split_from: uuid.UUID | None
+    status: FindingStatus
+    created_at: UTCDateTime
+
+
+class ObjectsPublic(BaseModel):
+    data: list[ObjectPublic]
+    count: int
+
+
+class ObjectPrevious(BaseModel):
+    """The same object on the previous patrol, and what inspectors decided then."""
+
+    object: ObjectPublic
+    reviews: list[ReviewPublic]
+
+
+class ObjectDetail(ObjectPublic):
+    findings: list[FindingPublic]
+    """Every capture's finding, the best first."""
+    reviews: list[ReviewPublic]
+    """Every decision on it, oldest first (the audit trail)."""
+    previous: ObjectPrevious | None
+
+
+class ObjectReviewCreate(RequestModel):
+    decision: ReviewDecision
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A rejection's reason: one of GET /objects/reject-reasons, or free text.",
+    )
+    comment: str = Field(default="", max_length=4000)
+    duplicate_of: uuid.UUID | None = Field(
+        default=None, description="For a duplicate: the object this one repeats."
+    )
+
+
+class ObjectSplit(RequestModel):
+    finding_ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+    """The findings (captures) to move to a new object of their own."""
 
 
 # --- captures --------------------------------------------------------------------------------

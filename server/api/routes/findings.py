@@ -1,4 +1,5 @@
-"""Findings: filtered, paginated lists for the map and the queue; reviews with an audit trail."""
+"""Findings (one per capture that saw something): filtered, paginated lists, images, and the
+audit trail. Decisions are taken on objects (``server.api.routes.objects``)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
-from server.api.deps import CurrentUser, InspectorUser, SessionDep
+from server.api.deps import CurrentUser, SessionDep
 from server.schemas import (
     FindingPublic,
     FindingsPublic,
     Message,
-    ReviewCreate,
     ReviewPublic,
     ReviewsPublic,
 )
 from store.models import Finding, FindingStatus, Review, ReviewDecision, User
 
 router = APIRouter(prefix="/findings", tags=["findings"])
-
-DECISION_STATUS = {
-    ReviewDecision.CONFIRM: FindingStatus.CONFIRMED,
-    ReviewDecision.REJECT: FindingStatus.REJECTED,
-    ReviewDecision.DUPLICATE: FindingStatus.DUPLICATE,
-}
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -220,74 +214,27 @@ def finding_overlay(session: SessionDep, _: CurrentUser, finding_id: uuid.UUID) 
     return _image(get_finding(session, finding_id).overlay_path, "overlay")
 
 
-def _review_public(review: Review, username: str) -> ReviewPublic:
-    return ReviewPublic(
-        id=review.id,
-        finding_id=review.finding_id,
-        user_id=review.user_id,
-        username=username,
-        decision=review.decision,
-        comment=review.comment,
-        previous_status=review.previous_status,
-        duplicate_of=review.duplicate_of,
-        created_at=review.created_at,
-    )
+def review_public(review: Review, username: str) -> ReviewPublic:
+    return ReviewPublic.model_validate({**review.model_dump(), "username": username})
 
 
 @router.get("/{finding_id}/reviews", responses={404: {"model": Message}})
 def list_reviews(session: SessionDep, _: CurrentUser, finding_id: uuid.UUID) -> ReviewsPublic:
-    """Every decision ever taken on the finding, oldest first (the audit trail)."""
-    get_finding(session, finding_id)
+    """Every decision that covered the finding, oldest first: on the finding itself (before
+    objects existed) and on the object it belongs to."""
+    finding = get_finding(session, finding_id)
     rows = session.exec(
         select(Review, User.username)
         .join(User, col(User.id) == col(Review.user_id))
-        .where(Review.finding_id == finding_id)
+        .where(
+            or_(
+                col(Review.finding_id) == finding_id,
+                col(Review.object_id) == finding.object_id,
+            )
+        )
         .order_by(col(Review.created_at), col(Review.id))
     ).all()
-    return ReviewsPublic(data=[_review_public(r, name) for r, name in rows], count=len(rows))
-
-
-@router.post(
-    "/{finding_id}/reviews",
-    status_code=status.HTTP_201_CREATED,
-    responses={404: {"model": Message}},
-)
-def review_finding(
-    session: SessionDep, inspector: InspectorUser, finding_id: uuid.UUID, body: ReviewCreate
-) -> ReviewPublic:
-    """Confirm, reject or mark a duplicate; the finding's status follows the latest decision."""
-    finding = get_finding(session, finding_id)
-    if body.decision is ReviewDecision.DUPLICATE:
-        if body.duplicate_of is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "a duplicate must name duplicate_of"
-            )
-        if body.duplicate_of == finding.id:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "a finding cannot duplicate itself"
-            )
-        if session.get(Finding, body.duplicate_of) is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "duplicate_of: no such finding"
-            )
-    elif body.duplicate_of is not None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "duplicate_of is only for a duplicate decision"
-        )
-    review = Review(
-        finding_id=finding.id,
-        user_id=inspector.id,
-        decision=body.decision,
-        comment=body.comment,
-        previous_status=finding.status,
-        duplicate_of=body.duplicate_of,
-    )
-    finding.status = DECISION_STATUS[body.decision]
-    session.add(review)
-    session.add(finding)
-    session.commit()
-    session.refresh(review)
-    return _review_public(review, inspector.username)
+    return ReviewsPublic(data=[review_public(r, name) for r, name in rows], count=len(rows))
 
 
 audit_router = APIRouter(prefix="/reviews", tags=["findings"])
@@ -321,4 +268,4 @@ def audit_trail(
         .offset(skip)
         .limit(limit)
     ).all()
-    return ReviewsPublic(data=[_review_public(r, name) for r, name in rows], count=count)
+    return ReviewsPublic(data=[review_public(r, name) for r, name in rows], count=count)

@@ -1,0 +1,213 @@
+"""Objects: the review queue's unit (a group of findings of one kind at one place on one
+flight), its captures, its history, and the decisions and splits taken on it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, func, select
+
+from server.api.deps import CurrentUser, InspectorUser, SessionDep
+from server.api.routes.findings import finding_public, parse_bbox, review_public
+from server.schemas import (
+    Message,
+    ObjectDetail,
+    ObjectPrevious,
+    ObjectPublic,
+    ObjectReviewCreate,
+    ObjectSplit,
+    ObjectsPublic,
+    ReviewPublic,
+)
+from store.models import DetectedObject, FindingStatus, Review, User
+from store.objects import REJECT_REASONS, ObjectError, decide, members, split
+
+router = APIRouter(prefix="/objects", tags=["objects"])
+
+
+class ObjectFilter:
+    """Query parameters shared by the queue, the map's object layer and the exports."""
+
+    def __init__(
+        self,
+        site_id: Annotated[str | None, Query(max_length=128)] = None,
+        kind: Annotated[str | None, Query(max_length=32)] = None,
+        status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
+        flight_id: Annotated[uuid.UUID | None, Query()] = None,
+        patrol: Annotated[str | None, Query(max_length=255, description="patrol name")] = None,
+        bbox: Annotated[
+            str | None,
+            Query(
+                max_length=200,
+                description="min_lon,min_lat,max_lon,max_lat in degrees",
+                examples=["113.5,34.7,113.7,34.9"],
+            ),
+        ] = None,
+    ) -> None:
+        try:
+            self.bbox = parse_bbox(bbox)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        self.site_id, self.kind, self.status = site_id, kind, status_
+        self.flight_id, self.patrol = flight_id, patrol
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = [col(DetectedObject.finding_count) > 0]
+        if self.site_id:
+            out.append(col(DetectedObject.site_id) == self.site_id)
+        if self.kind:
+            out.append(col(DetectedObject.kind) == self.kind)
+        if self.status:
+            out.append(col(DetectedObject.status) == self.status)
+        if self.flight_id:
+            out.append(col(DetectedObject.flight_id) == self.flight_id)
+        if self.patrol:
+            out.append(col(DetectedObject.patrol_name) == self.patrol)
+        if self.bbox:
+            min_lon, min_lat, max_lon, max_lat = self.bbox
+            out += [
+                col(DetectedObject.lon) >= min_lon,
+                col(DetectedObject.lon) <= max_lon,
+                col(DetectedObject.lat) >= min_lat,
+                col(DetectedObject.lat) <= max_lat,
+            ]
+        return out
+
+
+ObjectFilterDep = Annotated[ObjectFilter, Depends()]
+
+
+def query_objects(
+    session: Session, filters: ObjectFilter, *, skip: int = 0, limit: int | None = None
+) -> tuple[list[DetectedObject], int]:
+    """Objects by severity (highest first), then site, then id: the queue's order."""
+    clauses = filters.clauses()
+    count = session.exec(select(func.count()).select_from(DetectedObject).where(*clauses)).one()
+    query = (
+        select(DetectedObject)
+        .where(*clauses)
+        .order_by(
+            col(DetectedObject.severity_rank).desc(),
+            col(DetectedObject.site_id),
+            col(DetectedObject.id),
+        )
+        .offset(skip)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query).all()), count
+
+
+def get_object(session: Session, object_id: uuid.UUID) -> DetectedObject:
+    obj = session.get(DetectedObject, object_id)
+    if obj is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such object")
+    return obj
+
+
+def object_reviews(session: Session, object_id: uuid.UUID) -> list[ReviewPublic]:
+    """Every decision on the object, oldest first."""
+    rows = session.exec(
+        select(Review, User.username)
+        .join(User, col(User.id) == col(Review.user_id))
+        .where(col(Review.object_id) == object_id)
+        .order_by(col(Review.created_at), col(Review.id))
+    ).all()
+    return [review_public(r, name) for r, name in rows]
+
+
+def object_detail(session: Session, obj: DetectedObject) -> ObjectDetail:
+    previous = (
+        session.get(DetectedObject, obj.previous_object_id) if obj.previous_object_id else None
+    )
+    return ObjectDetail.model_validate(
+        {
+            **ObjectPublic.model_validate(obj).model_dump(),
+            "findings": [finding_public(f) for f in members(session, obj)],
+            "reviews": object_reviews(session, obj.id),
+            "previous": (
+                ObjectPrevious(
+                    object=ObjectPublic.model_validate(previous),
+                    reviews=object_reviews(session, previous.id),
+                )
+                if previous
+                else None
+            ),
+        }
+    )
+
+
+@router.get("")
+def list_objects(
+    session: SessionDep,
+    _: CurrentUser,
+    filters: ObjectFilterDep,
+    skip: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> ObjectsPublic:
+    """The review queue and the map's object layer: by severity, then site."""
+    objects, count = query_objects(session, filters, skip=skip, limit=limit)
+    return ObjectsPublic(data=[ObjectPublic.model_validate(o) for o in objects], count=count)
+
+
+@router.get("/reject-reasons")
+def reject_reasons(_: CurrentUser) -> list[str]:
+    """The short list a rejection's reason is picked from (free text is also taken)."""
+    return list(REJECT_REASONS)
+
+
+@router.get("/{object_id}", responses={404: {"model": Message}})
+def read_object(session: SessionDep, _: CurrentUser, object_id: uuid.UUID) -> ObjectDetail:
+    """The object with every capture's finding, its decisions and the previous patrol's."""
+    return object_detail(session, get_object(session, object_id))
+
+
+@router.post(
+    "/{object_id}/reviews",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"model": Message}, 422: {"model": Message}},
+)
+def review_object(
+    session: SessionDep, inspector: InspectorUser, object_id: uuid.UUID, body: ObjectReviewCreate
+) -> ReviewPublic:
+    """Confirm, reject (with a reason) or mark a duplicate: one decision for every capture."""
+    obj = get_object(session, object_id)
+    try:
+        review = decide(
+            session,
+            obj,
+            user_id=inspector.id,
+            decision=body.decision,
+            reason=body.reason,
+            comment=body.comment,
+            duplicate_of=body.duplicate_of,
+        )
+    except ObjectError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    session.commit()
+    session.refresh(review)
+    return review_public(review, inspector.username)
+
+
+@router.post(
+    "/{object_id}/split",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"model": Message}, 422: {"model": Message}},
+)
+def split_object(
+    session: SessionDep, _: InspectorUser, object_id: uuid.UUID, body: ObjectSplit
+) -> ObjectPublic:
+    """Move captures the grouping got wrong to a new, pending object of their own."""
+    obj = get_object(session, object_id)
+    try:
+        new = split(session, obj, body.finding_ids)
+    except ObjectError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    session.commit()
+    session.refresh(new)
+    return ObjectPublic.model_validate(new)
