@@ -215,6 +215,8 @@ class FindingPublic(BaseModel):
     id: uuid.UUID
     capture_id: uuid.UUID
     flight_id: uuid.UUID | None
+    object_id: uuid.UUID | None = None
+    """The object (group of findings across captures) it belongs to; decisions go there."""
     site_id: str | None
     kind: str
     detector: str
