@@ -6,6 +6,7 @@ Every expected value below is worked out from the seeded findings in the comment
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -52,10 +53,10 @@ def _finding(flight: Flight, capture: Capture, key: str, group: str, **fields: o
 
 
 @pytest.fixture
-def session(engine: Engine) -> Session:
+def session(engine: Engine) -> Iterator[Session]:
     migrate(engine)
     with Session(engine) as session:
-        yield session  # type: ignore[misc]
+        yield session
 
 
 def _seed(session: Session) -> Flight:
