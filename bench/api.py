@@ -1,12 +1,16 @@
-"""API latency under load: the findings list over 10,000 findings, 50 concurrent clients.
+"""API latency under load: 10,000 findings in 1,000 objects, 50 concurrent clients.
 
 Run with ``python bench/api.py`` (SQLite; add PostgreSQL with ``--postgres-url`` or
-``ECOPATROL_TEST_POSTGRES_URL``). For each database it seeds a fresh store,
-starts ``uvicorn server.main:create_app`` in its own process on loopback, lets
-``--clients`` clients (one asyncio task each, keep-alive connections) page through
-``GET /api/v1/findings`` for ``--seconds`` after a short warm-up, mixing plain
-pages, a status filter and a bounding box, and prints p50/p99 latency and
-requests per second. The default run takes about half a minute per database.
+``ECOPATROL_TEST_POSTGRES_URL``). For each database it seeds a fresh store
+(findings in groups of ten, made objects by ``store.objects.sync_flight`` as
+processing makes them), starts ``uvicorn server.main:create_app`` in its own
+process on loopback, and lets ``--clients`` clients (one asyncio task each,
+keep-alive connections) ask for ``--seconds`` after a short warm-up, one path
+at a time: the findings list (plain pages, a status filter, a bounding box),
+the review queue's first page of objects, the map's object layer over a view
+of the zone, and the baseline ``GET /users/me``. It prints p50/p99 latency,
+requests per second, and p50 as a multiple of the baseline's. The default run
+takes about a minute per database.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,10 +34,12 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from server.accounts import add_user
 from store.db import make_engine, migrate
 from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role
+from store.objects import sync_flight
 
 PASSWORD = "bench-password-123"
 KINDS = ("thermal_hotspot", "water_discolouration", "smoke_plume")
@@ -53,8 +60,12 @@ class Result:
         return self.requests / self.seconds
 
 
+FINDINGS_PER_OBJECT = 10
+
+
 def seed(url: str, n: int) -> None:
-    """``n`` findings over one flight, spread over the zone, statuses and a month."""
+    """``n`` findings over one flight, spread over the zone, statuses and a month, in
+    objects of ``FINDINGS_PER_OBJECT`` findings each (one place, kind and status)."""
     engine = make_engine(url)
     migrate(engine)
     add_user(engine, "bench", PASSWORD, role=Role.INSPECTOR)
@@ -84,31 +95,43 @@ def seed(url: str, n: int) -> None:
                 created_at=base,
             )
         )
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "dedupe_key": f"bench-{i}",
-                "capture_id": capture_id,
-                "flight_id": flight_id,
-                "site_id": f"ent-{rng.randint(1, 12):02d}",
-                "kind": rng.choice(KINDS),
-                "detector": "bench",
-                "detector_version": "1",
-                "score": rng.random(),
-                "severity": "low",
-                "pixel_box": [10, 10, 50, 50],
-                "lat": 34.79 + rng.random() * 0.03,
-                "lon": 113.51 + rng.random() * 0.05,
-                "area_m2": rng.uniform(1, 200),
-                "measurements": {"delta_t_c": round(rng.uniform(5, 40), 1)},
-                "status": rng.choice(STATUSES).name,
-                "created_at": base + timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
-            }
-            for i in range(n)
-        ]
+        rows = [_finding(rng, i, flight_id, capture_id, base) for i in range(n)]
         for start in range(0, n, 2000):
             conn.execute(insert(Finding), rows[start : start + 2000])
+    with Session(engine) as session:
+        flight = session.get(Flight, flight_id)
+        assert flight is not None
+        sync_flight(session, flight)
+        session.commit()
     engine.dispose()
+
+
+def _finding(
+    rng: random.Random, i: int, flight_id: uuid.UUID, capture_id: uuid.UUID, base: datetime
+) -> dict[str, object]:
+    """The ``i``-th finding: one of its object's ten captures (same place within metres)."""
+    place = random.Random(i // FINDINGS_PER_OBJECT)
+    return {
+        "id": uuid.uuid4(),
+        "dedupe_key": f"bench-{i}",
+        "group_id": f"bench-group-{i // FINDINGS_PER_OBJECT}",
+        "capture_id": capture_id,
+        "flight_id": flight_id,
+        "site_id": f"ent-{place.randint(1, 12):02d}",
+        "kind": place.choice(KINDS),
+        "detector": "bench",
+        "detector_version": "1",
+        "score": rng.random(),
+        "severity": rng.choice(("low", "medium", "high")),
+        "pixel_box": [10, 10, 50, 50],
+        "lat": 34.79 + place.random() * 0.03 + rng.gauss(0, 1e-5),
+        "lon": 113.51 + place.random() * 0.05 + rng.gauss(0, 1e-5),
+        "position_error_m": rng.uniform(1, 4),
+        "area_m2": rng.uniform(1, 200),
+        "measurements": {"rise": round(rng.uniform(5, 40), 1), "calibrated": True},
+        "status": place.choice(STATUSES).name,
+        "created_at": base + timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
+    }
 
 
 def free_port() -> int:
@@ -154,8 +177,8 @@ def start_server(url: str, data_dir: Path, port: int, workers: int) -> subproces
     raise SystemExit("the server did not start within 30 s")
 
 
-def query(rng: random.Random) -> dict[str, str]:
-    """A page an inspector's map or queue would ask for."""
+def findings_query(rng: random.Random) -> dict[str, str]:
+    """A page of findings an inspector's tools would ask for."""
     params = {"limit": "50", "skip": str(rng.randrange(0, 5000, 50))}
     choice = rng.random()
     if choice < 0.3:
@@ -168,12 +191,41 @@ def query(rng: random.Random) -> dict[str, str]:
     return params
 
 
+def queue_query(_: random.Random) -> dict[str, str]:
+    """The review queue's first page: pending objects by severity, then site."""
+    return {"status": "pending", "limit": "50"}
+
+
+def map_query(rng: random.Random) -> dict[str, str]:
+    """The map's object layer over a view of a fifth of the zone (about 1 x 0.7 km)."""
+    lon, lat = 113.51 + rng.random() * 0.04, 34.79 + rng.random() * 0.024
+    return {"bbox": f"{lon:.5f},{lat:.5f},{lon + 0.01:.5f},{lat + 0.006:.5f}", "limit": "500"}
+
+
+def no_query(_: random.Random) -> None:
+    return None
+
+
 BASELINE_PATH = "/api/v1/users/me"
 """The floor: the same server, token check and one-row read, under the same load."""
 
+MEASURED = (
+    ("findings", "/api/v1/findings", findings_query),
+    ("queue", "/api/v1/objects", queue_query),
+    ("map objects", "/api/v1/objects", map_query),
+    ("baseline", BASELINE_PATH, no_query),
+)
+"""(name, path, query) in the order they are measured, the baseline last."""
+
 
 async def load(
-    base: str, path: str, *, clients: int, seconds: float, warmup_s: float
+    base: str,
+    path: str,
+    query: Callable[[random.Random], dict[str, str] | None],
+    *,
+    clients: int,
+    seconds: float,
+    warmup_s: float,
 ) -> tuple[list[float], int]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as login:
         r = await login.post(
@@ -195,8 +247,7 @@ async def load(
         ) as http:
             while (now := time.perf_counter()) < stop_at:
                 t0 = now
-                params = query(rng) if path == "/api/v1/findings" else None
-                response = await http.get(path, params=params)
+                response = await http.get(path, params=query(rng))
                 t1 = time.perf_counter()
                 if t0 >= measure_from:
                     if response.status_code == 200:
@@ -208,8 +259,8 @@ async def load(
     return latencies, errors
 
 
-def run(database: str, url: str, args: argparse.Namespace) -> tuple[Result, Result]:
-    """The findings list and the baseline, each under the same load on one server."""
+def run(database: str, url: str, args: argparse.Namespace) -> list[Result]:
+    """Every measured path and the baseline, each under the same load on one server."""
     with tempfile.TemporaryDirectory(prefix="ecopatrol-bench-") as tmp:
         if url == "sqlite":
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -227,22 +278,32 @@ def run(database: str, url: str, args: argparse.Namespace) -> tuple[Result, Resu
                     load(
                         f"http://127.0.0.1:{port}",
                         path,
+                        query,
                         clients=args.clients,
                         seconds=args.seconds,
                         warmup_s=args.warmup,
                     )
                 )
-                for path in ("/api/v1/findings", BASELINE_PATH)
+                for _, path, query in MEASURED
             ]
         finally:
             server.terminate()
             server.wait(timeout=10)
     out = []
-    for name, (latencies, errors) in zip((database, "  baseline"), measured, strict=True):
+    for (name, _, _), (latencies, errors) in zip(MEASURED, measured, strict=True):
         latencies.sort()
         q = statistics.quantiles(latencies, n=100, method="inclusive")
-        out.append(Result(name, len(latencies), errors, args.seconds, q[49] * 1000, q[98] * 1000))
-    return out[0], out[1]
+        out.append(
+            Result(
+                f"{database} {name}",
+                len(latencies),
+                errors,
+                args.seconds,
+                q[49] * 1000,
+                q[98] * 1000,
+            )
+        )
+    return out
 
 
 def postgres_database(admin_url: str) -> tuple[str, str]:
@@ -276,7 +337,7 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
 
-    results: list[tuple[Result, Result]] = []
+    results: list[list[Result]] = []
     if not args.no_sqlite:
         results.append(run("sqlite", "sqlite", args))
     if args.postgres_url:
@@ -291,19 +352,20 @@ def main() -> None:
         )
 
     print(
-        f"GET /api/v1/findings, {args.findings} findings, {args.clients} clients, loopback, "
-        f"{args.workers} uvicorn worker(s); baseline: GET {BASELINE_PATH} on the same server"
+        f"{args.findings} findings in {args.findings // FINDINGS_PER_OBJECT} objects, "
+        f"{args.clients} clients, loopback, {args.workers} uvicorn worker(s); "
+        f"baseline: GET {BASELINE_PATH} on the same server"
     )
     print(
-        f"{'database':<12}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
-        f"{'req/s vs baseline':>19}"
+        f"{'path':<24}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'p50 / baseline':>16}"
     )
-    for findings, baseline in results:
-        for r in (findings, baseline):
-            ratio = f"{r.rps / baseline.rps:>19.2f}" if r is findings else ""
+    for rows in results:
+        baseline = rows[-1]
+        for r in rows:
             print(
-                f"{r.database:<12}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.p50_ms:>10.1f}"
-                f"{r.p99_ms:>10.1f}{ratio}"
+                f"{r.database:<24}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.p50_ms:>10.1f}"
+                f"{r.p99_ms:>10.1f}{r.p50_ms / baseline.p50_ms:>16.2f}"
             )
 
 
