@@ -78,6 +78,12 @@ def review_page(request: Request) -> Response:
     return _guarded(request, "review.html")
 
 
+@router.get("/sites/{site_id}")
+def site_page(request: Request, site_id: str) -> Response:
+    """A site's patrols over time; the page reads the site id from its own address."""
+    return _guarded(request, "site.html")
+
+
 @router.get("/docs")
 def docs_page(request: Request) -> Response:
     return _guarded(request, "docs.html")

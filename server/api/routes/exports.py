@@ -1,4 +1,5 @@
-"""Downloads: findings (confirmed by default) as GeoJSON, CSV or KML; a sortie as DJI WPML."""
+"""Downloads: objects (confirmed by default) as GeoJSON, CSV or KML, one row per object;
+findings the same way, one row per capture; a sortie as DJI WPML."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ from fastapi import APIRouter, HTTPException, Response, status
 from missions.export.wpml import DRONES, kmz_bytes, limitations, wayline_from_mission
 from server.api.deps import CurrentUser, SessionDep
 from server.api.routes.findings import FilterDep, query_findings
-from server.exports import to_csv, to_geojson, to_kml
+from server.api.routes.objects import ObjectFilterDep, query_objects
+from server.exports import (
+    object_rows,
+    objects_to_csv,
+    objects_to_geojson,
+    objects_to_kml,
+    safe_file_name,
+    to_csv,
+    to_geojson,
+    to_kml,
+)
 from server.planning import items_from_json
 from server.schemas import Message, as_utc
 from store.models import FindingStatus, Mission
@@ -24,12 +35,37 @@ MEDIA = {
     "kml": "application/vnd.google-earth.kml+xml",
 }
 MAX_EXPORT = 100_000
+FORMATS = {m.split(";")[0]: {} for m in MEDIA.values()}
+
+
+@router.get("/objects.{fmt}", response_class=Response, responses={200: {"content": FORMATS}})
+def export_objects(
+    session: SessionDep,
+    _: CurrentUser,
+    filters: ObjectFilterDep,
+    fmt: Literal["geojson", "csv", "kml"],
+) -> Response:
+    """Objects matching the filters, one row or feature each (however many captures saw it),
+    with peak measurements and the latest decision; ``status`` defaults to confirmed."""
+    if filters.status is None:
+        filters.status = FindingStatus.CONFIRMED
+    objects, _count = query_objects(session, filters, limit=MAX_EXPORT)
+    rows = object_rows(session, objects)
+    writer = {"geojson": objects_to_geojson, "csv": objects_to_csv, "kml": objects_to_kml}[fmt]
+    body = writer(rows)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    filename = f"ecopatrol-objects-{filters.status.value}-{stamp}.{fmt}"
+    return Response(
+        content=body,
+        media_type=MEDIA[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get(
     "/findings.{fmt}",
     response_class=Response,
-    responses={200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}}},
+    responses={200: {"content": FORMATS}},
 )
 def export_findings(
     session: SessionDep,
@@ -37,7 +73,7 @@ def export_findings(
     filters: FilterDep,
     fmt: Literal["geojson", "csv", "kml"],
 ) -> Response:
-    """Findings matching the filters; ``status`` defaults to confirmed (for enforcement)."""
+    """Findings matching the filters, one row per capture; ``status`` defaults to confirmed."""
     if filters.status is None:
         filters.status = FindingStatus.CONFIRMED
     findings, _count = query_findings(session, filters, limit=MAX_EXPORT, order="oldest")
@@ -83,7 +119,8 @@ def export_mission_kmz(
     except ValueError as exc:  # MissionError refinements are ValueErrors too
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     limits = "; ".join(note.split(":", 1)[0] for note in limitations(items, line))
-    filename = f"{_file_name(mission.patrol_name)}-sortie-{mission.sortie_index}.kmz"
+    patrol = safe_file_name(mission.patrol_name or "patrol")
+    filename = f"{patrol}-sortie-{mission.sortie_index}.kmz"
     return Response(
         content=body,
         media_type=KMZ_MEDIA,
@@ -92,9 +129,3 @@ def export_mission_kmz(
             "X-WPML-Limits": limits,
         },
     )
-
-
-def _file_name(name: str) -> str:
-    """A patrol name as a file name: ASCII letters, digits, '-' and '_'."""
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)
-    return safe or "patrol"
