@@ -534,12 +534,12 @@ def _evidence(item: CaseObject, styles: dict[str, ParagraphStyle]) -> list[Flowa
     overlay = paths[0] if paths and item.findings[0].overlay_path == paths[0] else None
     crops = paths[1:] if overlay else paths
     story: list[Flowable] = []
-    if overlay and (image := evidence_image(overlay, width=TEXT_W * 0.7, max_height=90 * mm)):
+    if overlay and (image := evidence_image(overlay, width=TEXT_W * 0.7, max_height=80 * mm)):
         story.append(KeepTogether([image, _p("The best capture, outlined.", styles["small"])]))
     cells = [
         img
         for p in crops
-        if (img := evidence_image(p, width=TEXT_W / 3 - 4 * mm, max_height=50 * mm))
+        if (img := evidence_image(p, width=TEXT_W / 3 - 4 * mm, max_height=42 * mm))
     ]
     if cells:
         rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
@@ -607,7 +607,8 @@ def _appendix(case: Case, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
                 capture.sha256 or "not recorded",
             ]
         )
-    table = _grid(rows, [8 * mm, 38 * mm, 31 * mm, TEXT_W - 77 * mm], font_size=7)
+    # a SHA-256 is 64 hex digits: 64 x 4.2 pt in 7 pt Courier = 269 pt, under the 295 pt left
+    table = _grid(rows, [7 * mm, 34 * mm, 29 * mm, TEXT_W - 70 * mm], font_size=7)
     table.setStyle(TableStyle([("FONTNAME", (3, 1), (3, -1), "Courier")]))
     story.append(table)
     return story
