@@ -534,12 +534,12 @@ def _evidence(item: CaseObject, styles: dict[str, ParagraphStyle]) -> list[Flowa
     overlay = paths[0] if paths and item.findings[0].overlay_path == paths[0] else None
     crops = paths[1:] if overlay else paths
     story: list[Flowable] = []
-    if overlay and (image := evidence_image(overlay, width=TEXT_W * 0.7, max_height=80 * mm)):
+    if overlay and (image := evidence_image(overlay, width=TEXT_W * 0.7, max_height=70 * mm)):
         story.append(KeepTogether([image, _p("The best capture, outlined.", styles["small"])]))
     cells = [
         img
         for p in crops
-        if (img := evidence_image(p, width=TEXT_W / 3 - 4 * mm, max_height=42 * mm))
+        if (img := evidence_image(p, width=TEXT_W / 3 - 4 * mm, max_height=35 * mm))
     ]
     if cells:
         rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
@@ -667,7 +667,6 @@ def render(case: Case, *, basemap: Basemap | None = None) -> bytes:
 
 def case_file(
     session: Session, site_id: str, patrol_name: str, *, basemap: Basemap | None = None
-) -> tuple[Case, bytes]:
-    """Read and render; NotFoundError when the site or the patrol does not exist."""
-    case = gather(session, site_id, patrol_name)
-    return case, render(case, basemap=basemap)
+) -> bytes:
+    """The case file's PDF; NotFoundError when the site or the patrol does not exist."""
+    return render(gather(session, site_id, patrol_name), basemap=basemap)

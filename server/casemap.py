@@ -141,7 +141,9 @@ class MapExtract(Flowable):
         clip.rect(0, 0, self.width, self.height)
         c.clipPath(clip, stroke=0, fill=0)
         if self.background is not None:
-            c.drawImage(ImageReader(self.background), 0, 0, self.width, self.height)
+            c.drawImage(
+                ImageReader(self.background), 0, 0, self.width, self.height, mask="auto"
+            )  # RGBA: transparent where no layer covers
         self._draw_site(c)
         self._draw_lines(c, self.routes, ROUTE_COLOUR, dash=(4, 3), dots=False)
         self._draw_lines(c, self.tracks, TRACK_COLOUR, dash=None, dots=True)

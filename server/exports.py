@@ -17,6 +17,7 @@ from typing import Any
 import simplekml
 from sqlmodel import Session, col, select
 
+from server.schemas import as_utc
 from store.models import DetectedObject, Finding, Flight, Review, User
 
 CSV_COLUMNS = (
@@ -237,11 +238,11 @@ def object_rows(session: Session, objects: Sequence[DetectedObject]) -> list[dic
                 "reason": (review.reason or "") if review else "",
                 "comment": review.comment if review else "",
                 "inspector": user.username if user else "",
-                "decided_at": review.created_at.isoformat() if review else "",
+                "decided_at": as_utc(review.created_at).isoformat() if review else "",
                 "flight_id": str(obj.flight_id or ""),
                 "flight_name": flight.name if flight else "",
                 "patrol_name": obj.patrol_name,
-                "created_at": obj.created_at.isoformat(),
+                "created_at": as_utc(obj.created_at).isoformat(),
             }
         )
     return rows

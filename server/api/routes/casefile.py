@@ -53,7 +53,7 @@ def read_case_file(
     decisions and comments) and the SHA-256 of each original image used.
     """
     try:
-        _case, body = case_file(session, site_id, patrol)
+        body = case_file(session, site_id, patrol)
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     filename = f"case-file-{safe_file_name(site_id)}-{safe_file_name(patrol)}.pdf"
