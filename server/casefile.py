@@ -463,7 +463,7 @@ def _object_facts(obj: DetectedObject, best: Finding | None) -> list[tuple[str, 
 def _change(obj: DetectedObject) -> str:
     if obj.change == "recurring" and obj.previous_object_id:
         return f"recurring: seen on the previous patrol as object {obj.previous_object_id}"
-    return obj.change or "first patrol of this site"
+    return obj.change or "not compared with an earlier patrol"
 
 
 def _summary_facts(summary: dict[str, Any]) -> list[tuple[str, str]]:
