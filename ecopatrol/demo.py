@@ -26,6 +26,10 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.transform import from_origin
 from sqlmodel import Session, select
 
 from imagery.evaluate import Scene, plume_downwind, score
@@ -49,6 +53,7 @@ PATROL_NAME = "demo"
 RGB_WIDTH_PX = 1000
 BASEMAP_GSD_M = 0.3
 BASEMAP_MARGIN_M = 150.0
+GROUND_GEOTIFF = "basemap/demo-ground.tif"
 DEMO_USERS = (("operator", Role.OPERATOR), ("inspector", Role.INSPECTOR))
 
 Stage = Callable[[str], None]
@@ -90,6 +95,8 @@ class DemoSummary:
     per_kind: dict[str, dict[str, float]] = field(default_factory=dict)
     flight_dir: str = ""
     db_url: str = ""
+    basemap_path: str = ""
+    """The synthetic ground as a GeoTIFF: the web map's base layer (``Settings.basemap``)."""
     logins: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -305,6 +312,7 @@ def run_demo(
         ground_alt_m=sortie.dock.ground_alt_m,
         seed=seed,
     )
+    ground = write_ground_geotiff(basemap, data_dir / GROUND_GEOTIFF)
     stage(f"rendering and processing {2 * len(flown.poses)} colour and thermal captures")
     job = partial(
         _render_and_process,
@@ -377,8 +385,43 @@ def run_demo(
         },
         flight_dir=str(flown.flight_dir),
         db_url=url,
+        basemap_path=str(ground),
         logins=logins,
     )
+
+
+def write_ground_geotiff(basemap: Basemap, path: Path) -> Path:
+    """The synthetic ground the captures were rendered from, as the map's base layer.
+
+    An 8-bit RGB GeoTIFF on the basemap's own north-up UTM grid (pixel (0, 0)'s
+    corner at its west and north edges), with overviews down to about one tile so
+    the map's small zooms read little.
+    """
+    rows, cols = basemap.shape
+    rgb = (np.clip(basemap.rgb, 0.0, 1.0) * 255).round().astype(np.uint8).transpose(2, 0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with rasterio.open(
+        tmp,
+        "w",
+        driver="GTiff",
+        width=cols,
+        height=rows,
+        count=3,
+        dtype="uint8",
+        crs=f"EPSG:{basemap.epsg}",
+        transform=from_origin(basemap.west, basemap.north, basemap.gsd_m, basemap.gsd_m),
+        photometric="RGB",
+        compress="deflate",
+        tiled=True,
+    ) as dst:
+        dst.write(rgb)
+        factors = [f for f in (2, 4, 8, 16, 32) if max(rows, cols) // f >= 256]
+        if factors:  # down to about one tile
+            dst.build_overviews(factors, Resampling.average)
+        dst.update_tags(attribution="EcoPatrol demo: synthetic ground")
+    tmp.replace(path)
+    return path
 
 
 def _record_flight(flight: Flight, flown: Flown, mission: Mission) -> None:

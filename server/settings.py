@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from imagery.limits import DEFAULT_MAX_PIXELS
 from missions.flight.errors import ConnectError
 from missions.flight.link import parse_forward
+from server.basemap import BasemapError, basemaps
 from store.db import DEFAULT_DATA_DIR, default_url
 
 MIN_SECRET_BYTES = 32
@@ -88,6 +89,13 @@ class Settings(BaseSettings):
             "(udp:HOST:PORT sends to QGroundControl's 14550; udpin:HOST:PORT listens)."
         ),
     )
+    basemap: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "The web map's base layers, comma-separated, from local files only: .mbtiles "
+            "files, XYZ tile folders ({z}/{x}/{y}.png) and GeoTIFF orthophotos (.tif)."
+        ),
+    )
     title: str = "EcoPatrol"
 
     @field_validator("forward", mode="before")
@@ -103,6 +111,25 @@ class Settings(BaseSettings):
             except ConnectError as exc:
                 raise ValueError(str(exc)) from None
         return urls
+
+    @field_validator("basemap", mode="before")
+    @classmethod
+    def _split_basemap(cls, value: object) -> object:
+        """Comma-separated in the environment."""
+        if isinstance(value, str):
+            return [Path(p.strip()).expanduser() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("basemap")
+    @classmethod
+    def _open_basemap(cls, value: list[Path]) -> list[Path]:
+        """Every layer opened now, so a missing or corrupt file stops the start in one line."""
+        paths = [p.expanduser() for p in value]
+        try:
+            basemaps(paths)
+        except BasemapError as exc:
+            raise ValueError(str(exc)) from None
+        return paths
 
     @field_validator("data_dir")
     @classmethod

@@ -1,78 +1,122 @@
 "use strict";
+// The map page: the zone over the server's base layers, a patrol's routes, photo points and
+// captures laid where they saw the ground, and the objects found (click one to review it).
 
 const map = baseMap("map");
+// Captures lie over the base layers (tile pane, z-index 200) and under the vectors (400).
+map.createPane("captures").style.zIndex = 350;
 const layers = {
   sites: L.layerGroup().addTo(map),
+  noFly: L.layerGroup().addTo(map),
   obstacles: L.layerGroup().addTo(map),
   routes: L.layerGroup().addTo(map),
-  findings: L.layerGroup().addTo(map),
+  photos: L.layerGroup().addTo(map),
+  rgb: L.layerGroup(),
+  thermal: L.layerGroup(),
+  objects: L.layerGroup().addTo(map),
   live: L.layerGroup().addTo(map),
 };
 const liveFlights = new Map();
+const SEVERITY_RADIUS = { low: 6, medium: 8, high: 10 };
 
 async function loadSites() {
   const sites = await api("/sites");
+  const isNoFly = (f) => f.properties.kind === "no_fly";
   layers.sites.clearLayers();
-  const layer = siteLayer(sites).addTo(layers.sites);
+  layers.noFly.clearLayers();
+  const layer = siteLayer({ ...sites, features: sites.features.filter((f) => !isNoFly(f)) }).addTo(layers.sites);
+  siteLayer({ ...sites, features: sites.features.filter(isNoFly) }).addTo(layers.noFly);
   layers.obstacles.clearLayers();
   obstacleLayer(sites).addTo(layers.obstacles);
   if (sites.features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20] });
 }
 
+// Planned patrols, then flights recorded without a plan (a patrol of their own name, as their
+// objects are named), so every flight's captures can be shown.
 async function loadPatrols() {
-  const patrols = await api("/patrols");
+  const [patrols, flights] = await Promise.all([api("/patrols"), api("/flights?limit=200")]);
   const select = document.getElementById("patrol-select");
-  for (const p of patrols) {
+  const names = new Set();
+  const add = (value, label) => {
+    if (names.has(value)) return;
+    names.add(value);
     const option = document.createElement("option");
-    option.value = p.name;
-    option.textContent = `${p.name} (${p.sorties} sorties)`;
+    option.value = value;
+    option.textContent = label;
     select.appendChild(option);
-  }
-  if (patrols.length) { select.value = patrols[0].name; await showPatrol(select.value); }
+  };
+  for (const p of patrols) add(p.name, `${p.name} (${p.sorties} sorties)`);
+  for (const f of flights.data) if (!f.mission_id && f.name) add(f.name, `${f.name} (flown, unplanned)`);
+  if (select.options.length > 1) { select.value = select.options[1].value; await showPatrol(select.value); }
   select.addEventListener("change", () => showPatrol(select.value));
 }
 
 const ROUTE_COLOURS = ["#0b6efd", "#e83e8c", "#20c997", "#fd7e14", "#6f42c1", "#17a2b8"];
 
 async function showPatrol(name) {
-  layers.routes.clearLayers();
+  for (const key of ["routes", "photos", "rgb", "thermal"]) layers[key].clearLayers();
   const summary = document.getElementById("patrol-summary");
   summary.textContent = "";
   if (!name) return;
-  const fc = await api(`/patrols/${encodeURIComponent(name)}/geojson`);
-  L.geoJSON(fc, {
-    style: (f) => ({ color: ROUTE_COLOURS[f.properties.sortie_index % ROUTE_COLOURS.length], weight: 2.5, dashArray: "6 3" }),
-    pointToLayer: (f, latlng) => L.circleMarker(latlng, {
-      radius: 2.5, weight: 0, fillOpacity: 0.9,
-      fillColor: ROUTE_COLOURS[f.properties.sortie_index % ROUTE_COLOURS.length],
-    }),
-    onEachFeature: (f, layer) => layer.bindTooltip(esc(f.properties.mission_name)),
-  }).addTo(layers.routes);
+  const [fc, rgb, thermal] = await Promise.all([
+    api(`/patrols/${encodeURIComponent(name)}/geojson`).catch(() => ({ type: "FeatureCollection", features: [] })),
+    api(`/patrols/${encodeURIComponent(name)}/capture-layer?kind=rgb`),
+    api(`/patrols/${encodeURIComponent(name)}/capture-layer?kind=thermal`),
+  ]);
+  const colour = (f) => ROUTE_COLOURS[f.properties.sortie_index % ROUTE_COLOURS.length];
+  for (const f of fc.features) {
+    const target = f.properties.layer === "photos" ? layers.photos : layers.routes;
+    L.geoJSON(f, {
+      style: () => ({ color: colour(f), weight: 2.5, dashArray: "6 3" }),
+      pointToLayer: (_p, latlng) => L.circleMarker(latlng, { radius: 2.5, weight: 0, fillOpacity: 0.9, fillColor: colour(f) }),
+      onEachFeature: (_p, layer) => layer.bindTooltip(esc(f.properties.mission_name)),
+    }).addTo(target);
+  }
+  // Each capture on its footprint; the images are fetched only while their layer is shown.
+  for (const [group, overlays] of [[layers.rgb, rgb], [layers.thermal, thermal]]) {
+    for (const o of overlays) {
+      L.imageOverlay(o.url, o.bounds, { pane: "captures", className: `capture-overlay capture-${o.kind}`, alt: "" }).addTo(group);
+    }
+  }
   const routes = fc.features.filter((f) => f.geometry.type === "LineString").length;
-  summary.innerHTML = `${routes} route(s) · <a href="/api/v1/patrols/${encodeURIComponent(name)}/report" target="_blank">patrol report</a>`;
+  const report = fc.features.length ? ` · <a href="/api/v1/patrols/${encodeURIComponent(name)}/report" target="_blank">patrol report</a>` : "";
+  summary.innerHTML = `${routes} route(s) · ${rgb.length} visible and ${thermal.length} thermal capture(s)${report}`;
 }
 
-async function loadFindings() {
+function objectMarker(o) {
+  return L.circleMarker([o.lat, o.lon], {
+    radius: SEVERITY_RADIUS[o.severity] || 7, color: "#fff", weight: 1.5,
+    fillColor: STATUS_COLOURS[o.status] || "#999", fillOpacity: 0.95, className: "object-marker",
+  });
+}
+
+function objectPopup(o) {
+  const captures = o.summary?.captures ?? o.finding_count;
+  const img = o.best_finding_id ? `<img src="/api/v1/findings/${o.best_finding_id}/thumbnail" alt="best view">` : "";
+  return `<b>${esc(o.kind)}</b> <span class="chip ${esc(o.status)}">${esc(o.status)}</span> <span class="chip sev-${esc(o.severity)}">${esc(o.severity)}</span><br>
+    site ${esc(o.site_id || "–")}${o.source_id ? ` · source ${esc(o.source_id)}` : ""}${o.height_agl_m != null ? ` · ${fmt(o.height_agl_m)} m above ground` : ""}
+    · seen in ${esc(captures)} capture(s)${o.change ? ` · ${esc(o.change)}` : ""}
+    ${img}<br><a class="open-object" href="/review?object=${encodeURIComponent(o.id)}">open</a>`;
+}
+
+async function loadObjects() {
   const status = document.getElementById("status-filter").value;
   const b = map.getBounds();
   const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
     .map((v, i) => Math.max(i % 2 ? -90 : -180, Math.min(i % 2 ? 90 : 180, v)).toFixed(6)).join(",");
-  const params = new URLSearchParams({ limit: "500", order: "score", bbox });
+  const params = new URLSearchParams({ limit: "500", bbox });
   if (status) params.set("status", status);
-  const page = await api(`/findings?${params}`);
-  layers.findings.clearLayers();
-  const list = document.getElementById("findings-list");
+  const page = await api(`/objects?${params}`);
+  layers.objects.clearLayers();
+  const list = document.getElementById("objects-list");
   list.innerHTML = "";
-  document.getElementById("findings-count").textContent = `${page.count} in view${page.count > page.data.length ? ` (showing ${page.data.length})` : ""}`;
-  for (const f of page.data) {
-    const marker = findingMarker(f).addTo(layers.findings);
-    const img = f.has_thumbnail ? `<img src="/api/v1/findings/${f.id}/thumbnail" alt="">` : "";
-    marker.bindPopup(`<b>${esc(f.kind)}</b> <span class="chip ${f.status}">${f.status}</span><br>
-      site ${esc(f.site_id || "–")}${f.source_id ? ` · source ${esc(f.source_id)}` : ""}${f.height_agl_m != null ? ` · ${fmt(f.height_agl_m)} m up` : ""} · score ${fmt(f.score, 2)}${f.area_m2 != null ? ` · ${fmt(f.area_m2)} m²` : ""}
-      ${img}<br><a href="/review?finding=${f.id}">open in review</a>`);
+  document.getElementById("objects-count").textContent = `${page.count} in view${page.count > page.data.length ? ` (showing ${page.data.length})` : ""}`;
+  for (const o of page.data) {
+    const marker = objectMarker(o).addTo(layers.objects);
+    marker.bindPopup(objectPopup(o));
     const li = document.createElement("li");
-    li.innerHTML = `<span class="chip ${f.status}">${f.status}</span> ${esc(f.kind)} <span class="muted small">${esc(f.source_id || f.site_id || "")}</span>`;
-    li.addEventListener("click", () => { map.setView([f.lat, f.lon], Math.max(map.getZoom(), 17)); marker.openPopup(); });
+    li.innerHTML = `<span class="chip ${esc(o.status)}">${esc(o.status)}</span> <span class="chip sev-${esc(o.severity)}">${esc(o.severity)}</span> ${esc(o.kind)} <span class="muted small">${esc(o.source_id || o.site_id || "")}</span>`;
+    li.addEventListener("click", () => { map.setView([o.lat, o.lon], Math.max(map.getZoom(), 17)); marker.openPopup(); });
     list.appendChild(li);
   }
 }
@@ -94,24 +138,33 @@ async function watchFlights() {
   }
 }
 
-function toggle(id, layer) {
-  document.getElementById(id).addEventListener("change", (e) => {
-    if (e.target.checked) layer.addTo(map); else layer.remove();
-  });
+// Base tile maps are exclusive (radio buttons); everything else lies over them.
+async function addLayersControl() {
+  const base = await map.baseLayers;
+  const none = L.layerGroup();
+  if (!Object.keys(base.tiles).length) none.addTo(map);
+  L.control.layers({ ...base.tiles, "No base map": none }, {
+    ...base.orthophotos,
+    "Visible captures": layers.rgb,
+    "Thermal captures": layers.thermal,
+    Sites: layers.sites,
+    "No-fly zones": layers.noFly,
+    "Obstacles (height)": layers.obstacles,
+    Routes: layers.routes,
+    "Photo points": layers.photos,
+    Objects: layers.objects,
+    "Live drone": layers.live,
+  }, { collapsed: false }).addTo(map);
 }
 
 (async () => {
   await initHeader("map");
-  toggle("show-sites", layers.sites);
-  toggle("show-obstacles", layers.obstacles);
-  toggle("show-routes", layers.routes);
-  toggle("show-findings", layers.findings);
-  toggle("show-live", layers.live);
-  document.getElementById("status-filter").addEventListener("change", loadFindings);
+  await addLayersControl();
+  document.getElementById("status-filter").addEventListener("change", loadObjects);
   await loadSites();
   await loadPatrols();
-  await loadFindings();
-  map.on("moveend", loadFindings);
+  await loadObjects();
+  map.on("moveend", loadObjects);
   await watchFlights();
   setInterval(watchFlights, 5000);
   document.body.dataset.ready = "1";
