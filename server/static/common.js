@@ -80,11 +80,35 @@ async function initHeader(active) {
   return me;
 }
 
-// A Leaflet map without a tile server: the zone is drawn from its own geometries.
+// A Leaflet map over the server's own base layers (GET /basemap: local MBTiles, XYZ folders and
+// GeoTIFF orthophotos; no tile ever comes from off the host). map.baseLayers resolves to
+// { tiles: {name: layer}, orthophotos: {name: layer} }: the first tile map and every
+// orthophoto are shown at first; pages may offer the rest in a layers control.
 function baseMap(elementId) {
-  const map = L.map(elementId, { zoomControl: true, attributionControl: false, preferCanvas: false });
+  const map = L.map(elementId, { zoomControl: true, attributionControl: true, preferCanvas: false, maxZoom: 22 });
+  map.attributionControl.setPrefix(false);
   map.setView([34.80, 113.53], 14);
   L.control.scale({ imperial: false }).addTo(map);
+  map.baseLayers = api("/basemap").then((layers) => {
+    const out = { tiles: {}, orthophotos: {} };
+    for (const l of layers) {
+      const [west, south, east, north] = l.bounds;
+      const layer = L.tileLayer(l.tiles, {
+        minZoom: l.minzoom, maxNativeZoom: l.maxzoom, maxZoom: 22,
+        bounds: L.latLngBounds([south, west], [north, east]),
+        attribution: esc(l.attribution), className: `basemap basemap-${l.kind}`,
+        zIndex: l.kind === "geotiff" ? 2 : 1,
+      });
+      // the layers control writes names as HTML
+      (l.kind === "geotiff" ? out.orthophotos : out.tiles)[esc(l.name)] = layer;
+    }
+    Object.values(out.tiles).slice(0, 1).forEach((layer) => layer.addTo(map));
+    Object.values(out.orthophotos).forEach((layer) => layer.addTo(map));
+    return out;
+  }).catch((err) => {
+    toast(`base layers: ${err.message}`, true);
+    return { tiles: {}, orthophotos: {} };
+  });
   return map;
 }
 
