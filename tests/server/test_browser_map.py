@@ -136,18 +136,22 @@ def _upload_and_process(base: str, auth: dict[str, str], name: str, shots: list[
     assert state["done"] == state["total"] == len(shots), state
 
 
-def _loaded(page, selector: str, minimum: int, timeout_s: float = 30) -> list[int]:
-    """naturalWidth of every image ``selector`` matches, once ``minimum`` of them have loaded."""
+def _loaded(page, selector: str, minimum: int, timeout_s: float = 30) -> list[tuple[int, int]]:
+    """(naturalWidth, naturalHeight) of every image ``selector`` matches, once ``minimum`` of
+    them have loaded (0 while loading)."""
     deadline = time.monotonic() + timeout_s
-    widths: list[int] = []
+    sizes: list[tuple[int, int]] = []
     while time.monotonic() < deadline:
-        widths = page.locator(selector).evaluate_all(
-            "els => els.map(e => (e.complete ? e.naturalWidth : 0))"
-        )
-        if sum(w > 0 for w in widths) >= minimum:
-            return widths
+        sizes = [
+            (w, h)
+            for w, h in page.locator(selector).evaluate_all(
+                "els => els.map(e => (e.complete ? [e.naturalWidth, e.naturalHeight] : [0, 0]))"
+            )
+        ]
+        if sum(w > 0 for w, _h in sizes) >= minimum:
+            return sizes
         time.sleep(0.3)
-    raise AssertionError(f"{selector}: {sum(w > 0 for w in widths)} of {minimum} images loaded")
+    raise AssertionError(f"{selector}: {sum(w > 0 for w, _h in sizes)} of {minimum} loaded")
 
 
 def test_map_draws_local_layers_and_opens_an_object(mapped_server, browser) -> None:
@@ -171,18 +175,21 @@ def test_map_draws_local_layers_and_opens_an_object(mapped_server, browser) -> N
     lon, lat = (yard[0] + yard[2]) / 2, (yard[1] + yard[3]) / 2
     page.evaluate(f"map.setView([{lat}, {lon}], 18, {{ animate: false }})")
 
-    assert all(w > 0 for w in _loaded(page, ".basemap-mbtiles img.leaflet-tile-loaded", 1))
-    assert all(w > 0 for w in _loaded(page, ".basemap-geotiff img.leaflet-tile-loaded", 4))
-    rgb = _loaded(page, "img.capture-rgb", seed["rgb"])
-    thermal = _loaded(page, "img.capture-thermal", len(seed["shots"]))
-    assert max(rgb) == max(thermal) == 512  # each overlay is 512 px on its long side
+    tiles = _loaded(page, ".basemap-mbtiles img.leaflet-tile-loaded", 1)
+    assert set(tiles) == {(256, 256)}
+    ortho = _loaded(page, ".basemap-geotiff img.leaflet-tile-loaded", 4)
+    assert set(ortho) == {(256, 256)}
+    overlays = _loaded(page, "img.capture-rgb", seed["rgb"])
+    overlays += _loaded(page, "img.capture-thermal", len(seed["shots"]))
+    assert {max(size) for size in overlays} == {512}  # each is 512 px on its long side
 
     objects = httpx.get(f"{base}/api/v1/objects", headers=seed["auth"]).json()["data"]
     assert objects, "the yard's hot spots gave no objects"
     page.wait_for_selector("path.object-marker")
+    _shot(page, "map", docs=True)
     page.locator("path.object-marker").first.click()
     page.wait_for_selector(".leaflet-popup a.open-object")
-    _shot(page, "map", docs=True)
+    page.wait_for_selector(".leaflet-popup img")  # the object's best view
     assert errors == []
     page.click(".leaflet-popup a.open-object")
     page.wait_for_url("**/review?object=*")
