@@ -39,13 +39,14 @@ function statusChart(history) {
   const patrols = history.patrols;
   if (!patrols.length) return;
   const most = Math.max(1, ...patrols.map((p) => STATUSES.reduce((n, s) => n + (p.counts[s] || 0), 0)));
-  const barW = 36, gap = 28, top = 16, plotH = 140, left = 30;
+  const barW = 36, gap = 48, top = 16, plotH = 140, left = 30;
   const width = left + patrols.length * (barW + gap) + gap, height = top + plotH + 40;
   const root = svg("svg", { width, height, role: "img", "aria-label": "objects by status per patrol" });
   root.appendChild(svg("text", { x: 4, y: top + 4 }, String(most)));
   root.appendChild(svg("text", { x: 4, y: top + plotH }, "0"));
   patrols.forEach((p, i) => {
     const x = left + gap + i * (barW + gap);
+    const bar = svg("g", { class: "bar", "data-patrol": p.name });
     let y = top + plotH;
     for (const s of STATUSES) {
       const h = ((p.counts[s] || 0) / most) * plotH;
@@ -53,11 +54,12 @@ function statusChart(history) {
         y -= h;
         const rect = svg("rect", { x, y, width: barW, height: h, fill: STATUS_COLOURS[s], "data-status": s });
         rect.appendChild(svg("title", {}, `${p.name}: ${p.counts[s]} ${s}`));
-        root.appendChild(rect);
+        bar.appendChild(rect);
       }
     }
-    root.appendChild(svg("text", { x, y: top + plotH + 14 }, p.name.slice(0, 10)));
-    root.appendChild(svg("text", { x, y: top + plotH + 28 }, when(p.started_at).slice(0, 10)));
+    bar.appendChild(svg("text", { x: x + barW / 2, y: top + plotH + 14, "text-anchor": "middle" }, p.name.slice(0, 12)));
+    bar.appendChild(svg("text", { x: x + barW / 2, y: top + plotH + 28, "text-anchor": "middle" }, when(p.started_at).slice(0, 10)));
+    root.appendChild(bar);
   });
   chart.appendChild(root);
   const legend = document.createElement("div");

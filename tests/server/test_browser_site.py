@@ -5,7 +5,7 @@ SHA-256 of the original images, against hashes of the uploaded files taken here)
 from __future__ import annotations
 
 import hashlib
-import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,54 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from .test_browser import _shot, _sign_in, browser, live_server  # noqa: F401 (fixtures)
+from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
+from zone.sites import load_sites
+
+from .conftest import SITES
+from .test_browser import ARTIFACTS, _shot, _sign_in, browser, live_server  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PATROL = "yard survey"  # the live server's flight, recorded without a plan: named by itself
+AGAIN = "yard survey again"
+
+
+def _later_frames(out_dir: Path) -> list[Path]:
+    """The live server's scene (its two hot spots by the zone's first stack) seen again from
+    a line 2 m further east: other image bytes, the same things on the ground."""
+    zone = load_sites(SITES)
+    stack = zone.stacks[0]
+    bounds = (stack.lon - 0.002, stack.lat - 0.0015, stack.lon + 0.002, stack.lat + 0.0015)
+    basemap = make_basemap(zone, bounds_lonlat=bounds, gsd_m=0.3)
+    # 2 m east at 34.8 N: 2 / (111_195 * cos(34.8 deg)) = 0.0000219 deg of longitude
+    poses = SurveyLine(stack.lon - 0.0003 + 0.0000219, stack.lat, 90.0, 15.0, 3, alt_rel_m=100)
+    hot = [
+        Anomaly("hotspot", stack.lon - 0.0002, stack.lat + 0.0001, radius_m=3.0),
+        Anomaly("hotspot", stack.lon + 0.0001, stack.lat - 0.0001, radius_m=2.0, rise_c=25.0),
+    ]
+    return render_captures(
+        poses.poses(), basemap=basemap, anomalies=hot, kind="thermal", out_dir=out_dir
+    )
+
+
+def _fly_again(base: str, auth: dict[str, str], shots: list[Path]) -> None:
+    """A later flight of the yard, recorded without a plan: a patrol of its own."""
+    flight_id = httpx.post(
+        f"{base}/api/v1/flight-records", json={"name": AGAIN}, headers=auth
+    ).json()["id"]
+    for path in shots:
+        httpx.post(
+            f"{base}/api/v1/flights/{flight_id}/uploads",
+            files={"file": (path.name, path.read_bytes(), "image/tiff")},
+            headers=auth,
+        ).raise_for_status()
+    httpx.post(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).raise_for_status()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{base}/api/v1/flights/{flight_id}/processing", headers=auth).json()
+        if state["finished"] == state["total"]:
+            break
+        time.sleep(0.3)
+    assert state["done"] == state["total"] == len(shots), state
 
 
 def _confirm_site(base: str, auth: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
@@ -37,10 +81,15 @@ def _confirm_site(base: str, auth: dict[str, str]) -> tuple[str, list[dict[str, 
     return site, details
 
 
-def test_site_page_lists_patrols_and_downloads_the_case_file(live_server, browser) -> None:  # noqa: F811
+def test_site_page_lists_patrols_and_downloads_the_case_file(
+    live_server,  # noqa: F811
+    browser,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     base, seed = live_server
     auth = {"Authorization": f"Bearer {seed['token']}"}
     site, details = _confirm_site(base, auth)
+    _fly_again(base, auth, _later_frames(tmp_path / "again"))
     context = browser.new_context(viewport={"width": 1300, "height": 900}, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
@@ -52,11 +101,23 @@ def test_site_page_lists_patrols_and_downloads_the_case_file(live_server, browse
     assert row.locator("td[data-status='confirmed']").inner_text() == str(len(details))
     assert row.locator("td[data-status='pending']").inner_text() == "0"
     assert page.locator("#chart rect[data-status='confirmed']").count() == 1
+    # the later patrol, still pending, and each of its objects beside the first patrol's
+    again = page.locator(f"#patrols tr[data-patrol='{AGAIN}']")
+    assert again.locator("td[data-status='pending']").inner_text() == str(len(details))
+    assert page.locator("#patrols tbody tr").all_inner_texts()[0].startswith(PATROL)
+    assert page.locator("#chart svg g.bar").count() == 2
+    pairs = page.locator("#compare .pair")
+    assert pairs.count() == len(details)
+    loaded = "(i) => i.complete && i.naturalWidth > 0"
+    page.wait_for_function(f"[...document.querySelectorAll('#compare img')].every({loaded})")
+    assert page.locator("#compare img").count() == 2 * len(details)
     _shot(page, "site-page")
     with page.expect_download() as download:
         row.locator("a.case-file").click()
     assert download.value.suggested_filename == f"case-file-{site}-yard_survey.pdf"
-    pdf = PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    download.value.save_as(ARTIFACTS / "case-file.pdf")
+    pdf = PdfReader(ARTIFACTS / "case-file.pdf")
     text = "\n".join(p.extract_text() for p in pdf.pages)
 
     # cover, map extract, one page per confirmed object (each fits one), the appendix
