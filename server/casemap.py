@@ -77,6 +77,9 @@ class MapExtract(Flowable):
     basemap : where the background comes from; None, or None from it: plain background.
     """
 
+    bounds: tuple[float, float, float, float]
+    """The extent shown: west, south, east, north in degrees."""
+
     def __init__(
         self,
         *,

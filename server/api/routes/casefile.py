@@ -155,7 +155,10 @@ def _patrol(session: Session, site_id: str, name: str) -> HistoryPatrol:
             for f in flights
         ],
         counts={s: counts.get(s, 0) for s in FindingStatus},
-        objects=[_history_object(o, previous.get(o.previous_object_id)) for o in objects],
+        objects=[
+            _history_object(o, previous.get(o.previous_object_id) if o.previous_object_id else None)
+            for o in objects
+        ],
     )
 
 

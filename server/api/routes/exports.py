@@ -35,7 +35,7 @@ MEDIA = {
     "kml": "application/vnd.google-earth.kml+xml",
 }
 MAX_EXPORT = 100_000
-FORMATS = {m.split(";")[0]: {} for m in MEDIA.values()}
+FORMATS: dict[str, dict[str, object]] = {m.split(";")[0]: {} for m in MEDIA.values()}
 
 
 @router.get("/objects.{fmt}", response_class=Response, responses={200: {"content": FORMATS}})
