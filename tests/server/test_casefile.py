@@ -11,12 +11,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import rasterio
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
+from rasterio.transform import from_bounds
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from server.main import create_app
+from server.settings import Settings
 from store.models import (
     Capture,
     DetectedObject,
@@ -345,3 +350,40 @@ def test_site_history_counts_objects_by_status_per_patrol(
 def test_site_page_needs_a_session(client: TestClient) -> None:
     r = client.get("/sites/ent-01", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/sites/ent-01"
+
+
+def _orthophoto(path: Path, colour: tuple[int, int, int]) -> Path:
+    """A GeoTIFF in EPSG:4326 of one colour over ent-01 and well beyond (1.1 km x 1 km)."""
+    west, south, east, north = 113.515, 34.796, 113.527, 34.805
+    width, height = 240, 180
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:4326",
+        transform=from_bounds(west, south, east, north, width, height),
+    ) as out:
+        for band, value in enumerate(colour, start=1):
+            out.write(np.full((height, width), value, dtype=np.uint8), band)
+    return path
+
+
+def test_the_map_extract_lies_on_the_configured_base_layer(
+    app, headers, settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    seed_june(engine, tmp_path)
+    tif = _orthophoto(tmp_path / "ortho.tif", (200, 180, 120))
+    with TestClient(create_app(settings.model_copy(update={"basemap": [tif]}))) as client:
+        pdf = _pdf(client, headers["inspector"], "ent-01", "june")
+    page = pdf.pages[1]
+    assert "Background: the configured base layer." in page.extract_text()
+    [background] = page.images
+    # the orthophoto is one colour over the whole extent: so is the picture under the map
+    rgb = background.image.convert("RGB")
+    centre = rgb.getpixel((rgb.width // 2, rgb.height // 2))
+    assert isinstance(centre, tuple)
+    assert all(abs(a - b) <= 2 for a, b in zip(centre, (200, 180, 120), strict=True))

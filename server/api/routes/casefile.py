@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from server.api.deps import CurrentUser, SessionDep
+from server.api.deps import CurrentUser, SessionDep, SettingsDep
+from server.basemap import extract
 from server.casefile import case_file, get_site, patrol_flights
 from server.errors import NotFoundError
 from server.exports import safe_file_name
@@ -35,6 +37,7 @@ PDF = "application/pdf"
 )
 def read_case_file(
     session: SessionDep,
+    settings: SettingsDep,
     _: CurrentUser,
     patrol: Annotated[
         str,
@@ -53,7 +56,9 @@ def read_case_file(
     decisions and comments) and the SHA-256 of each original image used.
     """
     try:
-        body = case_file(session, site_id, patrol)
+        # the map extract over the configured base layers (ECOPATROL_BASEMAP), if any
+        basemap = partial(extract, settings.basemap) if settings.basemap else None
+        body = case_file(session, site_id, patrol, basemap=basemap)
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     filename = f"case-file-{safe_file_name(site_id)}-{safe_file_name(patrol)}.pdf"
