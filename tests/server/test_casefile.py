@@ -383,6 +383,7 @@ def test_the_map_extract_lies_on_the_configured_base_layer(
     assert "Background: the configured base layer." in page.extract_text()
     [background] = page.images
     # the orthophoto is one colour over the whole extent: so is the picture under the map
+    assert background.image is not None
     rgb = background.image.convert("RGB")
     centre = rgb.getpixel((rgb.width // 2, rgb.height // 2))
     assert isinstance(centre, tuple)
