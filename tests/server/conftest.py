@@ -19,6 +19,7 @@ from server.security import create_token
 from server.settings import Settings
 from store.db import make_engine, migrate
 from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role, User
+from store.objects import sync_flight
 
 PASSWORD = "correct horse battery"
 ROLES = (Role.ADMIN, Role.OPERATOR, Role.INSPECTOR)
@@ -87,25 +88,38 @@ def headers(engine: Engine, settings: Settings, app) -> dict[str, dict[str, str]
     }
 
 
-def seed_findings(engine: Engine, n: int, *, flight_name: str = "seed") -> list[uuid.UUID]:
-    """``n`` findings over one flight and capture, spread in place, kind, site and time."""
+def seed_findings(
+    engine: Engine, n: int, *, flight_name: str = "seed", group_size: int = 1
+) -> list[uuid.UUID]:
+    """``n`` findings over one flight, spread in place, kind, site and time, and their objects
+    (``store.objects.sync_flight``, as processing does at the end of a flight).
+
+    With ``group_size`` k > 1, findings ``k*g`` to ``k*g + k - 1`` are one group (one object)
+    of one kind at one site, each member on its own capture (k captures); with 1, every finding
+    is an object of its own and all share one capture.
+    """
     kinds = ("thermal_hotspot", "water_discolouration", "smoke_plume")
     base = datetime(2026, 6, 1, tzinfo=UTC)
     with Session(engine) as session:
         flight = Flight(name=flight_name, status=FlightStatus.LANDED)
         session.add(flight)
         session.flush()
-        capture = Capture(flight_id=flight.id, path="IMG_0001.JPG", lat=34.8, lon=113.52)
-        session.add(capture)
+        captures = [
+            Capture(flight_id=flight.id, path=f"IMG_{j + 1:04d}.JPG", lat=34.8, lon=113.52)
+            for j in range(group_size)
+        ]
+        session.add_all(captures)
         session.flush()
         ids = []
         for i in range(n):
+            group = i // group_size
             finding = Finding(
                 dedupe_key=f"{flight_name}-{i}",
-                capture_id=capture.id,
+                group_id=f"{flight_name}-g{group}" if group_size > 1 else None,
+                capture_id=captures[i % group_size].id,
                 flight_id=flight.id,
-                site_id=f"ent-{i % 3 + 1:02d}",
-                kind=kinds[i % 3],
+                site_id=f"ent-{group % 3 + 1:02d}",
+                kind=kinds[group % 3],
                 detector="test",
                 detector_version="1",
                 score=(i % 10) / 10,
@@ -119,5 +133,15 @@ def seed_findings(engine: Engine, n: int, *, flight_name: str = "seed") -> list[
             )
             session.add(finding)
             ids.append(finding.id)
+        session.flush()
+        sync_flight(session, flight)
         session.commit()
     return ids
+
+
+def object_of(engine: Engine, finding_id: uuid.UUID | str) -> uuid.UUID:
+    """The object a finding belongs to."""
+    with Session(engine) as session:
+        finding = session.get(Finding, uuid.UUID(str(finding_id)))
+        assert finding is not None and finding.object_id is not None
+        return finding.object_id

@@ -1,5 +1,7 @@
 """The web UI in Debian's chromium (Playwright, headless): sign in, plan the sample zone,
-see the routes on the map, review findings from the queue by keyboard, export.
+see the routes on the map, review the demo patrol's objects from the queue by keyboard (one
+decision for every capture that saw a thing, a capture split off when the grouping was wrong),
+export.
 
 Screenshots go to ``test-artifacts/browser/``; with ``ECOPATROL_UPDATE_SCREENSHOTS=1`` the
 map, the review queue and the live flight are also copied to ``docs/screenshots/`` for the
@@ -16,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,28 +92,42 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     httpx.put(
         f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
     ).raise_for_status()
-    count, shots = _fly_synthetic_patrol(base, auth, tmp)
+    count, shots, flight_id = _fly_synthetic_patrol(base, auth, tmp)
+    # the operator's hand-flown pass: photos of its own (findings are keyed by the photo's
+    # content, so the patrol's own files uploaded again would be the patrol's findings)
+    hand = _yard_frames(tmp / "hand", count=2, alt_rel_m=110)
     _store_short_sortie(engine)
-    yield base, {"token": token, "findings": count, "shots": shots}
+    yield (
+        base,
+        {"token": token, "findings": count, "shots": shots, "hand": hand, "flight_id": flight_id},
+    )
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
 
 
-def _fly_synthetic_patrol(base: str, auth: dict[str, str], tmp: Path) -> tuple[int, list[Path]]:
-    """Thermal frames over a yard with two hot spots, uploaded and processed through the API."""
+def _yard_frames(out_dir: Path, *, count: int, alt_rel_m: float) -> list[Path]:
+    """Thermal frames 15 m apart on an eastward pass over a yard with two hot spots."""
     zone = load_sites(SITES)
     stack = zone.stacks[0]
     bounds = (stack.lon - 0.002, stack.lat - 0.0015, stack.lon + 0.002, stack.lat + 0.0015)
     basemap = make_basemap(zone, bounds_lonlat=bounds, gsd_m=0.3)
-    poses = SurveyLine(stack.lon - 0.0003, stack.lat, 90.0, 15.0, 3, alt_rel_m=100).poses()
+    line = SurveyLine(stack.lon - 0.0003, stack.lat, 90.0, 15.0, count, alt_rel_m=alt_rel_m)
     hot = [
         Anomaly("hotspot", stack.lon - 0.0002, stack.lat + 0.0001, radius_m=3.0),
         Anomaly("hotspot", stack.lon + 0.0001, stack.lat - 0.0001, radius_m=2.0, rise_c=25.0),
     ]
-    shots = render_captures(
-        poses, basemap=basemap, anomalies=hot, kind="thermal", out_dir=tmp / "shots"
+    return render_captures(
+        line.poses(), basemap=basemap, anomalies=hot, kind="thermal", out_dir=out_dir
     )
+
+
+def _fly_synthetic_patrol(
+    base: str, auth: dict[str, str], tmp: Path
+) -> tuple[int, list[Path], str]:
+    """Thermal frames over a yard with two hot spots, uploaded and processed through the API;
+    processing ends with the flight's objects (``imagery.persist.finish_flight``)."""
+    shots = _yard_frames(tmp / "shots", count=3, alt_rel_m=100)
     flight = httpx.post(f"{base}/api/v1/flight-records", json={"name": "yard survey"}, headers=auth)
     flight_id = flight.json()["id"]
     for path in shots:
@@ -129,10 +146,15 @@ def _fly_synthetic_patrol(base: str, auth: dict[str, str], tmp: Path) -> tuple[i
     assert state["done"] == state["total"] == len(shots), state
     count = int(httpx.get(f"{base}/api/v1/findings", headers=auth).json()["count"])
     assert count >= 3, f"the synthetic patrol gave only {count} findings"
-    return count, shots
+    objects = httpx.get(
+        f"{base}/api/v1/objects", params={"flight_id": flight_id}, headers=auth
+    ).json()["data"]
+    # each hot spot is in every frame (3 frames 15 m apart at 100 m): grouped, not one per frame
+    assert max(o["finding_count"] for o in objects) >= 3, objects
+    return count, shots, flight_id
 
 
-def _store_short_sortie(engine) -> None:  # type: ignore[no-untyped-def]
+def _store_short_sortie(engine) -> None:
     """A four-waypoint sortie from the south dock, short enough to fly in SITL in a test."""
     mission = _short_mission()
     route = [[i.lon, i.lat] for i in mission.items[1:4]]
@@ -163,7 +185,7 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def _shot(page, name: str, *, docs: bool = False) -> None:  # type: ignore[no-untyped-def]
+def _shot(page, name: str, *, docs: bool = False) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.wait_for_timeout(800)  # let Leaflet's zoom and pan animations settle
@@ -173,7 +195,7 @@ def _shot(page, name: str, *, docs: bool = False) -> None:  # type: ignore[no-un
         shutil.copy(path, DOCS_SHOTS / f"{name}.png")
 
 
-def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_in(page, base: str, username: str) -> None:
     page.goto(f"{base}/")
     page.wait_for_url("**/login?next=/")
     page.fill("#username", username)
@@ -183,7 +205,7 @@ def _sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped
     page.wait_for_selector("body[data-ready='1']", timeout=20_000)
 
 
-def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+def test_operator_plans_and_sees_routes(live_server, browser) -> None:
     base, _seed = live_server
     context = browser.new_context(viewport={"width": 1400, "height": 860})
     page = context.new_page()
@@ -207,7 +229,7 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     _shot(page, "plan")
 
     page.fill("#upload-name", "hand-flown yard pass")
-    page.set_input_files("#upload-files", [str(p) for p in _seed["shots"][:2]])
+    page.set_input_files("#upload-files", [str(p) for p in _seed["hand"]])
     page.click("#btn-upload")
     page.wait_for_selector("#upload-status:has-text('2 file(s) uploaded')", timeout=30_000)
     page.click("#btn-process")
@@ -236,7 +258,10 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     # routes are dashed polylines in Leaflet's SVG overlay pane
     page.wait_for_selector("path.leaflet-interactive[stroke-dasharray]")
     assert page.locator("path.leaflet-interactive[stroke-dasharray]").count() >= 1
-    assert page.locator("#findings-list li").count() == _seed["findings"]
+    # the map lists the objects in view (test_browser_map.py checks which)
+    page.wait_for_selector("#objects-list li")
+    listed = page.locator("#objects-list li").count()
+    assert page.inner_text("#objects-count").startswith(f"{listed} in view")
     _shot(page, "map", docs=True)
     with context.expect_page() as report_page:
         page.click("#patrol-summary a")
@@ -250,8 +275,31 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:  # type: 
     context.close()
 
 
-def test_inspector_reviews_by_keyboard_and_exports(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+def _get(base: str, token: str, path: str, **params: str | int) -> dict[str, Any]:
+    r = httpx.get(
+        f"{base}/api/v1{path}", params=params, headers={"Authorization": f"Bearer {token}"}
+    )
+    r.raise_for_status()
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _shown(page, object_id: str) -> None:
+    """Wait until the page shows that object, its capture drawn."""
+    page.wait_for_selector(f"#object-card[data-id='{object_id}']")
+    page.wait_for_selector("#capture-view:not([hidden]) rect.outline")
+
+
+def test_inspector_reviews_objects_by_keyboard(live_server, browser) -> None:
+    from playwright.sync_api import expect
+
     base, seed = live_server
+    token = seed["token"]
+    queue = _get(base, token, "/objects", status="pending", limit=1000)
+    pending_findings = _get(base, token, "/findings", status="pending", limit=1)["count"]
+    n = queue["count"]
+    assert n < pending_findings  # overlapping frames: fewer decisions than findings
+    assert n >= 3  # the patrol's two hot spots and the hand-flown pass's: 3 decisions below
     context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
@@ -261,50 +309,100 @@ def test_inspector_reviews_by_keyboard_and_exports(live_server, browser) -> None
 
     page.goto(f"{base}/review")
     page.wait_for_selector("body[data-ready='1']")
-    page.wait_for_selector("#capture-img:not([hidden])")
-    page.wait_for_selector("#capture-overlay rect")
-    n = seed["findings"]
+    _shown(page, queue["data"][0]["id"])  # the API's order: severity, then site
     assert page.inner_text("#queue-pos") == f"1 / {n}"
+    assert page.locator("#queue-list li").count() == n
+
+    # to the object most captures saw, by keyboard: its captures in the strip, each outlined
+    big = max(range(n), key=lambda i: (queue["data"][i]["finding_count"], -i))
+    target = queue["data"][big]
+    for _ in range(big):
+        page.keyboard.press("j")
+    _shown(page, target["id"])
+    captures = target["finding_count"]
+    expect(page.locator("#strip .strip-item svg rect.outline")).to_have_count(captures)
+    assert f"{captures} captures" in page.inner_text("#o-details")
     _shot(page, "review-queue", docs=True)
-    first = page.evaluate("state.queue[0].id")
 
-    page.fill("#comment", "visible leak at the stack base")
-    page.locator("#comment").press("Escape")
-    page.keyboard.press("c")
-    page.wait_for_selector(f"#queue-pos:has-text('1 / {n - 1}')")
-    second = page.evaluate("state.queue[0].id")
-    page.keyboard.press("j")
+    # split the last capture off: S, then Enter in the confirmation; the new object is shown
+    last = _get(base, token, f"/objects/{target['id']}")["findings"][-1]["id"]
+    page.click(f"#strip .strip-item[data-finding='{last}'] figcaption")
+    page.keyboard.press("s")
+    page.wait_for_selector("#split-dialog[open]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#queue-pos:text-is('{big + 2} / {n + 1}')")
+    new_id = page.get_attribute("#queue-list li.selected", "data-id")
+    assert new_id and new_id != target["id"]
+    _shown(page, new_id)
+    split_off = _get(base, token, f"/objects/{new_id}")
+    assert split_off["split_from"] == target["id"] and split_off["status"] == "pending"
+    assert [f["id"] for f in split_off["findings"]] == [last]
+    kept = _get(base, token, f"/objects/{target['id']}")["findings"]
+    assert len(kept) == captures - 1 and last not in {f["id"] for f in kept}
+
+    # back to it (K), a comment, confirm (C): every remaining capture's finding is confirmed
     page.keyboard.press("k")
-    page.keyboard.press("r")
-    page.wait_for_selector(f"#queue-pos:has-text('1 / {n - 2}')")
-    page.keyboard.press("d")  # a duplicate of the one just rejected
-    page.wait_for_selector(f"#queue-pos:has-text('1 / {n - 3}')")
-    _shot(page, "review-after")
-
-    headers = {"Authorization": f"Bearer {seed['token']}"}
-    status = {
-        f: httpx.get(f"{base}/api/v1/findings/{f}", headers=headers).json()["status"]
-        for f in (first, second)
-    }
-    assert status == {first: "confirmed", second: "rejected"}
-    trail = httpx.get(f"{base}/api/v1/findings/{first}/reviews", headers=headers).json()["data"]
-    assert [(t["username"], t["comment"]) for t in trail] == [
-        ("inspector", "visible leak at the stack base")
+    _shown(page, target["id"])
+    page.keyboard.press("/")
+    page.keyboard.type("two hot spots at the stack base")
+    page.keyboard.press("Escape")
+    page.keyboard.press("c")
+    page.wait_for_selector(f"#queue-pos:text-is('{big + 1} / {n}')")
+    findings = _get(base, token, "/findings", flight_id=seed["flight_id"], limit=1000)["data"]
+    status = {f["id"]: f["status"] for f in findings}
+    assert {status[f["id"]] for f in kept} == {"confirmed"}
+    assert status[last] == "pending"
+    trail = _get(base, token, f"/objects/{target['id']}")["reviews"]
+    assert [(t["username"], t["decision"], t["comment"]) for t in trail] == [
+        ("inspector", "confirm", "two hot spots at the stack base")
     ]
 
+    # the split-off capture is shown next: reject it with the second reason (R, 2, Enter)
+    _shown(page, new_id)
+    reasons = httpx.get(
+        f"{base}/api/v1/objects/reject-reasons", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    page.keyboard.press("r")
+    page.wait_for_selector("#reject-dialog[open]")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#queue-pos:text-is('{min(big + 1, n - 1)} / {n - 1}')")
+    rows = _get(base, token, "/reviews", limit=1000)["data"]
+    with_reason = [r for r in rows if r["reason"] == reasons[1]]
+    assert [(r["object_id"], r["decision"]) for r in with_reason] == [(new_id, "reject")]
+    assert _get(base, token, f"/findings/{last}")["status"] == "rejected"
+
+    # the next one repeats the object just rejected: D marks it a duplicate of that one
+    shown = page.get_attribute("#queue-list li.selected", "data-id")
+    _shown(page, shown)
+    page.keyboard.press("d")
+    page.wait_for_selector(f"#queue-pos:text-is('{min(big + 1, n - 2)} / {n - 2}')")
+    trail = _get(base, token, f"/objects/{shown}")["reviews"]
+    assert [(t["decision"], t["duplicate_of_object"]) for t in trail] == [("duplicate", new_id)]
+    _shot(page, "review-after")
+
+    # a link to a finding opens its object
+    page.goto(f"{base}/review?finding={last}")
+    page.wait_for_selector("body[data-ready='1']")
+    _shown(page, new_id)
+    assert page.inner_text("#o-status") == "rejected"
+
+    page.goto(f"{base}/review")
+    page.wait_for_selector("body[data-ready='1']")
     page.uncheck("#only-pending")
-    page.wait_for_selector(
-        "#f-status.confirmed, #f-status.rejected, #f-status.duplicate, #f-status.pending"
-    )
-    with page.expect_download() as download:
-        page.click("a[href='/api/v1/exports/findings.geojson']")
+    page.wait_for_selector("#queue-list .chip.confirmed")
+    with page.expect_download() as download:  # confirmed by default
+        page.click("#exports a[href$='.geojson']")
     exported = json.loads(Path(download.value.path()).read_text())
-    assert [f["id"] for f in exported["features"]] == [first]
+    # one feature for the confirmed object, however many captures saw it
+    assert [(f["id"], f["properties"]["finding_count"]) for f in exported["features"]] == [
+        (target["id"], captures - 1)
+    ]
     assert errors == []
     context.close()
 
 
-def test_docs_page_works_offline(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+def test_docs_page_works_offline(live_server, browser) -> None:
     base, _seed = live_server
     context = browser.new_context()
     page = context.new_page()
@@ -327,7 +425,7 @@ def test_docs_page_works_offline(live_server, browser) -> None:  # type: ignore[
 
 @pytest.mark.sitl
 @pytest.mark.timeout(300)
-def test_operator_flies_in_sitl_and_watches_live(live_server, browser) -> None:  # type: ignore[no-untyped-def]
+def test_operator_flies_in_sitl_and_watches_live(live_server, browser) -> None:
     try:
         find_binary()
     except Exception as exc:

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from store.models import Capture, Mission
 
-from .conftest import seed_findings
+from .conftest import object_of, seed_findings
 
 ALL = {"admin", "operator", "inspector"}
 OPS = {"admin", "operator"}
@@ -36,7 +36,7 @@ def _site(site_id: str) -> dict[str, Any]:
 
 
 def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str]]]:
-    f, fl, m, c = ids["finding"], ids["flight"], ids["mission"], ids["capture"]
+    f, fl, m, c, o = ids["finding"], ids["flight"], ids["mission"], ids["capture"], ids["object"]
     jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 64
     return [
         ("GET", "/api/v1/users/me", {}, ALL),
@@ -89,11 +89,16 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("GET", f"/api/v1/findings/{f}/thumbnail", {}, ALL),
         ("GET", f"/api/v1/findings/{f}/overlay", {}, ALL),
         ("GET", f"/api/v1/findings/{f}/reviews", {}, ALL),
-        ("POST", f"/api/v1/findings/{f}/reviews", {"json": {"decision": "confirm"}}, REVIEWERS),
         ("GET", "/api/v1/reviews", {}, ALL),
+        ("GET", "/api/v1/objects", {}, ALL),
+        ("GET", "/api/v1/objects/reject-reasons", {}, ALL),
+        ("GET", f"/api/v1/objects/{o}", {}, ALL),
+        ("POST", f"/api/v1/objects/{o}/reviews", {"json": {"decision": "confirm"}}, REVIEWERS),
+        ("POST", f"/api/v1/objects/{o}/split", {"json": {"finding_ids": [f]}}, REVIEWERS),
         ("GET", "/api/v1/exports/findings.geojson", {}, ALL),
         ("GET", "/api/v1/exports/findings.csv", {}, ALL),
         ("GET", "/api/v1/exports/findings.kml", {}, ALL),
+        ("GET", "/api/v1/exports/objects.geojson", {}, ALL),
         ("GET", f"/api/v1/exports/missions/{m}/wpml.kmz", {}, ALL),
         (
             "POST",
@@ -128,6 +133,7 @@ def test_every_route_checks_its_role(client: TestClient, headers, engine) -> Non
         session.commit()
         ids = {
             "finding": str(finding),
+            "object": str(object_of(engine, finding)),
             "flight": str(capture.flight_id),
             "capture": str(capture.id),
             "mission": str(mission.id),
@@ -165,7 +171,7 @@ def test_matrix_covers_every_api_route(app) -> None:
     matrix_paths = {
         (m, p)
         for m, p, _k, _r in _matrix(
-            dict.fromkeys(["finding", "flight", "mission", "capture", "inspector"], "X")
+            dict.fromkeys(["finding", "flight", "mission", "capture", "inspector", "object"], "X")
         )
     }
     normalised = {(m, _shape(p)) for m, p in matrix_paths}
@@ -176,7 +182,7 @@ def test_matrix_covers_every_api_route(app) -> None:
             and route.path.startswith("/api/v1")
             and route.include_in_schema
         ):
-            for method in route.methods - {"HEAD"}:
+            for method in (route.methods or set()) - {"HEAD"}:
                 if (method, _shape(route.path)) not in normalised and route.path not in {
                     "/api/v1/login/access-token",
                     "/api/v1/logout",
@@ -191,8 +197,8 @@ def _shape(path: str) -> str:
     for part in path.split("/"):
         if part.startswith("{") or part in {"X", "base", "p1"} or part.startswith("del-"):
             parts.append("*")
-        elif part.startswith("findings."):
-            parts.append("findings.*")
+        elif part.startswith(("findings.", "objects.")):
+            parts.append(part.split(".")[0] + ".*")
         else:
             parts.append(part)
     return "/".join(parts)

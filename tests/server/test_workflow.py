@@ -129,14 +129,19 @@ def test_upload_process_review_export(client: TestClient, headers, engine, tmp_p
             client.get(f"/api/v1/findings/{finding['id']}/thumbnail", headers=insp).status_code
             == 200
         )
+    # the inspector decides on the object, which covers every capture that saw the hot spot
+    obj = client.get(f"/api/v1/objects/{finding['object_id']}", headers=insp).json()
+    members = {f["id"] for f in obj["findings"]}
+    assert finding["id"] in members
     r = client.post(
-        f"/api/v1/findings/{finding['id']}/reviews",
+        f"/api/v1/objects/{obj['id']}/reviews",
         json={"decision": "confirm", "comment": "stack base leak"},
         headers=insp,
     )
     assert r.status_code == 201
     exported = client.get("/api/v1/exports/findings.geojson", headers=insp).json()
-    assert [f["id"] for f in exported["features"]] == [finding["id"]]
+    assert {f["id"] for f in exported["features"]} == members
     report = client.get("/api/v1/patrols/yard/report", headers=insp).text
-    assert "stack base leak" in report and "1 confirmed" in report
+    # the report counts findings: every capture's finding of the confirmed object
+    assert "stack base leak" in report and f"{len(members)} confirmed" in report
     assert 'src="data:image/' in report  # the evidence travels inside the file
