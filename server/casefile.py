@@ -426,8 +426,7 @@ def _object_section(
         _findings_table(case, item, styles),
         _p("Evidence", styles["h2"]),
         *_evidence(item, styles),
-        _p("Decisions", styles["h2"]),
-        _decisions_table(item, styles),
+        KeepTogether([_p("Decisions", styles["h2"]), _decisions_table(item, styles)]),
     ]
     return story
 
@@ -534,12 +533,12 @@ def _evidence(item: CaseObject, styles: dict[str, ParagraphStyle]) -> list[Flowa
     overlay = paths[0] if paths and item.findings[0].overlay_path == paths[0] else None
     crops = paths[1:] if overlay else paths
     story: list[Flowable] = []
-    if overlay and (image := evidence_image(overlay, width=TEXT_W * 0.7, max_height=70 * mm)):
+    if overlay and (image := evidence_image(overlay, width=TEXT_W * 0.7, max_height=55 * mm)):
         story.append(KeepTogether([image, _p("The best capture, outlined.", styles["small"])]))
     cells = [
         img
         for p in crops
-        if (img := evidence_image(p, width=TEXT_W / 3 - 4 * mm, max_height=35 * mm))
+        if (img := evidence_image(p, width=TEXT_W / 3 - 4 * mm, max_height=28 * mm))
     ]
     if cells:
         rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
