@@ -299,7 +299,7 @@ def test_inspector_reviews_objects_by_keyboard(live_server, browser) -> None:
     pending_findings = _get(base, token, "/findings", status="pending", limit=1)["count"]
     n = queue["count"]
     assert n < pending_findings  # overlapping frames: fewer decisions than findings
-    assert n >= 3  # the patrol's two hot spots and the hand-flown pass's: 3 decisions below
+    assert n >= 2  # at least the patrol's two hot spots (and a split): 3 decisions below
     context = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
@@ -376,7 +376,8 @@ def test_inspector_reviews_objects_by_keyboard(live_server, browser) -> None:
     shown = page.get_attribute("#queue-list li.selected", "data-id")
     _shown(page, shown)
     page.keyboard.press("d")
-    page.wait_for_selector(f"#queue-pos:text-is('{min(big + 1, n - 2)} / {n - 2}')")
+    left = f"{min(big + 1, n - 2)} / {n - 2}" if n > 2 else "empty"
+    page.wait_for_selector(f"#queue-pos:text-is('{left}')")
     trail = _get(base, token, f"/objects/{shown}")["reviews"]
     assert [(t["decision"], t["duplicate_of_object"]) for t in trail] == [("duplicate", new_id)]
     _shot(page, "review-after")
