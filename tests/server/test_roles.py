@@ -99,6 +99,12 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("GET", "/api/v1/exports/findings.csv", {}, ALL),
         ("GET", "/api/v1/exports/findings.kml", {}, ALL),
         ("GET", "/api/v1/exports/objects.geojson", {}, ALL),
+        ("GET", "/api/v1/sites/base/case-file", {}, ALL),
+        ("GET", "/api/v1/sites/base/history", {}, ALL),
+        ("GET", "/api/v1/basemap", {}, ALL),
+        ("GET", "/api/v1/basemap/base/1/2/3.png", {}, ALL),
+        ("GET", "/api/v1/patrols/p1/capture-layer", {}, ALL),
+        ("GET", f"/api/v1/captures/{c}/overlay.png", {}, ALL),
         ("GET", f"/api/v1/exports/missions/{m}/wpml.kmz", {}, ALL),
         (
             "POST",
@@ -165,9 +171,11 @@ def test_every_route_checks_its_role(client: TestClient, headers, engine) -> Non
 
 
 def test_matrix_covers_every_api_route(app) -> None:
-    """A new route without a row in the matrix fails here, so no route escapes the check."""
-    from fastapi.routing import APIRoute
+    """A new route without a row in the matrix fails here, so no route escapes the check.
 
+    The routes are read from the OpenAPI document: FastAPI (0.165) keeps an included router
+    as one entry of ``app.routes``, so walking those for ``APIRoute`` found none at all.
+    """
     matrix_paths = {
         (m, p)
         for m, p, _k, _r in _matrix(
@@ -175,19 +183,19 @@ def test_matrix_covers_every_api_route(app) -> None:
         )
     }
     normalised = {(m, _shape(p)) for m, p in matrix_paths}
-    missing = []
-    for route in app.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.path.startswith("/api/v1")
-            and route.include_in_schema
-        ):
-            for method in (route.methods or set()) - {"HEAD"}:
-                if (method, _shape(route.path)) not in normalised and route.path not in {
-                    "/api/v1/login/access-token",
-                    "/api/v1/logout",
-                }:
-                    missing.append(f"{method} {route.path}")
+    unchecked = {"/api/v1/login/access-token", "/api/v1/logout"}
+    routes = [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert len(routes) > 40  # the document lists the API, not nothing
+    missing = [
+        f"{method} {path}"
+        for method, path in routes
+        if path not in unchecked and (method, _shape(path)) not in normalised
+    ]
     assert not missing, missing
 
 
@@ -195,7 +203,12 @@ def _shape(path: str) -> str:
     """Path parameters and concrete ids alike become ``*``."""
     parts = []
     for part in path.split("/"):
-        if part.startswith("{") or part in {"X", "base", "p1"} or part.startswith("del-"):
+        if (
+            part.startswith("{")
+            or part in {"X", "base", "p1"}
+            or part.startswith("del-")
+            or part.split(".")[0].isdigit()  # a tile's z, x and y.png
+        ):
             parts.append("*")
         elif part.startswith(("findings.", "objects.")):
             parts.append(part.split(".")[0] + ".*")
