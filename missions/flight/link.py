@@ -131,6 +131,10 @@ class _Transport:
         return True
 
 
+CLOSE_FLUSH_S = 1.0
+"""Longest a closing TCP link waits for its unsent bytes to go (seconds)."""
+
+
 class _TcpTransport(_Transport):
     def __init__(self, host: str, port: int) -> None:
         self._address = (host, port)
@@ -153,11 +157,22 @@ class _TcpTransport(_Transport):
             self._writer.write(data)
 
     async def close(self) -> None:
+        """Close, flushing for at most ``CLOSE_FLUSH_S`` (a peer that reads no more, such as
+        a modem whose far end is gone, would hold the flush for ever), then drop the rest.
+
+        A cancel of the caller goes through: the link's loops close the transport, and
+        one that swallowed its cancel would run on and hold ``MavLink.close`` for ever.
+        """
         writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+        if writer is None:
+            return
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), CLOSE_FLUSH_S)
+        except TimeoutError:
+            writer.transport.abort()
+        except OSError:
+            pass
 
 
 class _TcpInTransport(_Transport):

@@ -14,7 +14,14 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight.errors import ConnectError, LinkError
-from missions.flight.link import LinkState, MavLink, parse_forward, parse_url
+from missions.flight.link import (
+    CLOSE_FLUSH_S,
+    LinkState,
+    MavLink,
+    _transport_for,
+    parse_forward,
+    parse_url,
+)
 from tests.flight.peer import ScriptedVehicle
 
 
@@ -241,3 +248,34 @@ async def test_a_station_that_calls_in_is_answered(peer: ScriptedVehicle) -> Non
     assert any(m.get_srcSystem() == 250 for m in peer.received)
     assert mp.transport is not None
     mp.transport.close()
+
+
+async def test_closing_a_link_whose_peer_reads_no_more_ends_and_passes_a_cancel_on() -> None:
+    # a far end that stopped reading: 16 MB outstanding fill both sockets' buffers
+    # (loopback's are a few MB), so a flush never finishes. Seen in SITL behind the link
+    # emulator: the watchdog's close swallowed MavLink.close's cancel and ran on for ever
+    async def stall(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+        writer.close()
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        cancelled = _transport_for(parse_url(f"tcp:127.0.0.1:{port}"))
+        await cancelled.open()
+        cancelled.write(b"\0" * 16_000_000)
+        closing = asyncio.create_task(cancelled.close())
+        await asyncio.sleep(0.1)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+
+        left_alone = _transport_for(parse_url(f"tcp:127.0.0.1:{port}"))
+        await left_alone.open()
+        left_alone.write(b"\0" * 16_000_000)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(left_alone.close(), 5 * CLOSE_FLUSH_S)
+        assert loop.time() - started < 2 * CLOSE_FLUSH_S
+    finally:
+        server.close()
