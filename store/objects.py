@@ -135,12 +135,25 @@ def _groups(session: Session, findings: Sequence[Finding]) -> dict[str, list[Fin
     groups: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         key = kept.get(f.object_id) if f.object_id else None
-        groups[key or f.group_id or f.dedupe_key].append(f)
+        groups[key or object_key(f.flight_id, f.group_id or f.dedupe_key)].append(f)
     return groups
 
 
+def object_key(flight_id: uuid.UUID | None, group_id: str) -> str:
+    """An object's key: its group within its flight (group ids come from image content,
+    so the same photos filed under another flight make the same group id)."""
+    return f"{flight_id}/{group_id}"[:255]
+
+
+def _previous_key(finding: Finding) -> str | None:
+    """The key of the previous patrol's object that ``imagery.persist`` matched it to."""
+    m = finding.measurements or {}
+    group, flight = m.get("previous_group"), m.get("previous_flight")
+    return f"{flight}/{group}"[:255] if group and flight else None
+
+
 def _previous_objects(session: Session, findings: Sequence[Finding]) -> dict[str, uuid.UUID]:
-    keys = {k for f in findings if (k := (f.measurements or {}).get("previous_group"))}
+    keys = {k for f in findings if (k := _previous_key(f))}
     if not keys:
         return {}
     rows = session.exec(select(DetectedObject).where(col(DetectedObject.key).in_(keys)))
@@ -172,9 +185,7 @@ def sync_flight(session: Session, flight: Flight) -> list[DetectedObject]:
             session.add(obj)
         obj.patrol_name = patrol
         _fill(obj, members)
-        obj.previous_object_id = previous.get(
-            _most_common((f.measurements or {}).get("previous_group") for f in members) or ""
-        )
+        obj.previous_object_id = previous.get(_most_common(map(_previous_key, members)) or "")
         session.flush()
         for f in members:
             if f.object_id != obj.id and obj.status != FindingStatus.PENDING:

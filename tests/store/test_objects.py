@@ -102,13 +102,18 @@ def _user(session: Session) -> uuid.UUID:
     return user.id
 
 
+def _groups(objects: list[DetectedObject]) -> dict[str, DetectedObject]:
+    """Objects by their group within the flight (a key is "<flight id>/<group>")."""
+    return {o.key.split("/", 1)[1]: o for o in objects}
+
+
 def _members(session: Session, obj: DetectedObject) -> list[Finding]:
     return list(session.exec(select(Finding).where(col(Finding.object_id) == obj.id)))
 
 
 def test_one_object_per_group_with_what_the_queue_shows(session: Session) -> None:
     flight = _seed(session)
-    objects = {o.key: o for o in sync_flight(session, flight)}
+    objects = _groups(sync_flight(session, flight))
     assert set(objects) == {"g-hot", "g-water"}
     hot = objects["g-hot"]
     best = session.exec(select(Finding).where(Finding.dedupe_key == "a-2")).one()
@@ -126,7 +131,7 @@ def test_one_object_per_group_with_what_the_queue_shows(session: Session) -> Non
 
 def test_processing_again_keeps_the_object_and_its_decision(session: Session) -> None:
     flight = _seed(session)
-    hot = next(o for o in sync_flight(session, flight) if o.key == "g-hot")
+    hot = _groups(sync_flight(session, flight))["g-hot"]
     review = decide(session, hot, user_id=_user(session), decision=ReviewDecision.CONFIRM)
     assert review.previous_status == FindingStatus.PENDING
     assert {f.status for f in _members(session, hot)} == {FindingStatus.CONFIRMED}
@@ -136,7 +141,7 @@ def test_processing_again_keeps_the_object_and_its_decision(session: Session) ->
     session.flush()
     session.add(_finding(flight, capture, "a-4", "g-hot", score=0.3, severity="low"))
     session.flush()
-    again = next(o for o in sync_flight(session, flight) if o.key == "g-hot")
+    again = _groups(sync_flight(session, flight))["g-hot"]
     assert again.id == hot.id
     assert again.finding_count == 4
     assert again.status == FindingStatus.CONFIRMED
@@ -147,19 +152,19 @@ def test_processing_again_keeps_the_object_and_its_decision(session: Session) ->
 
 def test_a_split_capture_keeps_its_own_object_through_processing(session: Session) -> None:
     flight = _seed(session)
-    hot = next(o for o in sync_flight(session, flight) if o.key == "g-hot")
+    hot = _groups(sync_flight(session, flight))["g-hot"]
     wrong = session.exec(select(Finding).where(Finding.dedupe_key == "a-3")).one()
     new = split(session, hot, [wrong.id])
     assert new.split_from == hot.id and new.status == FindingStatus.PENDING
     assert [f.dedupe_key for f in _members(session, new)] == ["a-3"]
     assert hot.finding_count == 2 and hot.position_error_m == 2.5  # median of 2 and 3
-    keys = {o.key: o.finding_count for o in sync_flight(session, flight)}
-    assert keys == {"g-hot": 2, "g-water": 1, new.key: 1}
+    counts = {o.key: o.finding_count for o in sync_flight(session, flight)}
+    assert counts == {hot.key: 2, f"{flight.id}/g-water": 1, new.key: 1}
 
 
 def test_bad_decisions_and_splits_are_refused(session: Session) -> None:
     flight = _seed(session)
-    objects = {o.key: o for o in sync_flight(session, flight)}
+    objects = _groups(sync_flight(session, flight))
     hot, water = objects["g-hot"], objects["g-water"]
     user = _user(session)
     with pytest.raises(ObjectError, match="must name duplicate_of"):
@@ -178,14 +183,18 @@ def test_bad_decisions_and_splits_are_refused(session: Session) -> None:
 
 def test_the_previous_patrols_object_is_linked(session: Session) -> None:
     first = _seed(session)
-    old = next(o for o in sync_flight(session, first) if o.key == "g-hot")
+    old = _groups(sync_flight(session, first))["g-hot"]
     second = Flight(name="patrol-2")
     session.add(second)
     session.flush()
     capture = Capture(flight_id=second.id, path="IMG_0.JPG")
     session.add(capture)
     session.flush()
-    measurements = {"change": "recurring", "previous_group": "g-hot"}
+    measurements = {
+        "change": "recurring",
+        "previous_group": "g-hot",
+        "previous_flight": str(first.id),
+    }
     session.add(_finding(second, capture, "c-1", "g-hot-2", measurements=measurements))
     session.flush()
     (now,) = sync_flight(session, second)
@@ -208,3 +217,21 @@ def test_migrate_gives_objects_to_findings_stored_before_them(engine: Engine) ->
         assert sorted(o.finding_count for o in objects) == [1, 3]
         assert {o.status for o in objects} == {FindingStatus.REJECTED}
         assert session.exec(select(Finding).where(col(Finding.object_id).is_(None))).all() == []
+
+
+def test_the_same_group_on_two_flights_is_two_objects(session: Session) -> None:
+    # group ids come from image content: the same photos filed as a second flight give
+    # the first flight's group id (found by the browser test: a UNIQUE failure on key)
+    first = _seed(session)
+    second = Flight(name="patrol-1 again")
+    session.add(second)
+    session.flush()
+    capture = Capture(flight_id=second.id, path="IMG_0.JPG")
+    session.add(capture)
+    session.flush()
+    session.add(_finding(second, capture, "again-1", "g-hot", score=0.8, severity="high"))
+    session.flush()
+    before = _groups(sync_flight(session, first))["g-hot"]
+    after = _groups(sync_flight(session, second))["g-hot"]
+    assert before.id != after.id
+    assert (before.finding_count, after.finding_count) == (3, 1)
