@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, create_engine
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "ecopatrol"
@@ -67,6 +67,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be reached now (worth waiting for), as
+    opposed to a fault in what was written (a broken constraint), which no retry mends."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def migrate(engine: Engine) -> None:

@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from imagery.dispatch.tasks import TaskOutput, resolve, run_task
-from store.db import session_scope
+from store.db import database_away, session_scope
 from store.jobs import (
     JOBS,
     ClaimedJob,
@@ -200,6 +200,8 @@ class Dispatcher:
                             break
                         time.sleep(s.poll_interval_s)
                 except DBAPIError as exc:
+                    if not database_away(exc):
+                        raise
                     logger.warning("database unavailable (%s); retrying", exc.orig or exc)
                     time.sleep(s.poll_interval_s)
         finally:
@@ -279,18 +281,18 @@ class Dispatcher:
         batch, self._finished = self._finished, []
         try:
             self._write(batch)
-        except DBAPIError:
-            self._finished = batch + self._finished  # the database is away: keep them
-            raise
         except Exception as exc:
+            if database_away(exc):
+                self._finished = batch + self._finished  # keep them for when it is back
+                raise
             logger.warning("writing a batch of %d failed (%s); writing one by one", len(batch), exc)
             for item in batch:
                 try:
                     self._write([item])
-                except DBAPIError:
-                    self._finished.append(item)
-                    raise
                 except Exception as item_exc:
+                    if database_away(item_exc):
+                        self._finished.append(item)
+                        raise
                     self._fail(item[0], f"writing results: {type(item_exc).__name__}: {item_exc}")
 
     def _write(self, batch: list[tuple[ClaimedJob, TaskOutput]]) -> None:
@@ -330,9 +332,9 @@ class Dispatcher:
             try:
                 with session.begin_nested():
                     finisher(session, g.flight_id, g.pipeline_version)
-            except DBAPIError:
-                raise
-            except Exception:
+            except Exception as exc:
+                if database_away(exc):
+                    raise
                 logger.exception("finishing flight %s (%s) failed", g.flight_id, g.writer)
 
     def _queue_is_empty(self) -> bool:

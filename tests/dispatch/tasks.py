@@ -87,7 +87,21 @@ def write_marks(session: Session, outcomes: Sequence[JobOutcome]) -> None:
 
 
 def write_marks_refusing_capture_4(session: Session, outcomes: Sequence[JobOutcome]) -> None:
-    """A writer that cannot store one capture's result (as a constraint violation would)."""
-    if any(x == 4 for o in outcomes for x, _ in o.result):
-        raise ValueError("capture 4 does not fit the schema")
+    """A writer whose rows for capture 4 break a constraint (the database's own refusal:
+    two findings with one dedupe key), as a writer's bug would."""
     write_marks(session, outcomes)
+    for o in outcomes:
+        if any(x == 4 for x, _ in o.result):
+            for _ in range(2):
+                session.add(
+                    Finding(
+                        dedupe_key="capture-4-twice",
+                        capture_id=o.job.capture_id,
+                        kind="mark",
+                        detector="marks",
+                        detector_version=o.job.pipeline_version,
+                        lat=4.0,
+                        lon=0.0,
+                    )
+                )
+    session.flush()
