@@ -11,6 +11,7 @@ README (opt-in, so a test run leaves the work tree alone).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -106,13 +107,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     engine.dispose()
 
 
-def _yard_frames(out_dir: Path, *, count: int, alt_rel_m: float) -> list[Path]:
-    """Thermal frames 15 m apart on an eastward pass over a yard with two hot spots."""
+def _yard_frames(out_dir: Path, *, count: int, alt_rel_m: float, east_m: float = 0.0) -> list[Path]:
+    """Thermal frames 15 m apart on an eastward pass over a yard with two hot spots, the pass
+    starting ``east_m`` metres east of the first (other image bytes, the same hot spots)."""
     zone = load_sites(SITES)
     stack = zone.stacks[0]
     bounds = (stack.lon - 0.002, stack.lat - 0.0015, stack.lon + 0.002, stack.lat + 0.0015)
     basemap = make_basemap(zone, bounds_lonlat=bounds, gsd_m=0.3)
-    line = SurveyLine(stack.lon - 0.0003, stack.lat, 90.0, 15.0, count, alt_rel_m=alt_rel_m)
+    # a metre east is 1 / (111_320 * cos(latitude)) degrees of longitude
+    start_lon = stack.lon - 0.0003 + east_m / (111_320 * math.cos(math.radians(stack.lat)))
+    line = SurveyLine(start_lon, stack.lat, 90.0, 15.0, count, alt_rel_m=alt_rel_m)
     hot = [
         Anomaly("hotspot", stack.lon - 0.0002, stack.lat + 0.0001, radius_m=3.0),
         Anomaly("hotspot", stack.lon + 0.0001, stack.lat - 0.0001, radius_m=2.0, rise_c=25.0),
@@ -128,8 +132,22 @@ def _fly_synthetic_patrol(
     """Thermal frames over a yard with two hot spots, uploaded and processed through the API;
     processing ends with the flight's objects (``imagery.persist.finish_flight``)."""
     shots = _yard_frames(tmp / "shots", count=3, alt_rel_m=100)
-    flight = httpx.post(f"{base}/api/v1/flight-records", json={"name": "yard survey"}, headers=auth)
-    flight_id = flight.json()["id"]
+    flight_id = _upload_and_process(base, auth, "yard survey", shots)
+    count = int(httpx.get(f"{base}/api/v1/findings", headers=auth).json()["count"])
+    assert count >= 3, f"the synthetic patrol gave only {count} findings"
+    objects = httpx.get(
+        f"{base}/api/v1/objects", params={"flight_id": flight_id}, headers=auth
+    ).json()["data"]
+    # each hot spot is in every frame (3 frames 15 m apart at 100 m): grouped, not one per frame
+    assert max(o["finding_count"] for o in objects) >= 3, objects
+    return count, shots, flight_id
+
+
+def _upload_and_process(base: str, auth: dict[str, str], name: str, shots: list[Path]) -> str:
+    """A flight recorded without a plan (a patrol of its own), its photos uploaded and
+    processed; returns its id."""
+    flight = httpx.post(f"{base}/api/v1/flight-records", json={"name": name}, headers=auth)
+    flight_id: str = flight.json()["id"]
     for path in shots:
         httpx.post(
             f"{base}/api/v1/flights/{flight_id}/uploads",
@@ -144,14 +162,7 @@ def _fly_synthetic_patrol(
             break
         time.sleep(0.3)
     assert state["done"] == state["total"] == len(shots), state
-    count = int(httpx.get(f"{base}/api/v1/findings", headers=auth).json()["count"])
-    assert count >= 3, f"the synthetic patrol gave only {count} findings"
-    objects = httpx.get(
-        f"{base}/api/v1/objects", params={"flight_id": flight_id}, headers=auth
-    ).json()["data"]
-    # each hot spot is in every frame (3 frames 15 m apart at 100 m): grouped, not one per frame
-    assert max(o["finding_count"] for o in objects) >= 3, objects
-    return count, shots, flight_id
+    return flight_id
 
 
 def _store_short_sortie(engine) -> None:
@@ -399,6 +410,51 @@ def test_inspector_reviews_objects_by_keyboard(live_server, browser) -> None:
     assert [(f["id"], f["properties"]["finding_count"]) for f in exported["features"]] == [
         (target["id"], captures - 1)
     ]
+    assert errors == []
+    context.close()
+
+
+def test_history_shows_the_previous_patrols_decision(live_server, browser) -> None:
+    """The yard flown twice more: the second pass's objects are recurring, and the queue
+    shows what an inspector decided on the first pass's object."""
+    base, seed = live_server
+    token = seed["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    tmp = Path(seed["shots"][0]).parent.parent
+    first = _upload_and_process(
+        base, auth, "history pass 1", _yard_frames(tmp / "h1", count=2, alt_rel_m=100, east_m=4)
+    )
+    for obj in _get(base, token, "/objects", flight_id=first)["data"]:
+        httpx.post(
+            f"{base}/api/v1/objects/{obj['id']}/reviews",
+            json={"decision": "reject", "reason": "sun-heated surface", "comment": "tar roof"},
+            headers=auth,
+        ).raise_for_status()
+    second = _upload_and_process(
+        base, auth, "history pass 2", _yard_frames(tmp / "h2", count=2, alt_rel_m=100, east_m=6)
+    )
+    again = [
+        _get(base, token, f"/objects/{o['id']}")
+        for o in _get(base, token, "/objects", flight_id=second)["data"]
+    ]
+    recurring = [o for o in again if o["previous"]]
+    assert recurring and all(o["change"] == "recurring" for o in recurring), again
+    obj = recurring[0]
+    assert obj["previous"]["object"]["flight_id"] == first  # the pass just before
+
+    context = browser.new_context(viewport={"width": 1400, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _sign_in(page, base, "inspector")
+    page.goto(f"{base}/review?object={obj['id']}")
+    page.wait_for_selector("body[data-ready='1']")
+    _shown(page, obj["id"])
+    history = page.inner_text("#history")
+    assert "Recurring" in history and "history pass 1" in history and "rejected" in history
+    assert "sun-heated surface" in history and "tar roof" in history
+    assert page.inner_text("#o-change") == "recurring"
+    _shot(page, "review-history")
     assert errors == []
     context.close()
 
