@@ -75,6 +75,10 @@ def test_the_queue_lists_objects_by_severity_then_site(
         ("riv-01", "medium", 1),
         ("ent-01", "low", 1),
     ]
+    page = client.get("/api/v1/objects?limit=3&skip=2", headers=headers["operator"]).json()
+    assert (len(page["data"]), page["count"]) == (2, 4)  # the count is of every match
+    beyond = client.get("/api/v1/objects?skip=10", headers=headers["operator"]).json()
+    assert (beyond["data"], beyond["count"]) == ([], 4)
     assert len(_queue(client, headers["operator"], kind="thermal_hotspot")) == 2
     assert len(_queue(client, headers["operator"], site_id="ent-01")) == 2
     assert _queue(client, headers["operator"], bbox="0,0,1,1") == []

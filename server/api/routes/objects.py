@@ -4,11 +4,13 @@ flight), its captures, its history, and the decisions and splits taken on it."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from sqlalchemy import Select, Table
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from server.api.deps import CurrentUser, InspectorUser, SessionDep
 from server.api.routes.findings import finding_public, parse_bbox, review_public
@@ -80,15 +82,13 @@ class ObjectFilter:
 ObjectFilterDep = Annotated[ObjectFilter, Depends()]
 
 
-def query_objects(
-    session: Session, filters: ObjectFilter, *, skip: int = 0, limit: int | None = None
-) -> tuple[list[DetectedObject], int]:
+_Query = TypeVar("_Query", SelectOfScalar[DetectedObject], Select[Any])
+
+
+def _page(query: _Query, filters: ObjectFilter, skip: int, limit: int | None) -> _Query:
     """Objects by severity (highest first), then site, then id: the queue's order."""
-    clauses = filters.clauses()
-    count = session.exec(select(func.count()).select_from(DetectedObject).where(*clauses)).one()
     query = (
-        select(DetectedObject)
-        .where(*clauses)
+        query.where(*filters.clauses())
         .order_by(
             col(DetectedObject.severity_rank).desc(),
             col(DetectedObject.site_id),
@@ -96,9 +96,21 @@ def query_objects(
         )
         .offset(skip)
     )
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.exec(query).all()), count
+    return query.limit(limit) if limit is not None else query
+
+
+def count_objects(session: Session, filters: ObjectFilter) -> int:
+    return session.exec(
+        select(func.count()).select_from(DetectedObject).where(*filters.clauses())
+    ).one()
+
+
+def query_objects(
+    session: Session, filters: ObjectFilter, *, skip: int = 0, limit: int | None = None
+) -> tuple[list[DetectedObject], int]:
+    """A page of objects in the queue's order, and how many match."""
+    page = session.exec(_page(select(DetectedObject), filters, skip, limit))
+    return list(page.all()), count_objects(session, filters)
 
 
 def get_object(session: Session, object_id: uuid.UUID) -> DetectedObject:
@@ -140,17 +152,26 @@ def object_detail(session: Session, obj: DetectedObject) -> ObjectDetail:
     )
 
 
-@router.get("")
+@router.get("", response_model=ObjectsPublic)
 def list_objects(
     session: SessionDep,
     _: CurrentUser,
     filters: ObjectFilterDep,
     skip: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> ObjectsPublic:
-    """The review queue and the map's object layer: by severity, then site."""
-    objects, count = query_objects(session, filters, skip=skip, limit=limit)
-    return ObjectsPublic(data=[ObjectPublic.model_validate(o) for o in objects], count=count)
+) -> Response:
+    """The review queue and the map's object layer: by severity, then site.
+
+    Read as rows and answered as JSON written by the model itself: FastAPI would
+    dump the page to dicts and validate it again (``bench/api.py`` measures it).
+    """
+    table: Table = DetectedObject.__table__  # type: ignore[attr-defined]  # rows: half the time
+    # the count over every match rides on the page's own query (windows run before LIMIT)
+    query = _page(select(table, func.count().over().label("_matching")), filters, skip, limit)
+    rows = [dict(r) for r in session.connection().execute(query).mappings()]
+    count = rows[0]["_matching"] if rows else count_objects(session, filters)  # beyond the end
+    page = ObjectsPublic(data=[ObjectPublic.model_validate(r) for r in rows], count=count)
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get("/reject-reasons")
