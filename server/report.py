@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from server.errors import NotFoundError
@@ -140,14 +141,26 @@ def patrol_report(session: Session, patrol_name: str) -> str:
     )
     reviews: dict[Any, list[tuple[Review, str]]] = {}
     if findings:
+        # a decision on an object covers every member finding; older ones name the finding
+        members: dict[Any, list[Any]] = {}
+        for f in findings:
+            if f.object_id is not None:
+                members.setdefault(f.object_id, []).append(f.id)
         rows = session.exec(
             select(Review, User.username)
             .join(User, col(User.id) == col(Review.user_id))
-            .where(col(Review.finding_id).in_([f.id for f in findings]))
+            .where(
+                or_(
+                    col(Review.finding_id).in_([f.id for f in findings]),
+                    col(Review.object_id).in_(list(members)),
+                )
+            )
             .order_by(col(Review.created_at))
         ).all()
         for review, username in rows:
-            reviews.setdefault(review.finding_id, []).append((review, username))
+            covered = [review.finding_id] if review.finding_id else members[review.object_id]
+            for finding_id in covered:
+                reviews.setdefault(finding_id, []).append((review, username))
 
     targets = {t for m in missions for t in (m.targets or [])}
     sites = [s for s in session.exec(select(Site)) if not targets or s.site_id in targets]
