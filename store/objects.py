@@ -176,6 +176,9 @@ def sync_flight(session: Session, flight: Flight) -> list[DetectedObject]:
     }
     previous = _previous_objects(session, findings)
     patrol = _patrol_name(session, flight)
+    ours = {o.id for o in existing.values()}
+    # the same photo filed under this flight moves its finding here (store.findings)
+    left_behind = {f.object_id for f in findings if f.object_id and f.object_id not in ours}
     out = []
     for key, members in _groups(session, findings).items():
         obj = existing.pop(key, None)
@@ -194,7 +197,20 @@ def sync_flight(session: Session, flight: Flight) -> list[DetectedObject]:
         out.append(obj)
     _drop_empty(session, existing.values())
     session.flush()
+    _refill(session, left_behind - {o.id for o in out})
     return out
+
+
+def _refill(session: Session, object_ids: Iterable[uuid.UUID]) -> None:
+    """Summarise again objects of other flights whose findings moved away."""
+    for obj in session.exec(
+        select(DetectedObject).where(col(DetectedObject.id).in_(list(object_ids)))
+    ):
+        if rest := members(session, obj):
+            _fill(obj, rest)
+        else:
+            _drop_empty(session, [obj])
+    session.flush()
 
 
 def _status_of(members: Sequence[Finding]) -> FindingStatus:

@@ -235,3 +235,22 @@ def test_the_same_group_on_two_flights_is_two_objects(session: Session) -> None:
     after = _groups(sync_flight(session, second))["g-hot"]
     assert before.id != after.id
     assert (before.finding_count, after.finding_count) == (3, 1)
+
+
+def test_a_photo_filed_again_under_another_flight_leaves_its_old_object_summed_right(
+    session: Session,
+) -> None:
+    # store.findings moves a finding to the flight its photo is filed under last
+    first = _seed(session)
+    hot = _groups(sync_flight(session, first))["g-hot"]
+    moved = session.exec(select(Finding).where(Finding.dedupe_key == "a-2")).one()
+    second = Flight(name="filed again")
+    session.add(second)
+    session.flush()
+    moved.flight_id = second.id
+    session.flush()
+    sync_flight(session, second)
+    session.refresh(hot)
+    # a-1 (0.6, error 2) and a-3 (0.7, error 4) stay: best a-3, median error 3
+    assert hot.finding_count == 2 and hot.position_error_m == 3.0
+    assert hot.severity == "medium"
