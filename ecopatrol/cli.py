@@ -120,7 +120,11 @@ def demo(
     from server.main import create_app
     from server.settings import Settings
 
-    settings = Settings(data_dir=data_dir, database_url=summary.db_url)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=summary.db_url,
+        basemap=[Path(summary.basemap_path)] if summary.basemap_path else [],
+    )
     console.print(f"\nWeb UI: [bold]http://{host}:{port}/[/]  (Ctrl-C to stop)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

@@ -25,6 +25,9 @@ async function loadSites() {
   layers.sites.clearLayers();
   layers.noFly.clearLayers();
   const layer = siteLayer({ ...sites, features: sites.features.filter((f) => !isNoFly(f)) }).addTo(layers.sites);
+  // a click opens the site's page: its patrols over time and its case files
+  layer.eachLayer((l) => l.bindPopup(`<b>${esc(l.feature.properties.id)}</b> ${esc(l.feature.properties.name || "")}<br>
+    <a href="/sites/${encodeURIComponent(l.feature.properties.id)}">site page</a>`));
   siteLayer({ ...sites, features: sites.features.filter(isNoFly) }).addTo(layers.noFly);
   layers.obstacles.clearLayers();
   obstacleLayer(sites).addTo(layers.obstacles);

@@ -273,7 +273,7 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:
     page.wait_for_selector("#objects-list li")
     listed = page.locator("#objects-list li").count()
     assert page.inner_text("#objects-count").startswith(f"{listed} in view")
-    _shot(page, "map", docs=True)
+    _shot(page, "map-routes")  # docs/screenshots/map.png comes from test_browser_map.py
     with context.expect_page() as report_page:
         page.click("#patrol-summary a")
     report = report_page.value
