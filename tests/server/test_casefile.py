@@ -47,6 +47,7 @@ class Seeded:
     best: dict[str, uuid.UUID] = field(default_factory=dict)
     captures: dict[str, str] = field(default_factory=dict)
     """File name -> SHA-256 of its bytes, computed here with hashlib."""
+    flight_id: uuid.UUID | None = None
 
 
 def _jpeg(path: Path, size: tuple[int, int], colour: tuple[int, int, int]) -> Path:
@@ -82,12 +83,12 @@ def seed_patrol(
     start: datetime,
     groups: dict[str, tuple[str, str, int]],
     *,
-    previous: dict[str, str] | None = None,
+    previous: dict[str, tuple[uuid.UUID | None, str]] | None = None,
 ) -> Seeded:
     """One planned sortie of ``patrol`` flown at ``start`` with three captures.
 
     ``groups``: label -> (kind, site, number of captures that saw it); each group
-    is an object. ``previous``: label -> the previous patrol's group key it recurs.
+    is an object. ``previous``: label -> the previous patrol's flight and group it recurs.
     Every finding has its own thumbnail; each capture one overlay.
     """
     out = Seeded()
@@ -119,6 +120,7 @@ def seed_patrol(
         )
         session.add(flight)
         session.flush()
+        out.flight_id = flight.id
         captures = []
         for i in range(3):
             image = _jpeg(folder / f"{patrol}_IMG_{i:04d}.JPG", (96, 64), (40 * i, 90, 120))
@@ -146,7 +148,12 @@ def seed_patrol(
                 in_air = kind == "smoke_plume"
                 measurements: dict[str, object] = {"rise": 10.0 + n, "calibrated": True}
                 if previous and label in previous:
-                    measurements |= {"change": "recurring", "previous_group": previous[label]}
+                    before, group = previous[label]
+                    measurements |= {
+                        "change": "recurring",
+                        "previous_flight": str(before),
+                        "previous_group": group,
+                    }
                 session.add(
                     Finding(
                         dedupe_key=f"{patrol}-{label}-{c}",
@@ -176,7 +183,7 @@ def seed_patrol(
                 )
         session.flush()
         for obj in sync_flight(session, flight):
-            label = obj.key.removeprefix(f"{patrol}-")
+            label = obj.key.split("/", 1)[1].removeprefix(f"{patrol}-")  # "<flight>/<group>"
             out.objects[label] = obj.id
             assert obj.best_finding_id is not None
             out.best[label] = obj.best_finding_id
@@ -321,7 +328,7 @@ def test_site_history_counts_objects_by_status_per_patrol(
         "june",
         JUNE,
         {"a": ("thermal_hotspot", "ent-01", 2), "c": ("water_discolouration", "ent-01", 1)},
-        previous={"a": "may-x"},
+        previous={"a": (may.flight_id, "may-x")},
     )
     decide_as(engine, june.objects["a"], ReviewDecision.CONFIRM)
     r = client.get("/api/v1/sites/ent-01/history", headers=headers["inspector"])
