@@ -29,6 +29,8 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import (
     Flowable,
     Image,
@@ -251,8 +253,21 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
+CJK_FONT = "STSong-Light"
+"""Adobe's Simplified Chinese CID font, which PDF readers carry: no font file to ship. The
+base-14 fonts hold Latin-1 only, and the zone's names and comments are often Chinese."""
+pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+
+
+def _beyond_latin1(text: str) -> bool:
+    return any(ord(ch) > 0xFF for ch in text)
+
+
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of plain text: stored names and comments are escaped, never markup."""
+    """A paragraph of plain text: stored names and comments are escaped, never markup;
+    set in the CJK font when Helvetica has no glyphs for it."""
+    if _beyond_latin1(text):
+        style = ParagraphStyle(f"{style.name}-cjk", parent=style, fontName=CJK_FONT)
     return Paragraph(escape(text), style)
 
 
@@ -283,6 +298,12 @@ def _kv_table(rows: Sequence[tuple[str, str]], styles: dict[str, ParagraphStyle]
 
 def _grid(data: list[list[Any]], widths: Sequence[float], *, font_size: float = 7.5) -> Table:
     table = Table(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
+    cjk = [
+        ("FONTNAME", (c, r), (c, r), CJK_FONT)
+        for r, row in enumerate(data)
+        for c, cell in enumerate(row)
+        if isinstance(cell, str) and _beyond_latin1(cell)
+    ]
     table.setStyle(
         TableStyle(
             [
@@ -291,6 +312,7 @@ def _grid(data: list[list[Any]], widths: Sequence[float], *, font_size: float = 
                 ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
                 ("GRID", (0, 0), (-1, -1), 0.25, colors.lightgrey),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                *cjk,
             ]
         )
     )
@@ -615,7 +637,7 @@ def _appendix(case: Case, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
 
 def _footer(canvas: Any, doc: Any) -> None:
     canvas.saveState()
-    canvas.setFont("Helvetica", 7)
+    canvas.setFont(CJK_FONT if _beyond_latin1(doc.title) else "Helvetica", 7)
     canvas.setFillColor(colors.dimgrey)
     canvas.drawString(MARGIN, 10 * mm, doc.title)
     canvas.drawRightString(PAGE_W - MARGIN, 10 * mm, f"page {doc.page}")

@@ -246,6 +246,19 @@ def _pdf(client: TestClient, headers: dict[str, str], site: str, patrol: str) ->
     return PdfReader(io.BytesIO(r.content))
 
 
+def test_chinese_comments_print_in_the_case_file(
+    client: TestClient, headers, engine: Engine, tmp_path: Path
+) -> None:
+    # Helvetica has no CJK glyphs: pypdf reads such text back as "■" boxes
+    june = seed_patrol(engine, tmp_path, "june", JUNE, {"a": ("thermal_hotspot", "ent-01", 1)})
+    comment = "烟囱口冒黑烟，林格曼黑度三级"
+    decide_as(engine, june.objects["a"], ReviewDecision.CONFIRM, comment=comment)
+    text = "\n".join(
+        p.extract_text() for p in _pdf(client, headers["inspector"], "ent-01", "june").pages
+    )
+    assert comment in text and "■" not in text
+
+
 def test_case_file_reads_back(client: TestClient, headers, engine: Engine, tmp_path: Path) -> None:
     june = seed_june(engine, tmp_path)
     pdf = _pdf(client, headers["inspector"], "ent-01", "june")
