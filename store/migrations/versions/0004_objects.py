@@ -19,13 +19,17 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0004_objects"
 down_revision: str | None = "0003_finding_source"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_STATUS = sa.Enum("PENDING", "CONFIRMED", "REJECTED", "DUPLICATE", name="findingstatus")
+# the finding status type exists (0001): on PostgreSQL, use it rather than create it again
+_STATUS = postgresql.ENUM(
+    "PENDING", "CONFIRMED", "REJECTED", "DUPLICATE", name="findingstatus", create_type=False
+)
 
 
 def _create_objects() -> None:
