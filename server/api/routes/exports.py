@@ -4,6 +4,7 @@ findings the same way, one row per capture; a sortie as DJI WPML."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -47,14 +48,14 @@ def export_objects(
 ) -> Response:
     """Objects matching the filters, one row or feature each (however many captures saw it),
     with peak measurements and the latest decision; ``status`` defaults to confirmed."""
-    if filters.status is None:
-        filters.status = FindingStatus.CONFIRMED
+    status = filters.status or FindingStatus.CONFIRMED
+    filters = replace(filters, status=status)
     objects, _count = query_objects(session, filters, limit=MAX_EXPORT)
     rows = object_rows(session, objects)
     writer = {"geojson": objects_to_geojson, "csv": objects_to_csv, "kml": objects_to_kml}[fmt]
     body = writer(rows)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    filename = f"ecopatrol-objects-{filters.status.value}-{stamp}.{fmt}"
+    filename = f"ecopatrol-objects-{status.value}-{stamp}.{fmt}"
     return Response(
         content=body,
         media_type=MEDIA[fmt],

@@ -4,6 +4,7 @@ flight), its captures, its history, and the decisions and splits taken on it."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
@@ -30,11 +31,20 @@ from store.objects import REJECT_REASONS, ObjectError, decide, members, split
 router = APIRouter(prefix="/objects", tags=["objects"])
 
 
+@dataclass(frozen=True, slots=True)
 class ObjectFilter:
     """Query parameters shared by the queue, the map's object layer and the exports."""
 
-    def __init__(
-        self,
+    site_id: str | None = None
+    kind: str | None = None
+    status: FindingStatus | None = None
+    flight_id: uuid.UUID | None = None
+    patrol: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+    @classmethod
+    async def from_query(
+        cls,
         site_id: Annotated[str | None, Query(max_length=128)] = None,
         kind: Annotated[str | None, Query(max_length=32)] = None,
         status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
@@ -48,13 +58,14 @@ class ObjectFilter:
                 examples=["113.5,34.7,113.7,34.9"],
             ),
         ] = None,
-    ) -> None:
+    ) -> ObjectFilter:
+        """The filter from a request's query (a coroutine, so FastAPI runs it in the event
+        loop instead of handing it to a worker thread: a third of a queue page's time)."""
         try:
-            self.bbox = parse_bbox(bbox)
+            box = parse_bbox(bbox)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-        self.site_id, self.kind, self.status = site_id, kind, status_
-        self.flight_id, self.patrol = flight_id, patrol
+        return cls(site_id, kind, status_, flight_id, patrol, box)
 
     def clauses(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = [col(DetectedObject.finding_count) > 0]
@@ -79,7 +90,7 @@ class ObjectFilter:
         return out
 
 
-ObjectFilterDep = Annotated[ObjectFilter, Depends()]
+ObjectFilterDep = Annotated[ObjectFilter, Depends(ObjectFilter.from_query)]
 
 
 _Query = TypeVar("_Query", SelectOfScalar[DetectedObject], Select[Any])
