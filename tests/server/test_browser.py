@@ -143,7 +143,9 @@ def _fly_synthetic_patrol(
     return count, shots, flight_id
 
 
-def _upload_and_process(base: str, auth: dict[str, str], name: str, shots: list[Path]) -> str:
+def _upload_and_process(
+    base: str, auth: dict[str, str], name: str, shots: list[Path], media_type: str = "image/tiff"
+) -> str:
     """A flight recorded without a plan (a patrol of its own), its photos uploaded and
     processed; returns its id."""
     flight = httpx.post(f"{base}/api/v1/flight-records", json={"name": name}, headers=auth)
@@ -151,7 +153,7 @@ def _upload_and_process(base: str, auth: dict[str, str], name: str, shots: list[
     for path in shots:
         httpx.post(
             f"{base}/api/v1/flights/{flight_id}/uploads",
-            files={"file": (path.name, path.read_bytes(), "image/tiff")},
+            files={"file": (path.name, path.read_bytes(), media_type)},
             headers=auth,
         ).raise_for_status()
     httpx.post(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).raise_for_status()

@@ -32,7 +32,7 @@ from imagery.synthetic import SurveyLine, make_basemap, render_captures, synthet
 from zone.sites import load_sites
 
 from .conftest import SITES
-from .test_browser import _shot, _sign_in, browser, live_server
+from .test_browser import _shot, _sign_in, _upload_and_process, browser, live_server
 
 __all__ = ["browser", "live_server"]  # fixtures this module uses from test_browser
 
@@ -113,27 +113,8 @@ def mapped_server(
             kind="rgb",
             out_dir=tmp / "rgb",
         )
-        _upload_and_process(base, auth, "yard survey", shots)
+        _upload_and_process(base, auth, "yard survey", shots, "image/jpeg")
         yield base, {**seed, "auth": auth, "rgb": len(shots)}
-
-
-def _upload_and_process(base: str, auth: dict[str, str], name: str, shots: list[Path]) -> None:
-    flight = httpx.post(f"{base}/api/v1/flight-records", json={"name": name}, headers=auth)
-    flight_id = flight.json()["id"]
-    for path in shots:
-        httpx.post(
-            f"{base}/api/v1/flights/{flight_id}/uploads",
-            files={"file": (path.name, path.read_bytes(), "image/jpeg")},
-            headers=auth,
-        ).raise_for_status()
-    httpx.post(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).raise_for_status()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        state = httpx.get(f"{base}/api/v1/flights/{flight_id}/processing", headers=auth).json()
-        if state["finished"] == state["total"]:
-            break
-        time.sleep(0.3)
-    assert state["done"] == state["total"] == len(shots), state
 
 
 def _loaded(page, selector: str, minimum: int, timeout_s: float = 30) -> list[tuple[int, int]]:

@@ -5,7 +5,6 @@ SHA-256 of the original images, against hashes of the uploaded files taken here)
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,14 @@ from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
 from zone.sites import load_sites
 
 from .conftest import SITES
-from .test_browser import ARTIFACTS, _shot, _sign_in, browser, live_server  # noqa: F401 (fixtures)
+from .test_browser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
+    _shot,
+    _sign_in,
+    _upload_and_process,
+    browser,
+    live_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PATROL = "yard survey"  # the live server's flight, recorded without a plan: named by itself
@@ -44,23 +50,7 @@ def _later_frames(out_dir: Path) -> list[Path]:
 
 def _fly_again(base: str, auth: dict[str, str], shots: list[Path]) -> None:
     """A later flight of the yard, recorded without a plan: a patrol of its own."""
-    flight_id = httpx.post(
-        f"{base}/api/v1/flight-records", json={"name": AGAIN}, headers=auth
-    ).json()["id"]
-    for path in shots:
-        httpx.post(
-            f"{base}/api/v1/flights/{flight_id}/uploads",
-            files={"file": (path.name, path.read_bytes(), "image/tiff")},
-            headers=auth,
-        ).raise_for_status()
-    httpx.post(f"{base}/api/v1/flights/{flight_id}/process", headers=auth).raise_for_status()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        state = httpx.get(f"{base}/api/v1/flights/{flight_id}/processing", headers=auth).json()
-        if state["finished"] == state["total"]:
-            break
-        time.sleep(0.3)
-    assert state["done"] == state["total"] == len(shots), state
+    _upload_and_process(base, auth, AGAIN, shots)
 
 
 def _confirm_site(base: str, auth: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:

@@ -56,6 +56,17 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def bbox_clauses(table: Any, bbox: tuple[float, float, float, float]) -> list[ColumnElement[bool]]:
+    """Rows of ``table`` (a model with ``lat``/``lon`` columns) inside ``bbox``, an index scan."""
+    min_lon, min_lat, max_lon, max_lat = bbox
+    return [
+        col(table.lon) >= min_lon,
+        col(table.lon) <= max_lon,
+        col(table.lat) >= min_lat,
+        col(table.lat) <= max_lat,
+    ]
+
+
 class FindingFilter:
     """Query parameters shared by the list, the exports and the report."""
 
@@ -121,13 +132,7 @@ class FindingFilter:
         if self.min_score is not None:
             out.append(col(Finding.score) >= self.min_score)
         if self.bbox:
-            min_lon, min_lat, max_lon, max_lat = self.bbox
-            out += [
-                col(Finding.lon) >= min_lon,
-                col(Finding.lon) <= max_lon,
-                col(Finding.lat) >= min_lat,
-                col(Finding.lat) <= max_lat,
-            ]
+            out += bbox_clauses(Finding, self.bbox)
         return out
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from server.api.deps import CurrentUser, InspectorUser, SessionDep
-from server.api.routes.findings import finding_public, parse_bbox, review_public
+from server.api.routes.findings import bbox_clauses, finding_public, parse_bbox, review_public
 from server.schemas import (
     Message,
     ObjectDetail,
@@ -80,13 +80,7 @@ class ObjectFilter:
         if self.patrol:
             out.append(col(DetectedObject.patrol_name) == self.patrol)
         if self.bbox:
-            min_lon, min_lat, max_lon, max_lat = self.bbox
-            out += [
-                col(DetectedObject.lon) >= min_lon,
-                col(DetectedObject.lon) <= max_lon,
-                col(DetectedObject.lat) >= min_lat,
-                col(DetectedObject.lat) <= max_lat,
-            ]
+            out += bbox_clauses(DetectedObject, self.bbox)
         return out
 
 
