@@ -189,8 +189,7 @@ def sync_flight(session: Session, flight: Flight) -> list[DetectedObject]:
         obj.patrol_name = patrol
         _fill(obj, members)
         obj.previous_object_id = previous.get(_most_common(map(_previous_key, members)) or "")
-        session.flush()
-        for f in members:
+        for f in members:  # obj.id is set on construction: one flush for the flight, below
             if f.object_id != obj.id and obj.status != FindingStatus.PENDING:
                 f.status = obj.status
             f.object_id = obj.id
@@ -279,10 +278,12 @@ def split(
 ) -> DetectedObject:
     """Move some of the object's findings (the captures the grouping got wrong) to a new,
     pending object of their own; both objects are summarised again."""
-    chosen = [f for f in members(session, obj) if f.id in set(finding_ids)]
-    if len(chosen) != len(set(finding_ids)):
+    wanted = set(finding_ids)
+    found = members(session, obj)
+    chosen = [f for f in found if f.id in wanted]
+    if len(chosen) != len(wanted):
         raise ObjectError("every finding to split off must belong to this object")
-    rest = [f for f in members(session, obj) if f.id not in set(finding_ids)]
+    rest = [f for f in found if f.id not in wanted]
     if not rest:
         raise ObjectError("a split must leave at least one finding in the object")
     new = DetectedObject(
@@ -295,7 +296,6 @@ def split(
         split_from=obj.id,
     )
     session.add(new)
-    session.flush()
     for f in chosen:
         f.object_id = new.id
         f.status = FindingStatus.PENDING
