@@ -75,15 +75,55 @@ async function showPatrol(name) {
       onEachFeature: (_p, layer) => layer.bindTooltip(esc(f.properties.mission_name)),
     }).addTo(target);
   }
-  // Each capture on its footprint; the images are fetched only while their layer is shown.
-  for (const [group, overlays] of [[layers.rgb, rgb], [layers.thermal, thermal]]) {
-    for (const o of overlays) {
-      L.imageOverlay(o.url, o.bounds, { pane: "captures", className: `capture-overlay capture-${o.kind}`, alt: "" }).addTo(group);
-    }
+  // Each capture on its footprint, laid by showCaptures while its layer is on and it is in view.
+  for (const [kind, overlays] of [["rgb", rgb], ["thermal", thermal]]) {
+    captureOverlays[kind] = overlays.map((o) => L.imageOverlay(o.url, o.bounds, {
+      pane: "captures", className: `capture-overlay capture-${o.kind}`, alt: "",
+    }));
   }
   const routes = fc.features.filter((f) => f.geometry.type === "LineString").length;
   const report = fc.features.length ? ` · <a href="/api/v1/patrols/${encodeURIComponent(name)}/report" target="_blank">patrol report</a>` : "";
-  summary.innerHTML = `${routes} route(s) · ${rgb.length} visible and ${thermal.length} thermal capture(s)${report}`;
+  summary.innerHTML = `${routes} route(s) · ${rgb.length} visible and ${thermal.length} thermal capture(s)${report}
+    <span id="captures-hint" class="muted"></span>`;
+  showCaptures();
+}
+
+// A sortie takes hundreds of captures, each an image the server warps onto its footprint, and
+// neighbours along a leg overlap by two thirds or more. So only those in view are laid (only
+// those are fetched), thinned to one per patch of about a third of a footprint (the rest
+// would lie under it), and none while more than CAPTURES_IN_VIEW would be: zoom in instead.
+const CAPTURES_IN_VIEW = 60;
+const captureOverlays = { rgb: [], thermal: [] };
+
+function thinned(overlays) {
+  const kept = [];
+  for (const o of overlays) {
+    const b = o.getBounds();
+    const centre = map.latLngToContainerPoint(b.getCenter());
+    const diagonal = map.latLngToContainerPoint(b.getNorthEast())
+      .distanceTo(map.latLngToContainerPoint(b.getSouthWest()));
+    if (kept.every((k) => k.centre.distanceTo(centre) >= diagonal / 3)) kept.push({ o, centre });
+  }
+  return kept.map((k) => k.o);
+}
+
+function showCaptures() {
+  const view = map.getBounds().pad(0.1);
+  const notes = [];
+  for (const kind of ["rgb", "thermal"]) {
+    const group = layers[kind];
+    if (!map.hasLayer(group)) continue;
+    const inView = captureOverlays[kind].filter((o) => view.intersects(o.getBounds()));
+    const laid = thinned(inView);
+    const shown = new Set(laid.length > CAPTURES_IN_VIEW ? [] : laid);
+    group.eachLayer((o) => { if (!shown.has(o)) group.removeLayer(o); });
+    for (const o of shown) if (!group.hasLayer(o)) group.addLayer(o);
+    const name = kind === "rgb" ? "visible" : "thermal";
+    if (!shown.size && inView.length) notes.push(`zoom in to see the ${inView.length} ${name} captures in view`);
+    else if (shown.size < inView.length) notes.push(`${shown.size} of the ${inView.length} ${name} captures in view (overlaps thinned)`);
+  }
+  const hint = document.getElementById("captures-hint");
+  if (hint) hint.textContent = notes.length ? ` · ${notes.join(" · ")}` : "";
 }
 
 function objectMarker(o) {
@@ -168,6 +208,7 @@ async function addLayersControl() {
   await loadPatrols();
   await loadObjects();
   map.on("moveend", loadObjects);
+  map.on("moveend overlayadd", showCaptures);
   await watchFlights();
   setInterval(watchFlights, 5000);
   document.body.dataset.ready = "1";

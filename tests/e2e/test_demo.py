@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-from ecopatrol.demo import DemoSummary, fly_first_sortie, planned_poses, run_demo, sample_sites
+from ecopatrol.demo import DemoSummary, fly_first_sortie, planned_poses, sample_sites
 from missions.manifest import SOURCE_PLANNED
 from missions.plan import Sortie, plan_patrol
 from sitl.errors import BinaryNotFoundError
@@ -67,15 +67,14 @@ def _sitl_here() -> bool:
 
 
 @pytest.mark.slow
-def test_the_demo_end_to_end(tmp_path: Path) -> None:
-    """The README's main job as it runs here: sortie 1 flown in SITL where a binary
-    exists (it does on CI), else the planned photo points (below, the fallback's own
-    test). One run: each renders and processes some 650 captures, two minutes."""
-    summary = run_demo(data_dir=tmp_path, speedup=20, rgb_width_px=800)
+def test_the_demo_end_to_end(demo: tuple[DemoSummary, Path]) -> None:
+    """The demo (``conftest.demo``) flew sortie 1 in SITL exactly where a binary exists,
+    found every anomaly in its footprints and stored what it found."""
+    summary, data_dir = demo
     assert summary.flown_in_sitl == _sitl_here()
     if summary.flown_in_sitl:
         assert summary.distance_m > 1000
-    _check(summary, tmp_path)
+    _check(summary, data_dir)
 
 
 @pytest.mark.parametrize("binary", [None, "/nonexistent/arducopter"])

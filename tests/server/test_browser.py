@@ -4,8 +4,9 @@ decision for every capture that saw a thing, a capture split off when the groupi
 export.
 
 Screenshots go to ``test-artifacts/browser/``; with ``ECOPATROL_UPDATE_SCREENSHOTS=1`` the
-map, the review queue and the live flight are also copied to ``docs/screenshots/`` for the
-README (opt-in, so a test run leaves the work tree alone).
+live flight is also copied to ``docs/screenshots/`` for the README (opt-in, so a test run
+leaves the work tree alone); the map and the review queue come from the demo's patrol
+(``tests/e2e/test_demo_review.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,34 +79,40 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     migrate(engine)
     for role in Role:
         add_user(engine, role.value, PASSWORD, role=role, full_name=f"{role.value.title()} Li")
+    with serving(settings) as base:
+        token = httpx.post(
+            f"{base}/api/v1/login/access-token", data={"username": "admin", "password": PASSWORD}
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        httpx.put(
+            f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
+        ).raise_for_status()
+        count, shots, flight_id = _fly_synthetic_patrol(base, auth, tmp)
+        # the operator's hand-flown pass: photos of its own (findings are keyed by the photo's
+        # content, so the patrol's own files uploaded again would be the patrol's findings)
+        hand = _yard_frames(tmp / "hand", count=2, alt_rel_m=110)
+        _store_short_sortie(engine)
+        seed = {"token": token, "findings": count, "shots": shots, "hand": hand}
+        yield base, {**seed, "flight_id": flight_id}
+    engine.dispose()
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The app on a real uvicorn on loopback, in a thread; yields its base URL."""
     port = _free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    token = httpx.post(
-        f"{base}/api/v1/login/access-token", data={"username": "admin", "password": PASSWORD}
-    ).json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    httpx.put(
-        f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
-    ).raise_for_status()
-    count, shots, flight_id = _fly_synthetic_patrol(base, auth, tmp)
-    # the operator's hand-flown pass: photos of its own (findings are keyed by the photo's
-    # content, so the patrol's own files uploaded again would be the patrol's findings)
-    hand = _yard_frames(tmp / "hand", count=2, alt_rel_m=110)
-    _store_short_sortie(engine)
-    yield (
-        base,
-        {"token": token, "findings": count, "shots": shots, "hand": hand, "flight_id": flight_id},
-    )
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _yard_frames(out_dir: Path, *, count: int, alt_rel_m: float, east_m: float = 0.0) -> list[Path]:
@@ -208,11 +216,11 @@ def _shot(page, name: str, *, docs: bool = False) -> None:
         shutil.copy(path, DOCS_SHOTS / f"{name}.png")
 
 
-def _sign_in(page, base: str, username: str) -> None:
+def _sign_in(page, base: str, username: str, password: str = PASSWORD) -> None:
     page.goto(f"{base}/")
     page.wait_for_url("**/login?next=/")
     page.fill("#username", username)
-    page.fill("#password", PASSWORD)
+    page.fill("#password", password)
     page.click("#login-submit")
     page.wait_for_url(f"{base}/")
     page.wait_for_selector("body[data-ready='1']", timeout=20_000)
@@ -275,7 +283,7 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:
     page.wait_for_selector("#objects-list li")
     listed = page.locator("#objects-list li").count()
     assert page.inner_text("#objects-count").startswith(f"{listed} in view")
-    _shot(page, "map-routes")  # docs/screenshots/map.png comes from test_browser_map.py
+    _shot(page, "map-routes")
     with context.expect_page() as report_page:
         page.click("#patrol-summary a")
     report = report_page.value
@@ -335,7 +343,7 @@ def test_inspector_reviews_objects_by_keyboard(live_server, browser) -> None:
     captures = target["finding_count"]
     expect(page.locator("#strip .strip-item svg rect.outline")).to_have_count(captures)
     assert f"{captures} captures" in page.inner_text("#o-details")
-    _shot(page, "review-queue", docs=True)
+    _shot(page, "review-yard")
 
     # split the last capture off: S, then Enter in the confirmation; the new object is shown
     last = _get(base, token, f"/objects/{target['id']}")["findings"][-1]["id"]

@@ -5,8 +5,7 @@ own files, no request leaves the host, and an object's marker opens it in the re
 The server is ``test_browser``'s ``live_server`` (the sample zone and a processed thermal
 pass over a yard, flight "yard survey"), started with ``ECOPATROL_BASEMAP`` naming the layers
 written here, and given a colour pass of the same yard. The screenshot goes to
-``test-artifacts/browser/map.png``, and with ``ECOPATROL_UPDATE_SCREENSHOTS=1`` to
-``docs/screenshots/map.png``.
+``test-artifacts/browser/map-yard.png`` (the README's map is the demo's patrol).
 """
 
 from __future__ import annotations
@@ -167,7 +166,7 @@ def test_map_draws_local_layers_and_opens_an_object(mapped_server, browser) -> N
     objects = httpx.get(f"{base}/api/v1/objects", headers=seed["auth"]).json()["data"]
     assert objects, "the yard's hot spots gave no objects"
     page.wait_for_selector("path.object-marker")
-    _shot(page, "map", docs=True)
+    _shot(page, "map-yard")
     page.locator("path.object-marker").first.click()
     page.wait_for_selector(".leaflet-popup a.open-object")
     page.wait_for_selector(".leaflet-popup img")  # the object's best view
