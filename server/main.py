@@ -21,6 +21,7 @@ from starlette.routing import Match
 from server import pages
 from server.api.deps import storable_request
 from server.api.routes import (
+    alerts,
     basemap,
     captures,
     casefile,
@@ -30,6 +31,7 @@ from server.api.routes import (
     login,
     missions,
     objects,
+    readings,
     sites,
     users,
 )
@@ -251,7 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.processing = processing
     app.state.login_throttle = LoginThrottle()
     routers = (login, users, sites, missions, flights, captures, findings, objects, exports)
-    for module in (*routers, casefile, basemap):
+    for module in (*routers, readings, alerts, casefile, basemap):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(flights.ws_router, prefix=API_PREFIX)
     app.include_router(flights.records_router, prefix=API_PREFIX)

@@ -268,3 +268,62 @@ Index(
     col(DetectedObject.site_id),
     col(DetectedObject.id),
 )
+
+
+class Reading(SQLModel, table=True):
+    """One station's value of one pollutant at one time: what ``store.readings`` ingests.
+
+    ``station_id`` is the station's site id (no foreign key: readings outlive a
+    station taken out of the sites file). ``value`` is in ``unit`` (µg/m³, or
+    mg/m³ for CO). ``time`` is UTC. The wind, where the station reports it, is
+    its speed in m/s and the direction it blows FROM, in degrees clockwise from
+    true north (0 or 360: from the north; 90: from the east). The unique key
+    makes ingest idempotent.
+    """
+
+    __table_args__ = (
+        UniqueConstraint(
+            "station_id", "pollutant", "time", name="uq_reading_station_pollutant_time"
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    station_id: str = Field(max_length=128)  # the unique key's index serves station look-ups
+    pollutant: str = Field(max_length=16)
+    value: float
+    unit: str = Field(max_length=16)
+    time: datetime = _ts(index=True)
+    wind_speed_m_s: float | None = None
+    wind_from_deg: float | None = None
+    created_at: datetime = _ts()
+
+
+class Alert(SQLModel, table=True):
+    """An episode of one station's pollutant over its level (``store.alerts`` keeps the rules).
+
+    ``reason`` is ``limit`` (over the ambient limit ``threshold``) or
+    ``baseline`` (over the station's own recent level; ``threshold`` is that
+    level when the alert opened). ``averaging_h`` is 1 when hourly values are
+    compared, 24 for a rolling 24-h mean. Times are the readings' (UTC).
+    ``open_key`` is ``station|pollutant`` while open and NULL once closed: the
+    unique index keeps one open alert per station and pollutant, also between
+    two writers. ``below_count`` counts consecutive readings under the closing
+    level.
+    """
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    station_id: str = Field(index=True, max_length=128)
+    pollutant: str = Field(max_length=16)
+    reason: str = Field(max_length=16)
+    unit: str = Field(max_length=16)
+    threshold: float
+    averaging_h: int = 1
+    over_limit: bool = False
+    opened_at: datetime = _ts(index=True)
+    last_seen_at: datetime = _ts()
+    peak_value: float
+    peak_at: datetime = _ts()
+    closed_at: datetime | None = _ts(nullable=True, index=True)
+    below_count: int = 0
+    open_key: str | None = Field(default=None, unique=True, index=True, max_length=160)
+    created_at: datetime = _ts()

@@ -23,7 +23,13 @@ own ``id``), and optionally a ``name`` (default: the id):
 - ``dock``: Point where the drone takes off and lands, with ``ground_alt_m``
   (metres above mean sea level) and optionally ``drones`` (how many it houses);
 - ``outfall``: Point where an enterprise discharges into water, optionally
-  naming that ``enterprise`` (its findings' site; else the outfall is its own).
+  naming that ``enterprise`` (its findings' site; else the outfall is its own);
+- ``station``: Point of an air-quality monitoring station, with its ``class``
+  (``national``, ``peri-urban`` or ``micro``), ``measures`` (a list of
+  pollutants from PM2.5, PM10, NO2, SO2, O3, CO, TVOC) and optionally
+  ``has_wind`` (default false: it reports wind speed and the direction the
+  wind blows from). A station is neither flown around nor attributed to: it is
+  where readings come from (``store.readings``).
 
 Any feature may carry ``ground_alt_m``, the ground's altitude AMSL there; a
 stack's base is its own ``ground_alt_m`` or else its enterprise's. Every height
@@ -53,7 +59,11 @@ from zone.errors import InvalidSiteError
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("enterprise", "river", "no_fly", "obstacle", "dock", "outfall")
+KINDS = ("enterprise", "river", "no_fly", "obstacle", "dock", "outfall", "station")
+STATION_CLASSES = ("national", "peri-urban", "micro")
+# what a station may measure; store.readings holds each one's unit (tests/zone/test_stations.py
+# keeps the two lists equal: zone and store import nothing from each other)
+POLLUTANTS = ("PM2.5", "PM10", "NO2", "SO2", "O3", "CO", "TVOC")
 DEFAULT_STACK_RADIUS_M = 3.0
 MAX_STRUCTURE_M = 1000.0
 
@@ -159,6 +169,25 @@ class Outfall:
     ground_alt_m: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Station:
+    """An air-quality monitoring station: where readings come from, never a place to fly.
+
+    ``station_class`` is its network's class (``national``, ``peri-urban``,
+    ``micro``); ``measures`` the pollutants it reports, in file order;
+    ``has_wind`` whether it also reports wind. ``ground_alt_m`` is AMSL.
+    """
+
+    id: str
+    name: str
+    lon: float
+    lat: float
+    station_class: str
+    measures: tuple[str, ...]
+    has_wind: bool = False
+    ground_alt_m: float | None = None
+
+
 Target = Enterprise | River
 
 
@@ -173,6 +202,7 @@ class Sites:
     name: str = ""
     obstacles: tuple[Obstacle, ...] = ()
     outfalls: tuple[Outfall, ...] = ()
+    stations: tuple[Station, ...] = ()
 
     @property
     def targets(self) -> dict[str, Target]:
@@ -198,7 +228,10 @@ class Sites:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        """(west, south, east, north) in degrees around every site (ValueError if none)."""
+        """(west, south, east, north) in degrees around every site flown near (ValueError if none).
+
+        Stations are left out: a station miles off must not widen the patrol zone.
+        """
         geoms: list[shapely.Geometry] = [e.boundary for e in self.enterprises]
         geoms += [r.centerline for r in self.rivers] + [z.area for z in self.no_fly]
         geoms += [o.footprint for o in self.obstacles]
@@ -248,8 +281,9 @@ def parse_sites(data: object) -> Sites:
         found[kind].extend(parsed)
     title = data.get("name", "")
     logger.info(
-        "sites: %d enterprises, %d rivers, %d no-fly areas, %d obstacles, %d docks, %d outfalls",
-        *(len(found[k]) for k in ("enterprise", "river", "no_fly", "obstacle", "dock", "outfall")),
+        "sites: %d enterprises, %d rivers, %d no-fly areas, %d obstacles, %d docks, %d outfalls, "
+        "%d stations",
+        *(len(found[k]) for k in KINDS),
     )
     return Sites(
         tuple(found["enterprise"]),
@@ -259,6 +293,7 @@ def parse_sites(data: object) -> Sites:
         str(title) if title else "",
         tuple(found["obstacle"]),
         tuple(found["outfall"]),
+        stations=tuple(found["station"]),
     )
 
 
@@ -403,6 +438,50 @@ def _outfall(label: str, site_id: str, props: Mapping[str, Any], geometry: objec
     return [Outfall(site_id, _name(props, site_id), point.x, point.y, owner, ground)]
 
 
+def _station(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[Station]:
+    point = _geometry(label, geometry, kinds=("Point",))
+    assert isinstance(point, Point)
+    station_class = props.get("class")
+    if station_class not in STATION_CLASSES:
+        raise InvalidSiteError(
+            f"{label}: property 'class' is {station_class!r}, "
+            f"expected one of {', '.join(STATION_CLASSES)}"
+        )
+    has_wind = props.get("has_wind", False)
+    if not isinstance(has_wind, bool):
+        raise InvalidSiteError(f"{label}: 'has_wind' must be true or false")
+    ground = _ground_alt(label, props, required=False)
+    measures = _measures(label, props.get("measures"))
+    return [
+        Station(
+            site_id,
+            _name(props, site_id),
+            point.x,
+            point.y,
+            str(station_class),
+            measures,
+            has_wind,
+            ground,
+        )
+    ]
+
+
+def _measures(label: str, raw: object) -> tuple[str, ...]:
+    """A station's ``measures``: a non-empty list of known pollutants, none twice."""
+    if not isinstance(raw, list) or not raw:
+        raise InvalidSiteError(
+            f"{label}: 'measures' must be a non-empty list of pollutants ({', '.join(POLLUTANTS)})"
+        )
+    for item in raw:
+        if item not in POLLUTANTS:
+            raise InvalidSiteError(
+                f"{label}: measures {item!r}, expected pollutants from {', '.join(POLLUTANTS)}"
+            )
+    if len(set(raw)) != len(raw):
+        raise InvalidSiteError(f"{label}: 'measures' lists a pollutant twice")
+    return tuple(raw)
+
+
 _Parser = Callable[[str, str, Mapping[str, Any], object], Sequence[Any]]
 _PARSERS: dict[str, _Parser] = {
     "enterprise": _enterprise,
@@ -411,6 +490,7 @@ _PARSERS: dict[str, _Parser] = {
     "obstacle": _obstacle,
     "dock": _dock,
     "outfall": _outfall,
+    "station": _station,
 }
 
 
