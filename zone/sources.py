@@ -1,0 +1,716 @@
+"""Which enterprise explains an air-quality alert; where a plume measured from the air began.
+
+Two inverse problems over :mod:`zone.dispersion`'s Gaussian plume.
+
+:func:`rank_sources` scores every enterprise of a zone for station readings of
+one pollutant under one wind. Each enterprise is a hypothesis: it alone emits,
+at an unknown rate ``q``, from its emitting stacks (equal shares, at their
+heights) and, for fugitive pollutants (TVOC) or an enterprise without stacks,
+from its premises (a ground-level area source). The readings' excess over each
+station's background is the data::
+
+    e_i = q a_i + noise_i,    noise_i ~ N(0, s_i^2),
+    s_i^2 = floor^2 + (rel * max(e_i, 0))^2
+
+where ``a_i`` is the modelled concentration at station ``i`` per g/s, ``floor``
+the readings' noise (default a tenth of the largest excess) and ``rel`` the
+model's own error (default 30 %: a plume model is good to a factor of two).
+The likelihood of a hypothesis is marginalised over what is not known:
+
+- the rate ``q``, log-uniform from 1 mg/s to 1 kg/s (a rate no stack in the
+  zone reaches cannot explain a reading, however well it fits);
+- the wind's direction, a normal error of ``direction_sigma_deg`` (10 degrees)
+  about the reported one, in 5 degree steps to three sigmas (one station's
+  vane is not the wind along a kilometre of plume);
+- with both stacks and premises, the split between them (all stacks, half and
+  half, all premises).
+
+The industry prior (:data:`INDUSTRY_POLLUTANTS`) weighs each hypothesis by how
+well the enterprise's trade matches the pollutant; the score is the posterior
+probability over the zone's enterprises (the scores sum to one).
+
+:func:`locate_source` fits a source to an airborne transect: the position
+upwind, the effective release height and the rate that best explain the
+readings by least squares (the rate solved in closed form at each point of a
+grid over the upwind area and heights, then Nelder-Mead from the best), with
+its covariance from the curvature of the misfit, and names the nearest stack
+or site within a stated distance.
+
+Frames: wind directions are where the wind blows FROM, degrees clockwise from
+true north; positions WGS 84 lon/lat; metres in a :class:`~zone.dispersion.LocalFrame`
+(east, north, true north at its origin); heights above the ground under each point.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from scipy import optimize
+from scipy.special import logsumexp
+from shapely.geometry import MultiPolygon, Polygon
+
+from zone.dispersion import (
+    LocalFrame,
+    PointSource,
+    Terrain,
+    Wind,
+    area_sources,
+    check_stability,
+    concentration_turned,
+    footprint,
+    plume_concentration,
+    wind_at_height,
+)
+from zone.sites import Enterprise, Sites
+
+logger = logging.getLogger(__name__)
+
+POLLUTANTS = ("PM2.5", "PM10", "NO2", "SO2", "O3", "CO", "TVOC")
+"""The pollutants stations report (China's GB 3095-2012 list, with total VOC)."""
+
+FUGITIVE = frozenset({"TVOC"})
+"""Pollutants that leak from a site's premises as well as from its stacks."""
+
+# industry: (pollutants it is known to emit, pollutants it may emit). Sources:
+# China's emission standards by trade (GB 37824 pharmaceutical, GB 31571
+# petrochemical, GB 13223 thermal power, GB 4915 cement, GB 39726 foundry) and
+# the VOC lists of its 2019 key-industry VOC action plan.
+INDUSTRY_POLLUTANTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "coatings": (frozenset({"TVOC"}), frozenset({"PM10", "PM2.5"})),
+    "printing": (frozenset({"TVOC"}), frozenset()),
+    "chemical": (frozenset({"TVOC", "SO2", "NO2"}), frozenset({"CO", "PM10", "PM2.5"})),
+    "pharmaceutical": (frozenset({"TVOC"}), frozenset({"SO2", "NO2"})),
+    "fermentation": (frozenset({"TVOC"}), frozenset({"SO2", "NO2", "PM10"})),
+    "electronics": (frozenset({"TVOC"}), frozenset({"PM2.5"})),
+    "textile": (frozenset({"TVOC"}), frozenset({"SO2", "NO2", "PM10", "PM2.5"})),
+    "foundry": (frozenset({"PM10", "PM2.5", "SO2", "NO2", "CO"}), frozenset({"TVOC"})),
+    "power": (frozenset({"SO2", "NO2", "PM10", "PM2.5"}), frozenset({"CO"})),
+    "cement": (frozenset({"PM10", "PM2.5", "NO2", "SO2"}), frozenset({"CO"})),
+    "paper": (frozenset({"SO2", "NO2", "PM10", "PM2.5"}), frozenset({"TVOC", "CO"})),
+    "plating": (frozenset(), frozenset({"TVOC", "PM10", "PM2.5"})),  # acid mists: unlisted
+    "water": (frozenset(), frozenset({"TVOC"})),  # sewage works: odour
+}
+PRIOR_KNOWN = 1.0
+PRIOR_POSSIBLE = 0.3
+PRIOR_UNKNOWN_INDUSTRY = 0.3
+PRIOR_UNLIKELY = 0.03
+
+UNITS_G_M3 = {"ug/m3": 1e-6, "mg/m3": 1e-3, "g/m3": 1.0}
+"""Grams per cubic metre in one of each mass-concentration unit the readings use."""
+
+_RATE_GRID_G_S = np.logspace(-3, 3, 49)  # the emission rate prior: log-uniform, 8 per decade
+_DIRECTION_STEP_DEG = 5.0
+_MIX = np.array([0.0, 0.5, 1.0])  # share from the premises when a site has both
+
+
+@dataclass(frozen=True, slots=True)
+class StationReading:
+    """One station's reading of the alert's pollutant.
+
+    ``value`` and ``background`` (the station's own baseline, or the regional
+    background) are in ``unit``; ``height_m`` is the inlet's height above ground.
+    """
+
+    lon: float
+    lat: float
+    value: float
+    background: float
+    unit: str = "ug/m3"
+    height_m: float = 3.0
+    time: datetime | None = None
+    station_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One enterprise as the source of an alert.
+
+    ``score`` is its posterior probability among the zone's enterprises;
+    ``log_likelihood`` the readings' marginal log-likelihood under it and ``prior``
+    its industry weight (unnormalised). ``emission_g_s`` is the best-fitting rate
+    and ``modelled`` the excess it gives at each reading (the readings' units, in
+    their order). ``footprint`` (lon/lat) is where a unit emission's ground-level
+    concentration exceeds a tenth of its peak off the premises, under the reported
+    wind; None when not asked for.
+    """
+
+    site_id: str
+    name: str
+    industry: str | None
+    score: float
+    log_likelihood: float
+    prior: float
+    emission_g_s: float
+    modelled: tuple[float, ...]
+    footprint: Polygon | MultiPolygon | None = None
+
+
+def pollutant_name(pollutant: str) -> str:
+    """The pollutant's name as in :data:`POLLUTANTS` (any case; ``PM25`` for ``PM2.5``)."""
+    key = str(pollutant).strip().upper().replace(" ", "").replace("₂", "2")
+    key = {"PM25": "PM2.5", "VOC": "TVOC", "VOCS": "TVOC"}.get(key, key)
+    if key not in POLLUTANTS:
+        raise ValueError(f"pollutant {pollutant!r} is not one of {', '.join(POLLUTANTS)}")
+    return key
+
+
+def unit_to_g_m3(unit: str) -> float:
+    """Grams per cubic metre in one ``unit`` (ug/m3, µg/m³, mg/m3 or g/m3)."""
+    key = str(unit).strip().lower().replace("µ", "u").replace("μ", "u").replace("³", "3")
+    key = key.replace(" ", "").replace("^", "")
+    if key not in UNITS_G_M3:
+        raise ValueError(
+            f"unit {unit!r} is not a mass concentration (ug/m3, mg/m3 or g/m3); "
+            "convert ppb with the pollutant's molar mass first"
+        )
+    return UNITS_G_M3[key]
+
+
+def industry_prior(industry: str | None, pollutant: str) -> float:
+    """How well a trade matches a pollutant: :data:`INDUSTRY_POLLUTANTS` as a weight.
+
+    Ozone is formed in the air, not emitted: every trade weighs the same for it.
+    """
+    pollutant = pollutant_name(pollutant)
+    if pollutant == "O3":
+        return PRIOR_KNOWN
+    if industry is None or industry.strip().lower() not in INDUSTRY_POLLUTANTS:
+        return PRIOR_UNKNOWN_INDUSTRY
+    known, possible = INDUSTRY_POLLUTANTS[industry.strip().lower()]
+    if pollutant in known:
+        return PRIOR_KNOWN
+    return PRIOR_POSSIBLE if pollutant in possible else PRIOR_UNLIKELY
+
+
+def rank_sources(
+    sites: Sites,
+    readings: Sequence[StationReading],
+    *,
+    pollutant: str,
+    wind: Wind,
+    stability: str,
+    industries: Mapping[str, str] | None = None,
+    terrain: Terrain = "rural",
+    direction_sigma_deg: float = 10.0,
+    noise_rel: float = 0.3,
+    noise_floor: float | None = None,
+    footprints: bool = True,
+    footprint_fraction: float = 0.1,
+) -> list[Candidate]:
+    """Every enterprise of ``sites`` scored as the source of ``readings``, best first.
+
+    Parameters
+    ----------
+    sites : Sites
+        The zone; its enterprises are the candidates.
+    readings : sequence of StationReading
+        Readings of ``pollutant`` over one averaging period; at least one above its
+        background.
+    pollutant : str
+        One of :data:`POLLUTANTS`.
+    wind : Wind
+        The period's wind (from-direction, degrees clockwise from true north).
+    stability : str
+        Pasquill-Gifford class A-F (:func:`zone.dispersion.stability_class`).
+    industries : mapping of enterprise id to industry, optional
+        Each enterprise's trade (the sites file's ``industry`` property); default
+        the enterprise's own ``industry`` where the site model has one.
+    noise_rel, noise_floor : float
+        The noise model of the module docstring (``noise_floor`` in the readings'
+        first unit; default a tenth of the largest excess).
+    footprints : bool
+        Whether to trace each candidate's footprint (about 20 ms each).
+    """
+    pollutant = pollutant_name(pollutant)
+    stability = check_stability(stability)
+    if not sites.enterprises:
+        raise ValueError("the zone has no enterprises to rank")
+    excess, sigma, receptors = _station_data(readings, noise_rel, noise_floor)
+    frame = _zone_frame(sites)
+    rec_e, rec_n = frame.to_en(receptors[:, 0], receptors[:, 1])
+    turns = _turns(direction_sigma_deg)
+    ranked: list[tuple[Candidate, list[PointSource], Polygon | MultiPolygon]] = []
+    for enterprise in sites.enterprises:
+        columns, premises = _emitter(enterprise, frame, pollutant)
+        response = np.stack(
+            [
+                concentration_turned(
+                    col,
+                    rec_e,
+                    rec_n,
+                    receptors[:, 2],
+                    wind=wind,
+                    turns_deg=turns[0],
+                    stability=stability,
+                    terrain=terrain,
+                )
+                for col in columns
+            ]
+        )  # (columns, D, N) g/m^3 per g/s
+        log_l, rate, modelled = _marginal(response, excess, sigma, turns[1])
+        industry = _industry(enterprise, industries)
+        candidate = Candidate(
+            enterprise.id,
+            enterprise.name,
+            industry,
+            0.0,
+            log_l,
+            industry_prior(industry, pollutant),
+            rate,
+            tuple(float(v) for v in modelled / receptors[:, 3]),
+        )
+        ranked.append((candidate, [s for col in columns for s in col], premises))
+    return _posterior(ranked, frame, wind, stability, terrain, footprints, footprint_fraction)
+
+
+def _station_data(
+    readings: Sequence[StationReading], noise_rel: float, noise_floor: float | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Excess (g/m^3), its sigma (g/m^3), and (lon, lat, height_m, g/m^3 per unit) rows."""
+    if not readings:
+        raise ValueError("no station readings to explain")
+    rows = []
+    for k, r in enumerate(readings):
+        label = f"reading #{k} ({r.station_id or f'{r.lon}, {r.lat}'})"
+        numbers = (r.lon, r.lat, r.value, r.background, r.height_m)
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in numbers):
+            raise ValueError(f"{label}: position, value, background and height must be numbers")
+        if not (-180 <= r.lon <= 180 and -90 <= r.lat <= 90):
+            raise ValueError(f"{label}: ({r.lon}, {r.lat}) is not a longitude, latitude")
+        if r.value < 0 or r.background < 0 or r.height_m < 0:
+            raise ValueError(f"{label}: value, background and height cannot be negative")
+        try:
+            factor = unit_to_g_m3(r.unit)
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
+        rows.append((r.lon, r.lat, r.height_m, factor, (r.value - r.background) * factor))
+    table = np.array(rows, dtype=np.float64)
+    excess = table[:, 4]
+    if excess.max() <= 0:
+        raise ValueError("no reading is above its background: there is nothing to explain")
+    if not 0 <= noise_rel < 10:
+        raise ValueError(f"relative noise {noise_rel} is not a fraction")
+    floor = 0.1 * excess.max() if noise_floor is None else noise_floor * table[0, 3]
+    if not floor > 0:
+        raise ValueError(f"noise floor {noise_floor} must be positive")
+    sigma = np.hypot(floor, noise_rel * np.maximum(excess, 0.0))
+    return excess, sigma, table[:, :4]
+
+
+def _zone_frame(sites: Sites) -> LocalFrame:
+    """A local frame at the middle of the zone's enterprises (the same for every alert)."""
+    west, south, east, north = shapely.GeometryCollection(
+        [e.boundary for e in sites.enterprises]
+    ).bounds
+    return LocalFrame.around([west, east], [south, north])
+
+
+def _turns(sigma_deg: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Direction offsets (degrees) to three sigmas and their normalised log-weights."""
+    if not math.isfinite(sigma_deg) or sigma_deg < 0:
+        raise ValueError(f"wind direction sigma {sigma_deg} degrees is not a spread")
+    if sigma_deg == 0:
+        return np.zeros(1), np.zeros(1)
+    half = _DIRECTION_STEP_DEG * math.ceil(3 * sigma_deg / _DIRECTION_STEP_DEG)
+    turns = np.arange(-half, half + _DIRECTION_STEP_DEG / 2, _DIRECTION_STEP_DEG)
+    log_w = -0.5 * (turns / sigma_deg) ** 2
+    return turns, log_w - logsumexp(log_w)
+
+
+def _industry(enterprise: Enterprise, industries: Mapping[str, str] | None) -> str | None:
+    if industries is not None:
+        return industries.get(enterprise.id)
+    found = getattr(enterprise, "industry", None)  # once the site model carries it
+    return found if isinstance(found, str) else None
+
+
+def _emitter(
+    enterprise: Enterprise, frame: LocalFrame, pollutant: str
+) -> tuple[list[list[PointSource]], Polygon | MultiPolygon]:
+    """The enterprise's release points as columns (stacks, premises) and its premises (m)."""
+    premises = frame.polygon_to_en(enterprise.boundary)
+    stacks = [s for s in enterprise.stacks if s.emitting]
+    columns: list[list[PointSource]] = []
+    if stacks:
+        east, north = frame.to_en([s.lon for s in stacks], [s.lat for s in stacks])
+        columns.append(
+            [
+                PointSource(float(e), float(n), s.height_m, 1.0 / len(stacks))
+                for e, n, s in zip(east, north, stacks, strict=True)
+            ]
+        )
+    if not stacks or pollutant in FUGITIVE:
+        columns.append(list(area_sources(premises)))
+    return columns, premises
+
+
+def _marginal(
+    response: NDArray[np.float64],
+    excess: NDArray[np.float64],
+    sigma: NDArray[np.float64],
+    log_w_turn: NDArray[np.float64],
+) -> tuple[float, float, NDArray[np.float64]]:
+    """Marginal log-likelihood, best rate (g/s) and its modelled excess (g/m^3, (N,)).
+
+    ``response`` is (columns, D, N); with two columns (stacks, premises) the
+    hypotheses are their mixes in :data:`_MIX`.
+    """
+    if response.shape[0] == 2:
+        a = (1 - _MIX)[:, None, None] * response[0] + _MIX[:, None, None] * response[1]
+    else:
+        a = response
+    a_w, e_w = a / sigma, excess / sigma  # (M, D, N), (N,)
+    aa, ae, ee = (a_w**2).sum(-1), (a_w * e_w).sum(-1), float((e_w**2).sum())
+    q = _RATE_GRID_G_S[None, None, :]
+    chi2 = ee - 2 * q * ae[..., None] + q**2 * aa[..., None]  # (M, D, K)
+    log_prior = log_w_turn[None, :, None] - math.log(a.shape[0] * _RATE_GRID_G_S.size)
+    log_l = float(logsumexp(-0.5 * chi2 + log_prior))
+    q_best = np.clip(np.where(aa > 0, ae / np.where(aa > 0, aa, 1.0), 0.0), 0.0, 1e3)
+    profile = -0.5 * (ee - 2 * q_best * ae + q_best**2 * aa) + log_w_turn[None, :]
+    m, d = np.unravel_index(int(np.argmax(profile)), profile.shape)
+    return log_l, float(q_best[m, d]), q_best[m, d] * a[m, d]
+
+
+def _posterior(
+    ranked: list[tuple[Candidate, list[PointSource], Polygon | MultiPolygon]],
+    frame: LocalFrame,
+    wind: Wind,
+    stability: str,
+    terrain: Terrain,
+    footprints: bool,
+    fraction: float,
+) -> list[Candidate]:
+    """Scores as posterior probabilities, best first, with footprints if asked."""
+    log_post = np.array([c.log_likelihood + math.log(c.prior) for c, _, _ in ranked])
+    post = np.exp(log_post - logsumexp(log_post))
+    order = np.argsort(-post, kind="stable")
+    out = []
+    for k in order:
+        candidate, sources, premises = ranked[k]
+        shape = None
+        if footprints:
+            shape = footprint(
+                sources,
+                frame=frame,
+                wind=wind,
+                stability=stability,
+                fraction=fraction,
+                exclude_en=premises,
+                terrain=terrain,
+            )
+        out.append(
+            Candidate(
+                candidate.site_id,
+                candidate.name,
+                candidate.industry,
+                float(post[k]),
+                candidate.log_likelihood,
+                candidate.prior,
+                candidate.emission_g_s,
+                candidate.modelled,
+                shape,
+            )
+        )
+    return out
+
+
+# --- locating a source from an airborne transect ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GasSample:
+    """One reading of the on-board gas sensor: where, how high above ground, how much."""
+
+    lon: float
+    lat: float
+    height_m: float
+    value: float
+    time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEstimate:
+    """The source that best explains a transect.
+
+    ``height_m`` is the effective release height above ground (a stack's height
+    plus its plume's rise); ``emission_g_s`` the rate. ``covariance_en_m2`` is the
+    2x2 covariance of the position (east, north metres); ``uncertainty_m`` its
+    one-sigma radius along the worst axis (the square root of its larger
+    eigenvalue; infinite when the transect does not pin the source down).
+    ``stack_id`` / ``site_id`` name the stack or site attributed, within
+    ``distance_m`` of the estimate (None: nothing within the stated distance).
+    """
+
+    lon: float
+    lat: float
+    height_m: float
+    emission_g_s: float
+    uncertainty_m: float
+    height_sigma_m: float
+    covariance_en_m2: tuple[tuple[float, float], tuple[float, float]]
+    rms_residual: float
+    n_samples: int
+    stack_id: str | None = None
+    site_id: str | None = None
+    distance_m: float | None = None
+
+
+MIN_SAMPLES = 6
+_GRID_HEIGHTS_M = np.array(
+    [0.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 65.0, 80.0, 100.0, 125.0, 150.0]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Transect:
+    """Samples in the plume frame about the transect's middle: x downwind, y left, z up."""
+
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    z: NDArray[np.float64]
+    excess: NDArray[np.float64]  # g/m^3 over background
+    wind: Wind
+    stability: str
+    terrain: Terrain
+
+
+def locate_source(
+    samples: Sequence[GasSample],
+    *,
+    wind: Wind,
+    stability: str,
+    sites: Sites | None = None,
+    unit: str = "ug/m3",
+    background: float | None = None,
+    terrain: Terrain = "rural",
+    max_upwind_m: float = 2000.0,
+    max_height_m: float = 150.0,
+    attribute_within_m: float = 50.0,
+) -> SourceEstimate:
+    """The point upwind, release height and rate that best explain an airborne transect.
+
+    Parameters
+    ----------
+    samples : sequence of GasSample
+        The sensor's readings along the track (``unit``), at least :data:`MIN_SAMPLES`,
+        some in the plume and some out of it.
+    wind, stability : Wind, str
+        The wind during the transect (from-direction, degrees clockwise from true
+        north) and its Pasquill-Gifford class.
+    sites : Sites, optional
+        The zone, to name the nearest stack (else enterprise) within
+        ``attribute_within_m`` metres of the estimate.
+    background : float, optional
+        The air's level outside the plume (``unit``); default the samples' 10th percentile.
+    max_upwind_m, max_height_m : float
+        How far upwind of the nearest plume crossing, and how high, to search.
+    """
+    stability = check_stability(stability)
+    frame, transect = _transect(samples, wind, stability, terrain, unit, background)
+    start = _grid_search(transect, max_upwind_m, max_height_m)
+    best = _refine(transect, start, max_height_m)
+    rss, rate = _profile(transect, best[None, :])
+    n = transect.x.size
+    s2 = float(rss[0]) / max(n - 4, 1)
+    cov = _covariance(transect, best, s2, max_height_m)
+    de, dn = wind.downwind
+    rot = np.array([[de, -dn], [dn, de]])  # plume-frame axes (x, y) in east, north
+    cov_en = rot @ cov[:2, :2] @ rot.T
+    e, n_ = wind.from_plume_frame(best[0], best[1])
+    lon, lat = frame.to_lonlat(e, n_)
+    worst = float(np.max(np.linalg.eigvalsh(cov_en))) if np.all(np.isfinite(cov_en)) else math.inf
+    named = _attribute(sites, frame, float(e), float(n_), attribute_within_m)
+    return SourceEstimate(
+        float(lon),
+        float(lat),
+        float(best[2]),
+        float(rate[0]),
+        math.sqrt(worst) if worst >= 0 else math.inf,
+        math.sqrt(cov[2, 2]) if np.isfinite(cov[2, 2]) and cov[2, 2] >= 0 else math.inf,
+        ((float(cov_en[0, 0]), float(cov_en[0, 1])), (float(cov_en[1, 0]), float(cov_en[1, 1]))),
+        math.sqrt(float(rss[0]) / n) / unit_to_g_m3(unit),
+        n,
+        *named,
+    )
+
+
+def _transect(
+    samples: Sequence[GasSample],
+    wind: Wind,
+    stability: str,
+    terrain: Terrain,
+    unit: str,
+    background: float | None,
+) -> tuple[LocalFrame, _Transect]:
+    """The samples checked and put in the plume frame about their middle."""
+    if len(samples) < MIN_SAMPLES:
+        raise ValueError(
+            f"{len(samples)} gas samples: locating a source needs at least {MIN_SAMPLES}"
+        )
+    table = np.array([(s.lon, s.lat, s.height_m, s.value) for s in samples], dtype=np.float64)
+    if not np.all(np.isfinite(table)):
+        raise ValueError("gas samples: position, height and value must be numbers")
+    if np.any(np.abs(table[:, 0]) > 180) or np.any(np.abs(table[:, 1]) > 90):
+        raise ValueError("gas samples: a position is not a longitude, latitude")
+    if np.any(table[:, 2] < 0):
+        raise ValueError("gas samples: a height above ground is negative")
+    factor = unit_to_g_m3(unit)
+    level = float(np.percentile(table[:, 3], 10)) if background is None else background
+    excess = (table[:, 3] - level) * factor
+    if excess.max() <= 0:
+        raise ValueError("no gas sample is above the background: the transect missed the plume")
+    frame = LocalFrame.around(table[:, 0], table[:, 1])
+    x, y = wind.to_plume_frame(*frame.to_en(table[:, 0], table[:, 1]))
+    return frame, _Transect(x, y, table[:, 2], excess, wind, stability, terrain)
+
+
+def _profile(
+    t: _Transect, params: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Residual sum of squares ((g/m^3)^2) and best rate (g/s) for sources (G, 3): x, y, H.
+
+    The rate is linear: at each source it is the non-negative least-squares
+    ``q = a.e / a.a`` for the unit-emission model ``a`` at the samples.
+    """
+    a = _unit_model(t, params)
+    aa, ae = (a * a).sum(axis=1), (a @ t.excess)
+    q = np.where(aa > 0, np.maximum(ae, 0.0) / np.where(aa > 0, aa, 1.0), 0.0)
+    rss = float(t.excess @ t.excess) - 2 * q * ae + q**2 * aa
+    return np.asarray(rss, dtype=np.float64), np.asarray(q, dtype=np.float64)
+
+
+def _unit_model(t: _Transect, params: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(G, N) concentration (g/m^3 per g/s) at the samples from sources (G, 3): x, y, H."""
+    sx, sy, h = params[:, 0:1], params[:, 1:2], np.maximum(params[:, 2:3], 0.0)
+    u = wind_at_height(
+        t.wind.speed_m_s,
+        height_m=h,
+        ref_height_m=t.wind.height_m,
+        stability=t.stability,
+        terrain=t.terrain,
+    )
+    return plume_concentration(
+        t.x[None, :] - sx,
+        t.y[None, :] - sy,
+        t.z[None, :],
+        q_g_s=1.0,
+        height_m=h,
+        wind_speed_m_s=u,
+        stability=t.stability,
+        terrain=t.terrain,
+    )
+
+
+def _grid_search(t: _Transect, max_upwind_m: float, max_height_m: float) -> NDArray[np.float64]:
+    """The best (x, y, H) on a grid over the upwind area and heights."""
+    if not max_upwind_m > 10 or not max_height_m >= 0:
+        raise ValueError("the search needs max_upwind_m over 10 m and max_height_m of 0 or more")
+    signal = t.excess >= 0.25 * t.excess.max()
+    x_near = float(t.x[signal].min())
+    xs = x_near - np.geomspace(5.0, max_upwind_m, 28)
+    y_lo, y_hi = float(t.y[signal].min()) - 150.0, float(t.y[signal].max()) + 150.0
+    ys = np.linspace(y_lo, y_hi, max(int((y_hi - y_lo) / 10.0), 31))
+    hs = _GRID_HEIGHTS_M[np.less_equal(_GRID_HEIGHTS_M, max_height_m)]
+    best, best_rss = np.zeros(3), math.inf
+    for h in hs:  # a height at a time keeps the arrays small
+        gx, gy = (g.ravel() for g in np.meshgrid(xs, ys))
+        params = np.column_stack([gx, gy, np.full(gx.size, h)])
+        rss, _ = _profile(t, params)
+        k = int(np.argmin(rss))
+        if rss[k] < best_rss:
+            best, best_rss = params[k], float(rss[k])
+    return best
+
+
+def _refine(t: _Transect, start: NDArray[np.float64], max_height_m: float) -> NDArray[np.float64]:
+    """Least squares (trust-region reflective) from the grid's best, H in [0, max_height_m].
+
+    The residuals are those of the profiled rate (variable projection): the rate is
+    solved in closed form at every trial position and height.
+    """
+    scale = math.sqrt(float(t.excess @ t.excess))
+
+    def residuals(p: NDArray[np.float64]) -> NDArray[np.float64]:
+        a = _unit_model(t, p[None, :])[0]
+        aa = float(a @ a)
+        q = max(float(a @ t.excess), 0.0) / aa if aa > 0 else 0.0
+        return np.asarray((t.excess - q * a) / scale, dtype=np.float64)
+
+    lower = np.array([-np.inf, -np.inf, 0.0])
+    upper = np.array([np.inf, np.inf, max(max_height_m, 1e-6)])
+    x0 = np.clip(start, lower, upper - 1e-9)
+    result = optimize.least_squares(
+        residuals,
+        x0,
+        bounds=(lower, upper),
+        x_scale=np.array([20.0, 5.0, 5.0]),
+        diff_step=1e-4,
+        xtol=1e-10,
+        ftol=1e-12,
+        gtol=1e-12,
+        max_nfev=400,
+    )
+    return np.asarray(result.x, dtype=np.float64)
+
+
+def _covariance(
+    t: _Transect, best: NDArray[np.float64], s2: float, max_height_m: float
+) -> NDArray[np.float64]:
+    """Covariance of (x, y, H) from the misfit's curvature: ``2 s^2 Hess(RSS)^-1``.
+
+    The rate is profiled out, so this is the profile likelihood's covariance under
+    Gaussian noise of variance ``s^2`` (the residuals' own, RSS / (n - 4)).
+    """
+    steps = np.array([2.0, 2.0, 1.0])
+    centre = best.copy()
+    centre[2] = min(max(centre[2], steps[2]), max_height_m)  # room for a central difference
+    offsets = []
+    for i in range(3):
+        for j in range(3):
+            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                d = np.zeros(3)
+                d[i] += si * steps[i]
+                d[j] += sj * steps[j]
+                offsets.append(d)
+    rss, _ = _profile(t, centre + np.array(offsets))
+    corners = rss.reshape(3, 3, 4)
+    hess = (corners[..., 0] - corners[..., 1] - corners[..., 2] + corners[..., 3]) / (
+        4 * steps[:, None] * steps[None, :]
+    )
+    try:
+        cov = 2 * s2 * np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return np.full((3, 3), math.inf)
+    if np.any(np.linalg.eigvalsh(cov) <= 0):
+        return np.full((3, 3), math.inf)
+    return np.asarray(cov, dtype=np.float64)
+
+
+def _attribute(
+    sites: Sites | None, frame: LocalFrame, east: float, north: float, within_m: float
+) -> tuple[str | None, str | None, float | None]:
+    """(stack id, site id, distance m) of the nearest stack within ``within_m``, else of the
+    nearest enterprise's premises within it, else Nones."""
+    if sites is None:
+        return None, None, None
+    stacks = sites.stacks
+    if stacks:
+        se, sn = frame.to_en([s.lon for s in stacks], [s.lat for s in stacks])
+        dist = np.hypot(se - east, sn - north)
+        k = int(np.argmin(dist))
+        if dist[k] <= within_m:
+            return stacks[k].id, stacks[k].site_id, float(dist[k])
+    point = shapely.Point(east, north)
+    near = [(frame.polygon_to_en(e.boundary).distance(point), e.id) for e in sites.enterprises]
+    if near:
+        d, site = min(near)
+        if d <= within_m:
+            return None, site, float(d)
+    return None, None, None
