@@ -112,7 +112,8 @@ def import_csv(
 
 
 def _import(engine: Engine, path: Path, stations: Mapping[str, Collection[str]]) -> _Totals:
-    """Store the file chunk by chunk, each chunk with its alerts in one transaction."""
+    """Store the file chunk by chunk, each with its alerts in one transaction; print each
+    chunk's refused rows in line order."""
     from sqlmodel import Session
 
     from server.readings import record_readings
@@ -120,25 +121,23 @@ def _import(engine: Engine, path: Path, stations: Mapping[str, Collection[str]])
     totals = _Totals()
     with Session(engine) as session:
         for chunk in _chunks(_rows(path)):
+            refused: list[tuple[int, str]] = []
             good: list[tuple[int, dict[str, str]]] = []
             for line, row in chunk:
                 if None in row:  # csv.DictReader keeps cells past the header under None
-                    _refuse(totals, line, "more cells than the header has columns")
+                    refused.append((line, "more cells than the header has columns"))
                 else:
                     good.append((line, row))
             result, changes = record_readings(session, [r for _, r in good], stations=stations)
-            for refused in result.refused:
-                _refuse(totals, good[refused.index][0], refused.reason)
+            refused += [(good[r.index][0], r.reason) for r in result.refused]
+            for line, reason in sorted(refused):
+                typer.echo(f"line {line}: {reason}")
+            totals.refused += len(refused)
             totals.stored += len(result.stored)
             totals.unchanged += result.unchanged
             totals.opened += len(changes.opened)
             totals.closed += len(changes.closed)
     return totals
-
-
-def _refuse(totals: _Totals, line: int, reason: str) -> None:
-    typer.echo(f"line {line}: {reason}")
-    totals.refused += 1
 
 
 def _chunks(

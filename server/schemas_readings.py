@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from server.schemas import UTCDateTime
 from store.models import Alert, Reading
+from store.readings import as_utc
 
 
 class ReadingPublic(BaseModel):
@@ -30,7 +31,7 @@ class ReadingPublic(BaseModel):
             pollutant=row.pollutant,
             value=row.value,
             unit=row.unit,
-            time=row.time,
+            time=as_utc(row.time),
             wind_speed_m_s=row.wind_speed_m_s,
             wind_from_deg=row.wind_from_deg,
         )
@@ -92,11 +93,11 @@ class AlertPublic(BaseModel):
             averaging_h=alert.averaging_h,
             over_limit=alert.over_limit,
             open=alert.closed_at is None,
-            opened_at=alert.opened_at,
-            last_seen_at=alert.last_seen_at,
+            opened_at=as_utc(alert.opened_at),
+            last_seen_at=as_utc(alert.last_seen_at),
             peak_value=alert.peak_value,
-            peak_at=alert.peak_at,
-            closed_at=alert.closed_at,
+            peak_at=as_utc(alert.peak_at),
+            closed_at=as_utc(alert.closed_at) if alert.closed_at else None,
         )
 
 

@@ -237,10 +237,11 @@ def _evaluate_series(
                 changes.opened.append(alert)
         elif _step(alert, reading, series, rules):
             changes.closed.append(alert)
+            session.flush()  # frees the open key before a later reading opens the next alert
             alert = None
 
 
-def compared_value(
+def _compared_value(
     reading: Reading, series: _Series, limit: Limit | None, *, min_n: int
 ) -> float | None:
     """The value a limit is judged on: the reading's own, or its rolling 24-h mean (None
@@ -251,7 +252,7 @@ def compared_value(
     return statistics.fmean(window) if len(window) >= min_n else None
 
 
-def baseline_level(reading: Reading, series: _Series, rules: AlertRules) -> float | None:
+def _baseline_level(reading: Reading, series: _Series, rules: AlertRules) -> float | None:
     """The level over which ``reading`` is a rise over its station's baseline (None: no rule,
     or too few readings before it): max(factor x median, median + margin)."""
     margin = rules.baseline_margin.get(reading.pollutant)
@@ -268,11 +269,11 @@ def _maybe_open(reading: Reading, series: _Series, rules: AlertRules) -> Alert |
     """A new alert when ``reading`` is over its limit, else over its baseline; else None."""
     limit = rules.limits.get(reading.pollutant)
     when = as_utc(reading.time)
-    value = compared_value(reading, series, limit, min_n=rules.mean_min_readings)
+    value = _compared_value(reading, series, limit, min_n=rules.mean_min_readings)
     if limit is not None and value is not None and value > limit.value:
         reason, threshold, averaging_h = LIMIT, limit.value, limit.averaging_h
     else:
-        level = baseline_level(reading, series, rules)
+        level = _baseline_level(reading, series, rules)
         if level is None or not reading.value > level:
             return None
         reason, threshold, averaging_h, value = BASELINE, level, 1, reading.value
@@ -305,7 +306,7 @@ def _step(alert: Alert, reading: Reading, series: _Series, rules: AlertRules) ->
     limit = rules.limits.get(reading.pollutant)
     when = as_utc(reading.time)
     on_limit = limit if alert.averaging_h == 24 else None
-    value = compared_value(reading, series, on_limit, min_n=rules.mean_min_readings)
+    value = _compared_value(reading, series, on_limit, min_n=rules.mean_min_readings)
     if value is None:  # a 24-h mean with too few readings: holds, neither way
         return False
     if limit is not None and limit.averaging_h == alert.averaging_h and value > limit.value:

@@ -29,10 +29,6 @@ from store.models import Reading
 
 router = APIRouter(prefix="/readings", tags=["readings"])
 MAX_BATCH = 10_000
-_TIME_QUERY = {
-    "max_length": 64,
-    "json_schema_extra": {"format": "date-time"},
-}
 
 
 def _batch(body: Any) -> list[Any]:
@@ -122,10 +118,20 @@ def list_readings(
     station: Annotated[str | None, Query(max_length=128)] = None,
     pollutant: Annotated[str | None, Query(max_length=16)] = None,
     since: Annotated[
-        str | None, Query(description="at or after (ISO 8601; UTC without a zone)", **_TIME_QUERY)
+        str | None,
+        Query(
+            max_length=64,
+            description="at or after (ISO 8601; UTC without a zone)",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
     until: Annotated[
-        str | None, Query(description="at or before (ISO 8601; UTC without a zone)", **_TIME_QUERY)
+        str | None,
+        Query(
+            max_length=64,
+            description="at or before (ISO 8601; UTC without a zone)",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
     skip: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 1000,
