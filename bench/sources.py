@@ -38,7 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from zone.dispersion import LocalFrame, PointSource, Wind, area_sources, concentration
+from zone.dispersion import (
+    Insolation,
+    LocalFrame,
+    PointSource,
+    Wind,
+    area_sources,
+    concentration,
+)
 from zone.dispersion import stability_class as turner
 from zone.sites import Enterprise, Sites, load_sites
 from zone.sources import (
@@ -59,6 +66,7 @@ BACKGROUND_UG_M3 = {
 }
 ALERT_RISE = 0.5  # an alert opens when a station rises by half its background
 STATION_HEIGHT_M = 3.0
+INSOLATIONS: tuple[Insolation, ...] = ("strong", "moderate", "slight")
 
 
 @dataclass(frozen=True)
@@ -145,8 +153,8 @@ def _try_wind(
     speed = rng.uniform(1.5, 8.0)
     wind = Wind(rng.uniform(0, 360), speed)
     daytime = bool(rng.uniform() < 0.6)
-    insolation = str(rng.choice(["strong", "moderate", "slight"]))
-    stability = turner(speed, daytime=daytime, insolation=insolation, cloud_oktas=rng.uniform(0, 8))  # type: ignore[arg-type]
+    insolation = INSOLATIONS[rng.integers(len(INSOLATIONS))]
+    stability = turner(speed, daytime=daytime, insolation=insolation, cloud_oktas=rng.uniform(0, 8))
     rate_g_s = math.exp(rng.uniform(math.log(1.0), math.log(50.0)))
     z = np.full(east.size, STATION_HEIGHT_M)
     plume = concentration(sources, east, north, z, wind=wind, stability=stability) * rate_g_s

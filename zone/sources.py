@@ -220,8 +220,8 @@ def rank_sources(
     stability : str
         Pasquill-Gifford class A-F (:func:`zone.dispersion.stability_class`).
     industries : mapping of enterprise id to industry, optional
-        Each enterprise's trade (the sites file's ``industry`` property); default
-        the enterprise's own ``industry`` where the site model has one.
+        Each enterprise's trade (the sites file's ``industry`` property); an
+        enterprise without one takes the neutral weight :data:`PRIOR_UNKNOWN_INDUSTRY`.
     noise_rel, noise_floor : float
         The noise model of the module docstring (``noise_floor`` in the readings'
         first unit; default a tenth of the largest excess).
@@ -232,42 +232,83 @@ def rank_sources(
     stability = check_stability(stability)
     if not sites.enterprises:
         raise ValueError("the zone has no enterprises to rank")
+    if not 0.0 < footprint_fraction < 1.0:
+        raise ValueError(f"footprint fraction {footprint_fraction} is not between 0 and 1")
     excess, sigma, receptors = _station_data(readings, noise_rel, noise_floor)
     frame = _zone_frame(sites)
     rec_e, rec_n = frame.to_en(receptors[:, 0], receptors[:, 1])
+    stations = _Stations(rec_e, rec_n, receptors[:, 2], receptors[:, 3], excess, sigma)
     turns = _turns(direction_sigma_deg)
-    ranked: list[tuple[Candidate, list[PointSource], Polygon | MultiPolygon]] = []
-    for enterprise in sites.enterprises:
-        columns, premises = _emitter(enterprise, frame, pollutant)
-        response = np.stack(
-            [
-                concentration_turned(
-                    col,
-                    rec_e,
-                    rec_n,
-                    receptors[:, 2],
-                    wind=wind,
-                    turns_deg=turns[0],
-                    stability=stability,
-                    terrain=terrain,
-                )
-                for col in columns
-            ]
-        )  # (columns, D, N) g/m^3 per g/s
-        log_l, rate, modelled = _marginal(response, excess, sigma, turns[1])
-        industry = _industry(enterprise, industries)
-        candidate = Candidate(
-            enterprise.id,
-            enterprise.name,
-            industry,
-            0.0,
-            log_l,
-            industry_prior(industry, pollutant),
-            rate,
-            tuple(float(v) for v in modelled / receptors[:, 3]),
+    ranked = [
+        _hypothesis(
+            enterprise,
+            _industry(enterprise, industries),
+            pollutant,
+            stations,
+            frame,
+            wind,
+            stability,
+            terrain,
+            turns,
         )
-        ranked.append((candidate, [s for col in columns for s in col], premises))
+        for enterprise in sites.enterprises
+    ]
     return _posterior(ranked, frame, wind, stability, terrain, footprints, footprint_fraction)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stations:
+    """The readings in a zone frame: east, north, inlet height (m), g/m^3 per reading unit,
+    excess over background and its sigma (g/m^3); each (N,)."""
+
+    east: NDArray[np.float64]
+    north: NDArray[np.float64]
+    z: NDArray[np.float64]
+    per_unit: NDArray[np.float64]
+    excess: NDArray[np.float64]
+    sigma: NDArray[np.float64]
+
+
+def _hypothesis(
+    enterprise: Enterprise,
+    industry: str | None,
+    pollutant: str,
+    stations: _Stations,
+    frame: LocalFrame,
+    wind: Wind,
+    stability: str,
+    terrain: Terrain,
+    turns: tuple[NDArray[np.float64], NDArray[np.float64]],
+) -> tuple[Candidate, list[PointSource], Polygon | MultiPolygon]:
+    """One enterprise as the only source: its likelihood and best rate (score still 0)."""
+    columns, premises = _emitter(enterprise, frame, pollutant)
+    response = np.stack(
+        [
+            concentration_turned(
+                col,
+                stations.east,
+                stations.north,
+                stations.z,
+                wind=wind,
+                turns_deg=turns[0],
+                stability=stability,
+                terrain=terrain,
+            )
+            for col in columns
+        ]
+    )  # (columns, D, N) g/m^3 per g/s
+    log_l, rate, modelled = _marginal(response, stations.excess, stations.sigma, turns[1])
+    candidate = Candidate(
+        enterprise.id,
+        enterprise.name,
+        industry,
+        0.0,
+        log_l,
+        industry_prior(industry, pollutant),
+        rate,
+        tuple(float(v) for v in modelled / stations.per_unit),
+    )
+    return candidate, [s for col in columns for s in col], premises
 
 
 def _station_data(
@@ -325,10 +366,7 @@ def _turns(sigma_deg: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def _industry(enterprise: Enterprise, industries: Mapping[str, str] | None) -> str | None:
-    if industries is not None:
-        return industries.get(enterprise.id)
-    found = getattr(enterprise, "industry", None)  # once the site model carries it
-    return found if isinstance(found, str) else None
+    return None if industries is None else industries.get(enterprise.id)
 
 
 def _emitter(
@@ -396,15 +434,18 @@ def _posterior(
         candidate, sources, premises = ranked[k]
         shape = None
         if footprints:
-            shape = footprint(
-                sources,
-                frame=frame,
-                wind=wind,
-                stability=stability,
-                fraction=fraction,
-                exclude_en=premises,
-                terrain=terrain,
-            )
+            try:
+                shape = footprint(
+                    sources,
+                    frame=frame,
+                    wind=wind,
+                    stability=stability,
+                    fraction=fraction,
+                    exclude_en=premises,
+                    terrain=terrain,
+                )
+            except ValueError as exc:  # a plume that reaches no ground has no footprint
+                logger.warning("%s: no footprint (%s)", candidate.site_id, exc)
         out.append(
             Candidate(
                 candidate.site_id,
