@@ -104,6 +104,11 @@ PRIOR_UNLIKELY = 0.03
 
 UNITS_G_M3 = {"ug/m3": 1e-6, "mg/m3": 1e-3, "g/m3": 1.0}
 """Grams per cubic metre in one of each mass-concentration unit the readings use."""
+MIXING_RATIOS = {"ppb": 1e-9, "ppm": 1e-6}
+MOLAR_MASS_G_MOL = {"NO2": 46.006, "SO2": 64.064, "O3": 47.998, "CO": 28.010}
+MOLAR_VOLUME_M3 = 0.024465
+"""Cubic metres per mole of air at 25 °C and 101.325 kPa, the reference state of
+GB 3095-2012 for gases since its 2018 amendment (a TVOC ppb has no one molar mass)."""
 
 _RATE_GRID_G_S = np.logspace(-3, 3, 49)  # the emission rate prior: log-uniform, 8 per decade
 _DIRECTION_STEP_DEG = 5.0
@@ -161,16 +166,30 @@ def pollutant_name(pollutant: str) -> str:
     return key
 
 
-def unit_to_g_m3(unit: str) -> float:
-    """Grams per cubic metre in one ``unit`` (ug/m3, µg/m³, mg/m3 or g/m3)."""
-    key = str(unit).strip().lower().replace("µ", "u").replace("μ", "u").replace("³", "3")
-    key = key.replace(" ", "").replace("^", "")
-    if key not in UNITS_G_M3:
+def unit_to_g_m3(unit: str, pollutant: str | None = None) -> float:
+    """Grams per cubic metre in one ``unit``.
+
+    Mass concentrations (ug/m3, µg/m³, mg/m3, g/m3) as they are; mixing ratios
+    (ppb, ppm) of a gas of known molar mass (:data:`MOLAR_MASS_G_MOL`) at GB 3095's
+    reference state (:data:`MOLAR_VOLUME_M3`). Anything else is a ValueError.
+    """
+    key = _unit_key(unit)
+    if key in UNITS_G_M3:
+        return UNITS_G_M3[key]
+    if key not in MIXING_RATIOS:
+        raise ValueError(f"unit {unit!r} is not a concentration (ug/m3, mg/m3, g/m3, ppb, ppm)")
+    gas = pollutant_name(pollutant) if pollutant is not None else None
+    if gas not in MOLAR_MASS_G_MOL:
         raise ValueError(
-            f"unit {unit!r} is not a mass concentration (ug/m3, mg/m3 or g/m3); "
-            "convert ppb with the pollutant's molar mass first"
+            f"unit {unit!r} is a mixing ratio: it converts to a mass concentration only for "
+            f"a gas of known molar mass ({', '.join(MOLAR_MASS_G_MOL)}), not {pollutant!r}"
         )
-    return UNITS_G_M3[key]
+    return MIXING_RATIOS[key] * MOLAR_MASS_G_MOL[gas] / MOLAR_VOLUME_M3
+
+
+def _unit_key(unit: str) -> str:
+    key = str(unit).strip().lower().replace("µ", "u").replace("μ", "u").replace("³", "3")
+    return key.replace(" ", "").replace("^", "")
 
 
 def industry_prior(industry: str | None, pollutant: str) -> float:
@@ -234,7 +253,7 @@ def rank_sources(
         raise ValueError("the zone has no enterprises to rank")
     if not 0.0 < footprint_fraction < 1.0:
         raise ValueError(f"footprint fraction {footprint_fraction} is not between 0 and 1")
-    excess, sigma, receptors = _station_data(readings, noise_rel, noise_floor)
+    excess, sigma, receptors = _station_data(readings, pollutant, noise_rel, noise_floor)
     frame = _zone_frame(sites)
     rec_e, rec_n = frame.to_en(receptors[:, 0], receptors[:, 1])
     stations = _Stations(rec_e, rec_n, receptors[:, 2], receptors[:, 3], excess, sigma)
@@ -312,7 +331,10 @@ def _hypothesis(
 
 
 def _station_data(
-    readings: Sequence[StationReading], noise_rel: float, noise_floor: float | None
+    readings: Sequence[StationReading],
+    pollutant: str,
+    noise_rel: float,
+    noise_floor: float | None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Excess (g/m^3), its sigma (g/m^3), and (lon, lat, height_m, g/m^3 per unit) rows."""
     if not readings:
@@ -328,7 +350,7 @@ def _station_data(
         if r.value < 0 or r.background < 0 or r.height_m < 0:
             raise ValueError(f"{label}: value, background and height cannot be negative")
         try:
-            factor = unit_to_g_m3(r.unit)
+            factor = unit_to_g_m3(r.unit, pollutant)
         except ValueError as exc:
             raise ValueError(f"{label}: {exc}") from None
         rows.append((r.lon, r.lat, r.height_m, factor, (r.value - r.background) * factor))
@@ -481,8 +503,10 @@ class SourceEstimate:
     """The source that best explains a transect.
 
     ``height_m`` is the effective release height above ground (a stack's height
-    plus its plume's rise); ``emission_g_s`` the rate. ``covariance_en_m2`` is the
-    2x2 covariance of the position (east, north metres); ``uncertainty_m`` its
+    plus its plume's rise); ``emission_g_s`` the rate (None for a mixing ratio of
+    a gas of no one molar mass); ``rms_residual`` is in the samples' unit.
+    ``covariance_en_m2`` is the 2x2 covariance of the position (east, north
+    metres); ``uncertainty_m`` its
     one-sigma radius along the worst axis (the square root of its larger
     eigenvalue; infinite when the transect does not pin the source down).
     ``stack_id`` / ``site_id`` name the stack or site attributed, within
@@ -492,7 +516,7 @@ class SourceEstimate:
     lon: float
     lat: float
     height_m: float
-    emission_g_s: float
+    emission_g_s: float | None
     uncertainty_m: float
     height_sigma_m: float
     covariance_en_m2: tuple[tuple[float, float], tuple[float, float]]
@@ -529,6 +553,7 @@ def locate_source(
     stability: str,
     sites: Sites | None = None,
     unit: str = "ug/m3",
+    pollutant: str | None = None,
     background: float | None = None,
     terrain: Terrain = "rural",
     max_upwind_m: float = 2000.0,
@@ -548,13 +573,17 @@ def locate_source(
     sites : Sites, optional
         The zone, to name the nearest stack (else enterprise) within
         ``attribute_within_m`` metres of the estimate.
+    unit, pollutant : str
+        The samples' unit and gas: a mixing ratio (ppb, ppm) of a gas whose molar
+        mass is not known (TVOC) locates the source but gives no rate in g/s.
     background : float, optional
         The air's level outside the plume (``unit``); default the samples' 10th percentile.
     max_upwind_m, max_height_m : float
         How far upwind of the nearest plume crossing, and how high, to search.
     """
     stability = check_stability(stability)
-    frame, transect = _transect(samples, wind, stability, terrain, unit, background)
+    factor = _sample_factor(unit, pollutant)
+    frame, transect = _transect(samples, wind, stability, terrain, factor or 1.0, background)
     start = _grid_search(transect, max_upwind_m, max_height_m)
     best = _refine(transect, start, max_height_m)
     rss, rate = _profile(transect, best[None, :])
@@ -572,14 +601,24 @@ def locate_source(
         float(lon),
         float(lat),
         float(best[2]),
-        float(rate[0]),
+        float(rate[0]) if factor else None,
         math.sqrt(worst) if worst >= 0 else math.inf,
         math.sqrt(cov[2, 2]) if np.isfinite(cov[2, 2]) and cov[2, 2] >= 0 else math.inf,
         ((float(cov_en[0, 0]), float(cov_en[0, 1])), (float(cov_en[1, 0]), float(cov_en[1, 1]))),
-        math.sqrt(float(rss[0]) / n) / unit_to_g_m3(unit),
+        math.sqrt(float(rss[0]) / n) / (factor or 1.0),
         n,
         *named,
     )
+
+
+def _sample_factor(unit: str, pollutant: str | None) -> float | None:
+    """g/m^3 per sample unit; None for a mixing ratio that has no mass equivalent."""
+    try:
+        return unit_to_g_m3(unit, pollutant)
+    except ValueError:
+        if _unit_key(unit) in MIXING_RATIOS:
+            return None
+        raise
 
 
 def _transect(
@@ -587,7 +626,7 @@ def _transect(
     wind: Wind,
     stability: str,
     terrain: Terrain,
-    unit: str,
+    factor: float,
     background: float | None,
 ) -> tuple[LocalFrame, _Transect]:
     """The samples checked and put in the plume frame about their middle."""
@@ -602,7 +641,6 @@ def _transect(
         raise ValueError("gas samples: a position is not a longitude, latitude")
     if np.any(table[:, 2] < 0):
         raise ValueError("gas samples: a height above ground is negative")
-    factor = unit_to_g_m3(unit)
     level = float(np.percentile(table[:, 3], 10)) if background is None else background
     excess = (table[:, 3] - level) * factor
     if excess.max() <= 0:
