@@ -2,8 +2,10 @@
 
 ``flight-<id>/`` holds ``flight.tlog`` (every MAVLink frame both ways),
 ``captures.jsonl`` (one pose per photo, written as each CAMERA_FEEDBACK
-arrives), ``events.jsonl`` (the event stream) and ``flight.json`` (the summary,
-written last). This is what the CLI, the server and the demo call.
+arrives), ``gas.jsonl`` (one line per gas reading the vehicle's system sends,
+with its position: :mod:`missions.gas`), ``events.jsonl`` (the event stream)
+and ``flight.json`` (the summary, written last). This is what the CLI, the
+server and the demo call.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from missions.flight.events import FlightEvent
 from missions.flight.logs import logging_advice, recover_after_landing
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
 from missions.flight.vehicle import FlightDeadline, Vehicle, estimate_flight_s, reached_all
+from missions.gas import GAS_NAME
 from missions.geo import distance_m
 from missions.items import Mission
 from missions.manifest import MANIFEST_NAME, read_manifest
@@ -183,6 +186,7 @@ async def fly_mission(
     await asyncio.sleep(0)  # let the pump subscribe before anything happens
     try:
         vehicle.record_captures(manifest_path, planned=photo_points)
+        vehicle.record_gas(flight_dir / GAS_NAME)
         await make_ready(
             vehicle, mission, settings=transfer_settings, min_battery_pct=min_battery_pct
         )

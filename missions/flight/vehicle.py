@@ -67,6 +67,7 @@ from missions.flight.events import (
 )
 from missions.flight.link import LinkState, MavLink, Message
 from missions.flight.transfer import DEFAULT_SETTINGS, TransferSettings
+from missions.gas import GasRecorder, GasWriter
 from missions.geo import distance_m
 from missions.items import Mission, MissionItem, MissionType, to_e7
 
@@ -449,6 +450,7 @@ class Vehicle:
         self.distance_flown_m = 0.0
         self._modes: dict[str, int] = {}
         self._manifest: ManifestWriter | None = None
+        self._gas: GasRecorder | None = None
         self._poses = PoseRecorder()
         self._planned = np.zeros((0, 2))
         self._match_within_m = 10.0
@@ -579,11 +581,49 @@ class Vehicle:
         return nearest if distances[nearest] <= self._match_within_m else None
 
     def stop_recording(self) -> None:
-        """Write the captures still waiting for their gimbal status, then close the manifest."""
+        """Write the captures and gas readings still waiting, then close their files."""
         self._record_ready(flush=True)
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
+        if self._gas is not None:
+            self._gas.close()
+            self._gas = None
+
+    def record_gas(self, path: Path) -> None:
+        """Write each gas reading the vehicle's system sends to ``path`` from now on.
+
+        NAMED_VALUE_FLOAT of a gas name (:data:`missions.gas.GAS_NAMES`) from any
+        component, placed at the vehicle's position (:class:`missions.gas.GasRecorder`).
+        """
+        self._gas = GasRecorder(GasWriter(path))
+
+    def _feed_gas(self, msg: Message) -> None:
+        """Hand the gas recorder the autopilot's positions and UTC tie, and named values.
+
+        Positions and SYSTEM_TIME only from the autopilot's component (its boot
+        clock); named values from any component of the vehicle's system (the
+        link passes no other system's), with the newest autopilot boot time
+        heard, for a sender whose stamp is not on the autopilot's clock.
+        """
+        gas = self._gas
+        if gas is None:
+            return
+        from_autopilot = msg.get_srcComponent() == self.link.target_component
+        if isinstance(msg, mavlink.MAVLink_named_value_float_message):
+            gas.named_value(
+                str(msg.name),
+                float(msg.value),
+                int(msg.time_boot_ms),
+                component=msg.get_srcComponent(),
+                from_autopilot=from_autopilot,
+                autopilot_ms=self._poses.clock.latest_ms,
+            )
+        elif isinstance(msg, mavlink.MAVLink_global_position_int_message) and from_autopilot:
+            p = _position(msg)
+            gas.position(int(msg.time_boot_ms), p.lat, p.lon, p.alt_amsl_m, p.alt_rel_m)
+        elif isinstance(msg, mavlink.MAVLink_system_time_message) and from_autopilot:
+            gas.system_time(int(msg.time_unix_usec), int(msg.time_boot_ms))
 
     @property
     def captures_written(self) -> int:
@@ -653,6 +693,7 @@ class Vehicle:
             async for msg in sub:
                 try:
                     self._update(msg)
+                    self._feed_gas(msg)
                     if self._poses.waiting:
                         self._record_ready()
                 except Exception:  # one odd message must not stop the tracking
