@@ -45,8 +45,11 @@ positions heard, the time to the nearest one, whose position it holds.
 Heights: ``alt_amsl_m`` above mean sea level, ``alt_rel_home_m`` above home,
 which is where the vehicle took off: the dock. ``time_utc`` is the
 reading's boot time put on UTC through SYSTEM_TIME (its UTC and boot time are
-of one instant), as the capture manifest does; before the first SYSTEM_TIME
-with a UTC time it is the time the reading was received.
+of one instant), as the capture manifest does. A reading heard before the
+first SYSTEM_TIME with a UTC time waits for it up to :data:`UTC_WAIT_MS` of the
+autopilot's clock; after that (an autopilot without GPS time) it takes the
+time it was received, which is off by the link's delay, and in SITL by the
+simulation's speed-up.
 
 The file is appended to and flushed as each reading is placed, so a flight cut
 short keeps every reading already heard.
@@ -79,6 +82,9 @@ AHEAD_MS = 1_000
 #: ... or this far behind it (ms): more than a link's delay, even SITL's at a
 #: speed-up of 20 on a loaded machine (50 ms of ours are 1 s of its).
 BEHIND_MS = 10_000
+#: How long a reading waits for the first SYSTEM_TIME's UTC (ms of the autopilot's clock):
+#: it comes with the EXTRA3 stream, at 1 Hz or more.
+UTC_WAIT_MS = 3_000
 #: Positions kept to place readings between (at 4 Hz, two minutes of flight).
 KEPT_POSITIONS = 512
 #: The boot clock stepping back this far (ms) is a reboot: positions before it are dropped.
@@ -227,9 +233,9 @@ class GasRecorder:
     Fed by the vehicle with the autopilot's positions
     (:meth:`position`), its SYSTEM_TIME (:meth:`system_time`) and every
     NAMED_VALUE_FLOAT of the vehicle's system (:meth:`named_value`). A
-    reading waits until a position at or after its time has come, then is
-    written at once; :meth:`close` writes the ones still waiting at the
-    newest position.
+    reading waits until a position at or after its time has come and UTC is
+    tied to the boot clock (or :data:`UTC_WAIT_MS` passed without it), then
+    is written at once; :meth:`close` writes the ones still waiting.
     """
 
     def __init__(self, writer: GasWriter) -> None:
@@ -242,6 +248,7 @@ class GasRecorder:
         """SYSTEM_TIME: the autopilot's UTC and boot clocks at one instant (0 UTC: not known)."""
         if time_unix_usec > _YEAR_2001_US:
             self._utc_minus_boot_us = time_unix_usec - time_boot_ms * 1000
+            self._release()
 
     def position(
         self, time_boot_ms: int, lat: float, lon: float, alt_amsl_m: float, alt_rel_home_m: float
@@ -253,11 +260,7 @@ class GasRecorder:
             self._fixes = []
         bisect.insort(self._fixes, fix, key=lambda f: f.time_ms)
         del self._fixes[:-KEPT_POSITIONS]
-        newest = self._fixes[-1].time_ms
-        ready = [p for p in self._pending if p.time_ms <= newest]
-        self._pending = [p for p in self._pending if p.time_ms > newest]
-        for pending in ready:
-            self._write(pending)
+        self._release()
 
     def named_value(
         self,
@@ -286,16 +289,33 @@ class GasRecorder:
             logger.warning("gas reading %s before any autopilot time: left out", name)
             return
         received = datetime.now(UTC).isoformat(timespec="milliseconds")
-        pending = _Pending(time_ms, clock, name.rstrip("\0"), gas, value, component, received)
-        if self._fixes and time_ms <= self._fixes[-1].time_ms:
-            self._write(pending)
-        else:
-            self._pending.append(pending)
+        self._pending.append(
+            _Pending(time_ms, clock, name.rstrip("\0"), gas, value, component, received)
+        )
+        self._release()
 
     def close(self) -> None:
-        """Write the readings still waiting for a later position, then close the file."""
+        """Write the readings still waiting (at the newest position), then close the file."""
         self._flush()
         self.writer.close()
+
+    def _release(self) -> None:
+        """Write every waiting reading with a position at or after it and its UTC known."""
+        if not self._fixes:
+            return
+        newest = self._fixes[-1].time_ms
+        tied = self._utc_minus_boot_us is not None
+
+        def ready(p: _Pending) -> bool:
+            return p.time_ms <= newest and (tied or newest - p.time_ms >= UTC_WAIT_MS)
+
+        waiting = []
+        for pending in self._pending:
+            if ready(pending):
+                self._write(pending)
+            else:
+                waiting.append(pending)
+        self._pending = waiting
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []

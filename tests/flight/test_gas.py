@@ -91,10 +91,10 @@ async def test_a_sensors_readings_are_written_at_the_vehicles_position_and_utc(
     sensor = mavlink.MAVLink(peer.mav.file, srcSystem=1, srcComponent=158)
     try:
         vehicle.record_gas(path)
-        peer.send(peer.mav.system_time_encode(NOON_US, 900))  # noon is boot 900 ms
         _position(peer, 1000, 34.8, 113.5, 142.0)
         sensor.send(sensor.named_value_float_encode(1100, b"TVOC", 250.5))  # waits for 1250
-        _position(peer, 1250, 34.80002, 113.50004, 143.0)
+        _position(peer, 1250, 34.80002, 113.50004, 143.0)  # ... and for UTC
+        peer.send(peer.mav.system_time_encode(NOON_US, 900))  # noon is boot 900 ms
         peer.send(peer.mav.named_value_float_encode(1250, b"NO2", 40.0))  # the autopilot's own
         sensor.send(sensor.named_value_float_encode(1260, b"RPM", 3000.0))  # not gas
         sensor.send(sensor.named_value_float_encode(4_000_000, b"SO2", 7.0))  # its own clock

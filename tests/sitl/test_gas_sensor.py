@@ -114,7 +114,7 @@ def _the_flight_heard_nearly_all(rows: list[GasReading], sent: list[Sent]) -> No
 
 
 def _each_at_the_position_it_was_read_at(rows: list[GasReading], sent: dict[int, Sent]) -> None:
-    """Within 1.5 m and 0.5 m of height of where the sensor read it.
+    """Within 0.5 m, and 0.3 m of height, of where the sensor read it.
 
     The sensor read the autopilot's position of that very millisecond on its
     own port; the flight's port has positions of other milliseconds (4 Hz each,
@@ -128,15 +128,22 @@ def _each_at_the_position_it_was_read_at(rows: list[GasReading], sent: dict[int,
         truth = sent[row.time_boot_ms]
         _, _, horizontal_m = GEOD.inv(truth.lon, truth.lat, row.lon, row.lat)
         worst_m = max(worst_m, horizontal_m)
-        assert horizontal_m < 1.5, (row, truth)
-        assert abs(row.alt_amsl_m - truth.alt_amsl_m) < 0.5
-        assert abs(row.alt_rel_home_m - truth.alt_rel_m) < 0.5
+        assert horizontal_m < 0.5, (row, truth)
+        assert abs(row.alt_amsl_m - truth.alt_amsl_m) < 0.3
+        assert abs(row.alt_rel_home_m - truth.alt_rel_m) < 0.3
     print(f"worst horizontal offset from the sensor's position: {worst_m:.2f} m")
 
 
 def _utc_on_the_boot_clock(rows: list[GasReading]) -> None:
-    """UTC is the boot time shifted by SYSTEM_TIME's tie: the same shift on every row."""
+    """UTC is the boot time shifted by SYSTEM_TIME's tie: the same shift on every row.
+
+    (Not the time a reading was received, which in SITL at a speed-up of 20 is
+    far behind the simulation's UTC: the first readings wait for SYSTEM_TIME.)
+    ArduPilot's RTC follows GPS time while disarmed and holds it armed
+    (``AP_RTC::set_utc_usec``); SITL's GPS time is its own clock's.
+    """
     shifts = [datetime.fromisoformat(r.time_utc).timestamp() * 1000 - r.time_boot_ms for r in rows]
+    print(f"UTC - boot time varies by {max(shifts) - min(shifts):.1f} ms over the flight")
     assert max(shifts) - min(shifts) < 50.0
 
 
@@ -154,6 +161,7 @@ def _the_peak_lies_on_the_axis_downwind(rows: list[GasReading], plume: Plume) ->
     """
     peak = max(rows, key=lambda r: r.value)
     x_m, y_m = plume.wind_frame(peak.lat, peak.lon)
+    print(f"peak {peak.value:.0f} µg/m³ at {x_m:.1f} m downwind, {y_m:.1f} m across")
     assert 72.0 < x_m < 88.0, (x_m, y_m)
     assert abs(y_m) < 4.0, (x_m, y_m)
     assert abs(math.degrees(math.atan2(y_m, x_m))) < 3.0
