@@ -36,7 +36,7 @@ from imagery.evaluate import Scene, plume_downwind, score
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, process_capture
 from imagery.synthetic import Anomaly, Basemap, make_basemap, render_captures, synthetic_camera
-from missions.manifest import SOURCE_PLANNED, CapturePose, read_manifest
+from missions.manifest import MANIFEST_NAME, SOURCE_PLANNED, CapturePose, read_manifest
 from missions.plan import Patrol, Sortie, plan_patrol
 from server.api.routes.sites import upsert_sites
 from server.planning import store_patrol
@@ -209,12 +209,17 @@ async def _fly(sortie: Sortie, out_dir: Path, *, speedup: float, stage: Stage) -
             stage(f"flying sortie {sortie.number}: {event.kind.replace('_', ' ')}")
 
         result = await fly_mission(sim, sortie.mission, out_dir=out_dir, on_event=on_event)
+    return flown_in_sitl(result.flight_dir, result.distance_flown_m)
+
+
+def flown_in_sitl(flight_dir: Path, distance_m: float) -> Flown:
+    """A flight of sortie 1 in SITL, as ``fly_mission`` left it in ``flight_dir``."""
     return Flown(
-        read_manifest(result.manifest_path),
-        result.distance_flown_m,
-        result.flight_dir,
+        read_manifest(flight_dir / MANIFEST_NAME),
+        distance_m,
+        flight_dir,
         True,
-        f"flown in SITL: {result.flight_dir.name}",
+        f"flown in SITL: {flight_dir.name}",
     )
 
 
@@ -281,8 +286,13 @@ def run_demo(
     seed: int = 0,
     stage: Stage = lambda _: None,
     advance: Callable[[int, int], None] = lambda _done, _total: None,
+    flown: Flown | None = None,
 ) -> DemoSummary:
-    """Plan the sample zone, fly sortie 1, render, process and store; return the scores."""
+    """Plan the sample zone, fly sortie 1, render, process and store; return the scores.
+
+    ``flown``: sortie 1 already flown (:func:`flown_in_sitl`; the tests fly it once for
+    every test that reads its record), rendered and processed instead of flying again.
+    """
     sites_path = sites_path or sample_sites()
     data_dir.mkdir(parents=True, exist_ok=True)
     url = db_url or f"sqlite:///{data_dir / 'ecopatrol.db'}"
@@ -294,7 +304,7 @@ def run_demo(
         raise ValueError(f"{sites_path}: the sample zone gave no sortie to fly")
     sortie = patrol.sorties[0]
 
-    flown = fly_first_sortie(
+    flown = flown or fly_first_sortie(
         sortie, data_dir / "flights", speedup=speedup, use_sitl=use_sitl, stage=stage
     )
     if not flown.poses:

@@ -159,6 +159,12 @@ class DetectedObject(SQLModel, table=True):
     """
 
     __tablename__ = "detected_object"
+    # the review queue: a status's objects by severity, then site and id. The index runs
+    # the other way in severity, so the database reads it backwards one severity at a
+    # time and sorts only that severity's objects by site, stopping at the page's end.
+    __table_args__ = (
+        Index("ix_detected_object_queue", "status", "severity_rank", "site_id", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     key: str = Field(index=True, unique=True, max_length=255)

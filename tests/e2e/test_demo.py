@@ -15,14 +15,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-from ecopatrol.demo import DemoSummary, fly_first_sortie, planned_poses, sample_sites
+from ecopatrol.demo import DemoSummary, fly_first_sortie, planned_poses
 from missions.manifest import SOURCE_PLANNED
-from missions.plan import Sortie, plan_patrol
-from sitl.errors import BinaryNotFoundError
-from sitl.instance import find_binary
+from missions.plan import Sortie
 from store.db import make_engine
 from store.models import Finding, Flight, FlightStatus, Mission, User
-from zone.sites import load_sites
+from tests.e2e.conftest import sitl_here
 
 MAX_FALSE_PER_CAPTURE = 1 / 50
 MAX_MEDIAN_ERROR_M = 5.0
@@ -52,26 +50,12 @@ def _check(summary: DemoSummary, data_dir: Path) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def sample_sortie() -> Sortie:
-    """The sortie the demo renders: the sample zone's first."""
-    return plan_patrol(load_sites(sample_sites())).sorties[0]
-
-
-def _sitl_here() -> bool:
-    try:
-        find_binary()
-    except BinaryNotFoundError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 def test_the_demo_end_to_end(demo: tuple[DemoSummary, Path]) -> None:
     """The demo (``conftest.demo``) flew sortie 1 in SITL exactly where a binary exists,
     found every anomaly in its footprints and stored what it found."""
     summary, data_dir = demo
-    assert summary.flown_in_sitl == _sitl_here()
+    assert summary.flown_in_sitl == sitl_here()
     if summary.flown_in_sitl:
         assert summary.distance_m > 1000
     _check(summary, data_dir)

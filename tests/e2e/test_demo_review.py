@@ -2,11 +2,12 @@
 
 The data is what ``ecopatrol demo`` leaves (``conftest.demo``: sortie 1 flown in SITL where
 a binary exists, some 650 captures processed into objects), served the way the demo serves
-it: its database, its data directory and its synthetic ground as the map's orthophoto, with
-the demo's own inspector login. The queue holds objects; one keyboard decision covers every
-capture of one; a capture is split off; the map draws the demo's ground and its captures
-from this host alone; the site's case file downloads and reads back with its pages, images
-and the SHA-256 of the original images, hashed here from the files on disk.
+it (its database, its data directory, its synthetic ground as the map's orthophoto, its
+own inspector login), with a paper tile map (MBTiles) over the zone as a user's own. The
+queue holds objects; one keyboard decision covers every capture of one; a capture is split
+off; the map draws the base layers and the captures from this host alone; the site's case
+file downloads and reads back with its pages, images and the SHA-256 of the original
+images, hashed here from the files on disk.
 
 With ``ECOPATROL_UPDATE_SCREENSHOTS=1`` the map and the review queue are copied to
 ``docs/screenshots/`` for the README.
@@ -15,6 +16,8 @@ With ``ECOPATROL_UPDATE_SCREENSHOTS=1`` the map and the review queue are copied 
 from __future__ import annotations
 
 import hashlib
+import io
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,8 +27,12 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 
 import httpx
+import morecantile
 import pytest
+import rasterio
+from PIL import Image, ImageDraw
 from pypdf import PdfReader
+from rasterio.warp import transform_bounds
 from sqlmodel import Session, col, select
 
 from ecopatrol.demo import DemoSummary
@@ -40,10 +47,70 @@ from tests.server.test_browser import (
     browser,
     serving,
 )
-from tests.server.test_browser_map import _loaded
 
 __all__ = ["browser"]  # the fixture this module uses from test_browser
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+PAPER = (238, 233, 222)
+
+
+def _paper_tile() -> bytes:
+    """A plain paper-map tile: a pale ground with a 64 px grid."""
+    tile = Image.new("RGB", (256, 256), PAPER)
+    draw = ImageDraw.Draw(tile)
+    for at in range(0, 256, 64):
+        draw.line([(at, 0), (at, 255)], fill=(214, 208, 196))
+        draw.line([(0, at), (255, at)], fill=(214, 208, 196))
+    out = io.BytesIO()
+    tile.save(out, format="PNG")
+    return out.getvalue()
+
+
+def write_paper_mbtiles(path: Path, bounds: tuple[float, float, float, float]) -> Path:
+    """An MBTiles of paper tiles over ``bounds`` at zooms 10 to 16 (TMS rows, as the spec says)."""
+    tms = morecantile.tms.get("WebMercatorQuad")
+    data = _paper_tile()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+    db.execute(
+        "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, "
+        "tile_data BLOB)"
+    )
+    meta = {
+        "name": "Paper map",
+        "format": "png",
+        "minzoom": "10",
+        "maxzoom": "16",
+        "bounds": ",".join(f"{v:.6f}" for v in bounds),
+        "attribution": "test paper tiles",
+    }
+    db.executemany("INSERT INTO metadata VALUES (?, ?)", list(meta.items()))
+    db.executemany(
+        "INSERT INTO tiles VALUES (?, ?, ?, ?)",
+        [(t.z, t.x, 2**t.z - 1 - t.y, data) for t in tms.tiles(*bounds, list(range(10, 17)))],
+    )
+    db.commit()
+    db.close()
+    return path
+
+
+def _loaded(page, selector: str, minimum: int, timeout_s: float = 30) -> list[tuple[int, int]]:
+    """(naturalWidth, naturalHeight) of every image ``selector`` matches, once ``minimum`` of
+    them have loaded (0 while loading)."""
+    deadline = time.monotonic() + timeout_s
+    sizes: list[tuple[int, int]] = []
+    while time.monotonic() < deadline:
+        sizes = [
+            (w, h)
+            for w, h in page.locator(selector).evaluate_all(
+                "els => els.map(e => (e.complete ? [e.naturalWidth, e.naturalHeight] : [0, 0]))"
+            )
+        ]
+        if sum(w > 0 for w, _h in sizes) >= minimum:
+            return sizes
+        time.sleep(0.3)
+    raise AssertionError(f"{selector}: {sum(w > 0 for w, _h in sizes)} of {minimum} loaded")
 
 
 class Demo:
@@ -79,10 +146,14 @@ def served(demo: tuple[DemoSummary, Path]) -> Iterator[Demo]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     summary, data_dir = demo
+    ground = Path(summary.basemap_path)
+    with rasterio.open(ground) as tif:
+        bounds = transform_bounds(tif.crs, "EPSG:4326", *tif.bounds)
+    paper = write_paper_mbtiles(data_dir / "basemap" / "paper.mbtiles", bounds)
     settings = Settings(
         data_dir=data_dir,
         database_url=summary.db_url,
-        basemap=[Path(summary.basemap_path)],
+        basemap=[paper, ground],  # a tile map the user has, and the demo's orthophoto
         secret_key="demo-review-secret-0123456789abcdef",
     )
     with serving(settings) as base:
@@ -190,6 +261,7 @@ def test_the_map_draws_the_demo_ground_and_captures_from_this_host(browser, serv
     assert patrol.startswith("demo "), patrol  # the demo's patrol is the only one
     control = page.locator(".leaflet-control-layers")
     assert control.get_by_label("demo-ground").is_checked()  # orthophotos are on at first
+    control.get_by_label("Paper map").check()
     control.get_by_label("Visible captures").check()
     control.get_by_label("Thermal captures").check()
     # the whole patrol in view: a few of its hundreds of captures are laid, and the page
@@ -204,8 +276,9 @@ def test_the_map_draws_the_demo_ground_and_captures_from_this_host(browser, serv
     objects = served.get("/objects", patrol=patrol, limit=1000)["data"]
     seen_most = max(objects, key=lambda o: o["finding_count"])
     page.evaluate(f"map.setView([{seen_most['lat']}, {seen_most['lon']}], 19, {{animate: false}})")
+    tiles = _loaded(page, ".basemap-mbtiles img.leaflet-tile-loaded", 1)
     ortho = _loaded(page, ".basemap-geotiff img.leaflet-tile-loaded", 4)
-    assert set(ortho) == {(256, 256)}
+    assert set(tiles) == set(ortho) == {(256, 256)}
     rgb = _every_one_loaded(page, "img.capture-rgb")
     thermal = _every_one_loaded(page, "img.capture-thermal")
     assert {max(size) for size in rgb + thermal} == {512}  # each 512 px on its long side
@@ -223,6 +296,7 @@ def test_the_map_draws_the_demo_ground_and_captures_from_this_host(browser, serv
     # every request went to this server (tiles, overlays, thumbnails, scripts)
     hosts = {urlparse(u).hostname for u in tab.requested if not u.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, sorted(u for u in tab.requested if "127.0.0.1" not in u)
+    assert any("/api/v1/basemap/paper/" in u for u in tab.requested)
     assert any("/api/v1/basemap/demo-ground/" in u for u in tab.requested)
     assert any("/overlay.png" in u for u in tab.requested)
     tab.close()

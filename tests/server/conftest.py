@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from server.accounts import add_user
 from server.main import create_app
-from server.security import create_token
+from server.security import create_token, hash_password
 from server.settings import Settings
 from store.db import make_engine, migrate
 from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role, User
@@ -52,10 +51,26 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """PASSWORD hashed once: argon2 takes a tenth of a second by design, and every test
+    would otherwise hash it for each of its three users (``add_user`` has its own tests)."""
+    return hash_password(PASSWORD)
+
+
 @pytest.fixture
-def app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
-    for role in ROLES:
-        add_user(engine, role.value, PASSWORD, role=role, full_name=f"Test {role.value}")
+def app(settings: Settings, engine: Engine, password_hash: str):  # type: ignore[no-untyped-def]
+    with Session(engine) as session:
+        session.add_all(
+            User(
+                username=role.value,
+                full_name=f"Test {role.value}",
+                role=role,
+                password_hash=password_hash,
+            )
+            for role in ROLES
+        )
+        session.commit()
     return create_app(settings)
 
 

@@ -279,7 +279,7 @@ def test_operator_plans_and_sees_routes(live_server, browser) -> None:
     # routes are dashed polylines in Leaflet's SVG overlay pane
     page.wait_for_selector("path.leaflet-interactive[stroke-dasharray]")
     assert page.locator("path.leaflet-interactive[stroke-dasharray]").count() >= 1
-    # the map lists the objects in view (test_browser_map.py checks which)
+    # the map lists the objects in view (tests/e2e/test_demo_review.py checks which)
     page.wait_for_selector("#objects-list li")
     listed = page.locator("#objects-list li").count()
     assert page.inner_text("#objects-count").startswith(f"{listed} in view")

@@ -37,7 +37,7 @@ from missions.items import Mission, MissionItem
 from missions.plan import Sortie
 from sitl.instance import Home, Sitl, launch, prepare
 from tests.clearance import Zone, load_zone, track_clearance
-from tests.sitl.conftest import SAMPLE_SITES, FlownSortie
+from tests.sitl.fixtures import SAMPLE_SITES, FlownSortie
 
 pytestmark = [pytest.mark.sitl, pytest.mark.timeout(300)]
 

@@ -22,7 +22,7 @@ from missions.items import MissionType
 from missions.manifest import read_manifest
 from missions.plan import Sortie
 from sitl.instance import Sitl
-from tests.sitl.conftest import FlownSortie
+from tests.sitl.fixtures import FlownSortie
 from tests.sitl.missions import box_mission, long_mission
 from tests.sitl.proxy import LossyProxy
 

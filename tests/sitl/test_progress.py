@@ -8,6 +8,7 @@ its stall window, with an error naming the stall.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -190,9 +191,10 @@ async def test_a_link_down_past_the_outage_limit_ends_the_wait(
     await proxy.start()
     watcher = await watch(copter)
 
-    async def cut_on_leg_2() -> None:
+    async def cut_on_leg_2() -> int:
         await watcher.wait_until(lambda: watcher.telemetry.current_seq >= 5, 120, "on leg 2")
         proxy.cut(5.0)
+        return watcher.telemetry.current_seq
 
     cutting = asyncio.create_task(cut_on_leg_2())
     try:
@@ -208,8 +210,11 @@ async def test_a_link_down_past_the_outage_limit_ends_the_wait(
                 link_timeout_s=0.5,
                 link_outage_s=1.0,
             )
-        await cutting
-        assert "last heard in AUTO at item 5" in str(error.value)
+        cut_at = await cutting
+        # the item the flight last heard: the watcher's at the cut, or the one before when
+        # the vehicle's MISSION_CURRENT was still on its way through the proxy (a busy host)
+        heard = re.search(r"last heard in AUTO at item (\d+)", str(error.value))
+        assert heard and int(heard[1]) in (cut_at - 1, cut_at), (cut_at, str(error.value))
         assert time.monotonic() - started < 60.0
         # the vehicle flew on without the ground station: let it finish and land
         await watcher.wait_landed(timeout_s=120)

@@ -1,4 +1,9 @@
-"""SITL fixtures: one shared copter at the sample zone's first dock."""
+"""SITL fixtures: one shared copter at the sample zone's first dock, and sortie 1 flown once.
+
+A plugin of the whole test session (``tests/conftest.py`` names it), not a conftest of
+``tests/sitl``: the end-to-end demo (``tests/e2e``) renders the same flight of sortie 1
+that the flight tests read, instead of flying it a second time.
+"""
 
 from __future__ import annotations
 
