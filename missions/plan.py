@@ -264,7 +264,7 @@ def plan_patrol(
     max_agl_m: float = DEFAULT_MAX_AGL_M,
     no_fly_margin_m: float = 15.0,
     clearance: ClearanceRule | None = None,
-    time_limit_s: float = 1.0,
+    time_limit_s: float = 10.0,
     compare_baseline: bool = False,
     end: Literal["rtl", "land"] = "rtl",
     gcs_loss_return_s: float = GCS_LOSS_RETURN_S,
@@ -303,7 +303,9 @@ def plan_patrol(
         obstacle (default: 15 m from its edge, or 10 m over its top, 20 m over
         a working stack's mouth).
     time_limit_s : float
-        Time the routing solver may spend improving the sorties.
+        The most time the routing solver may spend improving the sorties: it stops
+        sooner, after ``missions.routing.SOLUTION_LIMIT`` solutions, so a zone plans
+        the same on any machine unless it is too large to get there in time.
     compare_baseline : bool
         Also order the tasks greedily (nearest neighbour) and report that
         length in ``Patrol.baseline_length_m``, beside ``routed_length_m``

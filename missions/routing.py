@@ -37,6 +37,10 @@ SCALE = 10  # time in deciseconds for the integer solver
 ROUTED_HOP_ITEMS = 6  # allowance for the waypoints of a hop routed around no-fly areas
 SORTIE_OVERHEAD_ITEMS = 8  # home, takeoff, speed, final hops, RTL
 SMALL_PROBLEM = 12  # task variants up to which greedy descent is enough
+SOLUTION_LIMIT = 400
+"""Solutions the guided local search may visit: where it stops on any machine, so a zone
+plans the same sorties on a fast laptop and a loaded server (a time limit alone gives a
+loaded machine fewer steps and another plan). The sample zone's best is found by then."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ class RoutingProblem:
     def solve(
         self,
         *,
-        time_limit_s: float = 1.0,
+        time_limit_s: float = 10.0,
         item_capacity: int | None = None,
         time_margin: float = 1.0,
         allow_missing: bool = False,
@@ -211,7 +215,9 @@ class RoutingProblem:
         :class:`RangeError` when some task fits no sortie (too far from every
         dock) and :class:`CapacityError` when one alone exceeds the item capacity.
         With ``allow_missing``, tasks the solver could not place under a
-        tightened ``time_margin`` are returned in ``missing`` instead.
+        tightened ``time_margin`` are returned in ``missing`` instead. The search
+        stops after :data:`SOLUTION_LIMIT` solutions (the same plan everywhere), or
+        at ``time_limit_s`` on a zone too large to get there in time.
         """
         if not self.tasks:
             return RoutingResult((), 0.0)
@@ -260,6 +266,7 @@ class RoutingProblem:
             if len(self.variants) <= SMALL_PROBLEM
             else routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
         )
+        params.solution_limit = SOLUTION_LIMIT
         params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
         solution = routing.SolveWithParameters(params)
         if solution is None:
