@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from sqlalchemy import Select, Table
+from pydantic import TypeAdapter
+from sqlalchemy import Select, String, Table, Uuid, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from server.api.deps import CurrentUser, InspectorUser, SessionDep
 from server.api.routes.findings import bbox_clauses, finding_public, parse_bbox, review_public
@@ -87,7 +87,7 @@ class ObjectFilter:
 ObjectFilterDep = Annotated[ObjectFilter, Depends(ObjectFilter.from_query)]
 
 
-_Query = TypeVar("_Query", SelectOfScalar[DetectedObject], Select[Any])
+_Query = TypeVar("_Query", bound=Select[Any])
 
 
 def _page(query: _Query, filters: ObjectFilter, skip: int, limit: int | None) -> _Query:
@@ -172,13 +172,19 @@ def list_objects(
     The count is a query of its own: counted over the page's query, every match
     would be read and sorted, where the queue's index lets the page stop at its end.
     """
-    table: Table = DetectedObject.__table__  # type: ignore[attr-defined]  # rows: half the time
-    query = _page(select(table), filters, skip, limit)
+    query = _page(select(*_ROW_COLUMNS), filters, skip, limit)
     rows = [dict(r) for r in session.connection().execute(query).mappings()]
-    page = ObjectsPublic(
-        data=[ObjectPublic.model_validate(r) for r in rows], count=count_objects(session, filters)
-    )
+    page = ObjectsPublic(data=_OBJECTS.validate_python(rows), count=count_objects(session, filters))
     return Response(page.model_dump_json(), media_type="application/json")
+
+
+_TABLE: Table = DetectedObject.__table__  # type: ignore[attr-defined]
+_ROW_COLUMNS = [
+    type_coerce(c, String).label(c.name) if isinstance(c.type, Uuid) else c for c in _TABLE.c
+]
+"""The table's columns, ids left as the database's text: pydantic reads them into UUIDs
+faster than SQLAlchemy does (a page is read as rows, not ORM objects, for the same reason)."""
+_OBJECTS = TypeAdapter(list[ObjectPublic])
 
 
 @router.get("/reject-reasons")
