@@ -31,13 +31,16 @@ Each reading is placed on the autopilot's boot clock and given the vehicle's
 position there (:class:`GasRecorder`): its ``time_boot_ms`` is taken on the
 autopilot's boot clock, as MAVLink's "time since system boot" of the vehicle's
 system means (ArduPilot's own scripts stamp it so; a sensor of its own should
-keep the autopilot's time, from SYSTEM_TIME or TIMESYNC). A stamp that cannot
-be on that clock (ahead of the newest autopilot time heard by more than
-:data:`AHEAD_MS`, or behind it by more than :data:`BEHIND_MS`: a sensor
-counting from its own power-up, or none) is replaced by the newest autopilot
-time heard when the reading arrived (``clock: "arrival"``, late by the link's
-delay); a sensor on its own clock that happens to lie within that window is
-taken at its word. The position is GLOBAL_POSITION_INT (stamped on the same
+keep the autopilot's time, from SYSTEM_TIME or TIMESYNC). A component's stamp
+that cannot be on that clock (a sensor counting from its own power-up, or
+none) is replaced by the newest autopilot time heard when the reading arrived
+(``clock: "arrival"``, late by the link's delay): one behind that time by more
+than :data:`BEHIND_MS`, or one still ahead of every autopilot time heard by
+more than :data:`AHEAD_MS` once the autopilot's clock has run
+:data:`CATCH_UP_MS` past the reading's arrival (after a drop-out the newest
+autopilot time heard is old, and a reading may come before the positions that
+catch up with it). A sensor on its own clock that happens to lie within these
+bounds is taken at its word. The position is GLOBAL_POSITION_INT (stamped on the same
 boot clock) interpolated linearly to the reading's time between the two
 positions around it; ``position_gap_ms`` is their distance apart in time (0
 for a position at the reading's very time), or, for a reading outside the
@@ -52,7 +55,9 @@ time it was received, which is off by the link's delay, and in SITL by the
 simulation's speed-up.
 
 The file is appended to and flushed as each reading is placed, so a flight cut
-short keeps every reading already heard.
+short (the ground station's process killed) keeps every reading already heard;
+it is synced to disk when closed (not line by line: at a speed-up of 20 SITL's
+4 Hz is 80 lines a second, and a sync blocks the link's loop).
 """
 
 from __future__ import annotations
@@ -76,11 +81,15 @@ MG_M3 = "mg/m³"
 PPB = "ppb"
 PPM = "ppm"
 
-#: A reading's stamp is taken on the autopilot's boot clock unless it is this far
-#: ahead of the newest autopilot time heard (ms): more than a stream period or two.
+#: A component's stamp is taken on the autopilot's boot clock unless it is this far
+#: ahead of every autopilot time heard (ms): more than a stream period or two...
 AHEAD_MS = 1_000
-#: ... or this far behind it (ms): more than a link's delay, even SITL's at a
-#: speed-up of 20 on a loaded machine (50 ms of ours are 1 s of its).
+#: ... once the autopilot's clock has run this far (ms) past the reading's arrival
+#: (positions stream at 1 Hz or more: a clock that was only behind has caught up)...
+CATCH_UP_MS = 5_000
+#: ... or this far behind the newest autopilot time heard at its arrival (ms): more
+#: than a link's delay, even SITL's at a speed-up of 20 on a loaded machine (50 ms
+#: of ours are 1 s of its).
 BEHIND_MS = 10_000
 #: How long a reading waits for the first SYSTEM_TIME's UTC (ms of the autopilot's clock):
 #: it comes with the EXTRA3 stream, at 1 Hz or more.
@@ -183,7 +192,7 @@ def read_gas(path: Path) -> list[GasReading]:
 
 
 class GasWriter:
-    """Appends one JSON line per reading and flushes it to disk at once."""
+    """Appends one JSON line per reading and flushes it at once; synced to disk on close."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -196,11 +205,11 @@ class GasWriter:
             return
         self._fh.write(reading.to_json() + "\n")
         self._fh.flush()
-        os.fsync(self._fh.fileno())
         self.count += 1
 
     def close(self) -> None:
         if self._fh is not None:
+            os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
 
@@ -218,13 +227,25 @@ class Fix:
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    time_ms: int
-    clock: str
+    """A reading heard: its own stamp and the newest autopilot time at its arrival (ms)."""
+
+    stamp_ms: int
+    arrival_ms: int
+    from_autopilot: bool
     name: str
     gas: Gas
     value: float
     component: int
     received_utc: str
+
+    def time(self, newest_ms: int) -> tuple[int, str] | None:
+        """Its time and clock with ``newest_ms`` the newest autopilot time heard now."""
+        return reading_time(
+            self.stamp_ms,
+            from_autopilot=self.from_autopilot,
+            arrival_ms=self.arrival_ms,
+            newest_ms=max(newest_ms, self.arrival_ms),
+        )
 
 
 class GasRecorder:
@@ -284,13 +305,22 @@ class GasRecorder:
         if not math.isfinite(value):
             logger.warning("gas reading %s (component %d) is %r: left out", name, component, value)
             return
-        time_ms, clock = reading_time(time_boot_ms, from_autopilot, autopilot_ms)
-        if time_ms is None:
+        if autopilot_ms is None and not from_autopilot:
             logger.warning("gas reading %s before any autopilot time: left out", name)
             return
+        arrival = time_boot_ms if autopilot_ms is None else round(autopilot_ms)
         received = datetime.now(UTC).isoformat(timespec="milliseconds")
         self._pending.append(
-            _Pending(time_ms, clock, name.rstrip("\0"), gas, value, component, received)
+            _Pending(
+                time_boot_ms,
+                arrival,
+                from_autopilot,
+                name.rstrip("\0"),
+                gas,
+                value,
+                component,
+                received,
+            )
         )
         self._release()
 
@@ -300,38 +330,41 @@ class GasRecorder:
         self.writer.close()
 
     def _release(self) -> None:
-        """Write every waiting reading with a position at or after it and its UTC known."""
+        """Write every waiting reading whose time is known, with a position at or after
+        it and its UTC known (or waited for long enough)."""
         if not self._fixes:
             return
         newest = self._fixes[-1].time_ms
         tied = self._utc_minus_boot_us is not None
-
-        def ready(p: _Pending) -> bool:
-            return p.time_ms <= newest and (tied or newest - p.time_ms >= UTC_WAIT_MS)
-
         waiting = []
         for pending in self._pending:
-            if ready(pending):
-                self._write(pending)
+            placed = pending.time(newest)
+            if placed is None or placed[0] > newest:
+                waiting.append(pending)
+            elif tied or newest - placed[0] >= UTC_WAIT_MS:
+                self._write(pending, *placed)
             else:
                 waiting.append(pending)
         self._pending = waiting
 
     def _flush(self) -> None:
+        """Write every waiting reading: a stamp the autopilot's clock never reached is
+        another clock's."""
         pending, self._pending = self._pending, []
         if pending and not self._fixes:
             logger.warning("%d gas readings came without any position: left out", len(pending))
             return
-        for reading in pending:
-            self._write(reading)
+        newest = self._fixes[-1].time_ms
+        for p in pending:
+            self._write(p, *(p.time(newest) or (p.arrival_ms, CLOCK_ARRIVAL)))
 
-    def _write(self, pending: _Pending) -> None:
-        fix, gap_ms = place(self._fixes, pending.time_ms)
+    def _write(self, pending: _Pending, time_ms: int, clock: str) -> None:
+        fix, gap_ms = place(self._fixes, time_ms)
         self.writer.write(
             GasReading(
-                time_utc=self._utc(pending.time_ms) or pending.received_utc,
-                time_boot_ms=pending.time_ms,
-                clock=pending.clock,
+                time_utc=self._utc(time_ms) or pending.received_utc,
+                time_boot_ms=time_ms,
+                clock=clock,
                 name=pending.name,
                 pollutant=pending.gas.pollutant,
                 value=float(pending.value),
@@ -353,23 +386,27 @@ class GasRecorder:
 
 
 def reading_time(
-    time_boot_ms: int, from_autopilot: bool, autopilot_ms: float | None
-) -> tuple[int | None, str]:
-    """A reading's time on the autopilot's boot clock (ms), and which clock gave it.
+    stamp_ms: int, *, from_autopilot: bool, arrival_ms: int, newest_ms: int
+) -> tuple[int, str] | None:
+    """A reading's time on the autopilot's boot clock (ms) and which clock gave it; None
+    while that is not known yet.
 
-    The autopilot's own readings, and a component's whose stamp lies within
-    [``autopilot_ms`` - :data:`BEHIND_MS`, ``autopilot_ms`` + :data:`AHEAD_MS`],
-    keep their stamp (``"boot"``); any other is put at ``autopilot_ms``, the
-    newest autopilot time heard when it arrived (``"arrival"``; None when no
-    autopilot time was heard yet).
+    ``arrival_ms``: the newest autopilot time heard when the reading arrived;
+    ``newest_ms``: the newest heard now. The autopilot's own readings keep
+    their stamp (``"boot"``). A component's keeps it when it lies within
+    [``arrival_ms`` - :data:`BEHIND_MS`, ``newest_ms`` + :data:`AHEAD_MS`];
+    one behind that is put at ``arrival_ms`` (``"arrival"``), and so is one
+    still ahead once ``newest_ms`` is :data:`CATCH_UP_MS` past ``arrival_ms``.
     """
     if from_autopilot:
-        return time_boot_ms, CLOCK_BOOT
-    if autopilot_ms is None:
-        return None, CLOCK_ARRIVAL
-    if autopilot_ms - BEHIND_MS <= time_boot_ms <= autopilot_ms + AHEAD_MS:
-        return time_boot_ms, CLOCK_BOOT
-    return round(autopilot_ms), CLOCK_ARRIVAL
+        return stamp_ms, CLOCK_BOOT
+    if stamp_ms < arrival_ms - BEHIND_MS:
+        return arrival_ms, CLOCK_ARRIVAL
+    if stamp_ms <= newest_ms + AHEAD_MS:
+        return stamp_ms, CLOCK_BOOT
+    if newest_ms - arrival_ms > CATCH_UP_MS:
+        return arrival_ms, CLOCK_ARRIVAL
+    return None
 
 
 def place(fixes: list[Fix], time_ms: int) -> tuple[Fix, int]:

@@ -17,6 +17,7 @@ from missions.flight.vehicle import Vehicle
 from missions.gas import (
     AHEAD_MS,
     BEHIND_MS,
+    CATCH_UP_MS,
     CLOCK_ARRIVAL,
     CLOCK_BOOT,
     MG_M3,
@@ -58,15 +59,25 @@ def test_a_time_between_two_positions_is_placed_on_the_line_between_them() -> No
 
 
 def test_a_stamp_is_taken_on_the_autopilots_clock_unless_it_cannot_be() -> None:
-    # the autopilot's own reading: its stamp, whatever the latest time heard
-    assert reading_time(5, True, 90_000.0) == (5, CLOCK_BOOT)
-    # a component's within [latest - BEHIND_MS, latest + AHEAD_MS]: its stamp
-    assert reading_time(90_000 - BEHIND_MS, False, 90_000.0) == (90_000 - BEHIND_MS, CLOCK_BOOT)
-    assert reading_time(90_000 + AHEAD_MS, False, 90_000.0) == (90_000 + AHEAD_MS, CLOCK_BOOT)
-    # outside it (its own clock, or none): the latest autopilot time heard
-    assert reading_time(90_001 + AHEAD_MS, False, 90_000.4) == (90_000, CLOCK_ARRIVAL)
-    assert reading_time(0, False, 90_000.0) == (90_000, CLOCK_ARRIVAL)
-    assert reading_time(0, False, None) == (None, CLOCK_ARRIVAL)
+    def when(stamp: int, newest: int, *, autopilot: bool = False) -> tuple[int, str] | None:
+        """Heard when the newest autopilot time was 90 s, judged when it is ``newest``."""
+        return reading_time(stamp, from_autopilot=autopilot, arrival_ms=90_000, newest_ms=newest)
+
+    # the autopilot's own reading: its stamp, whatever
+    assert when(5, 90_000, autopilot=True) == (5, CLOCK_BOOT)
+    # a component's within [arrival - BEHIND_MS, newest + AHEAD_MS]: its stamp
+    assert when(90_000 - BEHIND_MS, 90_000) == (90_000 - BEHIND_MS, CLOCK_BOOT)
+    assert when(90_000 + AHEAD_MS, 90_000) == (90_000 + AHEAD_MS, CLOCK_BOOT)
+    # behind it (its own clock, or none): when it arrived
+    assert when(89_999 - BEHIND_MS, 90_000) == (90_000, CLOCK_ARRIVAL)
+    assert when(0, 90_000) == (90_000, CLOCK_ARRIVAL)
+    # ahead of every autopilot time heard (after a drop-out): not known until the
+    # autopilot's clock comes within AHEAD_MS of it...
+    assert when(93_000, 90_000) is None
+    assert when(93_000, 92_000) == (93_000, CLOCK_BOOT)
+    # ... or has run CATCH_UP_MS past the arrival without doing so: another clock
+    assert when(4_000_000, 90_000 + CATCH_UP_MS) is None
+    assert when(4_000_000, 90_001 + CATCH_UP_MS) == (90_000, CLOCK_ARRIVAL)
 
 
 def _position(peer: ScriptedVehicle, time_ms: int, lat: float, lon: float, amsl: float) -> None:
@@ -97,15 +108,16 @@ async def test_a_sensors_readings_are_written_at_the_vehicles_position_and_utc(
         peer.send(peer.mav.system_time_encode(NOON_US, 900))  # noon is boot 900 ms
         peer.send(peer.mav.named_value_float_encode(1250, b"NO2", 40.0))  # the autopilot's own
         sensor.send(sensor.named_value_float_encode(1260, b"RPM", 3000.0))  # not gas
-        sensor.send(sensor.named_value_float_encode(4_000_000, b"SO2", 7.0))  # its own clock
+        # far ahead of the autopilot: its own clock, or a drop-out the positions will catch up
+        sensor.send(sensor.named_value_float_encode(4_000_000, b"SO2", 7.0))
         sensor.send(sensor.named_value_float_encode(1400, b"CO", 0.8))  # waits for 1500
         _position(peer, 1500, 34.80005, 113.50004, 144.0)
         sensor.send(sensor.named_value_float_encode(1600, b"PM25", 35.0))  # no later position
-        await vehicle.wait_until(lambda: _lines(path) >= 4, 3.0, "four readings written")
+        await vehicle.wait_until(lambda: _lines(path) >= 3, 3.0, "three readings written")
     finally:
-        await vehicle.close()  # the flight cut short: the one still waiting is written too
+        await vehicle.close()  # the flight cut short: the ones still waiting are written too
 
-    tvoc, no2, so2, co, pm25 = read_gas(path)
+    tvoc, no2, co, so2, pm25 = read_gas(path)
     # TVOC at 1100 ms: 0.4 of the way from the 1000 ms position to the 1250 ms one
     # (see the test above); 200 ms after noon on the clock SYSTEM_TIME ties to UTC
     assert (tvoc.pollutant, tvoc.value, tvoc.unit, tvoc.component) == ("TVOC", 250.5, UG_M3, 158)
@@ -116,7 +128,7 @@ async def test_a_sensors_readings_are_written_at_the_vehicles_position_and_utc(
     # the autopilot's own, at a position's very time
     assert (no2.component, no2.time_boot_ms, no2.position_gap_ms) == (1, 1250, 0)
     assert (no2.lat, no2.lon, no2.alt_rel_home_m) == (34.80002, 113.50004, 31.0)
-    # stamped 4000 s ahead of the autopilot: placed when it came, after the 1250 ms position
+    # stamped 4000 s ahead, never caught up: placed when it came, at the 1250 ms position
     assert (so2.time_boot_ms, so2.clock, so2.lat) == (1250, CLOCK_ARRIVAL, 34.80002)
     # CO at 1400 ms: 150 / 250 = 0.6 from 1250 to 1500, 34.80002 + 0.6 x 0.00003
     assert (co.lat, co.alt_amsl_m, co.position_gap_ms) == (pytest.approx(34.800038), 143.6, 250)
