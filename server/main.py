@@ -252,6 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.flights = manager
     app.state.processing = processing
     app.state.login_throttle = LoginThrottle()
+    app.state.object_pages = objects.PageCache()
     routers = (login, users, sites, missions, flights, captures, findings, objects, exports)
     for module in (*routers, readings, alerts, casefile, basemap):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -8,12 +8,14 @@ timestamps are timezone-aware UTC.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, event, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel, col
 
 
@@ -189,6 +191,34 @@ class DetectedObject(SQLModel, table=True):
     split_from: uuid.UUID | None = None
     status: FindingStatus = Field(default=FindingStatus.PENDING, index=True)
     created_at: datetime = _ts(index=True)
+
+
+class ChangeCounter(SQLModel, table=True):
+    """How many times rows of one table have changed (``name``: the table's name).
+
+    A page built from those rows (the review queue's, the map's object layer) may
+    be served again while the counter still reads what it read when the page was
+    built: every process sees the same counter, so no worker serves a stale page.
+    """
+
+    __tablename__ = "change_counter"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: int = 0
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _count_object_changes(session: OrmSession, _context: object, _instances: object) -> None:
+    """A flush that adds, changes or deletes an object counts one change of the objects,
+    in the flush's own transaction (so the count and the rows commit together)."""
+    touched = itertools.chain(session.new, session.dirty, session.deleted)
+    if any(isinstance(row, DetectedObject) for row in touched):
+        counter = ChangeCounter.__table__  # type: ignore[attr-defined]
+        session.execute(
+            update(counter)
+            .where(counter.c.name == DetectedObject.__tablename__)
+            .values(value=counter.c.value + 1)
+        )
 
 
 class Finding(SQLModel, table=True):

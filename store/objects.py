@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from store.models import (
     SEVERITY_RANK,
+    ChangeCounter,
     DetectedObject,
     Finding,
     FindingStatus,
@@ -320,3 +321,11 @@ def backfill(session: Session) -> int:
         if flight is not None:
             sync_flight(session, flight)
     return len(flight_ids)
+
+
+def objects_version(session: Session) -> int | None:
+    """How many times the objects have changed (``ChangeCounter``), or None in a database
+    without the counter, where nothing may be served from a cache."""
+    return session.exec(
+        select(ChangeCounter.value).where(ChangeCounter.name == DetectedObject.__tablename__)
+    ).first()

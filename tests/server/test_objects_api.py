@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from store.models import Capture, Finding, Flight, FlightStatus
-from store.objects import sync_flight
+from server.main import create_app
+from server.settings import Settings
+from store.models import Capture, DetectedObject, Finding, Flight, FlightStatus
+from store.objects import members, objects_version, split, sync_flight
 
 # (group, kind, site, severity, captures): four objects, nine findings
 OBJECTS = (
@@ -164,3 +166,33 @@ def test_bad_requests_get_a_reason(
     )
     assert r.status_code == 403  # operators fly; inspectors decide
     assert client.get("/api/v1/reviews", headers=h).json()["count"] == 0  # nothing half-written
+
+
+def test_a_kept_page_gives_way_to_a_change_made_by_another_worker(
+    client: TestClient, headers: dict[str, dict[str, str]], engine: Engine, settings: Settings
+) -> None:
+    """The queue's page is kept in memory (``PageCache``); a decision taken through a second
+    app on the same database (another uvicorn worker) and a split in a plain session (a
+    processing worker) are both in the next page this one serves."""
+    seed_objects(engine)
+    h = headers["inspector"]
+    first = _queue(client, h, status="pending")
+    assert _queue(client, h, status="pending") == first  # served again, unchanged
+    with Session(engine) as session:
+        before = objects_version(session)
+    with TestClient(create_app(settings)) as other:
+        r = other.post(
+            f"/api/v1/objects/{first[0]['id']}/reviews", json={"decision": "confirm"}, headers=h
+        )
+        assert r.status_code == 201, r.text
+    after = _queue(client, h, status="pending")
+    assert [o["id"] for o in after] == [o["id"] for o in first[1:]]
+    with Session(engine) as session:
+        assert objects_version(session) == (before or 0) + 1  # one flush, one change
+        roof = session.get(DetectedObject, uuid.UUID(after[0]["id"]))
+        assert roof is not None
+        new = split(session, roof, [members(session, roof)[-1].id])
+        session.commit()
+        split_off = str(new.id)
+    again = _queue(client, h, status="pending")
+    assert split_off in {o["id"] for o in again} and len(again) == len(after) + 1

@@ -1,4 +1,4 @@
-"""objects: an index in the review queue's order
+"""objects: an index in the review queue's order, and a count of their changes
 
 Revision ID: 0006_object_queue_index
 Revises: 0005_readings_alerts
@@ -9,12 +9,16 @@ site, then id, a page at a time. With this index the database walks it back
 one severity at a time and sorts only that severity's objects by site,
 stopping at the page's end, instead of sorting every object of the status
 (``bench/api.py`` measures it).
+
+``change_counter`` counts changes of the objects (``store.models.ChangeCounter``):
+a page of them is served again from memory while the count is unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_object_queue_index"
@@ -27,7 +31,15 @@ COLUMNS = ["status", "severity_rank", "site_id", "id"]
 
 def upgrade() -> None:
     op.create_index("ix_detected_object_queue", "detected_object", COLUMNS)
+    counter = op.create_table(
+        "change_counter",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.bulk_insert(counter, [{"name": "detected_object", "value": 0}])
 
 
 def downgrade() -> None:
+    op.drop_table("change_counter")
     op.drop_index("ix_detected_object_queue", table_name="detected_object")
