@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,7 +231,7 @@ def main() -> None:
         help="N random stations per alert instead of the zone's own",
     )
     args = parser.parse_args()
-    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
     print(f"seed {seed}")
     rng = np.random.default_rng(seed)
     sites, trades = load_sites(args.sites), industries(args.sites)

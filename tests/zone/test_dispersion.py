@@ -49,9 +49,12 @@ def test_briggs_widths_by_hand() -> None:
 
 def test_symmetric_across_the_wind() -> None:
     y = np.array([5.0, 20.0, 60.0, 150.0])
-    kw = {"q_g_s": 3.0, "height_m": 25.0, "wind_speed_m_s": 4.0, "stability": "C"}
-    left = plume_concentration(400.0, y, 10.0, **kw)
-    right = plume_concentration(400.0, -y, 10.0, **kw)
+    left = plume_concentration(
+        400.0, y, 10.0, q_g_s=3, height_m=25, wind_speed_m_s=4, stability="C"
+    )
+    right = plume_concentration(
+        400.0, -y, 10.0, q_g_s=3, height_m=25, wind_speed_m_s=4, stability="C"
+    )
     np.testing.assert_array_equal(left, right)
     assert np.all(np.diff(left) < 0)  # and falls away from the centreline
 
