@@ -32,7 +32,8 @@ probability over the zone's enterprises (the scores sum to one).
 :func:`locate_source` fits a source to an airborne transect: the position
 upwind, the effective release height and the rate that best explain the
 readings by least squares (the rate solved in closed form at each point of a
-grid over the upwind area and heights, then Nelder-Mead from the best), with
+grid over the upwind area and heights, then trust-region least squares from the
+best, which also turns the wind within a prior of its reported direction), with
 its covariance from the curvature of the misfit, and names the nearest stack
 or site within a stated distance.
 
