@@ -234,9 +234,9 @@ def plume_concentration(
     sy = np.hypot(sigma_y(x, stability, terrain=terrain), sigma_y0_m)
     sz = np.hypot(sigma_z(x, stability, terrain=terrain), sigma_z0_m)
     sy, sz = np.where(downwind, sy, 1.0), np.where(downwind, sz, 1.0)
-    y, z, h = (np.asarray(v, dtype=np.float64) for v in (y_m, z_m, height_m))
+    y, z, h, q = (np.asarray(v, dtype=np.float64) for v in (y_m, z_m, height_m, q_g_s))
     vertical = np.exp(-((z - h) ** 2) / (2 * sz**2)) + np.exp(-((z + h) ** 2) / (2 * sz**2))
-    c = q_g_s / (2 * math.pi * u * sy * sz) * np.exp(-(y**2) / (2 * sy**2)) * vertical
+    c = q / (2 * math.pi * u * sy * sz) * np.exp(-(y**2) / (2 * sy**2)) * vertical
     return np.asarray(np.where(downwind, c, 0.0), dtype=np.float64)
 
 
@@ -337,11 +337,11 @@ class LocalFrame:
 
     def polygon_to_en(self, polygon: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
         """A lon/lat polygon in this frame's metres."""
-        return shapely.transform(polygon, self._to_en_xy)  # type: ignore[no-any-return]
+        return shapely.transform(polygon, self._to_en_xy)
 
     def polygon_to_lonlat(self, polygon: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
         """A polygon in this frame's metres in lon/lat."""
-        return shapely.transform(polygon, self._to_lonlat_xy)  # type: ignore[no-any-return]
+        return shapely.transform(polygon, self._to_lonlat_xy)
 
     def _to_en_xy(self, coords: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.column_stack(self.to_en(coords[:, 0], coords[:, 1]))
