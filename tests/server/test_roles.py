@@ -106,6 +106,24 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("GET", "/api/v1/patrols/p1/capture-layer", {}, ALL),
         ("GET", f"/api/v1/captures/{c}/overlay.png", {}, ALL),
         ("GET", f"/api/v1/exports/missions/{m}/wpml.kmz", {}, ALL),
+        # readings come from the operators' feeds; every signed-in user reads them and alerts
+        (
+            "POST",
+            "/api/v1/readings",
+            {
+                "json": {
+                    "station": "stn-{role}",
+                    "pollutant": "NO2",
+                    "value": 1.0,
+                    "unit": "µg/m³",
+                    "time": "2026-06-15T14:00:00+08:00",
+                }
+            },
+            OPS,
+        ),
+        ("GET", "/api/v1/readings", {}, ALL),
+        ("GET", "/api/v1/alerts", {}, ALL),
+        ("GET", f"/api/v1/alerts/{f}", {}, ALL),
         (
             "POST",
             "/api/v1/missions/wpml-check",
