@@ -69,12 +69,9 @@ from zone.dispersion import (
     plume_concentration,
     wind_at_height,
 )
-from zone.sites import Enterprise, Sites
+from zone.sites import POLLUTANTS, Enterprise, Sites
 
 logger = logging.getLogger(__name__)
-
-POLLUTANTS = ("PM2.5", "PM10", "NO2", "SO2", "O3", "CO", "TVOC")
-"""The pollutants stations report (China's GB 3095-2012 list, with total VOC)."""
 
 FUGITIVE = frozenset({"TVOC"})
 """Pollutants that leak from a site's premises as well as from its stacks."""
