@@ -351,7 +351,9 @@ class GasRecorder:
         """Write every waiting reading: a stamp the autopilot's clock never reached is
         another clock's."""
         pending, self._pending = self._pending, []
-        if pending and not self._fixes:
+        if not pending:
+            return  # nothing heard (a flight stopped before arming closes its recorder too)
+        if not self._fixes:
             logger.warning("%d gas readings came without any position: left out", len(pending))
             return
         newest = self._fixes[-1].time_ms

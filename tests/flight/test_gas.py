@@ -20,11 +20,14 @@ from missions.gas import (
     CATCH_UP_MS,
     CLOCK_ARRIVAL,
     CLOCK_BOOT,
+    GAS_NAME,
     MG_M3,
     PPB,
     UG_M3,
     Fix,
     Gas,
+    GasRecorder,
+    GasWriter,
     gas_of,
     place,
     read_gas,
@@ -142,3 +145,11 @@ def test_a_bad_line_is_refused_naming_the_file_and_line(tmp_path: Path) -> None:
     path.write_text('{"time_utc": "2026-01-01T00:00:00+00:00"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"gas\.jsonl:1: not a gas reading"):
         read_gas(path)
+
+
+def test_a_recorder_that_heard_nothing_closes_to_an_empty_file(tmp_path: Path) -> None:
+    """A flight stopped before arming (a parameter refused) closes its recorder without a
+    position or a reading: an empty gas.jsonl, no error."""
+    path = tmp_path / GAS_NAME
+    GasRecorder(GasWriter(path)).close()
+    assert path.exists() and read_gas(path) == []
