@@ -72,6 +72,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from missions.manifest import read_lines
+
 logger = logging.getLogger(__name__)
 
 GAS_NAME = "gas.jsonl"
@@ -183,12 +185,7 @@ def parse_reading(line: str, *, where: str = GAS_NAME) -> GasReading:
 
 def read_gas(path: Path) -> list[GasReading]:
     """Every reading in a ``gas.jsonl`` file, in file order (the order they were placed)."""
-    readings: list[GasReading] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if line.strip():
-                readings.append(parse_reading(line, where=f"{path}:{number}"))
-    return readings
+    return read_lines(path, parse_reading)
 
 
 class GasWriter:

@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 MANIFEST_NAME = "captures.jsonl"
 
@@ -87,14 +90,20 @@ def parse_pose(line: str, *, where: str = "manifest") -> CapturePose:
         raise ValueError(f"{where}: not a capture record ({exc})") from exc
 
 
+def read_lines(path: Path, parse: Callable[..., T]) -> list[T]:
+    """Every record of a JSON-lines file, in file order: ``parse(line, where=PATH:LINE)``
+    for each line that is not blank (the flight's manifest and its gas readings)."""
+    with path.open(encoding="utf-8") as fh:
+        return [
+            parse(line, where=f"{path}:{number}")
+            for number, line in enumerate(fh, start=1)
+            if line.strip()
+        ]
+
+
 def read_manifest(path: Path) -> list[CapturePose]:
     """Every capture in a manifest file, in file order."""
-    poses: list[CapturePose] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if line.strip():
-                poses.append(parse_pose(line, where=f"{path}:{number}"))
-    return poses
+    return read_lines(path, parse_pose)
 
 
 def write_manifest(path: Path, poses: Iterable[CapturePose]) -> None:

@@ -42,7 +42,9 @@ from store.models import Capture
 from tests.server.test_browser import (
     ARTIFACTS,
     CHROMIUM,
+    _confirm_with_comment,
     _shot,
+    _shown,
     _sign_in,
     browser,
     serving,
@@ -184,11 +186,6 @@ def _open(chromium: Any, served: Demo, path: str, **context: Any) -> Tab:
     return tab
 
 
-def _shown(page, object_id: str) -> None:
-    page.wait_for_selector(f"#object-card[data-id='{object_id}']")
-    page.wait_for_selector("#capture-view:not([hidden]) rect.outline")
-
-
 def test_the_queue_holds_objects_and_one_decision_covers_every_capture(browser, served) -> None:
     from playwright.sync_api import expect
 
@@ -231,10 +228,7 @@ def test_the_queue_holds_objects_and_one_decision_covers_every_capture(browser, 
     # back to it (K), with a comment, confirmed (C): one decision for every capture left
     page.keyboard.press("k")
     _shown(page, target["id"])
-    page.keyboard.press("/")
-    page.keyboard.type("seen from the demo sortie")
-    page.keyboard.press("Escape")
-    page.keyboard.press("c")
+    _confirm_with_comment(page, "seen from the demo sortie")
     page.wait_for_selector(f"#queue-pos:text-is('{big + 1} / {n}')")
     detail = served.until(f"/objects/{target['id']}", lambda o: o["status"] == "confirmed")
     assert len(detail["findings"]) == captures - 1

@@ -311,6 +311,14 @@ def _shown(page, object_id: str) -> None:
     page.wait_for_selector("#capture-view:not([hidden]) rect.outline")
 
 
+def _confirm_with_comment(page, comment: str) -> None:
+    """Type a comment (/ to focus it, Escape to leave it) and confirm the object shown (C)."""
+    page.keyboard.press("/")
+    page.keyboard.type(comment)
+    page.keyboard.press("Escape")
+    page.keyboard.press("c")
+
+
 def test_inspector_reviews_objects_by_keyboard(live_server, browser) -> None:
     from playwright.sync_api import expect
 
@@ -364,10 +372,7 @@ def test_inspector_reviews_objects_by_keyboard(live_server, browser) -> None:
     # back to it (K), a comment, confirm (C): every remaining capture's finding is confirmed
     page.keyboard.press("k")
     _shown(page, target["id"])
-    page.keyboard.press("/")
-    page.keyboard.type("two hot spots at the stack base")
-    page.keyboard.press("Escape")
-    page.keyboard.press("c")
+    _confirm_with_comment(page, "two hot spots at the stack base")
     page.wait_for_selector(f"#queue-pos:text-is('{big + 1} / {n}')")
     findings = _get(base, token, "/findings", flight_id=seed["flight_id"], limit=1000)["data"]
     status = {f["id"]: f["status"] for f in findings}
