@@ -107,6 +107,8 @@ class Mission(SQLModel, table=True):
     duration_s: float = 0.0
     photo_count: int = 0
     plan: dict[str, Any] | None = _json()
+    # the air-quality alert the patrol was planned to find the source of (None: a routine one)
+    alert_id: uuid.UUID | None = Field(default=None, foreign_key="alert.id", index=True)
     created_at: datetime = _ts()
 
 
