@@ -8,6 +8,7 @@ route as flown and the planned photo points as GeoJSON for the map.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -98,8 +99,13 @@ def plan_from_store(session: Session, *, targets: Sequence[str] | None, **option
     return plan_patrol(zone_from_store(session), targets=targets, **options)
 
 
-def store_patrol(session: Session, patrol: Patrol, patrol_name: str) -> list[Mission]:
-    """One Mission row per sortie, committed together; the name must be new."""
+def store_patrol(
+    session: Session, patrol: Patrol, patrol_name: str, *, alert_id: uuid.UUID | None = None
+) -> list[Mission]:
+    """One Mission row per sortie, committed together; the name must be new.
+
+    ``alert_id``: the alert the patrol was planned from (kept on every row).
+    """
     taken = session.exec(select(Mission.id).where(Mission.patrol_name == patrol_name)).first()
     if taken is not None:
         raise ConflictError(f"a patrol named {patrol_name!r} already exists")
@@ -121,6 +127,7 @@ def store_patrol(session: Session, patrol: Patrol, patrol_name: str) -> list[Mis
             length_m=sortie.length_m,
             duration_s=sortie.duration_s,
             photo_count=sortie.photo_count,
+            alert_id=alert_id,
             plan={
                 "dock": {
                     "id": sortie.dock.id,
