@@ -105,13 +105,19 @@ class Obstacle:
 
 @dataclass(frozen=True, slots=True)
 class Enterprise:
-    """A site surveyed from above; ``boundary`` in lon/lat."""
+    """A site surveyed from above; ``boundary`` in lon/lat.
+
+    ``industry`` is its trade as the zone's register names it (``chemical``,
+    ``pharmaceutical``...; see ``zone.sources.INDUSTRY_POLLUTANTS``), which weighs
+    it as the source of a pollutant; None when the register does not say.
+    """
 
     id: str
     name: str
     boundary: Polygon
     stacks: tuple[Stack, ...] = ()
     ground_alt_m: float | None = None
+    industry: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +362,11 @@ def _enterprise(
     assert isinstance(boundary, Polygon)
     ground = _ground_alt(label, props, required=False)
     stacks = _stacks(label, site_id, props.get("stacks", []), boundary)
-    return [Enterprise(site_id, _name(props, site_id), boundary, stacks, ground)]
+    industry = props.get("industry")
+    if industry is not None and (not isinstance(industry, str) or not industry.strip()):
+        raise InvalidSiteError(f"{label}: 'industry' must be a name, got {industry!r}")
+    trade = industry.strip().lower() if industry is not None else None
+    return [Enterprise(site_id, _name(props, site_id), boundary, stacks, ground, trade)]
 
 
 def _river(label: str, site_id: str, props: Mapping[str, Any], geometry: object) -> list[River]:

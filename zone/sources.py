@@ -237,8 +237,8 @@ def rank_sources(
     stability : str
         Pasquill-Gifford class A-F (:func:`zone.dispersion.stability_class`).
     industries : mapping of enterprise id to industry, optional
-        Each enterprise's trade (the sites file's ``industry`` property); an
-        enterprise without one takes the neutral weight :data:`PRIOR_UNKNOWN_INDUSTRY`.
+        Trades that override the sites file's ``industry`` (``Enterprise.industry``);
+        an enterprise with neither takes the neutral weight :data:`PRIOR_UNKNOWN_INDUSTRY`.
     noise_rel, noise_floor : float
         The noise model of the module docstring (``noise_floor`` in the readings'
         first unit; default a tenth of the largest excess).
@@ -386,7 +386,10 @@ def _turns(sigma_deg: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def _industry(enterprise: Enterprise, industries: Mapping[str, str] | None) -> str | None:
-    return None if industries is None else industries.get(enterprise.id)
+    """The enterprise's trade: the caller's word for it if given, else the sites file's."""
+    if industries is not None and enterprise.id in industries:
+        return industries[enterprise.id]
+    return enterprise.industry
 
 
 def _emitter(

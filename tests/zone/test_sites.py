@@ -34,6 +34,8 @@ def test_sample_zone_has_what_the_readme_promises(zone) -> None:
     assert sum(len(e.stacks) for e in zone.enterprises) >= 8
     assert all(r.width_m > 0 for r in zone.rivers)
     # near 34.81 N, 113.53 E
+    # every enterprise names its trade (the source ranking weighs it), in lower case
+    assert all(e.industry and e.industry == e.industry.lower() for e in zone.enterprises)
     for e in zone.enterprises:
         c = e.boundary.centroid
         assert abs(c.y - 34.81) < 0.02 and abs(c.x - 113.53) < 0.02
@@ -120,6 +122,7 @@ BOWTIE = {
             ),
             "missing property 'height_m'",
         ),
+        (_feature("enterprise", SQUARE, industry=7), "'industry' must be a name"),
         (
             _feature(
                 "river",
