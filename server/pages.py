@@ -73,6 +73,12 @@ def plan_page(request: Request) -> Response:
     return _guarded(request, "plan.html")
 
 
+@router.get("/alerts")
+def alerts_page(request: Request) -> Response:
+    """Air-quality alerts, their likely sources on the map, a patrol over them in one click."""
+    return _guarded(request, "alerts.html")
+
+
 @router.get("/review")
 def review_page(request: Request) -> Response:
     return _guarded(request, "review.html")

@@ -177,6 +177,12 @@ async function uploadPhotos() {
   document.getElementById("btn-upload").addEventListener("click", uploadPhotos);
   await loadSites();
   await loadPatrolNames();
+  // a patrol opened from elsewhere (the alerts page): /plan?patrol=<name>
+  const wanted = new URLSearchParams(location.search).get("patrol");
+  if (wanted) {
+    document.getElementById("patrol-select").value = wanted;
+    await showPatrol(wanted).catch((err) => toast(`patrol ${wanted}: ${err.message}`, true));
+  }
   const running = (await api("/flights?limit=10")).data.find((f) => f.live && !["landed", "aborted", "failed"].includes(f.status));
   if (running) { flight = running; watch(running); }
   document.body.dataset.ready = "1";
