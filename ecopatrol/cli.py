@@ -52,6 +52,7 @@ def _root(
 
 
 def _register_all() -> None:
+    from ecopatrol import alerts as alerts_cli
     from ecopatrol import readings as readings_cli
     from imagery import cli as imagery_cli
     from imagery.dispatch import cli as dispatch_cli
@@ -59,7 +60,15 @@ def _register_all() -> None:
     from server import cli as server_cli
     from sitl import cli as sitl_cli
 
-    for module in (missions_cli, sitl_cli, imagery_cli, dispatch_cli, server_cli, readings_cli):
+    for module in (
+        missions_cli,
+        sitl_cli,
+        imagery_cli,
+        dispatch_cli,
+        server_cli,
+        readings_cli,
+        alerts_cli,
+    ):
         module.register(app)
 
 

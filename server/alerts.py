@@ -392,8 +392,6 @@ def plan_alert_patrol_from_store(
     MissionError, ZoneError
         The planner's refusals, with its reason.
     """
-    from missions.targeted import plan_alert_patrol
-
     name = name or default_patrol_name(alert)
     if session.exec(select(Mission.id).where(col(Mission.patrol_name) == name)).first():
         raise ConflictError(f"a patrol named {name!r} already exists")
@@ -401,6 +399,8 @@ def plan_alert_patrol_from_store(
     docks = free_docks(session, ranking.sites)
     if not docks:
         raise ConflictError("every dock's drones are flying: plan again once one has landed")
+    from missions.targeted import plan_alert_patrol  # imported here: planning only
+
     patrol = plan_alert_patrol(
         ranking.sites,
         list(ranking.candidates),

@@ -4,10 +4,11 @@ one reading at a time, so a batch is never refused whole for one bad reading).""
 from __future__ import annotations
 
 import uuid
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from server.schemas import UTCDateTime
+from server.schemas import MissionPublic, RequestModel, UTCDateTime
 from store.models import Alert, Reading
 from store.readings import as_utc
 
@@ -106,8 +107,112 @@ class AlertsPublic(BaseModel):
     count: int
 
 
+class AlertPatrolPublic(BaseModel):
+    """A patrol planned from the alert: its name and its missions (sortie order)."""
+
+    name: str
+    mission_ids: list[uuid.UUID]
+
+
+class AlertFindingPublic(BaseModel):
+    """A finding of a flight of a patrol planned from the alert; ``captured_at`` is when its
+    image was taken (UTC; None if the camera gave no time)."""
+
+    id: uuid.UUID
+    kind: str
+    lon: float
+    lat: float
+    site_id: str | None
+    captured_at: UTCDateTime | None
+
+
 class AlertDetail(AlertPublic):
     """An alert with the readings of its station and pollutant from its opening to its
-    closing (to the newest while open)."""
+    closing (to the newest while open), the patrols planned from it and what their flights
+    found."""
 
     readings: list[ReadingPublic]
+    patrols: list[AlertPatrolPublic] = []
+    findings: list[AlertFindingPublic] = []
+
+
+class WindPublic(BaseModel):
+    """Where the wind blows FROM (degrees clockwise from true north) and its speed."""
+
+    from_deg: float
+    speed_m_s: float
+
+
+class ReadingUsed(BaseModel):
+    """A station's reading at the alert's hour and the background it was compared with."""
+
+    station_id: str
+    lon: float
+    lat: float
+    value: float
+    background: float
+    unit: str
+
+
+class CandidateProperties(BaseModel):
+    """One enterprise as the alert's source: ``score`` is its posterior share (the zone's
+    scores sum to 1), ``emission_g_s`` the rate that fits best, ``stacks`` its stacks'
+    [lon, lat]."""
+
+    rank: int
+    site_id: str
+    name: str
+    industry: str | None
+    score: float
+    emission_g_s: float
+    stacks: list[list[float]]
+
+
+class CandidateFeature(BaseModel):
+    """A candidate; its geometry is its footprint (lon/lat: where a unit emission's ground
+    concentration is over a tenth of its peak, under the reported wind), or null."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: dict[str, Any] | None
+    properties: CandidateProperties
+
+
+class AlertCandidates(BaseModel):
+    """The enterprises ranked as the source of an alert (GeoJSON FeatureCollection, best first)
+    and what the ranking rests on: the hour, wind, stability class, its assumptions and the
+    readings."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[CandidateFeature]
+    alert_id: uuid.UUID
+    pollutant: str
+    time: UTCDateTime
+    wind: WindPublic
+    stability: str
+    assumptions: str
+    readings: list[ReadingUsed]
+
+
+class AlertPatrolRequest(RequestModel):
+    """A patrol to the alert's ``top`` candidates; ``name`` defaults to
+    ``alert <station> <pollutant> <peak time, UTC>``."""
+
+    top: int = Field(default=3, ge=1, le=20)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^/\\]+$")
+    time_limit_s: float = Field(
+        default=10.0, gt=0, le=60, description="seconds the route solver may search"
+    )
+
+
+class AlertPatrolResult(BaseModel):
+    """A patrol planned from an alert and stored: its sorties (missions) and the candidates
+    it flies to, best first."""
+
+    patrol_name: str
+    alert_id: uuid.UUID
+    candidates: list[str]
+    sorties: list[MissionPublic]
+    refused: dict[str, str]
+    length_m: float
+    duration_s: float
+    photo_count: int
