@@ -2,7 +2,7 @@
 
 This is the planner's front door (:func:`plan_patrol`). It projects the zone
 into a local metric frame, lays out each requested pattern (survey, stack
-orbit, corridor, perimeter) around the no-fly areas, orders the tasks into
+orbit, corridor, perimeter) and any gas transects around the no-fly areas, orders the tasks into
 sorties with OR-Tools, builds the mission items with geofence and rally
 points, and checks every sortie again before returning it.
 """
@@ -98,6 +98,9 @@ GUID_OPTIONS_WP_NAV_OA = 64
 #: within ArduCopter's range for the parameter (Parameters.cpp: 2 to 120 s).
 GCS_LOSS_RETURN_S = 120.0
 GCS_LOSS_RETURN_RANGE_S = (2.0, 120.0)
+#: A gas transect's speed: the SITL gas test's (readings every 2 m at 4 Hz), at most
+#: the aircraft's survey speed.
+TRANSECT_SPEED_M_S = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,30 @@ class Clearance:
     lat: float
     lon: float
     alt_amsl_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transect:
+    """A straight line flown across a plume with the camera off, for a gas sensor.
+
+    ``line`` is in WGS 84 lon/lat (the planner projects it with its own frame);
+    ``height_m`` is above the ground under each point; ``source_id`` names the
+    stack (or enterprise) whose plume it crosses, ``target_id`` the enterprise
+    it belongs to; ``downwind_m`` is its distance downwind of that source.
+    Flown either way along the line, with a lead-in and a lead-out on its
+    extension so the vehicle is straight and at speed over the whole line.
+    """
+
+    id: str
+    line: LineString
+    height_m: float
+    source_id: str
+    target_id: str
+    downwind_m: float
+
+    @property
+    def label(self) -> str:
+        return f"transect {self.source_id} {self.downwind_m:.0f} m"
 
 
 @dataclass(frozen=True)
@@ -268,6 +295,9 @@ def plan_patrol(
     compare_baseline: bool = False,
     end: Literal["rtl", "land"] = "rtl",
     gcs_loss_return_s: float = GCS_LOSS_RETURN_S,
+    transects: Sequence[Transect] = (),
+    fly_from: Collection[str] | None = None,
+    skip_unflyable: bool | None = None,
 ) -> Patrol:
     """Plan sorties covering ``targets`` (default: every enterprise and river).
 
@@ -318,6 +348,16 @@ def plan_patrol(
         station before it returns (FS_GCS_TIMEOUT, 2 to 120 s): long enough
         for a cellular link's dead spots, short enough to come home soon when
         the link is gone for good.
+    transects : sequence of Transect
+        Gas transects to fly besides the patterns (task ``"transect"``, camera
+        off), clipped to the airspace and lifted over obstacles like any leg.
+    fly_from : collection of str, optional
+        The ids of the docks sorties may take off from (default: every dock).
+        The other docks stay in the zone: their surveyed ground altitudes
+        are part of the ground, and they stay rally points.
+    skip_unflyable : bool, optional
+        Leave out (and list in ``Patrol.refused``) what cannot be flown safely
+        instead of raising; by default only when ``targets`` is not given.
     """
     low, high = GCS_LOSS_RETURN_RANGE_S
     if not low <= gcs_loss_return_s <= high:
@@ -331,6 +371,7 @@ def plan_patrol(
     if not sites.docks:
         raise InvalidSiteError("the sites have no dock to fly from")
     explicit = targets is not None
+    lenient = not explicit if skip_unflyable is None else skip_unflyable
     chosen = [sites.target(t) for t in (list(targets) if targets is not None else sites.targets)]
     if not chosen:
         raise InvalidSiteError("no targets to plan")
@@ -341,11 +382,15 @@ def plan_patrol(
         max_agl_m=max_agl_m,
         no_fly_margin_m=no_fly_margin_m,
     )
-    docks = _docks(sites, air)
+    fleet = _fleet(sites, fly_from)
+    docks = [d for d in _docks(sites, air) if d.id in {f.id for f in fleet.docks}]
     refused: dict[str, str] = {}
     left_out = _left_out(chosen, air)
     layout = _Layout(angle_deg, turnaround_m, patterns, orbit_offsets_m, max_agl_m)
-    tasks = _tasks(chosen, air, settings, layout, refused=None if explicit else refused)
+    tasks = _tasks(chosen, air, settings, layout, refused=refused if lenient else None)
+    tasks += _transect_tasks(
+        transects, air, settings.aircraft, layout, refused=refused if lenient else None
+    )
     tasks = [_with_climbs(t, air, settings.aircraft) for t in tasks]
     tasks = fit_tasks(
         tasks,
@@ -353,20 +398,20 @@ def plan_patrol(
         airspace=air.airspace,
         aircraft=settings.aircraft,
         altitude_m=settings.altitude_m,
-        refused=None if explicit else refused,
+        refused=refused if lenient else None,
     )
     if not tasks:
         reasons = "; ".join(refused.values()) or "nothing to fly"
         raise InfeasibleError(f"no target can be planned ({reasons})")
-    problem = _routing_problem(tasks, docks, air, settings, refused=None if explicit else refused)
+    problem = _routing_problem(tasks, docks, air, settings, refused=refused if lenient else None)
     routes, built = _route_and_build(
         problem,
-        sites,
+        fleet,
         air,
         settings,
         time_limit_s=time_limit_s,
         end=end,
-        refused=None if explicit else refused,
+        refused=refused if lenient else None,
     )
     inclusion_local = _operating_area(sites, air.frame, built)
     inclusion = _ring(air.frame.to_geo(inclusion_local))
@@ -377,6 +422,7 @@ def plan_patrol(
         routes.sorties,
         built,
         fence=(inclusion_local, inclusion, exclusions),
+        fleet=fleet.docks,
         max_agl_m=max_agl_m,
         capacity=settings.aircraft.mission_capacity,
         gcs_loss_return_s=gcs_loss_return_s,
@@ -618,6 +664,22 @@ def _warn_dock_ground(sites: Sites, terrain: Terrain) -> None:
             )
 
 
+def _fleet(sites: Sites, fly_from: Collection[str] | None) -> Sites:
+    """The zone holding only the docks sorties may take off from (``fly_from``; None: all)."""
+    if fly_from is None:
+        return sites
+    wanted = {fly_from} if isinstance(fly_from, str) else set(fly_from)
+    known = [d.id for d in sites.docks]
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise InvalidSiteError(
+            f"unknown dock(s) {', '.join(unknown)} (known docks: {', '.join(known)})"
+        )
+    if not wanted:
+        raise InvalidSiteError("no dock to fly from")
+    return replace(sites, docks=tuple(d for d in sites.docks if d.id in wanted))
+
+
 def _docks(sites: Sites, air: ZoneAir) -> list[DockSpec]:
     """The docks for routing; a dock must be outside every keep-out (it climbs straight up)."""
     docks = [DockSpec(d.id, air.frame.xy(d.lon, d.lat), d.drones) for d in sites.docks]
@@ -740,7 +802,7 @@ def _routing_problem(
 
 def _route_and_build(
     problem: RoutingProblem,
-    sites: Sites,
+    fleet: Sites,
     air: ZoneAir,
     settings: _Settings,
     *,
@@ -753,7 +815,7 @@ def _route_and_build(
     The routing model estimates; the built missions are the truth (climbs over
     obstacles, routes around them). A task that no longer fits once the budget
     is tightened is left out and recorded in ``refused`` (an error when the
-    caller named the targets).
+    caller named the targets). ``fleet`` holds the docks the problem flies from.
     """
     craft = settings.aircraft
     capacity, margin = craft.mission_capacity, 1.0
@@ -775,7 +837,7 @@ def _route_and_build(
             build_sortie(
                 list(plan.tasks),
                 home_xy=problem.docks[plan.dock].xy,
-                home_alt_m=sites.docks[plan.dock].ground_alt_m,
+                home_alt_m=fleet.docks[plan.dock].ground_alt_m,
                 frame=air.frame,
                 airspace=air.airspace,
                 aircraft=craft,
@@ -882,6 +944,7 @@ def _sorties(
     built: Sequence[BuiltSortie],
     *,
     fence: tuple[Polygon, Ring, list[tuple[str, Ring]]],
+    fleet: Sequence[Dock],
     max_agl_m: float,
     capacity: int,
     gcs_loss_return_s: float,
@@ -889,16 +952,17 @@ def _sorties(
     """Check every built sortie, its failsafe return included, and dress it for export.
 
     ``fence`` is the inclusion area (local metres and its lat/lon ring) and the
-    exclusion rings by id.
+    exclusion rings by id; ``fleet`` the docks the sorties fly from (every dock
+    of the zone is a rally point).
     """
     inclusion_local, inclusion, exclusions = fence
     fence_list = fence_items([(True, inclusion), *((False, ring) for _, ring in exclusions)])
     rally_xy = [air.frame.xy(d.lon, d.lat) for d in sites.docks]
-    drones = _assign_drones(plans, built, sites.docks)
+    drones = _assign_drones(plans, built, fleet)
     sorties = []
     for k, (plan, b) in enumerate(zip(plans, built, strict=True)):
         name = f"sortie-{k + 1}"
-        dock = sites.docks[plan.dock]
+        dock = fleet[plan.dock]
         rtl = _rtl_amsl(air, dock.ground_alt_m)
         xyz = np.column_stack([b.path[:, :2], b.alt_amsl])
         check_capacity(b.mission, capacity, name=name)
@@ -1253,8 +1317,70 @@ def _river_tasks(
     return [Task(river.id, "corridor", tuple(pieces), settings.speed_m_s, f"corridor {river.id}")]
 
 
+def _transect_tasks(
+    transects: Sequence[Transect],
+    air: ZoneAir,
+    craft: Aircraft,
+    layout: _Layout,
+    *,
+    refused: dict[str, str] | None,
+) -> list[Task]:
+    """One task per gas transect, refusing (or, given ``refused``, skipping) what cannot be flown.
+
+    The lines arrive in lon/lat and are projected with the planner's own frame
+    (UTM, on grid north): drawn in whatever frame their maker needed (a plume's is
+    on true north), they keep their place on the ground.
+    """
+    speed = min(TRANSECT_SPEED_M_S, craft.max_survey_speed_m_s)
+    tasks = []
+    for transect in transects:
+        try:
+            tasks.append(_transect_task(transect, air, speed, layout))
+        except InfeasibleError as exc:
+            if refused is None:
+                raise
+            refused[transect.label] = str(exc)
+            logger.warning("skipping %s: %s", transect.label, exc)
+    return tasks
+
+
+def _transect_task(transect: Transect, air: ZoneAir, speed_m_s: float, layout: _Layout) -> Task:
+    """A transect's line at its height, camera off, with run-ups along it, clipped to the airspace.
+
+    The lead-in and lead-out (``layout.turnaround_m`` on the line's extension)
+    put the vehicle on the line straight and at speed, so every reading on it is
+    taken in steady flight; they are dropped where they would enter a keep-out.
+    """
+    name = transect.label
+    if not MIN_ORBIT_AGL_M <= transect.height_m <= layout.max_agl_m:
+        raise AltitudeLimitError(
+            f"{name}: {transect.height_m:.0f} m above ground is outside "
+            f"{MIN_ORBIT_AGL_M:.0f} to {layout.max_agl_m:.0f} m"
+        )
+    line = air.frame.to_local(transect.line)
+    pts = np.asarray(line.coords, dtype=float)[:, :2]
+    span = float(np.hypot(*(pts[-1] - pts[0])))
+    if span < 1.0:
+        raise InvalidProfileError(f"{name}: the line is shorter than a metre")
+    ahead = (pts[-1] - pts[0]) / span * layout.turnaround_m
+    leg = Leg(
+        points=pts,
+        altitude_m=transect.height_m,
+        lead_in=(float(pts[0, 0] - ahead[0]), float(pts[0, 1] - ahead[1])),
+        lead_out=(float(pts[-1, 0] + ahead[0]), float(pts[-1, 1] + ahead[1])),
+    )
+    pieces = _clip_leg(leg, air.airspace, 0.0)  # no camera: no trigger to fit
+    if not pieces:
+        raise NoFlyViolationError(f"{name} lies inside {_zones_over(line, air.airspace)}")
+    return Task(transect.target_id, "transect", tuple(pieces), speed_m_s, name)
+
+
 def _clip_leg(leg: Leg, airspace: Airspace, trigger_m: float) -> list[Leg]:
-    """The parts of a camera leg outside the keep-out areas, in flying order."""
+    """The parts of a leg outside the keep-out areas, in flying order.
+
+    Each part of a camera leg gets ``trigger_m`` fitted to its length; a leg
+    without a camera (a gas transect) stays without one.
+    """
     if airspace.keep_out.is_empty:
         return [leg]
     line = LineString(leg.points)
@@ -1266,10 +1392,11 @@ def _clip_leg(leg: Leg, airspace: Airspace, trigger_m: float) -> list[Leg]:
     out = []
     for k, part in enumerate(parts):
         pts = np.asarray(part.coords)[:, :2]
+        fitted = None if leg.trigger_m is None else fit_trigger(polyline_length(pts), trigger_m)
         piece = replace(
             leg,
             points=pts,
-            trigger_m=fit_trigger(polyline_length(pts), trigger_m),
+            trigger_m=fitted,
             lead_in=leg.lead_in if k == 0 else None,
             lead_out=leg.lead_out if k == len(parts) - 1 else None,
         )
