@@ -30,6 +30,7 @@ from missions.flight.events import (
 from missions.flight.fly import make_ready, outage_wait_s
 from missions.flight.logs import recover_after_landing
 from missions.flight.vehicle import FlightDeadline, Vehicle, reached_all
+from missions.gas import GAS_NAME
 from missions.manifest import MANIFEST_NAME, read_manifest
 from server.planning import items_from_json
 from store.models import FlightStatus, Mission
@@ -143,6 +144,7 @@ async def fly_mission(
         await asyncio.sleep(0)
         try:
             vehicle.record_captures(manifest)
+            vehicle.record_gas(flight_dir / GAS_NAME)
             await make_ready(
                 vehicle, items, ready_timeout_s=90.0, say=lambda text: run.publish(message=text)
             )

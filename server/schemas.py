@@ -429,3 +429,86 @@ class FlightPublic(BaseModel):
 class FlightsPublic(BaseModel):
     data: list[FlightPublic]
     count: int
+
+
+# --- gas tracks (server.gas) -------------------------------------------------------------
+
+
+class GasPoint(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float] = Field(description="longitude, latitude (WGS 84)")
+
+
+class GasPointProperties(BaseModel):
+    value: float = Field(description="the reading, in unit")
+    unit: str
+    pollutant: str
+    time_utc: str
+    alt_amsl_m: float = Field(description="the vehicle's altitude above mean sea level")
+    height_agl_m: float | None = Field(
+        description="above the ground under the point (the stored zone's surveyed ground), "
+        "clamped at 0; null when the zone states no ground altitude"
+    )
+
+
+class GasFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    geometry: GasPoint
+    properties: GasPointProperties
+
+
+class GasRange(BaseModel):
+    pollutant: str
+    unit: str
+    count: int
+    min: float
+    max: float
+
+
+class GasTrack(BaseModel):
+    """A flight's gas readings as GeoJSON; ``count`` and ``ranges`` cover every reading,
+    ``shown`` how many are features (fewer when thinned with ``max_points``)."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    flight_id: uuid.UUID
+    count: int
+    shown: int
+    ranges: list[GasRange]
+    features: list[GasFeature]
+
+
+class GasSourcePublic(BaseModel):
+    """Where the flight's transect places its source (``zone.sources.locate_source``).
+
+    ``height_m`` is the effective release height above ground; ``uncertainty_m``
+    the position's one-sigma radius along its worst axis and ``covariance_en_m2``
+    its 2x2 covariance (east, north metres), both null when the transect does not
+    pin the source down. ``rms_residual`` is in ``unit``. The wind is where it
+    blows FROM, degrees clockwise from true north, and its speed at 10 m;
+    ``wind_source`` says whether it was given (``query``) or taken from the
+    station of the mission's alert (``alert``). ``wind_turn_deg`` is how far
+    clockwise of that wind the fitted plume axis lies.
+    """
+
+    flight_id: uuid.UUID
+    pollutant: str
+    unit: str
+    lon: float
+    lat: float
+    height_m: float
+    height_sigma_m: float | None
+    uncertainty_m: float | None
+    covariance_en_m2: list[list[float]] | None
+    emission_g_s: float | None
+    stack_id: str | None
+    site_id: str | None
+    distance_m: float | None
+    n_samples: int
+    rms_residual: float
+    wind_from_deg: float
+    wind_speed_m_s: float
+    wind_turn_deg: float
+    stability: str
+    wind_source: Literal["query", "alert"]
+    alert_id: uuid.UUID | None = None
+    station_id: str | None = None

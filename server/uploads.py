@@ -14,6 +14,7 @@ from typing import Protocol
 
 from imagery.errors import UnreadableImageError
 from imagery.limits import DEFAULT_MAX_PIXELS, ImageTooLargeError, check_image_size
+from missions.gas import GAS_NAME, parse_reading
 from missions.manifest import MANIFEST_NAME, parse_pose
 from server.errors import UploadRejectedError, UploadTooLargeError
 
@@ -53,7 +54,7 @@ def safe_name(filename: str | None) -> str:
 def sniff(head: bytes, name: str) -> str:
     """The media type the content really is; the name's extension must agree with it."""
     suffix = Path(name).suffix.lower()
-    if name == MANIFEST_NAME:
+    if name in _LINE_PARSERS:
         return "application/jsonl"
     for magic, media, suffixes in SIGNATURES:
         if head.startswith(magic):
@@ -62,15 +63,22 @@ def sniff(head: bytes, name: str) -> str:
                     f"{name}: content is {media} but the name ends {suffix!r}"
                 )
             return media
-    raise UploadRejectedError(f"{name}: not a JPEG, PNG or TIFF image (nor {MANIFEST_NAME})")
+    raise UploadRejectedError(
+        f"{name}: not a JPEG, PNG or TIFF image (nor {MANIFEST_NAME} or {GAS_NAME})"
+    )
 
 
-def _check_manifest(path: Path) -> None:
+#: The flight's JSON-lines records an upload may be, each checked line by line.
+_LINE_PARSERS = {MANIFEST_NAME: parse_pose, GAS_NAME: parse_reading}
+
+
+def _check_lines(path: Path, name: str) -> None:
+    parse = _LINE_PARSERS[name]
     with path.open(encoding="utf-8", errors="strict") as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
                 try:
-                    parse_pose(line, where=f"{MANIFEST_NAME} line {number}")
+                    parse(line, where=f"{name} line {number}")
                 except ValueError as exc:
                     raise UploadRejectedError(str(exc)) from None
 
@@ -126,7 +134,7 @@ async def save_upload(
             raise UploadRejectedError(f"{name}: the file is empty")
         if media == "application/jsonl":
             try:
-                _check_manifest(tmp)
+                _check_lines(tmp, name)
             except UnicodeDecodeError:
                 raise UploadRejectedError(f"{name}: not UTF-8 text") from None
         else:
