@@ -24,7 +24,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,10 @@ from sqlmodel import Session, col, select
 
 from missions.gas import GAS_NAME, GasReading, read_gas
 from missions.plan import surveyed_ground
+from server.alerts import CLOUD_OKTAS, INSOLATION, is_daytime
 from server.planning import zone_geojson
 from store.models import Alert, Flight, Mission, Reading
-from zone.dispersion import Stability, Terrain, Wind
+from zone.dispersion import Stability, Terrain, Wind, stability_class
 from zone.errors import ZoneError
 from zone.ground import Ground
 from zone.sites import Sites, parse_sites
@@ -49,8 +50,8 @@ WIND_WITHIN = timedelta(hours=2)
 #: Samples handed to the source fit at most (evenly thinned beyond): its grid search costs
 #: samples x grid points, and a transect's shape is held by far fewer.
 MAX_SOURCE_SAMPLES = 2000
-#: Pasquill-Gifford class taken when none is given: neutral, the class of an overcast day
-#: or a wind of 6 m/s or more (Turner's key), and the one that needs no sky observation.
+#: Pasquill-Gifford class taken when none is given and the transect's time is not known:
+#: neutral, the class of an overcast sky or a wind of 6 m/s or more (Turner's key).
 DEFAULT_STABILITY: Stability = "D"
 
 
@@ -245,6 +246,21 @@ def _nearest_wind(session: Session, station_id: str, at: datetime) -> Reading | 
     ).first()
     found = [r for r in (before, after) if r is not None]
     return min(found, key=lambda r: abs(r.time.replace(tzinfo=None) - at), default=None)
+
+
+def transect_stability(wind: Wind, readings: Sequence[GasReading], flight: Flight) -> Stability:
+    """The Pasquill-Gifford class by Turner's key, as the alert ranking takes it
+    (:mod:`server.alerts`): day or night from the sun at the transect's middle reading,
+    moderate insolation and 4 oktas of cloud assumed (no cloud report is stored)."""
+    at = _transect_time(readings, flight)
+    if at is None or not readings:
+        return DEFAULT_STABILITY
+    middle = readings[len(readings) // 2]
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    daytime = is_daytime(at, lon=middle.lon, lat=middle.lat)
+    return stability_class(
+        wind.speed_m_s, daytime=daytime, insolation=INSOLATION, cloud_oktas=CLOUD_OKTAS
+    )
 
 
 def transect_samples(

@@ -486,7 +486,8 @@ class GasSourcePublic(BaseModel):
     pin the source down. ``rms_residual`` is in ``unit``. The wind is where it
     blows FROM, degrees clockwise from true north, and its speed at 10 m;
     ``wind_source`` says whether it was given (``query``) or taken from the
-    station of the mission's alert (``alert``). ``wind_turn_deg`` is how far
+    station of the mission's alert (``alert``); ``stability_source`` whether the
+    class was given or taken from Turner's key. ``wind_turn_deg`` is how far
     clockwise of that wind the fitted plume axis lies.
     """
 
@@ -509,6 +510,7 @@ class GasSourcePublic(BaseModel):
     wind_speed_m_s: float
     wind_turn_deg: float
     stability: str
+    stability_source: Literal["query", "turner"]
     wind_source: Literal["query", "alert"]
     alert_id: uuid.UUID | None = None
     station_id: str | None = None

@@ -232,6 +232,18 @@ def test_the_source_is_found_at_the_stack_and_attributed_to_it(
     assert found["emission_g_s"] == pytest.approx(EMISSION_G_S, rel=0.5)
 
 
+def test_a_patrols_flights_are_listed_by_its_name(client: TestClient, headers) -> None:
+    """The map asks for a patrol's flights: a flight recorded without a plan is a patrol of
+    its own name."""
+    h = headers["operator"]
+    ids = [
+        client.post("/api/v1/flight-records", json={"name": name}, headers=h).json()["id"]
+        for name in ("gas pass", "gas pass", "another")
+    ]
+    listed = client.get("/api/v1/flights", params={"patrol": "gas pass"}, headers=h).json()
+    assert listed["count"] == 2 and {f["id"] for f in listed["data"]} == set(ids[:2])
+
+
 def test_a_flight_that_heard_no_sensor_has_an_empty_track(client: TestClient, headers) -> None:
     r = client.post("/api/v1/flight-records", json={"name": "quiet"}, headers=headers["operator"])
     flight_id = r.json()["id"]
@@ -332,7 +344,8 @@ def test_without_a_wind_the_missions_alert_station_gives_it(
         session.commit()
         flight_id, alert_id = str(flight.id), str(alert.id)
     write_gas(settings.flights_dir / flight_id / GAS_NAME, plume.readings)
-    r = client.get(f"/api/v1/flights/{flight_id}/gas/source", headers=headers["inspector"])
+    source = f"/api/v1/flights/{flight_id}/gas/source"
+    r = client.get(source, params={"stability": "D"}, headers=headers["inspector"])
     assert r.status_code == 200, r.text
     found = r.json()
     assert (found["wind_source"], found["alert_id"], found["station_id"]) == (
@@ -340,5 +353,10 @@ def test_without_a_wind_the_missions_alert_station_gives_it(
         alert_id,
         "stn-mic-01",
     )
-    assert (found["wind_from_deg"], found["stability"]) == (WIND_FROM_DEG, "D")
+    assert (found["wind_from_deg"], found["wind_speed_m_s"]) == (WIND_FROM_DEG, WIND_SPEED_M_S)
+    assert (found["stability"], found["stability_source"]) == ("D", "query")
     assert found["stack_id"] == "ent-02-s1"
+    # no class given: Turner's key. 02:00 UTC is 10:00 in Zhengzhou on 1 June, the sun well
+    # up; moderate sunshine (assumed) and 3 m/s make B in his table 1
+    found = client.get(source, headers=headers["inspector"]).json()
+    assert (found["stability"], found["stability_source"]) == ("B", "turner")

@@ -19,7 +19,6 @@ from server.api.deps import CurrentUser, OperatorUser, SessionDep, SettingsDep, 
 from server.api.routes.captures import flight_directory
 from server.flights import FlightManager, LaunchTarget
 from server.gas import (
-    DEFAULT_STABILITY,
     GasError,
     TransectWind,
     alert_wind,
@@ -28,6 +27,7 @@ from server.gas import (
     read_flight_gas,
     stored_zone,
     transect_samples,
+    transect_stability,
     zone_ground,
 )
 from server.schemas import (
@@ -223,8 +223,9 @@ def flight_gas_source(
         float | None, Query(gt=0, le=60, description="at 10 m above ground")
     ] = None,
     stability: Annotated[
-        Stability, Query(description="Pasquill-Gifford class")
-    ] = DEFAULT_STABILITY,
+        Stability | None,
+        Query(description="Pasquill-Gifford class; default Turner's key (see below)"),
+    ] = None,
     terrain: Terrain = "rural",
 ) -> GasSourcePublic:
     """Where the transect's source is: the point upwind that best explains the readings
@@ -232,12 +233,16 @@ def flight_gas_source(
 
     Give the wind (both ``wind_from_deg`` and ``wind_speed_m_s``); without it, a
     flight whose mission answers an alert takes the alert station's reading with
-    a wind nearest the transect's time (within 2 h). Stability defaults to D.
+    a wind nearest the transect's time (within 2 h). Without a stability class,
+    Turner's key gives it from the wind's speed and day or night at the transect,
+    assuming moderate sunshine and half the sky clouded, as the alert ranking does.
     """
     flight = _flight(session, flight_id)
+    given_stability = stability is not None
     try:
         readings = read_flight_gas(flight_directory(flight, settings))
         wind = _wind(session, flight, readings, wind_from_deg, wind_speed_m_s)
+        stability = stability or transect_stability(wind.wind, readings, flight)
         sites = stored_zone(session)
         samples, gas, gas_unit = transect_samples(
             readings, zone_ground(sites), pollutant=pollutant, unit=unit
@@ -274,6 +279,7 @@ def flight_gas_source(
         wind_speed_m_s=wind.wind.speed_m_s,
         wind_turn_deg=found.wind_turn_deg,
         stability=stability,
+        stability_source="query" if given_stability else "turner",
         wind_source="alert" if wind.source == "alert" else "query",
         alert_id=wind.alert_id,
         station_id=wind.station_id,
