@@ -38,6 +38,8 @@ from typing import Any, Final
 from pyproj import Geod
 from sqlmodel import Session, col, select
 
+from missions.plan import Patrol
+from missions.targeted import plan_alert_patrol
 from server.errors import ConflictError, ServerError
 from server.planning import store_patrol, zone_from_store
 from server.sites import stored_sites
@@ -371,7 +373,7 @@ class AlertPatrol:
 
     name: str
     ranking: AlertRanking
-    patrol: Any  # missions.plan.Patrol
+    patrol: Patrol
     missions: list[Mission]
 
 
@@ -381,7 +383,8 @@ def plan_alert_patrol_from_store(
     """Rank the alert's sources, plan a patrol to the ``top`` of them from the docks with a
     drone free, and store its sorties with the alert on each.
 
-    ``options`` go to ``missions.targeted.plan_alert_patrol`` (e.g. ``time_limit_s``).
+    ``options`` go to ``missions.targeted.plan_alert_patrol`` (e.g. ``time_limit_s``), which
+    flies from the nearest of the docks with a drone free.
 
     Raises
     ------
@@ -399,14 +402,12 @@ def plan_alert_patrol_from_store(
     docks = free_docks(session, ranking.sites)
     if not docks:
         raise ConflictError("every dock's drones are flying: plan again once one has landed")
-    from missions.targeted import plan_alert_patrol  # imported here: planning only
-
     patrol = plan_alert_patrol(
         ranking.sites,
-        list(ranking.candidates),
+        [c.site_id for c in ranking.candidates],
         wind=ranking.wind,
         stability=ranking.stability,
-        docks=docks,
+        docks=[d.id for d in docks],
         **options,
     )
     rows = store_patrol(session, patrol, name, alert_id=alert.id)

@@ -124,6 +124,8 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("GET", "/api/v1/readings", {}, ALL),
         ("GET", "/api/v1/alerts", {}, ALL),
         ("GET", f"/api/v1/alerts/{f}", {}, ALL),
+        ("GET", f"/api/v1/alerts/{f}/candidates", {}, ALL),
+        ("POST", f"/api/v1/alerts/{f}/patrol", {"json": {"top": 1}}, OPS),
         (
             "POST",
             "/api/v1/missions/wpml-check",
