@@ -2,8 +2,8 @@
 
 This is the planner's front door (:func:`plan_patrol`). It projects the zone
 into a local metric frame, lays out each requested pattern (survey, stack
-orbit, corridor, perimeter) and any gas transects around the no-fly areas, orders the tasks into
-sorties with OR-Tools, builds the mission items with geofence and rally
+orbit, corridor, perimeter) and any gas transects around the no-fly areas,
+orders the tasks into sorties with OR-Tools, builds the mission items with geofence and rally
 points, and checks every sortie again before returning it.
 """
 
@@ -173,7 +173,8 @@ class Sortie:
     targets: tuple[str, ...]
     tasks: tuple[str, ...]
     route: np.ndarray  # (N, 3) lon, lat, altitude in the mission's frame, as flown
-    camera_legs: tuple[tuple[str, str, np.ndarray], ...]  # (target, pattern, (K, 2) lon/lat)
+    # (target, pattern, (K, 2) lon/lat); gas transects too (pattern "transect", camera off)
+    camera_legs: tuple[tuple[str, str, np.ndarray], ...]
     clearance: Clearance | None = None  # None: no obstacle in the zone
 
     @property
@@ -385,12 +386,11 @@ def plan_patrol(
     fleet = _fleet(sites, fly_from)
     docks = [d for d in _docks(sites, air) if d.id in {f.id for f in fleet.docks}]
     refused: dict[str, str] = {}
+    skip = refused if lenient else None  # what cannot be flown is recorded here, or raised
     left_out = _left_out(chosen, air)
     layout = _Layout(angle_deg, turnaround_m, patterns, orbit_offsets_m, max_agl_m)
-    tasks = _tasks(chosen, air, settings, layout, refused=refused if lenient else None)
-    tasks += _transect_tasks(
-        transects, air, settings.aircraft, layout, refused=refused if lenient else None
-    )
+    tasks = _tasks(chosen, air, settings, layout, refused=skip)
+    tasks += _transect_tasks(transects, air, settings.aircraft, layout, refused=skip)
     tasks = [_with_climbs(t, air, settings.aircraft) for t in tasks]
     tasks = fit_tasks(
         tasks,
@@ -398,12 +398,12 @@ def plan_patrol(
         airspace=air.airspace,
         aircraft=settings.aircraft,
         altitude_m=settings.altitude_m,
-        refused=refused if lenient else None,
+        refused=skip,
     )
     if not tasks:
         reasons = "; ".join(refused.values()) or "nothing to fly"
         raise InfeasibleError(f"no target can be planned ({reasons})")
-    problem = _routing_problem(tasks, docks, air, settings, refused=refused if lenient else None)
+    problem = _routing_problem(tasks, docks, air, settings, refused=skip)
     routes, built = _route_and_build(
         problem,
         fleet,
@@ -411,7 +411,7 @@ def plan_patrol(
         settings,
         time_limit_s=time_limit_s,
         end=end,
-        refused=refused if lenient else None,
+        refused=skip,
     )
     inclusion_local = _operating_area(sites, air.frame, built)
     inclusion = _ring(air.frame.to_geo(inclusion_local))

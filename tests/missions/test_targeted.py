@@ -18,7 +18,7 @@ from missions.errors import InfeasibleError
 from missions.export.qgc_plan import write_plan
 from missions.plan import Patrol, Transect
 from missions.targeted import lane_distances_m, plan_alert_patrol, plume_transects
-from tests.clearance import Zone, check_plan, load_zone, read_track
+from tests.clearance import Track, Zone, check_plan, load_zone, read_track
 from zone.dispersion import Wind
 from zone.errors import InvalidSiteError
 from zone.sites import Enterprise, NoFly, Sites
@@ -208,22 +208,47 @@ def test_the_mission_flies_each_transect_at_its_height_camera_off(
     ground model from the sites file; 28 m above that ground is the lane's height.
     """
     checker, plans = checked
-    tracks = [read_track(p, zone=checker) for p in plans]
     for transect in plume_transects(_site(zone, "ent-02"), wind=WIND, stability="D"):
-        line = checker.frame.geom(transect.line)
-        assert isinstance(line, LineString)
-        flown = 0.0
-        for track in tracks:
-            pos = np.asarray(track.positions[: track.mission_end + 1])  # lat, lon, alt AMSL
-            xy = checker.frame.xy(pos[:, 1], pos[:, 0])
-            on = np.array([line.distance(Point(*p)) < 0.3 for p in xy])
-            for k in np.flatnonzero(on[:-1] & on[1:]):
-                assert not track.triggering[k], f"camera on along {transect.label}"
-                flown += float(np.hypot(*(xy[k + 1] - xy[k])))
-            for k in np.flatnonzero(on):
-                agl = pos[k, 2] - checker.ground.at_point(*xy[k])
-                assert agl == pytest.approx(transect.height_m, abs=0.05), transect.label
-        assert flown == pytest.approx(line.length, abs=0.5), transect.label
+        _assert_flown(transect, [read_track(p, zone=checker) for p in plans], checker)
+
+
+def test_a_far_dock_keeps_the_zones_ground(zone: Sites, zone_path: Path, tmp_path: Path) -> None:
+    """Flown from dock-south, Yuhua Chemical's lanes (1.1 km away, by dock-north) are at 35 m
+    above the ground the sites file gives there.
+
+    Without a DEM the zone's ground is its docks' surveyed altitudes (112 and
+    118 m): a plan that dropped dock-north from the zone to fly from dock-south
+    would put the ground there 5.6 m too low, and the lanes (and the stacks' roofs)
+    with it.
+    """
+    patrol = plan_alert_patrol(
+        zone, ["ent-12"], wind=WIND, stability="D", docks=["dock-south"], time_limit_s=1.0
+    )
+    assert {s.dock.id for s in patrol.sorties} == {"dock-south"}
+    checker = load_zone(zone_path)
+    plans = [write_plan(s.mission, tmp_path / f"sortie-{s.number}.plan") for s in patrol.sorties]
+    assert all(check_plan(checker, p).ok for p in plans)
+    for transect in plume_transects(_site(zone, "ent-12"), wind=WIND, stability="D"):
+        assert transect.height_m == 35.0  # the mean of its stacks, 38 and 32 m
+        _assert_flown(transect, [read_track(p, zone=checker) for p in plans], checker)
+
+
+def _assert_flown(transect: Transect, tracks: list[Track], checker: Zone) -> None:
+    """The tracks fly the whole lane, camera off, ``height_m`` above the checker's ground."""
+    line = checker.frame.geom(transect.line)
+    assert isinstance(line, LineString)
+    flown = 0.0
+    for track in tracks:
+        pos = np.asarray(track.positions[: track.mission_end + 1])  # lat, lon, alt AMSL
+        xy = checker.frame.xy(pos[:, 1], pos[:, 0])
+        on = np.array([line.distance(Point(*p)) < 0.3 for p in xy])
+        for k in np.flatnonzero(on[:-1] & on[1:]):
+            assert not track.triggering[k], f"camera on along {transect.label}"
+            flown += float(np.hypot(*(xy[k + 1] - xy[k])))
+        for k in np.flatnonzero(on):
+            agl = pos[k, 2] - checker.ground.at_point(*xy[k])
+            assert agl == pytest.approx(transect.height_m, abs=0.05), transect.label
+    assert flown == pytest.approx(line.length, abs=0.5), transect.label
 
 
 def test_transects_keep_their_place_in_the_planners_grid_frame(
