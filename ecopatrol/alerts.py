@@ -163,7 +163,8 @@ def patrol(
         sorties = [_sortie_row(m) for m in planned.missions]
     candidates = ", ".join(c.site_id for c in planned.ranking.candidates)
     typer.echo(
-        f"patrol {planned.name!r}: {len(sorties)} sorties to {candidates}, "
+        f"patrol {planned.name!r}: {len(sorties)} sortie{'' if len(sorties) == 1 else 's'} "
+        f"to {candidates}, "
         f"{planned.patrol.length_m / 1000:.2f} km"
     )
     _table(("sortie", "mission", "dock", "targets", "length", "photos"), sorties)

@@ -101,7 +101,9 @@ def test_patrol_plans_stores_and_prints_its_sorties(db_url: str, alerts: dict[st
     result = runner.invoke(app(), args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith(f"patrol 'NO2 check': {len(lines) - 2} sorties to {SOURCE}, ")
+    n = len(lines) - 2
+    plural = "" if n == 1 else "s"
+    assert lines[0].startswith(f"patrol 'NO2 check': {n} sortie{plural} to {SOURCE}, ")
     assert lines[1].split() == ["sortie", "mission", "dock", "targets", "length", "photos"]
     engine = make_engine(db_url)
     with Session(engine) as session:
