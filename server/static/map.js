@@ -1,6 +1,7 @@
 "use strict";
 // The map page: the zone over the server's base layers, a patrol's routes, photo points and
-// captures laid where they saw the ground, and the objects found (click one to review it).
+// captures laid where they saw the ground, its flights' gas tracks and the sources they point
+// to, and the objects found (click one to review it).
 
 const map = baseMap("map");
 // Captures lie over the base layers (tile pane, z-index 200) and under the vectors (400).
@@ -13,6 +14,7 @@ const layers = {
   photos: L.layerGroup().addTo(map),
   rgb: L.layerGroup(),
   thermal: L.layerGroup(),
+  gas: L.layerGroup().addTo(map),
   objects: L.layerGroup().addTo(map),
   live: L.layerGroup().addTo(map),
 };
@@ -57,7 +59,8 @@ async function loadPatrols() {
 const ROUTE_COLOURS = ["#0b6efd", "#e83e8c", "#20c997", "#fd7e14", "#6f42c1", "#17a2b8"];
 
 async function showPatrol(name) {
-  for (const key of ["routes", "photos", "rgb", "thermal"]) layers[key].clearLayers();
+  for (const key of ["routes", "photos", "rgb", "thermal", "gas"]) layers[key].clearLayers();
+  gasLegend.show([], []);
   const summary = document.getElementById("patrol-summary");
   summary.textContent = "";
   if (!name) return;
@@ -86,7 +89,104 @@ async function showPatrol(name) {
   summary.innerHTML = `${routes} route(s) · ${rgb.length} visible and ${thermal.length} thermal capture(s)${report}
     <span id="captures-hint" class="muted"></span>`;
   showCaptures();
+  await showGas(name).catch((err) => toast(`gas: ${err.message}`, true));
 }
+
+// Gas: each flight's readings as circle markers coloured by concentration (one sequential scale
+// per pollutant and unit, over every flight shown), at most GAS_POINTS in all (the server keeps
+// the highest reading of each run it thins), and where the source can be had (the wind given by
+// the mission's alert), its estimate with a circle of its one-sigma radius.
+const GAS_POINTS = 2000;
+const GAS_RAMP = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]; // viridis
+const gasKey = (pollutant, unit) => `${pollutant} ${unit}`;
+
+function gasColour(value, range) {
+  const t = range.max > range.min ? Math.min(1, Math.max(0, (value - range.min) / (range.max - range.min))) : 1;
+  const at = t * (GAS_RAMP.length - 1);
+  const i = Math.min(GAS_RAMP.length - 2, Math.floor(at));
+  const [a, b] = [GAS_RAMP[i], GAS_RAMP[i + 1]].map((c) => [1, 3, 5].map((k) => parseInt(c.slice(k, k + 2), 16)));
+  return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * (at - i))).join(",")})`;
+}
+
+function gasPopup(p) {
+  return `<b>${fmt(p.value, 2)} ${esc(p.unit)}</b> ${esc(p.pollutant)}<br>${esc(p.time_utc)}<br>` +
+    `${p.height_agl_m == null ? "height above ground unknown" : `${fmt(p.height_agl_m)} m above ground`} · ${fmt(p.alt_amsl_m)} m AMSL`;
+}
+
+async function showGas(patrol) {
+  const flights = (await api(`/flights?patrol=${encodeURIComponent(patrol)}&limit=100`)).data;
+  if (!flights.length) return;
+  const each = Math.max(50, Math.floor(GAS_POINTS / flights.length));
+  const tracks = (await Promise.all(flights.map((f) => api(`/flights/${f.id}/gas?max_points=${each}`)
+    .then((t) => ({ ...t, name: f.name })).catch(() => null)))).filter((t) => t && t.features.length);
+  const ranges = new Map();
+  for (const t of tracks) {
+    for (const r of t.ranges) {
+      const key = gasKey(r.pollutant, r.unit);
+      const seen = ranges.get(key);
+      ranges.set(key, seen ? { ...seen, min: Math.min(seen.min, r.min), max: Math.max(seen.max, r.max) } : { ...r });
+    }
+  }
+  for (const t of tracks) {
+    for (const f of t.features) {
+      const p = f.properties;
+      const [lon, lat] = f.geometry.coordinates;
+      L.circleMarker([lat, lon], {
+        radius: 4, weight: 0, fillOpacity: 0.9, className: "gas-marker",
+        fillColor: gasColour(p.value, ranges.get(gasKey(p.pollutant, p.unit))),
+      }).bindPopup(gasPopup(p)).addTo(layers.gas);
+    }
+  }
+  const notes = await Promise.all(tracks.map(showGasSource));
+  gasLegend.show([...ranges.values()], notes);
+}
+
+// The flight's source, for its most-read pollutant; the reason when it cannot be had.
+async function showGasSource(track) {
+  const main = track.ranges.reduce((a, b) => (b.count > a.count ? b : a));
+  const query = new URLSearchParams({ pollutant: main.pollutant, unit: main.unit });
+  let s;
+  try {
+    s = await api(`/flights/${track.flight_id}/gas/source?${query}`);
+  } catch (err) {
+    return `${track.name}: no source (${err.message})`;
+  }
+  const named = s.stack_id ? `stack ${s.stack_id} (${s.site_id})` : s.site_id ? `site ${s.site_id}` : "no stack or site within 50 m";
+  if (s.uncertainty_m != null) {
+    L.circle([s.lat, s.lon], { radius: s.uncertainty_m, color: "#d7263d", weight: 1.5, fillOpacity: 0.08, className: "gas-source-circle" }).addTo(layers.gas);
+  }
+  L.circleMarker([s.lat, s.lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#d7263d", fillOpacity: 1, className: "gas-source" })
+    .bindTooltip(esc(s.stack_id || s.site_id || "source?"), { permanent: true, direction: "right", offset: [8, 0], className: "gas-source-label" })
+    .bindPopup(`<b>${esc(s.pollutant)} source</b> · ${esc(named)}${s.distance_m != null ? `, ${fmt(s.distance_m)} m away` : ""}<br>` +
+      `${s.uncertainty_m == null ? "position not pinned down" : `± ${fmt(s.uncertainty_m)} m (one sigma)`} · release ${fmt(s.height_m)} m above ground` +
+      `${s.emission_g_s != null ? ` · ${fmt(s.emission_g_s, 2)} g/s` : ""}<br>` +
+      `wind from ${fmt(s.wind_from_deg, 0)}° at ${fmt(s.wind_speed_m_s)} m/s (${s.wind_source === "alert" ? `station ${esc(s.station_id)}` : "given"}), class ${esc(s.stability)} · ${s.n_samples} readings`)
+    .addTo(layers.gas);
+  return `${track.name}: source at ${named}`;
+}
+
+// The legend: each pollutant's scale with its unit and range, and what became of each source.
+const gasLegend = L.control({ position: "bottomright" });
+gasLegend.onAdd = () => {
+  const div = L.DomUtil.create("div", "gas-legend leaflet-control");
+  div.hidden = true;
+  return div;
+};
+gasLegend.show = (ranges, notes) => {
+  const div = gasLegend.getContainer();
+  if (!div) return;
+  div.hidden = !ranges.length || !map.hasLayer(layers.gas);
+  div.innerHTML = "<b>Gas</b>" + ranges.map((r) => `<div class="gas-scale" data-key="${esc(gasKey(r.pollutant, r.unit))}">
+      <span>${esc(r.pollutant)} (${esc(r.unit)})</span><i class="gas-ramp"></i>
+      <span class="gas-range"><span class="gas-min">${fmt(r.min, 2)}</span><span class="gas-max">${fmt(r.max, 2)}</span></span></div>`).join("") +
+    notes.map((n) => `<div class="gas-note small">${esc(n)}</div>`).join("");
+  gasLegend.ranges = ranges;
+};
+gasLegend.addTo(map);
+map.on("overlayadd overlayremove", () => {
+  const div = gasLegend.getContainer();
+  if (div) div.hidden = !(gasLegend.ranges || []).length || !map.hasLayer(layers.gas);
+});
 
 // A sortie takes hundreds of captures, each an image the server warps onto its footprint, and
 // neighbours along a leg overlap by two thirds or more. So only those in view are laid (only
@@ -195,6 +295,7 @@ async function addLayersControl() {
     "Obstacles (height)": layers.obstacles,
     Routes: layers.routes,
     "Photo points": layers.photos,
+    Gas: layers.gas,
     Objects: layers.objects,
     "Live drone": layers.live,
   }, { collapsed: false }).addTo(map);
