@@ -36,8 +36,8 @@ The wind comes FROM ``wind.from_deg``, clockwise from TRUE north. The lanes
 are laid out in :class:`zone.dispersion.LocalFrame` (azimuthal equidistant
 around the source, on true north: azimuths and distances from the source are
 geodesics) and handed to the planner in WGS 84 lon/lat; the planner projects
-them with its own frame (UTM, on GRID north, which at Zhengzhou is turned
-about 0.5 deg from true north), so no angle crosses between the two frames.
+them with its own frame (UTM, on GRID north, 1.44 deg off true north at
+Zhengzhou in UTM zone 49), so no angle crosses between the two frames.
 Heights are above the ground under each point, as the planner's legs are.
 
 Order: the routing solver orders the tasks for the least flight time; it is

@@ -58,7 +58,8 @@ def test_lanes_lie_downwind_and_across_the_wind(zone: Sites) -> None:
     At 80 m: 6.4 / sqrt(1.008) = 6.375 m; half-length 3 x 6.375 + 80 tan 10 deg
     (= 14.106) = 33.23 m. At 160 m: 12.8 / sqrt(1.016) = 12.699 m; 3 x 12.699 +
     160 tan 10 deg (= 28.212) = 66.31 m. Crosswind is 30 + 90 = 120 deg (or 300).
-    The stack is 28 m tall: the lanes fly 28 m above the ground.
+    The stack is 28 m tall: the lanes fly 28 m above the ground. (Lanes laid out
+    on the planner's UTM grid north would be turned 1.44 deg here: beyond 0.5.)
     """
     lon0, lat0, height = _stack(zone)
     near, far = plume_transects(_site(zone, "ent-02"), wind=WIND, stability="D")
