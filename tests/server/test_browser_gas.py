@@ -17,9 +17,10 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from missions.gas import GAS_NAME
+from missions.gas import GAS_NAME, GasReading
 from server.accounts import add_user
 from server.settings import Settings
 from store.db import make_engine, migrate
@@ -84,7 +85,7 @@ def _upload_flight(base: str, auth: dict[str, str], name: str, gas: Path) -> Non
     ).raise_for_status()
 
 
-def _alert_flight(engine, settings: Settings, readings) -> None:  # type: ignore[no-untyped-def]
+def _alert_flight(engine: Engine, settings: Settings, readings: list[GasReading]) -> None:
     """A sortie planned for an alert at stn-mic-01, whose station reported the wind, flown."""
     with Session(engine) as session:
         alert = Alert(
