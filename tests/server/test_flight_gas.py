@@ -304,6 +304,21 @@ def test_a_gas_file_that_is_not_readings_is_refused_on_upload(
     assert not (settings.flights_dir / flight_id / GAS_NAME).exists()
 
 
+def test_a_gas_file_spoilt_on_disk_is_422_naming_the_line_not_the_path(
+    client: TestClient, headers, settings
+) -> None:
+    r = client.post("/api/v1/flight-records", json={"name": "spoilt"}, headers=headers["operator"])
+    flight_id = r.json()["id"]
+    readings = transect().readings[:3]
+    gas = write_gas(settings.flights_dir / flight_id / GAS_NAME, readings)
+    with gas.open("a", encoding="utf-8") as fh:
+        fh.write('{"time_utc": "2026-06-01T02:00:01Z", "value": "lots"}\n')
+    r = client.get(f"/api/v1/flights/{flight_id}/gas", headers=headers["inspector"])
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("gas.jsonl:4: not a gas reading")
+    assert str(settings.flights_dir) not in r.json()["detail"]
+
+
 @pytest.mark.skipif(not hasattr(Mission, "alert_id"), reason="Mission.alert_id is not there yet")
 def test_without_a_wind_the_missions_alert_station_gives_it(
     client: TestClient, headers, engine: Engine, settings, tmp_path: Path
