@@ -125,11 +125,10 @@ def value_ranges(readings: Sequence[GasReading]) -> list[dict[str, Any]]:
     """Count, min and max of each pollutant in each unit it was read in, in first-read order."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in readings:
-        key = (r.pollutant, r.unit)
-        if key not in out:
-            out[key] = {"pollutant": r.pollutant, "unit": r.unit, "count": 0}
-            out[key].update(min=r.value, max=r.value)
-        row = out[key]
+        row = out.setdefault(
+            (r.pollutant, r.unit),
+            {"pollutant": r.pollutant, "unit": r.unit, "count": 0, "min": r.value, "max": r.value},
+        )
         row["count"] += 1
         row["min"], row["max"] = min(row["min"], r.value), max(row["max"], r.value)
     return list(out.values())
