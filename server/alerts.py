@@ -32,7 +32,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pyproj import Geod
@@ -58,6 +58,7 @@ INLET_HEIGHT_M = 3.0
 WIND_HEIGHT_M = 10.0
 SUNRISE_ELEVATION_DEG = -0.833  # the upper limb at the horizon, with refraction (NOAA)
 IN_PROGRESS = (FlightStatus.STARTING, FlightStatus.FLYING)
+J2000 = datetime(2000, 1, 1, 12, tzinfo=UTC)  # the epoch of the solar formulas (TT ~ UTC)
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -125,37 +126,27 @@ class AlertRanking:
 def sun_elevation_deg(when: datetime, *, lon: float, lat: float) -> float:
     """The sun's elevation above the horizon (degrees, no refraction) at ``when`` (aware).
 
-    NOAA's general solar position formulas (the fractional-year series for the
-    declination and the equation of time), good to about a degree, which is
-    all day-or-night needs.
+    The Astronomical Almanac's low-precision formulas (the sun's ecliptic longitude
+    from its mean longitude and anomaly, then right ascension, declination and
+    Greenwich mean sidereal time): good to about 0.01 degree from 1950 to 2050,
+    far more than day-or-night needs.
     """
-    utc = as_utc(when)
-    day_of_year = utc.timetuple().tm_yday
-    hours = utc.hour + utc.minute / 60 + utc.second / 3600
-    gamma = 2 * math.pi / 365 * (day_of_year - 1 + (hours - 12) / 24)
-    eqtime_min = 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(gamma)
-        - 0.032077 * math.sin(gamma)
-        - 0.014615 * math.cos(2 * gamma)
-        - 0.040849 * math.sin(2 * gamma)
+    days = (as_utc(when) - J2000).total_seconds() / 86400.0
+    mean_longitude = math.radians(280.460 + 0.9856474 * days)
+    anomaly = math.radians(357.528 + 0.9856003 * days)
+    ecliptic = mean_longitude + math.radians(
+        1.915 * math.sin(anomaly) + 0.020 * math.sin(2 * anomaly)
     )
-    decl = (
-        0.006918
-        - 0.399912 * math.cos(gamma)
-        + 0.070257 * math.sin(gamma)
-        - 0.006758 * math.cos(2 * gamma)
-        + 0.000907 * math.sin(2 * gamma)
-        - 0.002697 * math.cos(3 * gamma)
-        + 0.00148 * math.sin(3 * gamma)
-    )
-    true_solar_min = hours * 60 + eqtime_min + 4 * lon
-    hour_angle = math.radians(true_solar_min / 4 - 180)
+    obliquity = math.radians(23.439 - 0.0000004 * days)
+    right_ascension = math.atan2(math.cos(obliquity) * math.sin(ecliptic), math.cos(ecliptic))
+    declination = math.asin(math.sin(obliquity) * math.sin(ecliptic))
+    sidereal_deg = 280.46061837 + 360.98564736629 * days  # Greenwich mean sidereal time
+    hour_angle = math.radians(sidereal_deg + lon) - right_ascension
     phi = math.radians(lat)
-    cos_zenith = math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(
-        hour_angle
-    )
-    return 90.0 - math.degrees(math.acos(max(-1.0, min(1.0, cos_zenith))))
+    sin_elevation = math.sin(phi) * math.sin(declination) + math.cos(phi) * math.cos(
+        declination
+    ) * math.cos(hour_angle)
+    return math.degrees(math.asin(max(-1.0, min(1.0, sin_elevation))))
 
 
 def is_daytime(when: datetime, *, lon: float, lat: float) -> bool:

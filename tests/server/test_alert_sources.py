@@ -289,20 +289,28 @@ def test_a_patrol_to_the_candidates_is_stored_with_its_alert(
 # --- the sun, against cases worked by hand -------------------------------------------
 
 
-def test_the_sun_at_noon_on_the_equinox() -> None:
-    """20 March 2026 (equinox 14:46 UTC): declination about 0, equation of time about
-    -7.5 min. At Zhengzhou (113.53 E, 34.81 N) solar noon is 12:00 - 113.53 x 4 min +
-    7.5 min = 04:33.4 UTC, and the sun stands 90 - 34.81 = 55.2 degrees high."""
-    day = datetime(2026, 3, 20, tzinfo=UTC)
-    minutes = [day + timedelta(hours=4, minutes=m) for m in range(0, 61)]
-    heights = [sun_elevation_deg(t, lon=113.53, lat=34.81) for t in minutes]
-    noon = minutes[heights.index(max(heights))]
-    assert abs((noon - (day + timedelta(hours=4, minutes=33.4))).total_seconds()) <= 120
-    assert max(heights) == pytest.approx(90 - 34.81, abs=0.5)
+def test_the_sun_at_noon_on_the_equinox_and_the_solstice() -> None:
+    """20 March 2026, equinox at 14:46 UTC: the declination is -0.17 degrees ten hours
+    before (the sun climbs 0.4 degrees a day), the equation of time -7.5 min. At
+    Zhengzhou (113.53 E, 34.81 N) solar noon is 12:00 - 113.53 x 4 min + 7.5 min =
+    04:33.4 UTC, the sun 90 - 34.81 - 0.17 = 55.02 degrees high. 21 June 2026 at
+    Greenwich (0 E, 51.48 N): declination 23.44, equation of time -1.7 min, so noon at
+    12:01.7 UTC and 90 - 51.48 + 23.44 = 61.96 degrees."""
+    cases = [
+        (datetime(2026, 3, 20, 4, tzinfo=UTC), 113.53, 34.81, 33.4, 55.02),
+        (datetime(2026, 6, 21, 11, 30, tzinfo=UTC), 0.0, 51.48, 31.7, 61.96),
+    ]
+    for start, lon, lat, noon_min, height_deg in cases:
+        minutes = [start + timedelta(minutes=m) for m in range(61)]
+        heights = [sun_elevation_deg(t, lon=lon, lat=lat) for t in minutes]
+        noon = minutes[heights.index(max(heights))]
+        assert abs((noon - start).total_seconds() / 60 - noon_min) <= 1.0, (lat, noon)
+        assert max(heights) == pytest.approx(height_deg, abs=0.05)
     # on the equator at the equinox it passes overhead; six hours before, it rises
-    assert sun_elevation_deg(day + timedelta(hours=12, minutes=7.5), lon=0, lat=0) > 89
+    day = datetime(2026, 3, 20, tzinfo=UTC)
+    assert sun_elevation_deg(day + timedelta(hours=12, minutes=7.5), lon=0, lat=0) > 89.8
     assert sun_elevation_deg(day + timedelta(hours=6, minutes=7.5), lon=0, lat=0) == (
-        pytest.approx(0, abs=0.6)
+        pytest.approx(0, abs=0.2)
     )
 
 
