@@ -10,7 +10,8 @@ const layers = {
   stations: L.layerGroup().addTo(map),
   findings: L.layerGroup().addTo(map),
 };
-const RANK_COLOURS = ["#d7263d", "#f0a202", "#8e44ad", "#1f78b4", "#20c997", "#e83e8c", "#17a2b8"];
+// by rank; none of them the stations' blue
+const RANK_COLOURS = ["#d7263d", "#f0a202", "#8e44ad", "#20c997", "#e83e8c", "#8d6e63", "#17a2b8"];
 const FINDING_COLOUR = "#00c2ff";
 const PATROL_TOP = 3;
 const CANDIDATES_TOP = 5;
@@ -157,7 +158,7 @@ function drawCandidate(f) {
     L.geoJSON(f.geometry, {
       className: `candidate-footprint rank-${p.rank}`,
       style: () => ({ color: colour, weight: 1.5, fillColor: colour, fillOpacity: 0.2 }),
-    }).bindTooltip(`#${p.rank} ${esc(p.name)}: modelled plume footprint`).addTo(group);
+    }).bindTooltip(`#${p.rank} ${esc(p.name)}: modelled plume footprint (ground level over a tenth of its peak)`).addTo(group);
   }
   for (const [lon, lat] of p.stacks || []) {
     L.circleMarker([lat, lon], {
@@ -174,7 +175,7 @@ function candidateItem(f, group) {
   li.innerHTML = `<div class="row" style="justify-content:space-between;flex-wrap:nowrap">
     <span><span class="rank-badge" style="background:${rankColour(p.rank)}">${p.rank}</span> <b class="name">${esc(p.name || p.site_id)}</b></span>
     <b class="score">${fmt(100 * p.score, 0)}%</b></div>
-    <span class="muted">${esc(p.industry || "industry unknown")} · ${esc(p.site_id)}${p.emission_g_s == null ? "" : ` · ~${fmt(p.emission_g_s, 2)} g/s`}</span>`;
+    <span class="muted">${esc(p.industry || "industry unknown")} · ${esc(p.site_id)}${p.emission_g_s == null ? "" : ` · <span title="the emission rate that best fits the readings">~${grams(p.emission_g_s)} g/s</span>`}</span>`;
   li.addEventListener("click", () => {
     const bounds = group.getBounds();
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30] });
@@ -182,12 +183,13 @@ function candidateItem(f, group) {
   return li;
 }
 
-function assumptions(value) {
-  if (value == null || (Array.isArray(value) && !value.length)) return "";
-  const items = Array.isArray(value) ? value.map((a) => `<li>${esc(typeof a === "string" ? a : JSON.stringify(a))}</li>`)
-    : typeof value === "object" ? Object.entries(value).map(([k, v]) => `<li>${esc(k)}: ${esc(typeof v === "string" ? v : JSON.stringify(v))}</li>`)
-    : [`<li>${esc(value)}</li>`];
-  return `<details><summary>Assumptions</summary><ul>${items.join("")}</ul></details>`;
+// An emission rate to two significant figures (rates span orders of magnitude).
+function grams(value) {
+  return value >= 10 ? value.toFixed(0) : Number(value.toPrecision(2)).toString();
+}
+
+function assumptions(text) {
+  return text ? `<details><summary>Assumptions</summary><p>${esc(text)}</p></details>` : "";
 }
 
 // A map control with an arrow pointing where the wind blows TO: the API gives the direction it
@@ -216,8 +218,8 @@ function windArrow(wind) {
 function showPatrolsAndFindings(alert) {
   const patrols = document.getElementById("alert-patrols");
   const list = alert.patrols || [];
-  patrols.innerHTML = list.length ? list.map((p) => `<li data-patrol="${esc(p.patrol_name)}">
-    <a href="${planHref(p.patrol_name)}">${esc(p.patrol_name)}</a> · ${p.mission_ids.length} sortie(s)</li>`).join("") : '<li class="muted">none</li>';
+  patrols.innerHTML = list.length ? list.map((p) => `<li data-patrol="${esc(p.name)}">
+    <a href="${planHref(p.name)}">${esc(p.name)}</a> · ${p.mission_ids.length} sortie(s)</li>`).join("") : '<li class="muted">none</li>';
   layers.findings.clearLayers();
   const box = document.getElementById("alert-findings");
   const findings = alert.findings || [];
@@ -225,10 +227,10 @@ function showPatrolsAndFindings(alert) {
   for (const f of findings) {
     const marker = L.circleMarker([f.lat, f.lon], {
       radius: 7, color: "#fff", weight: 1.5, fillColor: FINDING_COLOUR, fillOpacity: 0.95, className: "alert-finding",
-    }).bindTooltip(`${esc(f.kind)}${f.site_id ? ` at ${esc(f.site_id)}` : ""} · ${utc(f.time)} UTC`).addTo(layers.findings);
+    }).bindTooltip(`${esc(f.kind)}${f.site_id ? ` at ${esc(f.site_id)}` : ""} · ${utc(f.captured_at)} UTC`).addTo(layers.findings);
     const li = document.createElement("li");
     li.dataset.id = f.id;
-    li.innerHTML = `<b>${esc(f.kind)}</b>${f.site_id ? ` at ${esc(f.site_id)}` : ""} <span class="muted">${utc(f.time)} · ${fmt(f.lat, 5)}, ${fmt(f.lon, 5)}</span>`;
+    li.innerHTML = `<b>${esc(f.kind)}</b>${f.site_id ? ` at ${esc(f.site_id)}` : ""} <span class="muted">${utc(f.captured_at)} · ${fmt(f.lat, 5)}, ${fmt(f.lon, 5)}</span>`;
     li.addEventListener("click", () => { map.setView(marker.getLatLng(), Math.max(map.getZoom(), 17)); marker.openTooltip(); });
     box.appendChild(li);
   }
@@ -243,7 +245,10 @@ async function planPatrol() {
   result.textContent = "planning…";
   try {
     const r = await api(`/alerts/${id}/patrol`, { method: "POST", json: { top: PATROL_TOP } });
-    result.innerHTML = `Patrol <b>${esc(r.patrol_name)}</b>: ${r.missions.length} sortie(s).
+    const refused = Object.entries(r.refused || {});
+    result.innerHTML = `Patrol <b>${esc(r.patrol_name)}</b>: ${r.sorties.length} sortie(s), ${fmt(r.length_m / 1000, 1)} km,
+      ${Math.round(r.duration_s / 60)} min over ${r.candidates.map(esc).join(", ")}.
+      ${refused.length ? `<br>Refused: ${refused.map(([k, v]) => `${esc(k)} (${esc(v)})`).join("; ")}<br>` : ""}
       <a id="patrol-link" href="${planHref(r.patrol_name)}">Review and launch it on the plan page</a>`;
     if (selected === id) showPatrolsAndFindings(await api(`/alerts/${id}`));
   } catch (err) {
