@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -513,6 +513,8 @@ class SourceEstimate:
     eigenvalue; infinite when the transect does not pin the source down).
     ``stack_id`` / ``site_id`` name the stack or site attributed, within
     ``distance_m`` of the estimate (None: nothing within the stated distance).
+    ``stability`` is the Pasquill-Gifford class whose fit this is (the likeliest
+    of those tried); the uncertainties include the spread between the classes.
     """
 
     lon: float
@@ -528,6 +530,7 @@ class SourceEstimate:
     stack_id: str | None = None
     site_id: str | None = None
     distance_m: float | None = None
+    stability: str = "D"
 
 
 MIN_SAMPLES = 6
@@ -563,6 +566,7 @@ def locate_source(
     max_height_m: float = 150.0,
     direction_sigma_deg: float = 10.0,
     attribute_within_m: float = 50.0,
+    fit_stability: bool = True,
 ) -> SourceEstimate:
     """The point upwind, release height and rate that best explain an airborne transect.
 
@@ -589,37 +593,127 @@ def locate_source(
         plume's axis through the transect's crossings is fitted too, with this
         prior (a vane's 10 degrees move a source found 300 m upwind by 50 m);
         0 holds the reported direction.
+    fit_stability : bool
+        Fit under every class, not only ``stability`` (a class from Turner's key is
+        a guess: one class off moves a source found 100-200 m upwind by 20-40 m).
+        Each fit is weighed by its misfit and a prior that favours the class given
+        (:func:`_class_priors`); the estimate is the likeliest class's fit and its
+        uncertainty takes in the spread between classes, so a transect that cannot
+        tell the classes apart says so.
     """
     stability = check_stability(stability)
     factor = _sample_factor(unit, pollutant)
     frame, transect = _transect(samples, wind, stability, terrain, factor or 1.0, background)
     if not math.isfinite(direction_sigma_deg) or not 0 <= direction_sigma_deg <= 30:
         raise ValueError(f"wind direction sigma {direction_sigma_deg} is not 0 to 30 degrees")
+    classes = _class_priors(stability) if fit_stability else {stability: 1.0}
     start = _grid_search(transect, max_upwind_m, max_height_m)
-    best = _refine(transect, start, max_height_m, direction_sigma_deg)
-    rss, rate = _profile(transect, best[None, :])
-    n = transect.x.size
-    s2 = float(rss[0]) / max(n - 5, 1)
-    cov = _covariance(transect, best, s2, max_height_m, direction_sigma_deg)
+    fits = [
+        _fit(replace(transect, stability=cls), start, max_height_m, direction_sigma_deg)
+        for cls in classes
+    ]
+    weights = _class_weights(fits, list(classes.values()))
+    best = fits[int(np.argmax(weights))]
+    cov = _mixture_covariance(fits, weights, best)
+    return _estimate(samples, frame, wind, best, cov, factor, sites, attribute_within_m)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    """One class's least-squares source: (x, y, H, turn), its RSS and rate, and the
+    covariance of (x, y, H) in the plume frame."""
+
+    stability: str
+    params: NDArray[np.float64]
+    rss: float
+    rate: float
+    n: int
+    cov: NDArray[np.float64]
+
+
+def _class_priors(stability: str) -> dict[str, float]:
+    """Every class, the one given likeliest: weights 8, 4, 2, 1 by steps away from it.
+
+    Turner's key moves a class for a cloud cover it can only guess, and a patch of
+    sun or a built-up surface moves it again; two steps off is not rare.
+    """
+    order = "ABCDEF"
+    k = order.index(stability)
+    raw = {c: 2.0 ** -min(abs(j - k), 3) for j, c in enumerate(order)}
+    total = sum(raw.values())
+    return {c: w / total for c, w in raw.items()}
+
+
+def _fit(
+    t: _Transect, start: NDArray[np.float64], max_height_m: float, direction_sigma_deg: float
+) -> _Fit:
+    """The least-squares source under ``t``'s class, refined from the grid's ``start``
+    (found under the class given: the classes either side move it tens of metres, well
+    within the refinement's reach)."""
+    best = _refine(t, start, max_height_m, direction_sigma_deg)
+    rss, rate = _profile(t, best[None, :])
+    cov = _covariance(t, best, max_height_m, direction_sigma_deg)
+    return _Fit(t.stability, best, float(rss[0]), float(rate[0]), t.x.size, cov)
+
+
+def _class_weights(fits: Sequence[_Fit], priors: Sequence[float]) -> NDArray[np.float64]:
+    """Posterior weight of each class's fit: its prior times exp(-RSS / 2 s^2).
+
+    ``s^2`` is the noise of the best fit (RSS / (n - 5)), the same for every class,
+    so a class is judged by how much worse it fits than the best.
+    """
+    rss = np.array([f.rss for f in fits])
+    s2 = max(float(rss.min()) / max(fits[0].n - 5, 1), 1e-300)
+    log_w = np.log(np.asarray(priors)) - (rss - rss.min()) / (2 * s2)
+    return np.asarray(np.exp(log_w - logsumexp(log_w)), dtype=np.float64)
+
+
+def _mixture_covariance(
+    fits: Sequence[_Fit], weights: NDArray[np.float64], best: _Fit
+) -> NDArray[np.float64]:
+    """(x, y, H) covariance about ``best``: each class's own plus its offset from ``best``,
+    weighed by the class's weight (a class of negligible weight adds nothing)."""
+    total = np.zeros((3, 3))
+    for fit, w in zip(fits, weights, strict=True):
+        if w < 1e-6:
+            continue
+        d = fit.params[:3] - best.params[:3]
+        total += w * (fit.cov + np.outer(d, d))
+    return total
+
+
+def _estimate(
+    samples: Sequence[GasSample],
+    frame: LocalFrame,
+    wind: Wind,
+    fit: _Fit,
+    cov: NDArray[np.float64],
+    factor: float | None,
+    sites: Sites | None,
+    within_m: float,
+) -> SourceEstimate:
+    """The fit back in lon/lat, its covariance turned from the plume frame to east, north."""
     de, dn = wind.downwind
     rot = np.array([[de, -dn], [dn, de]])  # plume-frame axes (x, y) in east, north
     cov_en = rot @ cov[:2, :2] @ rot.T
-    e, n_ = wind.from_plume_frame(best[0], best[1])
+    e, n_ = wind.from_plume_frame(fit.params[0], fit.params[1])
     lon, lat = frame.to_lonlat(e, n_)
-    worst = float(np.max(np.linalg.eigvalsh(cov_en))) if np.all(np.isfinite(cov_en)) else math.inf
-    named = _attribute(sites, frame, float(e), float(n_), attribute_within_m)
+    finite = bool(np.all(np.isfinite(cov_en)))
+    worst = float(np.max(np.linalg.eigvalsh(cov_en))) if finite else math.inf
+    named = _attribute(sites, frame, float(e), float(n_), within_m)
     return SourceEstimate(
         float(lon),
         float(lat),
-        float(best[2]),
-        float(rate[0]) if factor else None,
+        float(fit.params[2]),
+        fit.rate if factor else None,
         math.sqrt(worst) if worst >= 0 else math.inf,
         math.sqrt(cov[2, 2]) if np.isfinite(cov[2, 2]) and cov[2, 2] >= 0 else math.inf,
         ((float(cov_en[0, 0]), float(cov_en[0, 1])), (float(cov_en[1, 0]), float(cov_en[1, 1]))),
-        math.sqrt(float(rss[0]) / n) / (factor or 1.0),
-        n,
-        float(best[3]),
+        math.sqrt(fit.rss / len(samples)) / (factor or 1.0),
+        len(samples),
+        float(fit.params[3]),
         *named,
+        stability=fit.stability,
     )
 
 
@@ -671,10 +765,18 @@ def _profile(
     ``q = a.e / a.a`` for the unit-emission model ``a`` at the samples.
     """
     a = _unit_model(t, params)
-    aa, ae = (a * a).sum(axis=1), (a @ t.excess)
-    q = np.where(aa > 0, np.maximum(ae, 0.0) / np.where(aa > 0, aa, 1.0), 0.0)
+    q, aa, ae = _rates(a, t.excess)
     rss = float(t.excess @ t.excess) - 2 * q * ae + q**2 * aa
     return np.asarray(rss, dtype=np.float64), np.asarray(q, dtype=np.float64)
+
+
+def _rates(
+    a: NDArray[np.float64], excess: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The non-negative least-squares rate of each model row (G, N), with a.a and a.e."""
+    aa, ae = (a * a).sum(axis=1), a @ excess
+    q = np.where(aa > 0, np.maximum(ae, 0.0) / np.where(aa > 0, aa, 1.0), 0.0)
+    return q, aa, ae
 
 
 def _unit_model(t: _Transect, params: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -770,40 +872,47 @@ def _refine(
 
 
 def _covariance(
-    t: _Transect, best: NDArray[np.float64], s2: float, max_height_m: float, sigma_turn_deg: float
+    t: _Transect, best: NDArray[np.float64], max_height_m: float, sigma_turn_deg: float
 ) -> NDArray[np.float64]:
-    """Covariance of (x, y, H, turn) from the misfit's curvature: ``2 s^2 Hess^-1``.
+    """Covariance of (x, y, H): the sandwich ``A^-1 B A^-1`` of the profiled residuals.
 
-    The rate is profiled out, so this is the profile likelihood's covariance under
-    Gaussian noise of variance ``s^2`` (the residuals' own, RSS / (n - 5)); the
-    turn's prior adds its own curvature. With the turn fixed (sigma 0) it is 3x3.
+    ``J`` is the residuals' Jacobian in (x, y, H, turn), by central differences;
+    ``A = J'J / s^2`` plus the turn prior's ``1 / sigma_turn^2``, and ``B`` the same
+    with each residual's own square in place of ``s^2`` (White's estimator). A
+    sensor's noise grows with the concentration, so the samples in the plume, which
+    place the source, are noisier than the residuals' mean square says: the plain
+    ``s^2 (J'J)^-1`` was 3 to 10 times too small on such transects.
     """
     k = 4 if sigma_turn_deg > 0 else 3
-    steps = np.array([2.0, 2.0, 1.0, 0.2])[:k]
+    steps = np.array([1.0, 1.0, 0.5, 0.1])[:k]
     centre = best[:k].copy()
     centre[2] = min(max(centre[2], steps[2]), max_height_m)  # room for a central difference
-    offsets = []
-    for i in range(k):
-        for j in range(k):
-            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                d = np.zeros(k)
-                d[i] += si * steps[i]
-                d[j] += sj * steps[j]
-                offsets.append(d)
-    rss, _ = _profile(t, centre + np.array(offsets))
-    corners = rss.reshape(k, k, 4)
-    hess = (corners[..., 0] - corners[..., 1] - corners[..., 2] + corners[..., 3]) / (
-        4 * steps[:, None] * steps[None, :]
-    )
+    r0 = _residuals(t, centre[None, :])[0]
+    offsets = np.vstack([centre + np.diag(steps), centre - np.diag(steps)])
+    r = _residuals(t, offsets)
+    jac = ((r[:k] - r[k:]) / (2 * steps[:, None])).T  # (N, k)
+    n = t.x.size
+    s2 = float(r0 @ r0) / max(n - k - 1, 1)
+    prior = np.zeros((k, k))
     if k == 4:
-        hess[3, 3] += 2 * s2 / sigma_turn_deg**2
+        prior[3, 3] = 1.0 / sigma_turn_deg**2
+    bread = jac.T @ jac / s2 + prior
+    meat = (jac * (r0**2 * n / max(n - k - 1, 1))[:, None]).T @ jac / s2**2 + prior
     try:
-        cov = 2 * s2 * np.linalg.inv(hess)
+        inv = np.linalg.inv(bread)
     except np.linalg.LinAlgError:
-        return np.full((k, k), math.inf)
+        return np.full((3, 3), math.inf)
+    cov = inv @ meat @ inv
     if np.any(np.linalg.eigvalsh(cov) <= 0):
-        return np.full((k, k), math.inf)
-    return np.asarray(cov, dtype=np.float64)
+        return np.full((3, 3), math.inf)
+    return np.asarray(cov[:3, :3], dtype=np.float64)
+
+
+def _residuals(t: _Transect, params: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(G, N) residuals (g/m^3) of sources (G, 3 or 4) with each one's best rate."""
+    a = _unit_model(t, params)
+    q, _, _ = _rates(a, t.excess)
+    return np.asarray(t.excess[None, :] - q[:, None] * a, dtype=np.float64)
 
 
 def _attribute(
