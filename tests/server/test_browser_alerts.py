@@ -1,8 +1,9 @@
 """The alerts page in Debian's chromium: the sample day's readings raise real alerts; the duty
 officer sees them listed, picks the NO2 one, sees its likely sources drawn as the candidates
 API ranks them (footprints, stacks, the wind arrow pointing where the wind blows TO), and an
-operator plans a patrol over the top three in one click and opens it on the plan page. An
-inspector gets no patrol button. Every request the browser makes goes to the loopback server.
+operator plans a patrol over the top three in one click and opens it on the plan page; what
+its flight found is listed with the alert and marked on the map. An inspector gets no patrol
+button. Every request the browser makes goes to the loopback server.
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ from __future__ import annotations
 import csv
 import json
 import math
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from server.accounts import add_user
 from server.settings import Settings
 from store.db import make_engine, migrate
-from store.models import Role
+from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role
 
 from .conftest import PASSWORD, SITES
 from .test_browser import CHROMIUM, _shot, _sign_in, browser, serving  # noqa: F401 (fixtures)
@@ -31,10 +36,12 @@ API = "/api/v1"
 
 
 @pytest.fixture(scope="module")
-def alerts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def alerts_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, str, Engine]]:
     """A real uvicorn on loopback over SQLite with the sample zone and its sample day of
-    readings (which opens and closes two alerts at stn-mic-03); yields the base URL and an
-    admin's token."""
+    readings (which opens and closes two alerts at stn-mic-03); yields the base URL, an
+    admin's token and the store's engine."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     tmp = tmp_path_factory.mktemp("alerts")
@@ -60,7 +67,7 @@ def alerts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         r = httpx.post(f"{base}{API}/readings", json=rows, headers=auth, timeout=60)
         r.raise_for_status()
         assert len(r.json()["alerts_opened"]) == 2, r.text
-        yield base, token
+        yield base, token, engine
     engine.dispose()
 
 
@@ -116,7 +123,7 @@ def test_inspector_sees_alerts_and_the_ranked_sources_but_no_patrol_button(
     alerts_server,
     browser,  # noqa: F811
 ) -> None:
-    base, token = alerts_server
+    base, token, _engine = alerts_server
     page, hosts, errors = _open_page(browser, base, "inspector")
     page.goto(f"{base}/alerts")
     page.wait_for_selector("body[data-ready='1']")
@@ -176,7 +183,7 @@ def test_operator_plans_a_patrol_over_the_top_three_and_opens_it(
     alerts_server,
     browser,  # noqa: F811
 ) -> None:
-    base, token = alerts_server
+    base, token, engine = alerts_server
     no2 = _no2_alert(base, token)
     page, hosts, errors = _open_page(browser, base, "operator")
     page.goto(f"{base}/alerts?alert={no2['id']}")
@@ -198,12 +205,64 @@ def test_operator_plans_a_patrol_over_the_top_three_and_opens_it(
     page.wait_for_selector("body[data-ready='1']")
     assert page.input_value("#patrol-select") == name
     assert page.locator("#sorties .card").count() == len(patrols[0]["mission_ids"])
+
+    # a flight of its first sortie found two things: the alert lists them, each on the map
+    _fly_and_find(engine, patrols[0]["mission_ids"][0])
+    page.goto(f"{base}/alerts?alert={no2['id']}")
+    page.wait_for_selector("#alert-findings li[data-id]")
+    findings = _get(base, token, f"/alerts/{no2['id']}").json()["findings"]
+    assert [f["kind"] for f in findings] == ["smoke_plume", "thermal_hotspot"]
+    shown = page.locator("#alert-findings li[data-id]")
+    assert [shown.nth(i).get_attribute("data-id") for i in range(2)] == [f["id"] for f in findings]
+    assert "smoke_plume at ent-12" in shown.first.inner_text()
+    assert page.locator("path.alert-finding").count() == 2
     assert set(hosts) == {"127.0.0.1"}, set(hosts)
     assert errors == []
     page.context.close()
 
 
+def _fly_and_find(engine: Engine, mission_id: str) -> None:
+    """A landed flight of the mission with a smoke plume, then a hot spot, by Yuhua Chemical
+    (ent-12), stored directly (processing has its own tests)."""
+    with Session(engine) as session:
+        flight = Flight(
+            name="alert check", status=FlightStatus.LANDED, mission_id=uuid.UUID(mission_id)
+        )
+        session.add(flight)
+        session.flush()
+        for i, kind in enumerate(("smoke_plume", "thermal_hotspot")):
+            lon, lat = 113.5350, 34.8120 + 0.0002 * i
+            capture = Capture(
+                flight_id=flight.id,
+                path=f"IMG_{i + 1:04d}.JPG",
+                lat=lat,
+                lon=lon,
+                taken_at=datetime(2026, 6, 15, 7, 10 + i, tzinfo=UTC),
+            )
+            session.add(capture)
+            session.flush()
+            session.add(
+                Finding(
+                    dedupe_key=f"alert-check-{i}",
+                    capture_id=capture.id,
+                    flight_id=flight.id,
+                    site_id="ent-12",
+                    kind=kind,
+                    detector="test",
+                    detector_version="1",
+                    score=0.9,
+                    lat=lat,
+                    lon=lon,
+                    area_m2=12.0,
+                    pixel_box=[10, 20, 60, 80],
+                    measurements={},
+                    status=FindingStatus.PENDING,
+                )
+            )
+        session.commit()
+
+
 def test_the_page_needs_a_session(alerts_server) -> None:
-    base, _token = alerts_server
+    base, _token, _engine = alerts_server
     r = httpx.get(f"{base}/alerts", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/alerts"
