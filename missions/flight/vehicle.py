@@ -334,8 +334,9 @@ class ProgressWatch:
 
     Progress is any of: the mission item moving on; the distance to go falling
     below its lowest since the item (or the measure, on a mode change) began by
-    :data:`TO_GO_STEP_M`; the altitude leaving the band it held since then by
-    :data:`ALT_STEP_M` (climbing out, climbing to RTL_ALT, descending to land);
+    :data:`TO_GO_STEP_M`; the altitude leaving the band it held since then (or since
+    its last step) by :data:`ALT_STEP_M` (climbing out, climbing to RTL_ALT,
+    descending to land);
     the landed state changing. A vehicle holding still, or circling at one
     height, makes none. Time after :meth:`excuse` (the link was down) and time
     in a ground-steered mode (GUIDED) is never counted as a stall.
@@ -406,7 +407,9 @@ class ProgressWatch:
         low, high = self._alt_band_m
         alt = sample.alt_rel_m
         if alt < low - ALT_STEP_M or alt > high + ALT_STEP_M:
-            self._alt_band_m = (min(low, alt), max(high, alt))
+            # the band restarts here: a descent back through heights climbed earlier
+            # (RTL's climb to RTL_ALT, then down) is progress too
+            self._alt_band_m = (alt, alt)
             moved = True
         return moved or sample.landed_state != last.landed_state
 

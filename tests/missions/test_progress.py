@@ -71,6 +71,25 @@ BRAKED = (
     (303397, 200.3, 29.993),
 )  # fmt: skip
 
+#: The RTL item (seq 136) of a sortie planned from an alert (``tests/sitl/test_alert_patrol.py``),
+#: in AUTO, over the dock from 777.907 s: it climbs from 45 m to RTL_ALT (102 m, over the
+#: zone's highest roof) and descends at 1.5 m/s; the flight was cut at 841.406 s as
+#: stalled, 57 m up, before the fix. (time_boot_ms, alt_rel_m); 0 m to go, all IN_AIR.
+CLIMB_THEN_DESCENT = (
+    (777907, 44.989), (779156, 45.311), (780156, 46.493), (781156, 48.56), (782157, 51.035),
+    (783407, 54.04), (784656, 57.087), (785657, 59.563), (786906, 62.668), (787907, 65.142),
+    (789156, 68.264), (790157, 70.742), (791406, 73.892), (792407, 76.385), (793656, 79.495),
+    (794657, 81.988), (795907, 85.118), (797156, 88.248), (798157, 90.759), (799406, 93.855),
+    (800407, 96.377), (801656, 99.448), (802657, 101.245), (803906, 102.016), (804907, 101.929),
+    (806156, 101.941), (807157, 101.977), (808407, 101.984), (809656, 102.001), (810657, 101.999),
+    (811906, 101.67), (812907, 100.326), (814156, 98.41), (815157, 96.93), (816406, 95.071),
+    (817407, 93.574), (818656, 91.696), (819657, 90.201), (820907, 88.329), (822156, 86.449),
+    (823157, 84.964), (824406, 83.093), (825407, 81.598), (826656, 79.709), (827657, 78.194),
+    (828906, 76.322), (829907, 74.849), (831156, 72.965), (832157, 71.474), (833407, 69.583),
+    (834656, 67.707), (835657, 66.201), (836906, 64.341), (837907, 62.864), (839156, 60.971),
+    (840157, 59.461), (841406, 57.611),
+)  # fmt: skip
+
 #: Item 5 becoming current, in AUTO, at the first corner: 600.5 m of route left
 #: (0.5 m back to the corner's point, then three legs of 200 m).
 ITEM_5 = ProgressSample(271.647, 5, 600.5, 29.997, "AUTO", IN_AIR)
@@ -110,6 +129,21 @@ def test_descending_is_progress_all_the_way_down() -> None:
     # the next makes it up: 10.238 -> 9.277 -> 8.25 m)
     from_19_m = [s for sample, s in zip(samples, after, strict=True) if sample.alt_rel_m < 19]
     assert max(from_19_m) <= 1.0 + 1e-9
+
+
+def test_descending_back_through_the_heights_climbed_is_progress() -> None:
+    """An RTL climbs to RTL_ALT and comes down through the heights it climbed: each metre of
+    the descent is progress, though the whole climb's band already held it (the band
+    restarts at each step: it was kept from the item's start, and 38 s of descent from
+    102 m to 45 m looked like 38 s of nothing)."""
+    samples = [
+        ProgressSample(ms / 1000, 136, 0.0, a, "AUTO", IN_AIR) for ms, a in CLIMB_THEN_DESCENT
+    ]
+    after = stalls(samples)
+    # the longest pause is the hold at the top: last step up at 802.657 s (101.245 m), next
+    # step down at 814.156 s (98.41 m); 812.907 s is the last sample before it
+    assert max(after) == pytest.approx(812.907 - 802.657)
+    assert max(after) < STALL_FLOOR_S
 
 
 def test_a_braked_vehicle_stalls_once_the_window_passes() -> None:
