@@ -42,11 +42,10 @@ from missions.plan import Patrol
 from missions.targeted import plan_alert_patrol
 from server.errors import ConflictError, ServerError
 from server.planning import store_patrol, zone_from_store
-from server.sites import stored_sites
 from store.alerts import AlertRules
 from store.models import Alert, Capture, Finding, Flight, FlightStatus, Mission, Reading
 from store.readings import as_utc
-from zone.dispersion import Wind, stability_class
+from zone.dispersion import Stability, Wind, stability_class
 from zone.sites import Dock, Sites, Station
 from zone.sources import Candidate, StationReading, rank_sources
 
@@ -159,6 +158,41 @@ def is_daytime(when: datetime, *, lon: float, lat: float) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AlertWeather:
+    """The air at an alert's peak: the wind (and the station that reported it) and the
+    Pasquill-Gifford class by Turner's key, day or night from the sun at the station."""
+
+    time: datetime
+    wind: Wind
+    wind_station: str
+    stability: Stability
+    daytime: bool
+    sun_elevation_deg: float
+
+
+def alert_weather(session: Session, alert: Alert, sites: Sites) -> AlertWeather:
+    """The wind and stability ``alert`` is ranked under, and its patrol planned for.
+
+    Raises
+    ------
+    AlertRankingError
+        The station is not in the zone, or no station reported a wind at the peak hour.
+    """
+    when = as_utc(alert.peak_at)
+    stations = {s.id: s for s in sites.stations}
+    here = stations.get(alert.station_id)
+    if here is None:
+        raise AlertRankingError(f"station {alert.station_id!r} is not in the stored zone")
+    wind, wind_station = _wind(_hour_rows(session, when), here, stations, when)
+    daytime = is_daytime(when, lon=here.lon, lat=here.lat)
+    stability = stability_class(
+        wind.speed_m_s, daytime=daytime, insolation=INSOLATION, cloud_oktas=CLOUD_OKTAS
+    )
+    elevation = sun_elevation_deg(when, lon=here.lon, lat=here.lat)
+    return AlertWeather(when, wind, wind_station, stability, daytime, elevation)
+
+
 def rank_alert(session: Session, alert: Alert, *, top: int | None = None) -> AlertRanking:
     """The enterprises of the stored zone ranked as the source of ``alert`` at its peak.
 
@@ -177,27 +211,20 @@ def rank_alert(session: Session, alert: Alert, *, top: int | None = None) -> Ale
     InvalidSiteError
         A stored site the zone model refuses (:func:`server.planning.zone_from_store`).
     """
-    when = as_utc(alert.peak_at)
     sites = zone_from_store(session)
+    when = as_utc(alert.peak_at)
     stations = {s.id: s for s in sites.stations}
-    here = stations.get(alert.station_id)
-    if here is None:
+    if alert.station_id not in stations:
         raise AlertRankingError(f"station {alert.station_id!r} is not in the stored zone")
-    rows = _hour_rows(session, when)
-    used = _used_readings(session, alert.pollutant, when, rows, stations)
-    wind, wind_station = _wind(rows, here, stations, when)
-    daytime = is_daytime(when, lon=here.lon, lat=here.lat)
-    stability = stability_class(
-        wind.speed_m_s, daytime=daytime, insolation=INSOLATION, cloud_oktas=CLOUD_OKTAS
-    )
+    used = _used_readings(session, alert.pollutant, when, _hour_rows(session, when), stations)
+    air = alert_weather(session, alert, sites)
     try:
         ranked = rank_sources(
             sites,
             [_station_reading(r, when) for r in used],
             pollutant=alert.pollutant,
-            wind=wind,
-            stability=stability,
-            industries=stored_industries(session),
+            wind=air.wind,
+            stability=air.stability,
         )
     except ValueError as exc:
         raise AlertRankingError(f"cannot rank the alert's sources: {exc}") from None
@@ -205,11 +232,11 @@ def rank_alert(session: Session, alert: Alert, *, top: int | None = None) -> Ale
     return AlertRanking(
         alert=alert,
         time=when,
-        wind=wind,
-        wind_station=wind_station,
-        stability=stability,
-        daytime=daytime,
-        sun_elevation_deg=sun_elevation_deg(when, lon=here.lon, lat=here.lat),
+        wind=air.wind,
+        wind_station=air.wind_station,
+        stability=air.stability,
+        daytime=air.daytime,
+        sun_elevation_deg=air.sun_elevation_deg,
         readings=tuple(used),
         candidates=kept,
         stacks={
@@ -219,16 +246,6 @@ def rank_alert(session: Session, alert: Alert, *, top: int | None = None) -> Ale
         },
         sites=sites,
     )
-
-
-def stored_industries(session: Session) -> dict[str, str]:
-    """Each stored enterprise's ``industry`` property, where it has one."""
-    found = {}
-    for stored in stored_sites(session, "enterprise"):
-        industry = (stored.feature.get("properties") or {}).get("industry")
-        if isinstance(industry, str) and industry.strip():
-            found[stored.site_id] = industry.strip()
-    return found
 
 
 def _hour_rows(session: Session, when: datetime) -> list[Reading]:

@@ -33,7 +33,13 @@ from sqlmodel import Session, col, select
 
 from missions.gas import GAS_NAME, GasReading, read_gas
 from missions.plan import surveyed_ground
-from server.alerts import CLOUD_OKTAS, INSOLATION, is_daytime
+from server.alerts import (
+    CLOUD_OKTAS,
+    INSOLATION,
+    AlertRankingError,
+    alert_weather,
+    is_daytime,
+)
 from server.planning import zone_geojson
 from store.models import Alert, Flight, Mission, Reading
 from zone.dispersion import Stability, Terrain, Wind, stability_class
@@ -173,13 +179,16 @@ def gas_track(
 
 @dataclass(frozen=True, slots=True)
 class TransectWind:
-    """The wind a source is located under, and where it came from (``query`` or ``alert``)."""
+    """The wind a source is located under, and where it came from: ``query``, ``alert``
+    (the alert station's reading near the transect) or ``alert peak`` (the wind the alert
+    was ranked under, with its class in ``stability``)."""
 
     wind: Wind
     source: str
     alert_id: uuid.UUID | None = None
     station_id: str | None = None
     reading_time: datetime | None = None
+    stability: Stability | None = None
 
 
 def _transect_time(readings: Sequence[GasReading], flight: Flight) -> datetime | None:
@@ -195,35 +204,39 @@ def _transect_time(readings: Sequence[GasReading], flight: Flight) -> datetime |
 def alert_wind(
     session: Session, flight: Flight, readings: Sequence[GasReading]
 ) -> TransectWind | None:
-    """The wind of the station whose alert the flight's mission answers, nearest in time.
+    """The wind for a flight whose mission answers an alert.
 
-    None when the mission has no alert (or the column is not there yet). An
-    alert whose station reported no wind within :data:`WIND_WITHIN` of the
-    transect is a :class:`GasError`.
+    The alert station's reading with a wind nearest the transect, within
+    :data:`WIND_WITHIN`; else the air the alert was ranked under and its patrol
+    planned for (:func:`server.alerts.alert_weather`: the peak hour's wind and
+    class), which a patrol flown soon after the alert meets. None when the mission
+    has no alert; a :class:`GasError` when no wind is known either way.
     """
     mission = session.get(Mission, flight.mission_id) if flight.mission_id else None
-    alert_id = getattr(mission, "alert_id", None)
-    if alert_id is None:
-        return None
-    alert = session.get(Alert, uuid.UUID(str(alert_id)))
+    alert = session.get(Alert, mission.alert_id) if mission and mission.alert_id else None
     if alert is None:
         return None
     at = _transect_time(readings, flight)
-    if at is None:
-        raise GasError("give the wind: the flight has no time to look the station's wind up at")
-    at = at.replace(tzinfo=None)  # stored times are naive UTC on SQLite; compare naive
-    nearest = _nearest_wind(session, alert.station_id, at)
-    if nearest is None:
-        raise GasError(
-            f"give the wind: the alert's station {alert.station_id} reported no wind within "
-            f"{WIND_WITHIN.total_seconds() / 3600:g} h of the flight"
-        )
-    assert nearest.wind_from_deg is not None and nearest.wind_speed_m_s is not None
+    if at is not None:
+        # stored times are naive UTC on SQLite; compare naive
+        nearest = _nearest_wind(session, alert.station_id, at.replace(tzinfo=None))
+        if nearest is not None:
+            assert nearest.wind_from_deg is not None and nearest.wind_speed_m_s is not None
+            try:
+                wind = Wind(nearest.wind_from_deg % 360.0, nearest.wind_speed_m_s)
+            except ValueError as exc:
+                raise GasError(f"the alert's station wind: {exc}") from None
+            return TransectWind(wind, "alert", alert.id, alert.station_id, nearest.time)
+    sites = stored_zone(session)
+    if sites is None:
+        raise GasError("give the wind: the stored zone cannot be read")
     try:
-        wind = Wind(nearest.wind_from_deg % 360.0, nearest.wind_speed_m_s)
-    except ValueError as exc:
-        raise GasError(f"the alert's station wind: {exc}") from None
-    return TransectWind(wind, "alert", alert.id, alert.station_id, nearest.time)
+        air = alert_weather(session, alert, sites)
+    except AlertRankingError as exc:
+        raise GasError(f"give the wind: {exc}") from None
+    return TransectWind(
+        air.wind, "alert peak", alert.id, air.wind_station, air.time, stability=air.stability
+    )
 
 
 def _nearest_wind(session: Session, station_id: str, at: datetime) -> Reading | None:

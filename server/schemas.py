@@ -485,10 +485,13 @@ class GasSourcePublic(BaseModel):
     its 2x2 covariance (east, north metres), both null when the transect does not
     pin the source down. ``rms_residual`` is in ``unit``. The wind is where it
     blows FROM, degrees clockwise from true north, and its speed at 10 m;
-    ``wind_source`` says whether it was given (``query``) or taken from the
-    station of the mission's alert (``alert``); ``stability_source`` whether the
-    class was given or taken from Turner's key. ``wind_turn_deg`` is how far
-    clockwise of that wind the fitted plume axis lies.
+    ``wind_source`` says whether it was given (``query``), taken from the
+    station of the mission's alert near the transect (``alert``), or is the wind
+    the alert was ranked under (``alert peak``); ``stability_source`` whether the
+    class was given, the alert's, or taken from Turner's key. ``stability_fitted``
+    is the class whose fit placed the source (the locator tries them all, the one
+    given likeliest a priori). ``wind_turn_deg`` is how far clockwise of that wind
+    the fitted plume axis lies.
     """
 
     flight_id: uuid.UUID
@@ -510,7 +513,8 @@ class GasSourcePublic(BaseModel):
     wind_speed_m_s: float
     wind_turn_deg: float
     stability: str
-    stability_source: Literal["query", "turner"]
-    wind_source: Literal["query", "alert"]
+    stability_source: Literal["query", "alert peak", "turner"]
+    stability_fitted: str
+    wind_source: Literal["query", "alert", "alert peak"]
     alert_id: uuid.UUID | None = None
     station_id: str | None = None

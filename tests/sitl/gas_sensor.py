@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import struct
 import time
 from dataclasses import dataclass, field
@@ -154,14 +155,20 @@ class _Reply:
 
 @dataclass
 class GasSensor:
-    """The sensor on UDP ``port`` (where SITL's SERIAL2 sends). ``start``, then ``stop``."""
+    """The sensor on UDP ``port`` (where SITL's SERIAL2 sends). ``start``, then ``stop``.
+
+    With ``noise_seed`` its readings carry a cheap sensor's noise, seeded: the plume's
+    excess times exp(N(0, 0.2)) (about 20 %), plus N(0, 5) µg/m³, never below zero.
+    """
 
     port: int
     plume: Plume
     sent: list[Sent] = field(default_factory=list)
     last_position_at: float = 0.0
+    noise_seed: int | None = None
 
     def __post_init__(self) -> None:
+        self._rng = random.Random(self.noise_seed)
         self._reply = _Reply()
         self._mav = mavlink.MAVLink(self._reply, srcSystem=SENSOR_SYSID, srcComponent=SENSOR_COMPID)
         self._mav.robust_parsing = True
@@ -224,7 +231,7 @@ class GasSensor:
             return  # a position already read
         self.last_position_at = time.monotonic()
         lat, lon, alt = msg.lat / 1e7, msg.lon / 1e7, msg.alt / 1000
-        value = _float32(self.plume.concentration(lat, lon, alt))
+        value = _float32(self._noisy(self.plume.concentration(lat, lon, alt)))
         self._mav.send(self._mav.named_value_float_encode(t_ms, b"TVOC", value))
         self.sent.append(Sent(t_ms, lat, lon, alt, msg.relative_alt / 1000, value))
         if t_ms - self._beat_ms >= 1000:  # a component's heartbeat, once a second
@@ -235,6 +242,13 @@ class GasSensor:
                     mavlink.MAV_STATE_ACTIVE,
                 )
             )  # fmt: skip
+
+    def _noisy(self, value: float) -> float:
+        if self.noise_seed is None:
+            return value
+        background = self.plume.background_ug_m3
+        excess = (value - background) * math.exp(self._rng.gauss(0.0, 0.2))
+        return max(0.0, background + excess + self._rng.gauss(0.0, 5.0))
 
 
 def _float32(value: float) -> float:

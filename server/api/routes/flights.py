@@ -233,16 +233,18 @@ def flight_gas_source(
 
     Give the wind (both ``wind_from_deg`` and ``wind_speed_m_s``); without it, a
     flight whose mission answers an alert takes the alert station's reading with
-    a wind nearest the transect's time (within 2 h). Without a stability class,
-    Turner's key gives it from the wind's speed and day or night at the transect,
-    assuming moderate sunshine and half the sky clouded, as the alert ranking does.
+    a wind nearest the transect's time (within 2 h), else the wind and class the
+    alert was ranked under (its patrol was planned for them). Without a stability
+    class, Turner's key gives it from the wind's speed and day or night at the
+    transect, assuming moderate sunshine and half the sky clouded, as the alert
+    ranking does.
     """
     flight = _flight(session, flight_id)
-    given_stability = stability is not None
     try:
         readings = read_flight_gas(flight_directory(flight, settings))
         wind = _wind(session, flight, readings, wind_from_deg, wind_speed_m_s)
-        stability = stability or transect_stability(wind.wind, readings, flight)
+        stability_source = "query" if stability else "alert peak" if wind.stability else "turner"
+        stability = stability or wind.stability or transect_stability(wind.wind, readings, flight)
         sites = stored_zone(session)
         samples, gas, gas_unit = transect_samples(
             readings, zone_ground(sites), pollutant=pollutant, unit=unit
@@ -279,8 +281,9 @@ def flight_gas_source(
         wind_speed_m_s=wind.wind.speed_m_s,
         wind_turn_deg=found.wind_turn_deg,
         stability=stability,
-        stability_source="query" if given_stability else "turner",
-        wind_source="alert" if wind.source == "alert" else "query",
+        stability_source=stability_source,
+        stability_fitted=found.stability,
+        wind_source=wind.source,
         alert_id=wind.alert_id,
         station_id=wind.station_id,
     )
