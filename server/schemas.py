@@ -377,6 +377,8 @@ class CapturesPublic(BaseModel):
 
 
 class MissionPublic(BaseModel):
+    """One sortie; ``alert_id`` is the air-quality alert it was planned from, if any."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -387,6 +389,7 @@ class MissionPublic(BaseModel):
     length_m: float
     duration_s: float
     photo_count: int
+    alert_id: uuid.UUID | None = None
     created_at: UTCDateTime
 
 

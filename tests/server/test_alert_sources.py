@@ -273,6 +273,7 @@ def test_a_patrol_to_the_candidates_is_stored_with_its_alert(
     assert plan["candidates"][0] == SOURCE and len(plan["candidates"]) == 2
     assert plan["sorties"]
     assert SOURCE in {t for sortie in plan["sorties"] for t in sortie["targets"]}
+    assert {sortie["alert_id"] for sortie in plan["sorties"]} == {alert}
     with Session(engine) as session:
         rows = session.exec(select(Mission).where(Mission.patrol_name == plan["patrol_name"]))
         stored = {str(m.id): m.alert_id for m in rows}

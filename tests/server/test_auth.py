@@ -76,7 +76,7 @@ def test_admin_cannot_lock_themselves_out(client: TestClient, headers) -> None:
 
 
 def test_pages_redirect_to_login_without_session(client: TestClient) -> None:
-    for page in ("/", "/plan", "/review", "/docs"):
+    for page in ("/", "/plan", "/review", "/alerts", "/docs"):
         r = client.get(page, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login"), page
     assert client.get("/login").status_code == 200

@@ -80,6 +80,8 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ),
         ("POST", f"/api/v1/flights/{fl}/process", {}, OPS),
         ("GET", f"/api/v1/flights/{fl}/processing", {}, ALL),
+        ("GET", f"/api/v1/flights/{fl}/gas", {}, ALL),
+        ("GET", f"/api/v1/flights/{fl}/gas/source", {}, ALL),
         ("POST", "/api/v1/plans", {"json": {"patrol_name": "p-{role}", "targets": ["nope"]}}, OPS),
         ("GET", "/api/v1/captures", {}, ALL),
         ("GET", f"/api/v1/captures/{c}", {}, ALL),
