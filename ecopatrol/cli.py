@@ -20,6 +20,8 @@ from ecopatrol import __version__
 from store.db import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from ecopatrol.demo import DemoSummary
 
 app = typer.Typer(
@@ -163,6 +165,27 @@ def _print_summary(console: Console, summary: DemoSummary) -> None:
     for user, password in summary.logins.items():
         table.add_row(f"login: {user}", password)
     console.print(table)
+    if summary.alerts:
+        console.print(_alerts_table(summary))
+
+
+def _alerts_table(summary: DemoSummary) -> Table:
+    """The sample day's alerts: each with its likely sources and the patrol planned to them."""
+    from rich.table import Table
+
+    table = Table(title="Air-quality alerts of the sample day (web UI: /alerts)")
+    for column in ("station", "pollutant", "peak / level", "likely sources", "patrol planned"):
+        table.add_column(column)
+    for a in summary.alerts:
+        sources = ", ".join(f"{site} {score:.0%}" for site, score in a.candidates)
+        table.add_row(
+            a.station,
+            f"{a.pollutant} ({a.reason})",
+            f"{a.peak:.4g} / {a.threshold:.4g} {a.unit}",
+            sources,
+            f"{a.patrol!r}: {a.sorties} sortie(s), {a.length_m / 1000:.1f} km",
+        )
+    return table
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ sample zone's first sortie in ArduPilot SITL when a binary is found (else it
 says so and uses the planned photo points as poses), renders colour and
 thermal captures at the flown poses with anomalies injected at known ground
 positions, processes them into the store and scores what was found against
-what was injected.
+what was injected. It also stores the sample zone's day of station readings
+(``readings.csv`` beside its sites), and for each alert they open ranks the
+likely sources and plans a patrol to the top three, as a duty officer would.
 """
 
 from __future__ import annotations
@@ -30,20 +32,23 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from ecopatrol.readings import read_rows
 from imagery.evaluate import Scene, plume_downwind, score
 from imagery.persist import finish_flight, write_results
 from imagery.pipeline import CaptureResult, process_capture
 from imagery.synthetic import Anomaly, Basemap, make_basemap, render_captures, synthetic_camera
 from missions.manifest import MANIFEST_NAME, SOURCE_PLANNED, CapturePose, read_manifest
 from missions.plan import Patrol, Sortie, plan_patrol
+from server.alerts import alert_patrols, plan_alert_patrol_from_store, rank_alert
 from server.api.routes.sites import upsert_sites
 from server.planning import store_patrol
+from server.readings import record_readings, station_catalogue
 from server.schemas import SiteCollection
 from store.db import make_engine, migrate, session_scope
 from store.findings import flight_findings, get_or_create_flight
-from store.models import Flight, FlightStatus, Mission, Role, User
+from store.models import Alert, Flight, FlightStatus, Mission, Role, User
 from zone.frames import offset_true
 from zone.sites import Sites, load_sites
 
@@ -55,6 +60,9 @@ BASEMAP_GSD_M = 0.3
 BASEMAP_MARGIN_M = 150.0
 GROUND_GEOTIFF = "basemap/demo-ground.tif"
 DEMO_USERS = (("operator", Role.OPERATOR), ("inspector", Role.INSPECTOR))
+READINGS_NAME = "readings.csv"
+#: The route solver's time for a patrol to an alert's three candidates (a handful of tasks).
+ALERT_PATROL_TIME_LIMIT_S = 2.0
 
 Stage = Callable[[str], None]
 
@@ -71,6 +79,23 @@ def sample_sites() -> Path:
     raise FileNotFoundError(
         "the sample zone (examples/zhengzhou-hightech/sites.geojson) is missing"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStep:
+    """One alert of the sample day and what came of it: its top candidates (site id,
+    posterior score) and the patrol planned to them (name, sorties, length)."""
+
+    station: str
+    pollutant: str
+    reason: str
+    peak: float
+    threshold: float
+    unit: str
+    candidates: tuple[tuple[str, float], ...]
+    patrol: str
+    sorties: int
+    length_m: float
 
 
 @dataclass
@@ -98,6 +123,7 @@ class DemoSummary:
     basemap_path: str = ""
     """The synthetic ground as a GeoTIFF: the web map's base layer (``Settings.basemap``)."""
     logins: dict[str, str] = field(default_factory=dict)
+    alerts: list[AlertStep] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, default=str)
@@ -361,6 +387,9 @@ def run_demo(
                 }
             )
             logins = _ensure_users(session)
+        stage("the sample day's air-quality readings: alerts, likely sources, patrols")
+        with session_scope(engine) as session:
+            alerts = air_quality_day(session, sites_path.with_name(READINGS_NAME))
     finally:
         engine.dispose()
 
@@ -397,6 +426,51 @@ def run_demo(
         db_url=url,
         basemap_path=str(ground),
         logins=logins,
+        alerts=alerts,
+    )
+
+
+def air_quality_day(session: Session, readings_csv: Path) -> list[AlertStep]:
+    """Store the day's readings; for each alert they open, its top three candidates and a
+    patrol to them (planned once: a run again finds the alert's patrol and keeps it).
+
+    A zone without a readings file has no such day: nothing is done.
+    """
+    if not readings_csv.is_file():
+        return []
+    lines, rows = zip(*read_rows(readings_csv), strict=True)
+    result, _ = record_readings(session, list(rows), stations=station_catalogue(session))
+    if result.refused:
+        first = result.refused[0]
+        raise ValueError(f"{readings_csv}: line {lines[first.index]}: {first.reason}")
+    alerts = session.exec(select(Alert).order_by(col(Alert.opened_at))).all()
+    return [_alert_step(session, alert) for alert in alerts]
+
+
+def _alert_step(session: Session, alert: Alert) -> AlertStep:
+    """The alert's top three candidates and its patrol, planned now unless it has one."""
+    planned = alert_patrols(session, alert.id)
+    if planned:
+        name, mission_ids = next(iter(planned.items()))
+        ranking = rank_alert(session, alert, top=3)
+        missions = [m for m in (session.get(Mission, i) for i in mission_ids) if m is not None]
+    else:
+        made = plan_alert_patrol_from_store(
+            session, alert, top=3, time_limit_s=ALERT_PATROL_TIME_LIMIT_S
+        )
+        session.commit()
+        name, ranking, missions = made.name, made.ranking, made.missions
+    return AlertStep(
+        alert.station_id,
+        alert.pollutant,
+        alert.reason,
+        alert.peak_value,
+        alert.threshold,
+        alert.unit,
+        tuple((c.site_id, c.score) for c in ranking.candidates),
+        name,
+        len(missions),
+        sum(m.length_m for m in missions),
     )
 
 

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(readings_app, name="readings")
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """The file's rows with their line numbers; ValueError for a header that is not ours."""
     with path.open(encoding="utf-8-sig", newline="") as handle:  # utf-8-sig: Excel's BOM
         reader = csv.DictReader(handle)
@@ -120,7 +120,7 @@ def _import(engine: Engine, path: Path, stations: Mapping[str, Collection[str]])
 
     totals = _Totals()
     with Session(engine) as session:
-        for chunk in _chunks(_rows(path)):
+        for chunk in _chunks(read_rows(path)):
             refused: list[tuple[int, str]] = []
             good: list[tuple[int, dict[str, str]]] = []
             for line, row in chunk:

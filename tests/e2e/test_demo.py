@@ -43,11 +43,31 @@ def _check(summary: DemoSummary, data_dir: Path) -> None:
             assert groups < stored  # overlapping captures of one object are grouped
             flight = session.exec(select(Flight)).one()
             assert flight.status == FlightStatus.LANDED
+            _the_alert_chain(summary, session)
             assert session.get(Mission, flight.mission_id) is not None
             users = {u.username for u in session.exec(select(User)).all()}
             assert users >= set(summary.logins)
     finally:
         engine.dispose()
+
+
+#: tools/make_sample_readings.py puts Yuhua Chemical's plume (ent-12) on stn-mic-03 at 14:00
+#: and 15:00 (UTC+8): a NO2 alert over the GB 3095 limit and a TVOC one over the baseline.
+SAMPLE_ALERTS = [("stn-mic-03", "NO2", "limit"), ("stn-mic-03", "TVOC", "baseline")]
+SAMPLE_SOURCE = "ent-12"
+
+
+def _the_alert_chain(summary: DemoSummary, session: Session) -> None:
+    """The sample day's alerts, each with the plume's enterprise among its top three and a
+    patrol to them stored with the alert on every sortie."""
+    assert sorted((a.station, a.pollutant, a.reason) for a in summary.alerts) == SAMPLE_ALERTS
+    for step in summary.alerts:
+        assert SAMPLE_SOURCE in [site for site, _ in step.candidates], step
+        assert step.sorties >= 1 and step.length_m > 0, step
+        missions = session.exec(select(Mission).where(Mission.patrol_name == step.patrol)).all()
+        assert len(missions) == step.sorties
+        assert all(m.alert_id is not None for m in missions)
+        assert SAMPLE_SOURCE in {t for m in missions for t in m.targets or []}
 
 
 @pytest.mark.slow
