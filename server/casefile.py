@@ -49,7 +49,6 @@ from imagery.limits import ImageTooLargeError, check_image_size
 from server.casemap import Basemap, MapExtract, site_points
 from server.errors import NotFoundError
 from server.exports import chunked
-from server.schemas import as_utc
 from store.models import (
     Capture,
     DetectedObject,
@@ -62,6 +61,7 @@ from store.models import (
     User,
 )
 from store.objects import members
+from store.readings import as_utc
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 import simplekml
 from sqlmodel import Session, col, select
 
-from server.schemas import as_utc
 from store.models import DetectedObject, Finding, Flight, Review, User
+from store.readings import as_utc
 
 CSV_COLUMNS = (
     "id",

@@ -24,8 +24,7 @@ from server.alerts import (
 )
 from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import ConflictError
-from server.schemas import Message, MissionPublic
-from server.schemas_readings import (
+from server.schemas import (
     AlertCandidates,
     AlertDetail,
     AlertFindingPublic,
@@ -36,6 +35,8 @@ from server.schemas_readings import (
     AlertsPublic,
     CandidateFeature,
     CandidateProperties,
+    Message,
+    MissionPublic,
     ReadingPublic,
     ReadingUsed,
     WindPublic,

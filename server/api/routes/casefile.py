@@ -18,8 +18,9 @@ from server.basemap import extract
 from server.casefile import case_file, get_site, patrol_flights
 from server.errors import NotFoundError
 from server.exports import safe_file_name
-from server.schemas import Message, UTCDateTime, as_utc
+from server.schemas import Message, UTCDateTime
 from store.models import DetectedObject, FindingStatus, Mission
+from store.readings import as_utc
 
 router = APIRouter(tags=["case files"])
 

@@ -25,8 +25,9 @@ from server.exports import (
     to_kml,
 )
 from server.planning import items_from_json
-from server.schemas import Message, as_utc
+from server.schemas import Message
 from store.models import FindingStatus, Mission
+from store.readings import as_utc
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 

@@ -19,7 +19,7 @@ from sqlmodel import col, func, select
 from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.api.routes.findings import parse_time
 from server.readings import record_readings, station_catalogue
-from server.schemas_readings import (
+from server.schemas import (
     ReadingPublic,
     ReadingsIngested,
     ReadingsPublic,
