@@ -30,7 +30,6 @@ and with its own two halves: the plume fit alone and the industry prior alone
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import secrets
 import time
@@ -77,16 +76,6 @@ class Alert:
     readings: list[StationReading]
     wind: Wind
     stability: str
-
-
-def industries(path: Path) -> dict[str, str]:
-    """Each enterprise's ``industry`` property, by id, from the sites file."""
-    features = json.loads(path.read_text(encoding="utf-8"))["features"]
-    return {
-        f["properties"]["id"]: f["properties"]["industry"]
-        for f in features
-        if f["properties"].get("kind") == "enterprise" and f["properties"].get("industry")
-    }
 
 
 def true_sources(
@@ -203,7 +192,6 @@ def ranks(
         pollutant=alert.pollutant,
         wind=alert.wind,
         stability=alert.stability,
-        industries=trades,
         footprints=False,
     )
     by_fit = sorted(ranked, key=lambda c: -c.log_likelihood)
@@ -234,7 +222,8 @@ def main() -> None:
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     print(f"seed {seed}")
     rng = np.random.default_rng(seed)
-    sites, trades = load_sites(args.sites), industries(args.sites)
+    sites = load_sites(args.sites)
+    trades = {e.id: e.industry for e in sites.enterprises if e.industry}
     where = (
         f"{args.random_stations} random stations" if args.random_stations else "the zone's stations"
     )

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -213,7 +213,6 @@ def rank_sources(
     pollutant: str,
     wind: Wind,
     stability: str,
-    industries: Mapping[str, str] | None = None,
     terrain: Terrain = "rural",
     direction_sigma_deg: float = 10.0,
     noise_rel: float = 0.3,
@@ -226,7 +225,8 @@ def rank_sources(
     Parameters
     ----------
     sites : Sites
-        The zone; its enterprises are the candidates.
+        The zone; its enterprises are the candidates, each weighed by its trade
+        (``Enterprise.industry``; one without takes :data:`PRIOR_UNKNOWN_INDUSTRY`).
     readings : sequence of StationReading
         Readings of ``pollutant`` over one averaging period; at least one above its
         background.
@@ -236,9 +236,6 @@ def rank_sources(
         The period's wind (from-direction, degrees clockwise from true north).
     stability : str
         Pasquill-Gifford class A-F (:func:`zone.dispersion.stability_class`).
-    industries : mapping of enterprise id to industry, optional
-        Trades that override the sites file's ``industry`` (``Enterprise.industry``);
-        an enterprise with neither takes the neutral weight :data:`PRIOR_UNKNOWN_INDUSTRY`.
     noise_rel, noise_floor : float
         The noise model of the module docstring (``noise_floor`` in the readings'
         first unit; default a tenth of the largest excess).
@@ -259,7 +256,7 @@ def rank_sources(
     ranked = [
         _hypothesis(
             enterprise,
-            _industry(enterprise, industries),
+            enterprise.industry,
             pollutant,
             stations,
             frame,
@@ -383,13 +380,6 @@ def _turns(sigma_deg: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     turns = np.arange(-half, half + _DIRECTION_STEP_DEG / 2, _DIRECTION_STEP_DEG)
     log_w = -0.5 * (turns / sigma_deg) ** 2
     return turns, log_w - logsumexp(log_w)
-
-
-def _industry(enterprise: Enterprise, industries: Mapping[str, str] | None) -> str | None:
-    """The enterprise's trade: the caller's word for it if given, else the sites file's."""
-    if industries is not None and enterprise.id in industries:
-        return industries[enterprise.id]
-    return enterprise.industry
 
 
 def _emitter(

@@ -8,7 +8,6 @@ issue's acceptance number) from a drone's crosswind passes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +37,6 @@ def sites() -> Sites:
     return load_sites(SITES_PATH)
 
 
-@pytest.fixture(scope="module")
-def trades() -> dict[str, str]:
-    features = json.loads(SITES_PATH.read_text(encoding="utf-8"))["features"]
-    return {
-        f["properties"]["id"]: f["properties"]["industry"]
-        for f in features
-        if f["properties"].get("kind") == "enterprise"
-    }
-
-
 def _stack(sites: Sites, stack_id: str):
     return next(s for s in sites.stacks if s.id == stack_id)
 
@@ -73,7 +62,7 @@ def _readings(
     return out
 
 
-def test_the_true_chemical_plant_ranks_first_for_so2(sites: Sites, trades) -> None:
+def test_the_true_chemical_plant_ranks_first_for_so2(sites: Sites) -> None:
     # Yuhua Chemical's 38 m stack (ent-12-s1) emits 20 g/s of SO2 in a north-east wind
     # (from 45 degrees) at 3 m/s, class D. Four stations: two on the plume's axis south-west
     # at 600 m and 1200 m, one 300 m off it, one upwind; each reading off by up to 20 %.
@@ -87,9 +76,7 @@ def test_the_true_chemical_plant_ranks_first_for_so2(sites: Sites, trades) -> No
         tuple(-800 * axis),
     ]
     readings = _readings(sites, "ent-12-s1", wind, 20.0, offsets, [1.2, 0.85, 1.1, 1.0])
-    ranked = rank_sources(
-        sites, readings, pollutant="SO2", wind=wind, stability="D", industries=trades
-    )
+    ranked = rank_sources(sites, readings, pollutant="SO2", wind=wind, stability="D")
     assert ranked[0].site_id == "ent-12"
     assert sum(c.score for c in ranked) == pytest.approx(1.0)
     # The enterprise has two stacks and the fit spreads its rate over both, so the
