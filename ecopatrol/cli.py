@@ -55,6 +55,7 @@ def _root(
 
 def _register_all() -> None:
     from ecopatrol import alerts as alerts_cli
+    from ecopatrol import gas as gas_cli
     from ecopatrol import readings as readings_cli
     from imagery import cli as imagery_cli
     from imagery.dispatch import cli as dispatch_cli
@@ -70,6 +71,7 @@ def _register_all() -> None:
         server_cli,
         readings_cli,
         alerts_cli,
+        gas_cli,
     ):
         module.register(app)
 
