@@ -365,3 +365,60 @@ class Alert(SQLModel, table=True):
     below_count: int = 0
     open_key: str | None = Field(default=None, unique=True, index=True, max_length=160)
     created_at: datetime = _ts()
+
+
+class ScheduleKind(StrEnum):
+    TIMES = "times"  # times of day (``times``), on every day or on ``days`` of the week
+    INTERVAL = "interval"  # every ``interval_min`` minutes from ``anchor_at``
+
+
+class ScheduleRunStatus(StrEnum):
+    LAUNCHED = "launched"
+    SKIPPED = "skipped"
+    MISSED = "missed"
+    FAILED = "failed"
+
+
+class Schedule(SQLModel, table=True):
+    """When a stored patrol (its missions sharing ``patrol_name``) flies by itself.
+
+    ``times`` are local times of day ("07:30") in the IANA zone ``tz``; ``days``
+    the weekdays they apply on ("mon" ... "sun", in that zone; None: every day).
+    An interval schedule's slots are ``anchor_at`` (UTC) plus whole multiples of
+    ``interval_min``. A slot is launched only with a wind at most ``max_wind_m_s``
+    (m/s) known within the hour before it (``server.scheduler`` keeps the rules).
+    """
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    patrol_name: str = Field(index=True, max_length=255)
+    kind: str = Field(max_length=16)  # a ScheduleKind (plain text: no enum type in the schema)
+    times: list[str] | None = _json()
+    days: list[str] | None = _json()
+    tz: str = Field(default="Asia/Shanghai", max_length=64)
+    interval_min: int | None = None
+    anchor_at: datetime | None = _ts(nullable=True)
+    enabled: bool = True
+    max_wind_m_s: float = 10.0
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = _ts()
+
+
+class ScheduleRun(SQLModel, table=True):
+    """What became of one slot of a schedule; ``slot_at`` is the slot's time (UTC).
+
+    The unique key claims a slot: a second row for the same slot (a restarted
+    server, or a second process ticking at once) is refused by the database, so a
+    patrol never flies twice for one slot. ``reason`` is one line for an operator;
+    ``flight_ids`` the flights launched (as strings).
+    """
+
+    __tablename__ = "schedule_run"
+    __table_args__ = (UniqueConstraint("schedule_id", "slot_at", name="uq_schedule_run_slot"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    schedule_id: uuid.UUID = Field(foreign_key="schedule.id")  # the unique key's index serves
+    slot_at: datetime = _ts(index=True)
+    status: str = Field(max_length=16)  # a ScheduleRunStatus
+    reason: str = Field(default="", max_length=500)
+    flight_ids: list[str] | None = _json()
+    decided_at: datetime = _ts()
