@@ -246,11 +246,14 @@ def launch(
     workdir: Path | None = None,
     binary: Path | None = None,
     model: str = "quad",
+    sysid: int | None = None,
 ) -> Sitl:
     """Claim an instance number and start SITL (not yet ready to fly: see :func:`start`).
 
     SITL is tied to the calling thread (Linux): the kernel terminates it if
-    this process dies without stopping it, even by SIGKILL.
+    this process dies without stopping it, even by SIGKILL. ``sysid``: the
+    vehicle's MAVLink system id (SITL's ``--sysid``, MAV_SYSID; 1 when None),
+    distinct for each vehicle of a fleet.
     """
     binary = binary or find_binary()
     if speedup <= 0:
@@ -269,6 +272,7 @@ def launch(
             model=model,
             lock=lock,
             own_workdir=own,
+            sysid=sysid,
         )
     except BaseException:
         lock.close()
@@ -286,6 +290,7 @@ def spawn(
     model: str = "quad",
     lock: IO[str] | None = None,
     own_workdir: bool = False,
+    sysid: int | None = None,
 ) -> Sitl:
     """Start SITL as instance ``instance``, already claimed by the caller, in ``workdir``.
 
@@ -314,6 +319,7 @@ def spawn(
             for serial in range(3)
             for arg in (f"--serial{serial}", f"udpclient:127.0.0.1:{gcs_port(instance, serial)}")
         ),
+        *(("--sysid", str(sysid)) if sysid is not None else ()),
     ]
     logger.info("starting SITL: %s (in %s)", " ".join(cmd), workdir)
     with log_path.open("wb") as log:
@@ -380,6 +386,7 @@ async def start(
     params: dict[str, float] | None = None,
     workdir: Path | None = None,
     timeout_s: float = 120.0,
+    sysid: int | None = None,
 ) -> Sitl:
     """Start SITL and return once it is ready to arm; stopped again on any failure."""
     # in this thread: the kernel ties the child to the thread that forked it
@@ -389,6 +396,7 @@ async def start(
         instance=instance,
         params=params,
         workdir=workdir,
+        sysid=sysid,
     )
     try:
         await prepare(sitl, timeout_s=timeout_s)
