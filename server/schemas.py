@@ -725,3 +725,76 @@ class AlertPatrolResult(BaseModel):
     length_m: float
     duration_s: float
     photo_count: int
+
+
+class ScheduleCreate(RequestModel):
+    """When a stored patrol flies by itself (``server.scheduler`` keeps the rules).
+
+    ``kind: "times"``: ``times`` of day (HH:MM) in the IANA zone ``tz``, on ``days``
+    of the week (mon ... sun, in that zone; every day when omitted).
+    ``kind: "interval"``: every ``interval_min`` minutes from ``anchor_at`` (UTC;
+    the creation time when omitted). A slot flies only in a wind of at most
+    ``max_wind_m_s``.
+    """
+
+    patrol_name: str = Field(min_length=1, max_length=255)
+    kind: Literal["times", "interval"]
+    times: list[str] | None = Field(default=None, max_length=48)
+    days: list[str] | None = Field(default=None, max_length=7)
+    tz: str = Field(default="Asia/Shanghai", min_length=1, max_length=64)
+    interval_min: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
+    anchor_at: UTCDateTime | None = None
+    max_wind_m_s: float = Field(default=10.0, gt=0, le=40, description="m/s")
+    enabled: bool = True
+
+
+class ScheduleUpdate(RequestModel):
+    """Pause (``enabled: false``) or resume a schedule, or change its wind limit."""
+
+    enabled: bool | None = None
+    max_wind_m_s: float | None = Field(default=None, gt=0, le=40, description="m/s")
+
+
+class ScheduleRunPublic(BaseModel):
+    """One slot's outcome: launched, skipped, missed or failed, with its one-line reason."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    schedule_id: uuid.UUID
+    slot_at: UTCDateTime
+    status: Literal["launched", "skipped", "missed", "failed"]
+    reason: str
+    flight_ids: list[str] | None
+    decided_at: UTCDateTime
+
+
+class ScheduleRunsPublic(BaseModel):
+    data: list[ScheduleRunPublic]
+    count: int
+
+
+class SchedulePublic(BaseModel):
+    """A schedule with its next slot (UTC; None while paused) and its latest runs."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    patrol_name: str
+    kind: Literal["times", "interval"]
+    times: list[str] | None
+    days: list[str] | None
+    tz: str
+    interval_min: int | None
+    anchor_at: UTCDateTime | None
+    enabled: bool
+    max_wind_m_s: float
+    created_by: uuid.UUID | None
+    created_at: UTCDateTime
+    next_run_at: UTCDateTime | None = None
+    last_runs: list[ScheduleRunPublic] = []
+
+
+class SchedulesPublic(BaseModel):
+    data: list[SchedulePublic]
+    count: int
