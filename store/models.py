@@ -398,6 +398,7 @@ class Schedule(SQLModel, table=True):
     interval_min: int | None = None
     anchor_at: datetime | None = _ts(nullable=True)
     enabled: bool = True
+    active_since: datetime = _ts()  # slots before are never due: its creation or last resume
     max_wind_m_s: float = 10.0
     created_by: uuid.UUID | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = _ts()

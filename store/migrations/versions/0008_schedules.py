@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("interval_min", sa.Integer(), nullable=True),
         sa.Column("anchor_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("active_since", sa.DateTime(timezone=True), nullable=False),
         sa.Column("max_wind_m_s", sa.Float(), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
