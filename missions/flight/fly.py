@@ -100,6 +100,7 @@ async def fly_mission(
     photo_points: Sequence[tuple[float, float]] = (),
     recover_photos: bool = True,
     forward: Sequence[str] = (),
+    before_start: Callable[[Vehicle], Awaitable[None]] | None = None,
 ) -> FlightResult:
     """Upload, set its parameters, check, arm, fly ``mission`` in AUTO; return once landed.
 
@@ -150,6 +151,10 @@ async def fly_mission(
         Other ground stations to relay the vehicle to and from for the whole
         flight (``udp:HOST:PORT`` to QGroundControl's 14550, ``udpin:...``),
         so a pilot can watch and take over with the tool they know.
+    before_start : coroutine function, optional
+        Awaited with the vehicle once it is ready to arm, before arming: a
+        fleet holds each vehicle there until its launch time
+        (:func:`missions.flight.fleet.fly_fleet`).
 
     Raises ``FlightAbortedError`` when the flight ends away from home or
     before every waypoint was reached; the flight directory is kept.
@@ -190,6 +195,8 @@ async def fly_mission(
         await make_ready(
             vehicle, mission, settings=transfer_settings, min_battery_pct=min_battery_pct
         )
+        if before_start is not None:
+            await before_start(vehicle)
         await vehicle.start_mission()
         try:
             await vehicle.wait_landed(deadline=deadline, link_outage_s=link_outage_s)
