@@ -57,6 +57,7 @@ def _register_all() -> None:
     from ecopatrol import alerts as alerts_cli
     from ecopatrol import gas as gas_cli
     from ecopatrol import readings as readings_cli
+    from ecopatrol import schedules as schedules_cli
     from imagery import cli as imagery_cli
     from imagery.dispatch import cli as dispatch_cli
     from missions import cli as missions_cli
@@ -72,6 +73,7 @@ def _register_all() -> None:
         readings_cli,
         alerts_cli,
         gas_cli,
+        schedules_cli,
     ):
         module.register(app)
 

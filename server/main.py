@@ -32,6 +32,7 @@ from server.api.routes import (
     missions,
     objects,
     readings,
+    schedules,
     sites,
     users,
 )
@@ -45,6 +46,7 @@ from server.errors import (
 from server.flights import FlightManager
 from server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from server.processing import LocalProcessing
+from server.scheduler import Scheduler
 from server.settings import Settings, get_settings
 from server.throttle import LoginThrottle
 from server.uploads import sweep_partials
@@ -219,15 +221,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.db_url)
     manager = FlightManager(engine, settings)
     processing = LocalProcessing(engine, n_workers=settings.processing_workers)
+    scheduler = Scheduler(engine, manager)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         manager.close_orphans()
         sweeper = asyncio.create_task(_sweep_partials_forever(settings))
+        scheduling = asyncio.create_task(scheduler.run_forever())
         try:
             yield
         finally:
             sweeper.cancel()
+            scheduling.cancel()
             await manager.shutdown()
             await processing.shutdown()
             engine.dispose()
@@ -251,10 +256,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.flights = manager
     app.state.processing = processing
+    app.state.scheduler = scheduler
     app.state.login_throttle = LoginThrottle()
     app.state.object_pages = objects.PageCache()
     routers = (login, users, sites, missions, flights, captures, findings, objects, exports)
-    for module in (*routers, readings, alerts, casefile, basemap):
+    for module in (*routers, readings, alerts, casefile, basemap, schedules):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(flights.ws_router, prefix=API_PREFIX)
     app.include_router(flights.records_router, prefix=API_PREFIX)

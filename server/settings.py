@@ -96,6 +96,30 @@ class Settings(BaseSettings):
             "files, XYZ tile folders ({z}/{x}/{y}.png) and GeoTIFF orthophotos (.tif)."
         ),
     )
+    scheduler_tick_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often the scheduler looks for due patrols."
+    )
+    schedule_grace_min: float = Field(
+        default=10.0,
+        gt=0,
+        description="A scheduled slot found later than this (the server was down) is missed.",
+    )
+    recharge_min: float = Field(
+        default=30.0,
+        ge=0,
+        description="A drone is taken as charged this long after its last flight ended.",
+    )
+    dock_links: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description=(
+            "The link to each dock's drone for scheduled patrols, comma-separated "
+            "DOCK_ID=URL pairs (e.g. dock-south=udpin:0.0.0.0:14550)."
+        ),
+    )
+    schedule_sitl: bool = Field(
+        default=False,
+        description="Fly a scheduled sortie whose dock has no link in SITL (demos, tests).",
+    )
     title: str = "EcoPatrol"
 
     @field_validator("forward", mode="before")
@@ -111,6 +135,17 @@ class Settings(BaseSettings):
             except ConnectError as exc:
                 raise ValueError(str(exc)) from None
         return urls
+
+    @field_validator("dock_links", mode="before")
+    @classmethod
+    def _dock_links(cls, value: object) -> object:
+        """``DOCK_ID=URL`` pairs, comma-separated, in the environment."""
+        if not isinstance(value, str):
+            return value
+        pairs = [p.strip() for p in value.split(",") if p.strip()]
+        if any("=" not in p for p in pairs):
+            raise ValueError("give each dock's link as DOCK_ID=URL, comma-separated")
+        return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
 
     @field_validator("basemap", mode="before")
     @classmethod

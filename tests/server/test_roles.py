@@ -134,6 +134,17 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
             {"files": {"file": ("r-{role}.kmz", b"PK", "application/vnd.google-earth.kmz")}},
             ALL,
         ),
+        # recurring patrols: everyone reads them, operators and admins schedule them
+        ("GET", "/api/v1/schedules", {}, ALL),
+        (
+            "POST",
+            "/api/v1/schedules",
+            {"json": {"patrol_name": "p1", "kind": "times", "times": ["07:30"]}},
+            OPS,
+        ),
+        ("PATCH", f"/api/v1/schedules/{m}", {"json": {"enabled": False}}, OPS),
+        ("DELETE", f"/api/v1/schedules/{m}", {}, OPS),
+        ("GET", f"/api/v1/schedules/{m}/runs", {}, ALL),
     ]
 
 

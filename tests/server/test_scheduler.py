@@ -1,0 +1,415 @@
+"""Recurring patrols: the scheduler's rules (``server.scheduler``) with a clock the test moves.
+
+Flights are launched through the service's own FlightManager and its real runner: the
+test missions have no uploadable items, so each flight fails at once without a vehicle
+(as a real flight would fail on a broken plan), leaving its Flight row and ``ended_at``.
+Slot times are worked out by hand: Asia/Shanghai is UTC+8 all year (no daylight saving),
+so 07:30 and 15:00 there are 23:30Z the day before and 07:00Z.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
+
+from ecopatrol.schedules import register
+from server.flights import FlightManager
+from server.main import create_app
+from server.scheduler import Scheduler, claim_slot
+from server.settings import Settings
+from store.db import make_engine
+from store.models import Flight, FlightStatus, Mission, Reading, Schedule, ScheduleRun
+
+PATROL = "river-watch"
+START = datetime(2030, 6, 3, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai, a Monday
+LINKS = {"dock-south": "udpin:127.0.0.1:14661", "dock-north": "udpin:127.0.0.1:14662"}
+
+
+class FakeClock:
+    """The scheduler's clock: stands still until the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        self.now = now
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """The shared settings, with a link per dock and a background tick that never comes
+    during a test (the test ticks)."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key="test-secret-key-0123456789abcdef",
+        scheduler_tick_s=3600,
+        dock_links=LINKS,
+    )
+
+
+@pytest.fixture
+def clock(app) -> FakeClock:
+    fake = FakeClock(START)
+    app.state.scheduler.clock = fake
+    return fake
+
+
+@pytest.fixture
+def patrol(engine: Engine) -> list[uuid.UUID]:
+    """Two sorties, one from each dock (one drone each: the docks are not in the zone)."""
+    with Session(engine) as session:
+        rows = [
+            Mission(name=f"{PATROL} · sortie {k}", patrol_name=PATROL, sortie_index=k, plan=plan)
+            for k, plan in enumerate(
+                ({"dock": {"id": "dock-south"}}, {"dock": {"id": "dock-north"}}), start=1
+            )
+        ]
+        session.add_all(rows)
+        session.commit()
+        return [r.id for r in rows]
+
+
+def tick(client: TestClient, scheduler: Scheduler) -> list[ScheduleRun]:
+    """One tick in the app's event loop (the FlightManager launches flights there)."""
+    runs: list[ScheduleRun] = client.portal.call(scheduler.tick)  # type: ignore[union-attr]
+    return runs
+
+
+def wait_flights_ended(engine: Engine, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            busy = session.exec(
+                select(Flight.id).where(
+                    col(Flight.status).in_([FlightStatus.STARTING, FlightStatus.FLYING])
+                )
+            ).first()
+        if busy is None:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the launched flights did not end")
+
+
+def add_wind(engine: Engine, at: datetime, speed_m_s: float, station: str = "stn-nat-01") -> None:
+    """A station's reading with its wind (m/s; blowing FROM 90 deg, the east)."""
+    with Session(engine) as session:
+        session.add(
+            Reading(
+                station_id=station,
+                pollutant="PM2.5",
+                value=30.0,
+                unit="µg/m³",
+                time=at,
+                wind_speed_m_s=speed_m_s,
+                wind_from_deg=90.0,
+            )
+        )
+        session.commit()
+
+
+def schedule(client: TestClient, headers, **body) -> dict:
+    payload = {"patrol_name": PATROL, "kind": "times", "times": ["07:30", "15:00"], **body}
+    r = client.post("/api/v1/schedules", json=payload, headers=headers["operator"])
+    assert r.status_code == 201, r.text
+    created: dict = r.json()
+    return created
+
+
+def runs_of(engine: Engine, schedule_id: str) -> list[ScheduleRun]:
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(ScheduleRun)
+                .where(ScheduleRun.schedule_id == uuid.UUID(schedule_id))
+                .order_by(col(ScheduleRun.slot_at))
+            ).all()
+        )
+
+
+def flights_of(engine: Engine, missions: list[uuid.UUID]) -> list[Flight]:
+    with Session(engine) as session:
+        return list(session.exec(select(Flight).where(col(Flight.mission_id).in_(missions))).all())
+
+
+def test_runs_happen_at_their_times_over_two_days(
+    client: TestClient, app, headers, engine: Engine, clock: FakeClock, patrol
+) -> None:
+    made = schedule(client, headers)
+    assert made["next_run_at"] == "2030-06-03T07:00:00Z"  # 15:00 in Shanghai
+    step = timedelta(minutes=15)
+    while clock.now < START + timedelta(days=2):
+        clock.set(clock.now + step)
+        if clock.now.minute == 0:
+            add_wind(engine, clock.now, 4.0)
+        if tick(client, app.state.scheduler):
+            wait_flights_ended(engine)
+    runs = runs_of(engine, made["id"])
+    expected = [
+        datetime(2030, 6, 3, 7, 0, tzinfo=UTC),  # 15:00 on the 3rd, Shanghai
+        datetime(2030, 6, 3, 23, 30, tzinfo=UTC),  # 07:30 on the 4th
+        datetime(2030, 6, 4, 7, 0, tzinfo=UTC),
+        datetime(2030, 6, 4, 23, 30, tzinfo=UTC),
+    ]
+    assert [r.slot_at.replace(tzinfo=UTC) for r in runs] == expected
+    assert [r.status for r in runs] == ["launched"] * 4
+    for run, slot in zip(runs, expected, strict=True):
+        decided = run.decided_at.replace(tzinfo=UTC)
+        assert slot <= decided < slot + step  # decided at the first tick after its time
+        assert "wind 4.0 m/s at stn-nat-01" in run.reason and "2 of 2 sorties" in run.reason
+    flights = flights_of(engine, patrol)
+    assert len(flights) == 8  # two sorties a run, each launched once
+    assert {str(f.id) for f in flights} == {i for r in runs for i in r.flight_ids or []}
+    assert {f.connection for f in flights} == set(LINKS.values())
+    assert all(f.status is FlightStatus.FAILED for f in flights)  # no vehicle: the real runner
+
+
+def test_a_busy_or_charging_drone_skips_the_slot_with_its_reason(
+    client: TestClient, app, headers, engine: Engine, clock: FakeClock, patrol
+) -> None:
+    schedule(client, headers, times=["15:00"])
+    slot = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)
+    with Session(engine) as session:
+        flying = Flight(mission_id=patrol[1], status=FlightStatus.FLYING, name="manual")
+        session.add(flying)
+        session.commit()
+        flying_id = flying.id
+    add_wind(engine, slot - timedelta(minutes=20), 3.0)
+    clock.set(slot + timedelta(minutes=1))
+    (run,) = tick(client, app.state.scheduler)
+    assert run.status == "skipped"
+    assert run.reason == f"dock-north: no drone free; flight {str(flying_id)[:8]} is flying from it"
+    assert [f.id for f in flights_of(engine, patrol)] == [flying_id]  # nothing launched
+
+    with Session(engine) as session:  # it landed 10 min before the next day's slot
+        flight = session.get(Flight, flying_id)
+        assert flight is not None
+        flight.status, flight.ended_at = FlightStatus.LANDED, slot + timedelta(hours=23, minutes=50)
+        session.add(flight)
+        session.commit()
+    add_wind(engine, slot + timedelta(hours=23, minutes=40), 3.0)
+    clock.set(slot + timedelta(days=1))
+    (run,) = tick(client, app.state.scheduler)
+    assert run.status == "skipped"
+    assert run.reason == "dock-north: its drone is charging (landed 10 min ago; 30 min needed)"
+    assert len(flights_of(engine, patrol)) == 1
+
+
+def test_wind_over_the_limit_or_unknown_skips_the_slot(
+    client: TestClient, app, headers, engine: Engine, clock: FakeClock, patrol
+) -> None:
+    made = schedule(client, headers, times=["15:00"], max_wind_m_s=10)
+    slot = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)
+    add_wind(engine, slot - timedelta(minutes=50), 3.0, station="stn-old")
+    add_wind(engine, slot - timedelta(minutes=20), 11.2)  # the newest wins
+    clock.set(slot + timedelta(minutes=2))
+    (run,) = tick(client, app.state.scheduler)
+    assert (run.status, run.reason) == (
+        "skipped",
+        "wind 11.2 m/s at stn-nat-01 at 06:40Z over the 10 m/s limit",
+    )
+    # the next day: the last wind is a day old, so none is known
+    clock.set(slot + timedelta(days=1, minutes=2))
+    (run,) = tick(client, app.state.scheduler)
+    assert (run.status, run.reason) == (
+        "skipped",
+        "no wind known: no station reported one in the last hour",
+    )
+    assert flights_of(engine, patrol) == []
+    listed = client.get("/api/v1/schedules", headers=headers["inspector"]).json()["data"]
+    assert [r["status"] for r in listed[0]["last_runs"]] == ["skipped", "skipped"]
+    assert listed[0]["id"] == made["id"]
+
+
+def test_a_restart_neither_loses_a_schedule_nor_runs_a_slot_twice(
+    settings: Settings, app, headers, engine: Engine, patrol
+) -> None:
+    first = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)
+    clock = FakeClock(START)
+    with TestClient(app) as client:
+        app.state.scheduler.clock = clock
+        made = schedule(client, headers)
+        add_wind(engine, first - timedelta(minutes=30), 5.0)
+        clock.set(first + timedelta(minutes=5))
+        (run,) = tick(client, app.state.scheduler)
+        assert run.status == "launched"
+        assert tick(client, app.state.scheduler) == []  # the same server: once
+        wait_flights_ended(engine)
+    again = create_app(settings)  # the server restarted, three minutes on
+    with TestClient(again) as client:
+        again.state.scheduler.clock = clock
+        clock.set(first + timedelta(minutes=8))
+        assert tick(client, again.state.scheduler) == []
+        assert len(flights_of(engine, patrol)) == 2
+        # down again over the night's 07:30 slot, up a day after the first
+        add_wind(engine, first + timedelta(days=1), 5.0)
+        clock.set(first + timedelta(days=1, minutes=3))
+        missed, launched = tick(client, again.state.scheduler)
+        wait_flights_ended(engine)
+        listed = client.get("/api/v1/schedules", headers=headers["inspector"]).json()
+    assert missed.slot_at.replace(tzinfo=UTC) == datetime(2030, 6, 3, 23, 30, tzinfo=UTC)
+    assert missed.status == "missed"
+    assert missed.reason == (
+        "not flown: found 453 min late (the server was not running at 2030-06-03 23:30Z; "
+        "grace 10 min)"
+    )
+    assert launched.status == "launched"
+    assert launched.slot_at.replace(tzinfo=UTC) == first + timedelta(days=1)
+    assert [s["id"] for s in listed["data"]] == [made["id"]]
+    assert listed["data"][0]["next_run_at"] == "2030-06-04T23:30:00Z"
+    assert len(runs_of(engine, made["id"])) == 3
+    assert len(flights_of(engine, patrol)) == 4
+
+
+def test_two_schedulers_ticking_one_slot_record_it_once(
+    client: TestClient, app, settings: Settings, headers, engine: Engine, clock, patrol
+) -> None:
+    """A second process (its own engine and flight manager) ticks the same slot at once:
+    the unique key gives it to one of them."""
+    made = schedule(client, headers, times=["15:00"])
+    slot = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)
+    add_wind(engine, slot - timedelta(minutes=30), 5.0)
+    clock.set(slot + timedelta(minutes=1))
+    other_engine = make_engine(settings.db_url)
+    other = Scheduler(other_engine, FlightManager(other_engine, settings), clock=clock)
+
+    async def both() -> list[list[ScheduleRun]]:
+        return list(await asyncio.gather(app.state.scheduler.tick(), other.tick()))
+
+    try:
+        outcomes = client.portal.call(both)  # type: ignore[union-attr]
+        wait_flights_ended(engine)
+    finally:
+        other_engine.dispose()
+    assert sorted(len(runs) for runs in outcomes) == [0, 1]
+    (run,) = runs_of(engine, made["id"])
+    assert run.status == "launched"
+    assert len(flights_of(engine, patrol)) == 2
+    assert claim_slot(engine, run.schedule_id, slot, "skipped", "again", clock()) is None
+
+
+def test_a_paused_schedule_does_not_fly_and_resumes_from_its_next_slot(
+    client: TestClient, app, headers, engine: Engine, clock: FakeClock, patrol
+) -> None:
+    made = schedule(client, headers, times=["15:00"])
+    op = headers["operator"]
+    r = client.patch(f"/api/v1/schedules/{made['id']}", json={"enabled": False}, headers=op)
+    assert r.status_code == 200 and r.json()["enabled"] is False
+    assert r.json()["next_run_at"] is None
+    add_wind(engine, datetime(2030, 6, 3, 6, 30, tzinfo=UTC), 5.0)
+    clock.set(datetime(2030, 6, 3, 7, 1, tzinfo=UTC))
+    assert tick(client, app.state.scheduler) == []
+    clock.set(datetime(2030, 6, 4, 8, 0, tzinfo=UTC))  # resumed after the 4th's 15:00
+    r = client.patch(
+        f"/api/v1/schedules/{made['id']}", json={"enabled": True, "max_wind_m_s": 6}, headers=op
+    )
+    assert r.json()["next_run_at"] == "2030-06-05T07:00:00Z" and r.json()["max_wind_m_s"] == 6
+    assert tick(client, app.state.scheduler) == []  # the slots while paused are not due
+    add_wind(engine, datetime(2030, 6, 5, 6, 30, tzinfo=UTC), 5.0)
+    clock.set(datetime(2030, 6, 5, 7, 4, tzinfo=UTC))
+    (run,) = tick(client, app.state.scheduler)
+    wait_flights_ended(engine)
+    assert run.status == "launched"
+    runs = client.get(f"/api/v1/schedules/{made['id']}/runs", headers=headers["inspector"])
+    assert runs.json()["count"] == 1 and runs.json()["data"][0]["status"] == "launched"
+    assert client.delete(f"/api/v1/schedules/{made['id']}", headers=op).status_code == 200
+    assert client.get(f"/api/v1/schedules/{made['id']}/runs", headers=op).status_code == 404
+    assert runs_of(engine, made["id"]) == []
+
+
+def test_an_interval_schedule_runs_from_its_anchor_and_records_what_it_missed(
+    client: TestClient, app, headers, engine: Engine, clock: FakeClock, patrol
+) -> None:
+    made = schedule(
+        client,
+        headers,
+        kind="interval",
+        times=None,
+        interval_min=120,
+        anchor_at="2030-06-03T00:30:00Z",
+    )
+    assert made["next_run_at"] == "2030-06-03T00:30:00Z"
+    add_wind(engine, datetime(2030, 6, 3, 4, 0, tzinfo=UTC), 5.0)
+    clock.set(datetime(2030, 6, 3, 4, 35, tzinfo=UTC))  # 00:30 and 02:30 passed unseen
+    runs = tick(client, app.state.scheduler)
+    wait_flights_ended(engine)
+    slots = [(r.slot_at.replace(tzinfo=UTC).strftime("%H:%M"), r.status) for r in runs]
+    assert slots == [("00:30", "missed"), ("02:30", "missed"), ("04:30", "launched")]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"patrol_name": "nope"}, "no patrol named 'nope'"),
+        ({"times": ["25:00"]}, "'25:00' is not a time of day"),
+        ({"times": []}, "give at least one time of day"),
+        ({"days": ["funday"]}, "'funday' is not a weekday"),
+        ({"tz": "Mars/Olympus"}, "'Mars/Olympus' is not an IANA time zone"),
+        ({"kind": "interval", "times": None, "interval_min": 4}, "greater than or equal to 5"),
+        ({"kind": "interval", "times": None}, "an interval schedule takes interval_min"),
+        ({"max_wind_m_s": 0}, "greater than 0"),
+    ],
+)
+def test_a_schedule_that_cannot_be_kept_is_refused_with_a_reason(
+    client: TestClient, headers, patrol, body, reason
+) -> None:
+    payload = {"patrol_name": PATROL, "kind": "times", "times": ["07:30"], **body}
+    r = client.post("/api/v1/schedules", json=payload, headers=headers["operator"])
+    assert r.status_code == 422 and reason in r.json()["detail"], r.text
+    assert client.get("/api/v1/schedules", headers=headers["operator"]).json()["count"] == 0
+
+
+def test_the_cli_adds_lists_pauses_and_resumes(db_url: str, engine: Engine, patrol) -> None:
+    cli_app = typer.Typer()
+    register(cli_app)
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli_app, ["schedule", *args, "--db", db_url])
+
+    added = run("add", PATROL, "--at", "07:30,15:00", "--days", "mon,wed", "--max-wind", "8")
+    assert added.exit_code == 0, added.output
+    every = run("add", PATROL, "--every", "120")
+    assert every.exit_code == 0, every.output
+    with Session(engine) as session:
+        rows = session.exec(select(Schedule).order_by(col(Schedule.kind).desc())).all()
+        times, interval = rows
+        assert (times.times, times.days, times.max_wind_m_s) == (
+            ["07:30", "15:00"],
+            ["mon", "wed"],
+            8,
+        )
+        assert interval.interval_min == 120 and interval.max_wind_m_s == 10
+    listed = run("list")
+    assert listed.exit_code == 0
+    assert str(times.id) in listed.output and "07:30,15:00 mon,wed" in listed.output
+    assert "every 120 min" in listed.output
+    assert run("pause", str(times.id)).exit_code == 0
+    assert "paused" in run("list").output.split(str(times.id))[1].splitlines()[0]
+    assert run("resume", str(times.id)).exit_code == 0
+    with Session(engine) as session:
+        resumed = session.get(Schedule, times.id)
+        assert resumed is not None and resumed.enabled
+    for args, message in [
+        (("add", "nope", "--at", "07:30"), "no patrol named 'nope'"),
+        (("add", PATROL, "--at", "7h"), "'7h' is not a time of day"),
+        (("add", PATROL), "give --at (times of day) or --every (minutes)"),
+        (("add", PATROL, "--every", "3"), "at least 5 minutes"),
+        (("pause", str(uuid.uuid4())), "no schedule"),
+    ]:
+        result = run(*args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
