@@ -500,6 +500,16 @@ def _meeting(
     return np.abs(a.t[cells.ia] - b.t[cells.ib] - lag_s) <= window
 
 
+def _least_apart(h: FloatArray, v: FloatArray, sep: Separation) -> int:
+    """Index of the least-apart pair: the larger of h/H and v/V smallest, then their sum.
+
+    Apart means the larger ratio is at least 1; the sum breaks ties (0 m
+    horizontally 20 m vertically is closer than 60 m and 20 m).
+    """
+    h_r, v_r = h / sep.horizontal_m, v / sep.vertical_m
+    return int(np.lexsort((h_r + v_r, np.maximum(h_r, v_r)))[0])
+
+
 def _worst(
     n_a: int,
     n_b: int,
@@ -510,9 +520,8 @@ def _worst(
     start_a: float,
     sep: Separation,
 ) -> Approach:
-    """The meeting cell least apart (the smallest of h/H and v/V at its largest), as an Approach."""
-    score = np.maximum(cells.h / sep.horizontal_m, cells.v / sep.vertical_m)
-    k = int(np.flatnonzero(hit)[np.argmin(score[hit])])
+    """The meeting cell least apart, as an Approach."""
+    k = int(np.flatnonzero(hit)[_least_apart(cells.h[hit], cells.v[hit], sep)])
     i, j = cells.ia[k], cells.ib[k]
     return Approach(
         n_a,
@@ -529,15 +538,16 @@ def _worst(
 def _blocked(
     a: _Track, b: _Track, cells: _Cells, window: FloatArray, lags_s: FloatArray
 ) -> NDArray[np.bool_]:
-    """For each lag of B's launch after A's, whether any cell meets (one test per time offset)."""
-    if len(cells.ia) == 0:
-        return np.zeros(len(lags_s), dtype=bool)
-    offsets, inverse = np.unique(np.round(a.t[cells.ia] - b.t[cells.ib], 6), return_inverse=True)
-    widest = np.full(len(offsets), -np.inf)
-    np.maximum.at(widest, inverse, window)
-    return np.asarray(
-        (np.abs(lags_s[:, None] - offsets[None, :]) <= widest[None, :]).any(axis=1), dtype=bool
-    )
+    """For each lag of B's launch after A's, whether any cell meets.
+
+    Cell ``k`` forbids the lags ``[off_k - w_k, off_k + w_k]`` (``off = ta - tb``);
+    a lag is blocked when more of those intervals have opened than closed
+    before it: two sorted searches instead of a lags x cells table.
+    """
+    offsets = a.t[cells.ia] - b.t[cells.ib]
+    opened = np.searchsorted(np.sort(offsets - window), lags_s, side="right")
+    closed = np.searchsorted(np.sort(offsets + window), lags_s, side="left")
+    return np.asarray(opened > closed, dtype=bool)
 
 
 def _closest(
@@ -560,7 +570,7 @@ def _closest(
     pb = [np.interp(t - start_b, b.t, col) for col in (*b.xyz.T, b.lat, b.lon)]
     h = np.hypot(pa[0] - pb[0], pa[1] - pb[1])
     v = np.abs(pa[2] - pb[2])
-    k = int(np.argmin(np.maximum(h / sep.horizontal_m, v / sep.vertical_m)))
+    k = _least_apart(h, v, sep)
     lat, lon = (pa[3][k] + pb[3][k]) / 2, (pa[4][k] + pb[4][k]) / 2
     return Approach(n_a, n_b, float(t[k]), float(lat), float(lon), float(h[k]), float(v[k]), sep)
 
