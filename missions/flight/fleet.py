@@ -20,14 +20,15 @@ are apart when horizontally ``separation.horizontal_m`` or more apart, or
 vertically ``separation.vertical_m`` or more. The guard extrapolates each
 pair's tracks over a look-ahead and, when they would stop being apart (with a
 margin), holds the lower-priority one (GUIDED at its braking point,
-:meth:`~missions.flight.vehicle.Vehicle.pause`); it resumes it (AUTO) once it
-is apart with the margin and would stay so flying on as it was before the
-hold. A hold and a resume are events in that flight's ``events.jsonl`` and in
-the result, for the operator.
+:meth:`~missions.flight.vehicle.Vehicle.pause`); it resumes it (AUTO) once,
+flying on as it was before the hold, it would stay apart with the margin for
+twice the look-ahead (the hysteresis that keeps a hold begun at the
+look-ahead's edge from ending at once). A hold and a resume are events in
+that flight's ``events.jsonl`` and in the result, for the operator.
 
-What the guard does not do: route a held vehicle out of the way. A vehicle
-that another flies straight at while held makes the guard hold that one too,
-and both hover until the operator decides.
+What the guard does not do: route a held vehicle out of the way. A held vehicle
+that another still flies at once it has stopped makes the guard hold that one
+too, and both hover until the operator decides.
 """
 
 from __future__ import annotations
@@ -211,6 +212,10 @@ class _Track:
             and v.telemetry.mode == mode
         )
 
+    def at_rest(self) -> bool:
+        """Hovering: under 1 m/s horizontally (a held vehicle once it has braked)."""
+        return math.hypot(self.v_enu_m_s[0], self.v_enu_m_s[1]) < 1.0
+
     def rank(self) -> tuple[int, int]:
         """Lower ranks are held first."""
         return (self.priority, -self.number)
@@ -341,7 +346,12 @@ class SeparationGuard:
             self.closest_m[key] = now
 
     def _conflict_in_s(
-        self, a: _Track, b: _Track, v_a: tuple[float, float, float] | None = None
+        self,
+        a: _Track,
+        b: _Track,
+        v_a: tuple[float, float, float] | None = None,
+        *,
+        lookahead_s: float | None = None,
     ) -> float | None:
         va = v_a if v_a is not None else a.v_enu_m_s
         closing = tuple(vb - vv for vb, vv in zip(b.v_enu_m_s, va, strict=True))
@@ -350,7 +360,7 @@ class SeparationGuard:
             (closing[0], closing[1], closing[2]),
             horizontal_m=self.separation.horizontal_m + self.margin_h_m,
             vertical_m=self.separation.vertical_m + self.margin_v_m,
-            lookahead_s=self.lookahead_s,
+            lookahead_s=lookahead_s or self.lookahead_s,
         )
 
     def _hold_if_needed(self, low: _Track, high: _Track) -> None:
@@ -362,8 +372,8 @@ class SeparationGuard:
                 self._hold(low, high, when)
             elif high.held_since is None and high.commandable("AUTO"):
                 self._hold(high, low, when)  # the lower one is not ours to hold
-        elif high.held_since is None and high.commandable("AUTO"):
-            # the held one stops where it is: does the other still fly at it?
+        elif high.held_since is None and high.commandable("AUTO") and low.at_rest():
+            # the held one has stopped: does the other still fly at it?
             at_rest = self._conflict_in_s(low, high, (0.0, 0.0, 0.0))
             if at_rest is not None:
                 self._hold(high, low, at_rest)  # both hover: the operator's turn
@@ -379,7 +389,11 @@ class SeparationGuard:
         for other in live.values():
             if other is track:
                 continue
-            if self._conflict_in_s(track, other, track.velocity_before_hold) is not None:
+            # twice the look-ahead: a hold that began at its edge does not end at once
+            ahead = self._conflict_in_s(
+                track, other, track.velocity_before_hold, lookahead_s=2 * self.lookahead_s
+            )
+            if ahead is not None:
                 return
         self._resume(track)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -154,6 +155,8 @@ class Closest:
     vertical_m: float
     not_apart: int
     """Samples at which the two were neither 50 m apart horizontally nor 15 m vertically."""
+    level_horizontal_m: float
+    """The least horizontal distance while less than 15 m apart vertically (inf: never)."""
 
 
 def closest_approach(a: Track, b: Track) -> Closest:
@@ -172,7 +175,10 @@ def closest_approach(a: Track, b: Track) -> Closest:
     assert len(h) > 100, "the two flights hardly overlap in time"
     i = int(np.argmin(h))
     bad = (h < SEPARATION.horizontal_m) & (v < SEPARATION.vertical_m)
-    return Closest(float(h[i]), float(v[i]), int(bad.sum()))
+    level = h[v < SEPARATION.vertical_m]
+    return Closest(
+        float(h[i]), float(v[i]), int(bad.sum()), float(level.min()) if len(level) else math.inf
+    )
 
 
 def fleet_closest(fleet: FleetResult) -> Closest:
@@ -183,7 +189,8 @@ def fleet_closest(fleet: FleetResult) -> Closest:
     )
     print(
         f"closest approach from the tlogs: {closest.horizontal_m:.1f} m horizontally, "
-        f"{closest.vertical_m:.1f} m vertically; the guard saw {fleet.closest_m}"
+        f"{closest.vertical_m:.1f} m vertically; within 15 m of height, never closer than "
+        f"{closest.level_horizontal_m:.1f} m; the guard saw {fleet.closest_m}"
     )
     return closest
 
