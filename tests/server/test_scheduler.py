@@ -23,12 +23,16 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from ecopatrol.schedules import register
+from server.accounts import add_user
 from server.flights import FlightManager
 from server.main import create_app
-from server.scheduler import Scheduler, claim_slot
+from server.scheduler import Scheduler, claim_slot, new_schedule
 from server.settings import Settings
-from store.db import make_engine
-from store.models import Flight, FlightStatus, Mission, Reading, Schedule, ScheduleRun
+from store.db import make_engine, migrate
+from store.models import Flight, FlightStatus, Mission, Reading, Role, Schedule, ScheduleRun
+
+from .conftest import PASSWORD
+from .test_browser import CHROMIUM, _shot, _sign_in, browser, serving  # noqa: F401 (fixtures)
 
 PATROL = "river-watch"
 START = datetime(2030, 6, 3, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai, a Monday
@@ -413,3 +417,65 @@ def test_the_cli_adds_lists_pauses_and_resumes(db_url: str, engine: Engine, patr
         result = run(*args)
         assert result.exit_code == 2 and message in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_plan_page_lists_schedules_and_their_runs_and_adds_and_pauses(
+    tmp_path: Path,
+    browser,  # noqa: F811
+) -> None:
+    """In Debian's chromium: an operator sees a schedule's last runs with their reasons,
+    adds an interval schedule with the form and pauses the first one."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        secret_key="browser-test-secret-0123456789abcdef",
+        scheduler_tick_s=3600,
+    )
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    add_user(engine, "operator", PASSWORD, role=Role.OPERATOR)
+    skipped = "wind 11.2 m/s at stn-nat-01 at 06:40Z over the 10 m/s limit"
+    with Session(engine) as session:
+        session.add(Mission(name="m", patrol_name=PATROL, plan={"dock": {"id": "dock-south"}}))
+        kept = new_schedule(
+            session, patrol_name=PATROL, kind="times", times=["15:00"], now=datetime.now(UTC)
+        )
+        session.flush()
+        session.add(
+            ScheduleRun(
+                schedule_id=kept.id,
+                slot_at=datetime(2030, 6, 3, 7, tzinfo=UTC),
+                status="skipped",
+                reason=skipped,
+            )
+        )
+        session.commit()
+        kept_id = str(kept.id)
+    with serving(settings) as base:
+        page = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        _sign_in(page, base, "operator")
+        page.goto(f"{base}/plan")
+        page.wait_for_selector("body[data-schedules-ready='1']", timeout=20_000)
+        card = page.locator(f".schedule[data-id='{kept_id}']")
+        assert skipped in card.inner_text() and "2030-06-03 07:00Z" in card.inner_text()
+        assert card.locator("li[data-status='skipped']").count() == 1
+        page.fill("#schedule-every", "120")
+        page.fill("#schedule-wind", "8")
+        page.click("#schedule-submit")
+        page.locator(".schedule").nth(1).wait_for()
+        assert "every 120 min" in page.inner_text("#schedules")
+        card.locator("button.toggle").click()
+        page.wait_for_selector(f".schedule[data-id='{kept_id}'][data-enabled='0']")
+        _shot(page, "schedules")
+        assert errors == []
+    with Session(engine) as session:
+        rows = {s.kind: s for s in session.exec(select(Schedule))}
+    engine.dispose()
+    assert rows["times"].enabled is False
+    assert (rows["interval"].interval_min, rows["interval"].max_wind_m_s) == (120, 8)
