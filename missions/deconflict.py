@@ -7,10 +7,11 @@ move a checked route (that would undo its clearance and ceiling checks), it
 delays launches. Each mission is turned into a :class:`Trajectory` from its
 items alone, flown the way ArduCopter flies them (AC_WPNav's speeds, mode_rtl's
 return, mode_land's descent). A vehicle never keeps its plan's clock exactly
-(wind, acceleration at corners, a slow arming), so a vehicle planned at elapsed
-time ``a`` may really be there anywhere within ``w(a) = timing_margin_s +
-timing_drift * a`` of it: two planned points conflict when they are not apart
-and their launch-shifted times are within ``w(a) + w(b)`` of each other.
+(wind, acceleration at corners, a slow arming), so ``e`` seconds after its
+launch a vehicle may be anywhere it planned to be within ``timing_margin_s +
+timing_drift * e`` of ``e``: two planned points conflict when they are not
+apart and their launch-shifted times are close enough for both to be flown at
+one moment (see :func:`_window_s`).
 
 Only airborne samples count: a drone on the ground in its dock (before its
 launch, after it lands) is nobody's traffic. Positions are sampled every
@@ -488,9 +489,15 @@ def _close_cells(a: _Track, b: _Track, sep: Separation, step_s: float) -> _Cells
 def _window_s(
     a: _Track, b: _Track, cells: _Cells, margin_s: float, drift: float, step_s: float
 ) -> FloatArray:
-    """How far apart in launch-shifted time each cell's two samples may be and still meet."""
+    """How far apart in launch-shifted time each cell's two samples may be and still meet.
+
+    A vehicle ``e`` s after its launch is anywhere it planned to be within
+    ``margin + drift * e`` of ``e``; so its planned point ``a`` is flown at some
+    ``e`` with ``|a - e| <= (margin + drift * a) / (1 - drift)``. Two points meet
+    when the sum of their bounds covers the gap, plus a step for the sampling.
+    """
     ta, tb = a.t[cells.ia], b.t[cells.ib]
-    return 2 * margin_s + drift * (ta + tb) + step_s
+    return (2 * margin_s + drift * (ta + tb)) / (1 - drift) + step_s
 
 
 def _meeting(
@@ -614,8 +621,9 @@ def deconflict(
     InfeasibleError
         No delay up to ``max_wait_s`` keeps a sortie apart (one line: which, from whom).
     """
-    if timing_margin_s < 0 or timing_drift < 0 or max_wait_s < 0:
-        raise InvalidProfileError("timing margin, drift and maximum wait must be >= 0")
+    _check_timing(timing_margin_s, timing_drift)
+    if max_wait_s < 0:
+        raise InvalidProfileError("max_wait_s must be >= 0")
     order = _order(missions, priority)
     if not order:
         return FleetSchedule({}, (), ())
@@ -672,6 +680,11 @@ def _wait_note(
     return f"sortie {n} waits {start[n]:.0f} s before launch{reason}"
 
 
+def _check_timing(margin_s: float, drift: float) -> None:
+    if margin_s < 0 or not 0 <= drift < 1:
+        raise InvalidProfileError("timing_margin_s must be >= 0 and timing_drift in [0, 1)")
+
+
 def check_schedule(
     missions: Mapping[int, Mission],
     schedule: FleetSchedule,
@@ -688,6 +701,7 @@ def check_schedule(
     meets, at its least-apart pair of points (its distances are the planned
     points', which the timing window lets coincide in time).
     """
+    _check_timing(timing_margin_s, timing_drift)
     missing = sorted(set(missions) - set(schedule.start_s))
     if missing:
         raise InvalidProfileError(f"the schedule has no launch time for sorties {missing}")
