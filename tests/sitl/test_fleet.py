@@ -63,10 +63,9 @@ sitl_test = [pytest.mark.sitl, pytest.mark.timeout(300)]
 
 
 def test_a_perpendicular_crossing_is_seen_when_the_tracks_would_close_in() -> None:
-    # the second vehicle 100 m east and 100 m south of the first... worked by hand:
-    # the first flies east at 8 m/s, the second north at 8 m/s: relative velocity
-    # (-8, +8), relative position (100, -100) - (8t, -8t)... = (100 - 8t, -100 + 8t),
-    # horizontal distance sqrt(2) * |100 - 8t| < 50 once 8t > 100 - 35.36, t > 8.08 s
+    # worked by hand: the first vehicle flies east at 8 m/s, the second, 100 m east and
+    # 100 m south of it, flies north at 8 m/s; the second relative to the first is at
+    # (100 - 8t, -100 + 8t), sqrt(2) |100 - 8t| apart, under 50 m once t > 8.08 s
     when = first_conflict_s(
         (100.0, -100.0, 0.0),
         (-8.0, 8.0, 0.0),
@@ -294,6 +293,61 @@ async def test_a_link_lost_on_one_vehicle_leaves_the_other_flying_to_the_end(
     assert fleet_closest(fleet).not_apart == 0
 
 
+@pytest.mark.sitl
+@pytest.mark.timeout(300)
+async def test_a_vehicle_its_checks_refuse_stays_down_and_the_other_flies(
+    pair: Pair, tmp_path: Path
+) -> None:
+    await asyncio.gather(_fresh(pair.south), _fresh(pair.north))
+    missions = short_sorties()
+    # the north vehicle is refused before arming (a full battery is 100 %, not 101 %)
+    fleet = await fly_fleet(
+        [
+            FleetSortie(1, pair.south, missions[1], options=options()),
+            FleetSortie(2, pair.north, missions[2], options={**options(), "min_battery_pct": 101}),
+        ],
+        separation=SEPARATION,
+        out_dir=tmp_path,
+    )
+    south, north = fleet.outcomes[1], fleet.outcomes[2]
+    assert north.error is not None and north.error.startswith("PreflightError"), north.error
+    assert "battery" in north.error and north.result is None
+    assert north.flight_dir is not None
+    assert "RTL" not in _modes(north.flight_dir / "flight.tlog", 2)
+    assert not _armed(north.flight_dir / "flight.tlog", 2)
+    assert south.ok, south.error
+    assert south.result is not None and south.result.items_missed == ()
+    assert south.result.landed_from_home_m < 5.0
+
+
+@pytest.mark.sitl
+async def test_two_sorties_reaching_the_same_vehicle_are_refused_before_any_upload(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # the south copter's first and third serial ports: two URLs, one MAVLink system
+    mission = short_sorties()[1]
+    with pytest.raises(SystemIdError, match="sorties 1, 2 all answer as MAVLink system 1"):
+        await fly_fleet(
+            [
+                FleetSortie(1, pair.south.url, mission, options=options()),
+                FleetSortie(2, pair.south.url3, mission, options=options()),
+            ],
+            separation=SEPARATION,
+            out_dir=tmp_path,
+        )
+    assert list(tmp_path.iterdir()) == []  # no flight folder: nothing was uploaded
+
+
+def _armed(tlog: Path, sysid: int) -> bool:
+    """Whether any HEARTBEAT of the vehicle in the tlog says armed."""
+    log = mavutil.mavlink_connection(str(tlog))
+    while (msg := log.recv_match(type="HEARTBEAT")) is not None:
+        ours = msg.get_srcSystem() == sysid and msg.get_srcComponent() == 1
+        if ours and msg.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED:
+            return True
+    return False
+
+
 def _modes(tlog: Path, sysid: int) -> list[str]:
     """The vehicle's flight modes in order, from its HEARTBEATs in a tlog."""
     log = mavutil.mavlink_connection(str(tlog))
@@ -333,12 +387,13 @@ def _crossing(home: Home, start: tuple[float, float], end: tuple[float, float], 
 def crossing_missions(south: Home, north: Home) -> dict[int, Mission]:
     """Two legs crossing at right angles midway between the docks, reached at the same time.
 
-    With X the docks' midpoint, u the unit vector south dock -> north dock and p
-    perpendicular to it, sortie 1 flies X - 200a -> X + 200a with a = (u + p)/sqrt 2,
-    sortie 2 X - 200b -> X + 200b with b = (p - u)/sqrt 2: perpendicular legs, each
-    dock |L u -/+ 200 a|... the same distance from its leg's start (by symmetry), so
-    launched together they meet at X. Their returns would cross too: sortie 2
-    returns at 60 m, sortie 1 at 40 m (with the docks' 6 m, 26 m apart vertically).
+    With X the docks' midpoint, L half their distance, u the unit vector from the
+    south dock to the north one, a = u turned 45 degrees clockwise and b = u turned
+    45 degrees anticlockwise (a and b perpendicular): sortie 1 flies X - 200a ->
+    X + 200a, sortie 2 X + 200b -> X - 200b. Each leg's start is |L u - 200 a| =
+    |L u - 200 b| from its dock (u.a = u.b = cos 45), so launched together, at one
+    speed, both reach X at once. Their returns would cross too: sortie 2 returns at
+    60 m, sortie 1 at 40 m (with the docks' 6 m, 26 m apart vertically).
     """
     az_u, _, half_m = GEOD.inv(south.lon, south.lat, north.lon, north.lat)
     x_lon, x_lat, _ = GEOD.fwd(south.lon, south.lat, az_u, half_m / 2)
@@ -347,7 +402,7 @@ def crossing_missions(south: Home, north: Home) -> dict[int, Mission]:
         lon, lat, _ = GEOD.fwd(x_lon, x_lat, azimuth_deg, dist_m)
         return (lat, lon)
 
-    az_a, az_b = az_u + 45.0, az_u - 45.0  # a = (u + p)/sqrt 2, b = (p - u)/sqrt 2 backwards
+    az_a, az_b = az_u + 45.0, az_u - 45.0  # azimuths of a and b (clockwise from north)
     return {
         1: _crossing(south, at(az_a + 180, LEG_HALF_M), at(az_a, LEG_HALF_M), CROSS_ALT_M),
         2: _crossing(north, at(az_b, LEG_HALF_M), at(az_b + 180, LEG_HALF_M), 60.0),
