@@ -27,7 +27,7 @@ from missions.deconflict import (
     trajectory,
 )
 from missions.errors import InfeasibleError
-from missions.items import Mission, MissionItem, to_e7
+from missions.items import Mission, MissionItem, MissionType, to_e7
 from missions.plan import Patrol
 
 GEOD = Geod(ellps="WGS84")
@@ -133,6 +133,76 @@ def test_trajectory_times_each_phase_as_summed_by_hand() -> None:
     assert tr.duration_s == pytest.approx(192.7, abs=1.5)
     assert tr.alt_amsl_m[-1] == pytest.approx(HOME_AMSL_M)
     assert tr.alt_amsl_m.max() == pytest.approx(HOME_AMSL_M + 50.0)
+
+
+def _item(seq: int, cmd: int, p1: float = 0.0, p2: float = 0.0, *, at=None, z: float = 0.0):
+    """A mission item; ``at`` (lat, lon) puts it somewhere, above home (0, 0: where it is)."""
+    lat, lon = at if at is not None else (0.0, 0.0)
+    return MissionItem(seq, REL, cmd, p1, p2, x=to_e7(lat), y=to_e7(lon), z=z)
+
+
+def test_holds_jumps_and_delays_are_timed() -> None:
+    """LOITER_TIME, a waypoint's hold, DO_JUMP once, NAV_DELAY and a LAND, summed by hand.
+
+    Take-off to 20 m: 8 s (t = 8). 200 m north: 20 s (t = 28), hold 10 s (t =
+    38). Back home as a 15 s LOITER_TIME: 20 s + 15 s (t = 73). DO_JUMP to the
+    waypoint, once more: t = 93 north (103 after its hold), t = 123 home, 138
+    after the loiter. NAV_DELAY 7 s (t = 145). LAND here: 10 m at 1.5 m/s,
+    6.7 s, the last 10 m at 0.5 m/s, 20 s: on the ground at t = 171.7.
+    """
+    home = CROSSING
+    north = _at(*home, 0.0, 200.0)
+    c = mavlink
+    items = (
+        MissionItem(0, c.MAV_FRAME_GLOBAL, c.MAV_CMD_NAV_WAYPOINT,
+                    x=to_e7(home[0]), y=to_e7(home[1]), z=HOME_AMSL_M),
+        _item(1, c.MAV_CMD_NAV_TAKEOFF, z=20.0),
+        _item(2, c.MAV_CMD_NAV_WAYPOINT, 10.0, at=north, z=20.0),
+        _item(3, c.MAV_CMD_NAV_LOITER_TIME, 15.0, at=home, z=20.0),
+        _item(4, c.MAV_CMD_DO_JUMP, 2, 1),
+        _item(5, c.MAV_CMD_NAV_DELAY, 7.0),
+        _item(6, c.MAV_CMD_NAV_LAND),
+    )  # fmt: skip
+    tr = trajectory(Mission(items))
+    top = HOME_AMSL_M + 20.0
+    assert _arrival_s(tr, *north, top) == pytest.approx(28.0, abs=1.0)
+    assert _arrival_s(tr, *north, top, after_s=60) == pytest.approx(93.0, abs=1.0)
+    at_north = np.array(
+        [_geod_m(la, lo, *north) < 1.0 for la, lo in zip(tr.lat, tr.lon, strict=True)]
+    )
+    assert at_north.sum() == pytest.approx(2 * 11, abs=2)  # two 10 s holds
+    assert tr.duration_s == pytest.approx(171.7, abs=1.5)
+    assert _geod_m(tr.lat[-1], tr.lon[-1], *home) < 1.0
+
+    for bad in (
+        _item(4, c.MAV_CMD_DO_JUMP, 2, -1),  # for ever
+        _item(4, c.MAV_CMD_NAV_LOITER_UNLIM, at=home, z=20.0),
+        _item(4, c.MAV_CMD_NAV_DELAY, -1.0),  # until a clock time
+    ):
+        with pytest.raises(InfeasibleError):
+            trajectory(Mission((*items[:4], bad, items[6])))
+    with pytest.raises(InfeasibleError, match="ends in the air"):
+        trajectory(Mission(items[:4]))
+
+
+def test_rtl_goes_to_the_nearest_rally_point_and_lands_there() -> None:
+    """1 km north of home with a rally point 100 m short of it: RTL lands on the rally point.
+
+    RTL_ALT 15 m < 40 m flown: no climb; the cone (default slope 3) caps the
+    return at max(3 x 100 m, 40 m): 40 m. After 16 s of take-off (40 m at 2.5
+    m/s) and 100 s of leg, 100 m back at 10 m/s, 5 s loiter, 30 m down at 1.5
+    m/s and 10 m at 0.5 m/s: on the ground at 116 + 10 + 5 + 20 + 20 = 171 s.
+    """
+    home = CROSSING
+    north = _at(*home, 0.0, 1000.0)
+    rally_at = _at(*home, 0.0, 900.0)
+    mission = _mission(home, [("takeoff", *home, 40.0), ("wp", *north, 40.0), ("rtl", 0, 0, 0)])
+    rally = MissionItem(0, REL, mavlink.MAV_CMD_NAV_RALLY_POINT, x=to_e7(rally_at[0]),
+                        y=to_e7(rally_at[1]), z=30.0, mission_type=MissionType.RALLY)  # fmt: skip
+    tr = trajectory(Mission(mission.items, rally=(rally,)))
+    assert _geod_m(tr.lat[-1], tr.lon[-1], *rally_at) < 1.0
+    assert tr.alt_amsl_m.max() == pytest.approx(HOME_AMSL_M + 40.0)
+    assert tr.duration_s == pytest.approx(171.0, abs=1.5)
 
 
 def test_crossing_at_one_height_makes_the_second_wait_until_clear() -> None:
