@@ -16,7 +16,10 @@ every ``scheduler_tick_s``; tests call it after moving their clock):
   (fail safe). Then drones: every sortie's dock needs a drone that is neither
   flying (a flight from the dock starting or flying) nor charging (a flight from
   it ended less than ``recharge_min`` ago); else ``skipped``. Otherwise the first
-  wave flies: one sortie per free drone of each dock.
+  wave flies: one sortie per free drone of each dock, each launched after the
+  delay :func:`missions.deconflict.deconflict` gives it so drones flying at once
+  stay apart (no such delays: ``skipped``). A delayed sortie waits in this
+  process; a server stopped meanwhile does not launch it.
 - A slot is claimed before anything is done: its row is inserted in a
   transaction of its own, and the unique key (schedule, slot) makes the database
   refuse a second claim, from a restarted server or a second process alike, so
@@ -32,7 +35,7 @@ import logging
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,8 +44,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from missions.deconflict import deconflict
+from missions.errors import InfeasibleError, MissionError
 from server.errors import ServerError
 from server.flights import FINAL, FlightManager, LaunchTarget
+from server.planning import items_from_json
 from store.models import (
     Flight,
     FlightStatus,
@@ -64,6 +70,7 @@ WIND_MAX_AGE = timedelta(hours=1)
 MIN_INTERVAL_MIN = 5
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
 IN_PROGRESS = (FlightStatus.STARTING, FlightStatus.FLYING)
+REASON_CHARS = 500
 INTERRUPTED = "claimed; the launch did not finish (the server stopped while launching)"
 
 
@@ -363,13 +370,34 @@ def first_wave(missions: Sequence[Mission], states: dict[str, DockState]) -> lis
     return wave
 
 
+def wave_delays(wave: Sequence[Mission]) -> tuple[dict[uuid.UUID, float], tuple[str, ...]]:
+    """Each sortie's launch delay (s after the wave's first launch) that keeps the drones of
+    a wave apart in the air (:func:`missions.deconflict.deconflict`, its default separation
+    and timing margins), and one note per wait. InfeasibleError when no delay within its
+    limit does; ValueError when a sortie has no uploadable items."""
+    if len(wave) < 2:
+        return {m.id: 0.0 for m in wave}, ()
+    items = {m.sortie_index: items_from_json(m.plan or {}, name=m.name) for m in wave}
+    fleet = deconflict(items)
+    return {m.id: fleet.start_s[m.sortie_index] for m in wave}, fleet.notes
+
+
+@dataclass(frozen=True)
+class Sortie:
+    """One sortie to launch: its mission, its drone's link, and its wait after the first."""
+
+    mission: Mission
+    target: LaunchTarget
+    delay_s: float = 0.0
+
+
 @dataclass(frozen=True)
 class Decision:
     """A slot's outcome before anything is done: a refusal, or the sorties to launch."""
 
     status: str
     reason: str
-    launch: list[tuple[Mission, LaunchTarget]] = field(default_factory=list)
+    launch: list[Sortie] = field(default_factory=list)
 
 
 # --- the scheduler ----------------------------------------------------------------------
@@ -379,20 +407,38 @@ class Scheduler:
     """Decides and records the schedules' due slots; one per service process
     (``app.state.scheduler``). ``clock`` gives the time (UTC); tests pass one they move."""
 
-    def __init__(self, engine: Engine, manager: FlightManager, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        manager: FlightManager,
+        *,
+        clock: Clock = utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.engine = engine
         self.manager = manager
         self.settings = manager.settings
         self.clock = clock
+        self.sleep = sleep  # waits out a sortie's launch delay (tests pass one that records)
+        self._delayed: set[asyncio.Task[None]] = set()
+        self._record_lock = asyncio.Lock()
 
     async def run_forever(self) -> None:
         """Tick every ``scheduler_tick_s``; an error is logged and the next tick tries again."""
-        while True:
-            await asyncio.sleep(self.settings.scheduler_tick_s)
-            try:
-                await self.tick()
-            except Exception:  # a database away must not end the scheduling
-                logger.exception("the scheduler's tick failed; trying again next tick")
+        try:
+            while True:
+                await asyncio.sleep(self.settings.scheduler_tick_s)
+                try:
+                    await self.tick()
+                except Exception:  # a database away must not end the scheduling
+                    logger.exception("the scheduler's tick failed; trying again next tick")
+        finally:
+            for task in self._delayed:  # a sortie not launched yet is not launched at all
+                task.cancel()
+
+    async def drain(self) -> None:
+        """Wait until every delayed sortie has been launched (or refused)."""
+        await asyncio.gather(*self._delayed, return_exceptions=True)
 
     async def tick(self) -> list[ScheduleRun]:
         """Record every enabled schedule's due slots (see the module's rules); the runs
@@ -461,13 +507,21 @@ class Scheduler:
         )
         if run is None:  # another process, or this one before a restart, has the slot
             return None
-        flights, error = self._launch(decision.launch, slot)
+        now_sorties = [s for s in decision.launch if s.delay_s <= 0]
+        flights, error = self._launch(now_sorties, slot)
         if error is None:
             run.status, run.reason = ScheduleRunStatus.LAUNCHED, decision.reason
         else:
             run.status, run.reason = ScheduleRunStatus.FAILED, error
         run.flight_ids = [str(f) for f in flights]
-        await asyncio.to_thread(self._save, run)
+        async with self._record_lock:
+            await asyncio.to_thread(self._save, run)
+        if error is None:
+            for sortie in decision.launch:
+                if sortie.delay_s > 0:
+                    task = asyncio.create_task(self._launch_later(run.id, sortie, slot))
+                    self._delayed.add(task)
+                    task.add_done_callback(self._delayed.discard)
         logger.info("schedule %s, slot %s: %s (%s)", schedule.id, slot, run.status, run.reason)
         return run
 
@@ -498,7 +552,14 @@ class Scheduler:
         return self._launch_plan(first_wave(missions, states), len(missions), wind)
 
     def _launch_plan(self, wave: list[Mission], sorties: int, wind: WindSeen) -> Decision:
-        """The wave with each sortie's link (``dock_links``; SITL when ``schedule_sitl``)."""
+        """The wave with each sortie's link (``dock_links``; SITL when ``schedule_sitl``) and
+        launch delay; skipped when no delays keep its drones apart."""
+        try:
+            delays, notes = wave_delays(wave)
+        except InfeasibleError as exc:
+            return Decision(ScheduleRunStatus.SKIPPED, _one_line(f"not deconflicted: {exc}"))
+        except (ValueError, MissionError) as exc:
+            return Decision(ScheduleRunStatus.FAILED, _one_line(f"cannot fly the wave: {exc}"))
         launch = []
         for mission in wave:
             dock = dock_of(mission) or ""
@@ -508,33 +569,60 @@ class Scheduler:
                     ScheduleRunStatus.FAILED,
                     f"no link to {dock}'s drone (set ECOPATROL_DOCK_LINKS={dock}=URL)",
                 )
-            launch.append((mission, LaunchTarget(connection=link, sitl=link is None)))
-        reason = (
-            f"wind {wind.speed_m_s:.1f} m/s at {wind.source}; "
-            f"{len(wave)} of {sorties} sorties launched (one per free drone)"
+            target = LaunchTarget(connection=link, sitl=link is None)
+            launch.append(Sortie(mission, target, delays[mission.id]))
+        reason = "; ".join(
+            [
+                f"wind {wind.speed_m_s:.1f} m/s at {wind.source}",
+                f"{len(wave)} of {sorties} sorties launched (one per free drone)",
+                *notes,
+            ]
         )
-        return Decision(ScheduleRunStatus.LAUNCHED, reason, launch)
+        return Decision(ScheduleRunStatus.LAUNCHED, _one_line(reason), launch)
 
     def _launch(
-        self, launch: list[tuple[Mission, LaunchTarget]], slot: datetime
+        self, sorties: Sequence[Sortie], slot: datetime
     ) -> tuple[list[uuid.UUID], str | None]:
         """Start each sortie's flight; the flights started, and the error that stopped it."""
         flights: list[uuid.UUID] = []
-        for mission, target in launch:
+        for sortie in sorties:
+            name = f"{sortie.mission.name} · {slot:%Y-%m-%d %H:%M}Z"
             try:
-                flight = self.manager.launch(
-                    mission, target, name=f"{mission.name} · {slot:%Y-%m-%d %H:%M}Z"
-                )
+                flight = self.manager.launch(sortie.mission, sortie.target, name=name)
             except Exception as exc:  # a refused launch is the run's outcome, not a crash
-                return flights, f"launching {mission.name!r} failed: {exc}"
+                return flights, _one_line(f"launching {sortie.mission.name!r} failed: {exc}")
             flights.append(flight.id)
         return flights, None
+
+    async def _launch_later(self, run_id: uuid.UUID, sortie: Sortie, slot: datetime) -> None:
+        """Launch a sortie after its delay, and add its flight (or the failure) to the run."""
+        await self.sleep(sortie.delay_s)
+        flights, error = self._launch([sortie], slot)
+        async with self._record_lock:
+            await asyncio.to_thread(self._add_flights, run_id, flights, error)
+
+    def _add_flights(self, run_id: uuid.UUID, flights: list[uuid.UUID], error: str | None) -> None:
+        with Session(self.engine) as session:
+            run = session.get(ScheduleRun, run_id)
+            if run is None:  # the schedule was deleted meanwhile
+                return
+            run.flight_ids = [*(run.flight_ids or []), *(str(f) for f in flights)]
+            if error is not None:
+                run.status, run.reason = ScheduleRunStatus.FAILED, error
+            session.add(run)
+            session.commit()
 
     def _save(self, run: ScheduleRun) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(run)
             session.commit()
             session.expunge(run)
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line, cut to what ``schedule_run.reason`` holds."""
+    line = " ".join(text.split())
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "…"
 
 
 def _missed(slot: datetime, now: datetime, grace: timedelta) -> str:

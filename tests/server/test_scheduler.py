@@ -1,8 +1,10 @@
 """Recurring patrols: the scheduler's rules (``server.scheduler``) with a clock the test moves.
 
-Flights are launched through the service's own FlightManager and its real runner: the
-test missions have no uploadable items, so each flight fails at once without a vehicle
-(as a real flight would fail on a broken plan), leaving its Flight row and ``ended_at``.
+Flights are launched through the service's own FlightManager and its real runner, which
+starts connecting to each dock's link (no vehicle answers); the test then stops the
+manager as the service does at shutdown, and the flights end aborted with their
+``ended_at``. The two docks are 1.1 km apart, so their sorties never come near each other
+and deconfliction delays neither.
 Slot times are worked out by hand: Asia/Shanghai is UTC+8 all year (no daylight saving),
 so 07:30 and 15:00 there are 23:30Z the day before and 07:00Z.
 """
@@ -10,7 +12,6 @@ so 07:30 and 15:00 there are 23:30Z the day before and 07:00Z.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,14 +19,19 @@ from pathlib import Path
 import pytest
 import typer
 from fastapi.testclient import TestClient
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from ecopatrol.schedules import register
+from missions.deconflict import FleetSchedule, check_schedule
+from missions.items import Mission as ItemMission
+from missions.items import MissionItem, to_e7
 from server.accounts import add_user
 from server.flights import FlightManager
 from server.main import create_app
+from server.planning import items_from_json, items_to_json
 from server.scheduler import Scheduler, claim_slot, new_schedule
 from server.settings import Settings
 from store.db import make_engine, migrate
@@ -34,6 +40,8 @@ from store.models import Flight, FlightStatus, Mission, Reading, Role, Schedule,
 from .conftest import PASSWORD
 from .test_browser import CHROMIUM, _shot, _sign_in, browser, serving  # noqa: F401 (fixtures)
 
+REL = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+WAYPOINT = mavlink.MAV_CMD_NAV_WAYPOINT
 PATROL = "river-watch"
 START = datetime(2030, 6, 3, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai, a Monday
 LINKS = {"dock-south": "udpin:127.0.0.1:14661", "dock-north": "udpin:127.0.0.1:14662"}
@@ -72,19 +80,45 @@ def clock(app) -> FakeClock:
     return fake
 
 
-@pytest.fixture
-def patrol(engine: Engine) -> list[uuid.UUID]:
-    """Two sorties, one from each dock (one drone each: the docks are not in the zone)."""
+def sortie_plan(dock_id: str, lat: float, lon: float, legs: list[tuple[float, float]]) -> dict:
+    """A stored plan: take off to 20 m above the dock, fly to each (north, east) offset in
+    degrees from the dock, return and land (the dock at 112 m above sea level)."""
+    items = [
+        MissionItem(0, mavlink.MAV_FRAME_GLOBAL, WAYPOINT, x=to_e7(lat), y=to_e7(lon), z=112.0),
+        MissionItem(1, REL, mavlink.MAV_CMD_NAV_TAKEOFF, x=to_e7(lat), y=to_e7(lon), z=20),
+        *(
+            MissionItem(k, REL, WAYPOINT, x=to_e7(lat + dn), y=to_e7(lon + de), z=20)
+            for k, (dn, de) in enumerate(legs, start=2)
+        ),
+        MissionItem(len(legs) + 2, REL, mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH),
+    ]
+    mission = ItemMission(items=tuple(items), name=dock_id)
+    dock = {"id": dock_id, "lat": lat, "lon": lon, "ground_alt_m": 112.0}
+    return {"dock": dock, "mission": items_to_json(mission)}
+
+
+def store_patrol(engine: Engine, plans: list[dict]) -> list[uuid.UUID]:
     with Session(engine) as session:
         rows = [
             Mission(name=f"{PATROL} · sortie {k}", patrol_name=PATROL, sortie_index=k, plan=plan)
-            for k, plan in enumerate(
-                ({"dock": {"id": "dock-south"}}, {"dock": {"id": "dock-north"}}), start=1
-            )
+            for k, plan in enumerate(plans, start=1)
         ]
         session.add_all(rows)
         session.commit()
         return [r.id for r in rows]
+
+
+@pytest.fixture
+def patrol(engine: Engine) -> list[uuid.UUID]:
+    """Two sorties, one from each dock (one drone each: the docks are not in the zone)."""
+    square = [(0.0012, 0.0), (0.0012, 0.0012)]  # 133 m north, then 110 m east
+    return store_patrol(
+        engine,
+        [
+            sortie_plan("dock-south", 34.8062, 113.5267, square),
+            sortie_plan("dock-north", 34.8162, 113.5267, square),
+        ],
+    )
 
 
 def tick(client: TestClient, scheduler: Scheduler) -> list[ScheduleRun]:
@@ -93,19 +127,9 @@ def tick(client: TestClient, scheduler: Scheduler) -> list[ScheduleRun]:
     return runs
 
 
-def wait_flights_ended(engine: Engine, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with Session(engine) as session:
-            busy = session.exec(
-                select(Flight.id).where(
-                    col(Flight.status).in_([FlightStatus.STARTING, FlightStatus.FLYING])
-                )
-            ).first()
-        if busy is None:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the launched flights did not end")
+def end_flights(client: TestClient, manager: FlightManager) -> None:
+    """Stop the flights still connecting (no vehicle answers), as a service shutdown does."""
+    client.portal.call(manager.shutdown)  # type: ignore[union-attr]
 
 
 def add_wind(engine: Engine, at: datetime, speed_m_s: float, station: str = "stn-nat-01") -> None:
@@ -160,7 +184,7 @@ def test_runs_happen_at_their_times_over_two_days(
         if clock.now.minute == 0:
             add_wind(engine, clock.now, 4.0)
         if tick(client, app.state.scheduler):
-            wait_flights_ended(engine)
+            end_flights(client, app.state.flights)
     runs = runs_of(engine, made["id"])
     expected = [
         datetime(2030, 6, 3, 7, 0, tzinfo=UTC),  # 15:00 on the 3rd, Shanghai
@@ -178,7 +202,7 @@ def test_runs_happen_at_their_times_over_two_days(
     assert len(flights) == 8  # two sorties a run, each launched once
     assert {str(f.id) for f in flights} == {i for r in runs for i in r.flight_ids or []}
     assert {f.connection for f in flights} == set(LINKS.values())
-    assert all(f.status is FlightStatus.FAILED for f in flights)  # no vehicle: the real runner
+    assert all(f.status is FlightStatus.ABORTED for f in flights)  # stopped while connecting
 
 
 def test_a_busy_or_charging_drone_skips_the_slot_with_its_reason(
@@ -251,7 +275,7 @@ def test_a_restart_neither_loses_a_schedule_nor_runs_a_slot_twice(
         (run,) = tick(client, app.state.scheduler)
         assert run.status == "launched"
         assert tick(client, app.state.scheduler) == []  # the same server: once
-        wait_flights_ended(engine)
+        end_flights(client, app.state.flights)
     again = create_app(settings)  # the server restarted, three minutes on
     with TestClient(again) as client:
         again.state.scheduler.clock = clock
@@ -262,7 +286,7 @@ def test_a_restart_neither_loses_a_schedule_nor_runs_a_slot_twice(
         add_wind(engine, first + timedelta(days=1), 5.0)
         clock.set(first + timedelta(days=1, minutes=3))
         missed, launched = tick(client, again.state.scheduler)
-        wait_flights_ended(engine)
+        end_flights(client, again.state.flights)
         listed = client.get("/api/v1/schedules", headers=headers["inspector"]).json()
     assert missed.slot_at.replace(tzinfo=UTC) == datetime(2030, 6, 3, 23, 30, tzinfo=UTC)
     assert missed.status == "missed"
@@ -295,7 +319,8 @@ def test_two_schedulers_ticking_one_slot_record_it_once(
 
     try:
         outcomes = client.portal.call(both)  # type: ignore[union-attr]
-        wait_flights_ended(engine)
+        end_flights(client, app.state.flights)
+        end_flights(client, other.manager)
     finally:
         other_engine.dispose()
     assert sorted(len(runs) for runs in outcomes) == [0, 1]
@@ -325,7 +350,7 @@ def test_a_paused_schedule_does_not_fly_and_resumes_from_its_next_slot(
     add_wind(engine, datetime(2030, 6, 5, 6, 30, tzinfo=UTC), 5.0)
     clock.set(datetime(2030, 6, 5, 7, 4, tzinfo=UTC))
     (run,) = tick(client, app.state.scheduler)
-    wait_flights_ended(engine)
+    end_flights(client, app.state.flights)
     assert run.status == "launched"
     runs = client.get(f"/api/v1/schedules/{made['id']}/runs", headers=headers["inspector"])
     assert runs.json()["count"] == 1 and runs.json()["data"][0]["status"] == "launched"
@@ -349,9 +374,52 @@ def test_an_interval_schedule_runs_from_its_anchor_and_records_what_it_missed(
     add_wind(engine, datetime(2030, 6, 3, 4, 0, tzinfo=UTC), 5.0)
     clock.set(datetime(2030, 6, 3, 4, 35, tzinfo=UTC))  # 00:30 and 02:30 passed unseen
     runs = tick(client, app.state.scheduler)
-    wait_flights_ended(engine)
+    end_flights(client, app.state.flights)
     slots = [(r.slot_at.replace(tzinfo=UTC).strftime("%H:%M"), r.status) for r in runs]
     assert slots == [("00:30", "missed"), ("02:30", "missed"), ("04:30", "launched")]
+
+
+def test_sorties_whose_routes_cross_launch_apart_by_the_deconflicted_delay(
+    app, client: TestClient, headers, engine: Engine, clock: FakeClock
+) -> None:
+    """Two docks 133 m apart, each sortie flying to the other's dock: launched together they
+    would meet, so the second waits; the recorded wait is one that ``check_schedule`` finds
+    safe where no wait is not."""
+    south, north = (34.8062, 113.5267), (34.8074, 113.5267)
+    ids = store_patrol(
+        engine,
+        [
+            sortie_plan("dock-south", *south, [(0.0012, 0.0), (0.0012, 0.0006)]),
+            sortie_plan("dock-north", *north, [(-0.0012, 0.0), (-0.0012, 0.0006)]),
+        ],
+    )
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    app.state.scheduler.sleep = sleep
+    schedule(client, headers, times=["15:00"])
+    slot = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)
+    add_wind(engine, slot - timedelta(minutes=30), 5.0)
+    clock.set(slot + timedelta(minutes=1))
+    (run,) = tick(client, app.state.scheduler)
+    assert len(run.flight_ids or []) == 1  # the first at once
+    client.portal.call(app.state.scheduler.drain)  # type: ignore[union-attr]
+    end_flights(client, app.state.flights)
+    (delay_s,) = waited
+    assert delay_s > 0 and f"sortie 2 waits {delay_s:.0f} s before launch" in run.reason
+    (stored,) = runs_of(engine, str(run.schedule_id))
+    assert stored.status == "launched" and len(stored.flight_ids or []) == 2
+    assert {str(f.id) for f in flights_of(engine, ids)} == set(stored.flight_ids or [])
+    with Session(engine) as session:
+        items = {
+            m.sortie_index: items_from_json(m.plan or {}, name=m.name)
+            for m in session.exec(select(Mission).where(col(Mission.id).in_(ids)))
+        }
+    together = FleetSchedule({1: 0.0, 2: 0.0}, (), ())
+    apart = FleetSchedule({1: 0.0, 2: delay_s}, (), ())
+    assert check_schedule(items, together) and check_schedule(items, apart) == []
 
 
 @pytest.mark.parametrize(
