@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -197,22 +197,34 @@ class _Flight:
             self.keys.append((t + seconds, lat, lon, alt))
 
     def circle(self, item: MissionItem) -> None:
-        """LOITER_TURNS: to the ring's nearest point, then ``param1`` turns round it."""
+        """LOITER_TURNS: to the ring's nearest point, then ``param1`` turns round it.
+
+        ``param3`` is the radius (m; positive clockwise seen from above), gone
+        round at AC_Circle's CIRCLE_RATE or slower if that would exceed the
+        horizontal speed; the vehicle leaves from where the turns end.
+        """
         lat_c, lon_c = self.target(item)
-        radius = abs(item.param3)
-        turns = max(item.param1, 0.0)
-        self.move(lat_c, lon_c, self.alt(item))
+        radius, turns = abs(item.param3), max(item.param1, 0.0)
+        _, lat, lon, _ = self.at
+        k = math.pi / 180 * EARTH_RADIUS_M
+        east = (lon - lon_c) * k * math.cos(math.radians(lat_c))
+        start = math.atan2(east, (lat - lat_c) * k) if radius >= 1.0 else 0.0
+        self.move(
+            *_offset(lat_c, lon_c, radius * math.sin(start), radius * math.cos(start)),
+            self.alt(item),
+        )
         if radius < 1.0:
             self.hold(turns * 360.0 / CIRCLE_RATE_DEG_S)
             return
         rate = min(math.radians(CIRCLE_RATE_DEG_S), self.rates.xy / radius)
+        sense = 1.0 if item.param3 >= 0 else -1.0
         steps = max(int(turns * 36), 1)
         t, _, _, alt = self.at
-        for k in range(steps + 1):
-            ang = 2 * math.pi * turns * k / steps
+        for n in range(1, steps + 1):
+            swept = 2 * math.pi * turns * n / steps
+            ang = start + sense * swept
             lat, lon = _offset(lat_c, lon_c, radius * math.sin(ang), radius * math.cos(ang))
-            self.keys.append((t + radius / self.rates.xy + ang / rate, lat, lon, alt))
-        self.move(lat_c, lon_c, alt)
+            self.keys.append((t + swept / rate, lat, lon, alt))
 
     def land(self) -> None:
         """mode_land: WPNAV_SPEED_DN (or LAND_SPEED_HIGH) to LAND_ALT_LOW, then LAND_SPEED."""
@@ -643,7 +655,7 @@ def deconflict(
             raise InfeasibleError(
                 f"sortie {n} cannot launch within {max_wait_s:.0f} s and keep "
                 f"{separation.horizontal_m:.0f} m horizontally or {separation.vertical_m:.0f} m "
-                f"vertically from sorties {', '.join(map(str, start))} flying at the same time"
+                f"vertically from {_sorties(start)} flying at the same time"
             )
         start[n] = float(waits[int(np.argmin(blocked))])
         if start[n] > 0:
@@ -654,6 +666,11 @@ def deconflict(
         for b in order[i + 1 :]
     ]
     return FleetSchedule(start, tuple(c for c in closest if c is not None), tuple(notes))
+
+
+def _sorties(numbers: Iterable[int]) -> str:
+    listed = list(numbers)
+    return ("sortie " if len(listed) == 1 else "sorties ") + ", ".join(map(str, listed))
 
 
 def _wait_note(

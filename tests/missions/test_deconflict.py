@@ -185,6 +185,42 @@ def test_holds_jumps_and_delays_are_timed() -> None:
         trajectory(Mission(items[:4]))
 
 
+def test_loiter_turns_go_round_the_ring_clockwise() -> None:
+    """One turn of radius 30 m round a point 100 m north, at 10 m/s, then LAND.
+
+    Take-off to 30 m: 12 s. The ring's nearest point is 70 m north: 7 s (t =
+    19). CIRCLE_RATE 20 deg/s would be 10.5 m/s on 30 m, so 10/30 rad/s: a turn
+    takes 2 pi * 3 = 18.85 s (t = 37.85), clockwise from the south point: west
+    a quarter in (t = 23.7), east at three quarters (t = 33.1). Landing from
+    30 m: 13.3 s + 20 s, on the ground at t = 71.2.
+    """
+    home = CROSSING
+    centre = _at(*home, 0.0, 100.0)
+    c = mavlink
+    items = (
+        MissionItem(0, c.MAV_FRAME_GLOBAL, c.MAV_CMD_NAV_WAYPOINT,
+                    x=to_e7(home[0]), y=to_e7(home[1]), z=HOME_AMSL_M),
+        _item(1, c.MAV_CMD_NAV_TAKEOFF, z=30.0),
+        MissionItem(2, REL, c.MAV_CMD_NAV_LOITER_TURNS, 1.0, 0.0, 30.0,
+                    x=to_e7(centre[0]), y=to_e7(centre[1]), z=30.0),
+        _item(3, c.MAV_CMD_NAV_LAND),
+    )  # fmt: skip
+    tr = trajectory(Mission(items))
+    on_ring = (tr.t_s >= 19.5) & (tr.t_s <= 37.5)
+    radii = [
+        _geod_m(la, lo, *centre) for la, lo in zip(tr.lat[on_ring], tr.lon[on_ring], strict=True)
+    ]
+    assert np.allclose(radii, 30.0, atol=1.0)
+    west, east = int(np.searchsorted(tr.t_s, 24.0)), int(np.searchsorted(tr.t_s, 33.0))
+    assert GEOD.inv(centre[1], centre[0], tr.lon[west], tr.lat[west])[0] % 360 == pytest.approx(
+        270, abs=8
+    )
+    assert GEOD.inv(centre[1], centre[0], tr.lon[east], tr.lat[east])[0] % 360 == pytest.approx(
+        90, abs=8
+    )
+    assert tr.duration_s == pytest.approx(71.2, abs=1.5)
+
+
 def test_rtl_goes_to_the_nearest_rally_point_and_lands_there() -> None:
     """1 km north of home with a rally point 100 m short of it: RTL lands on the rally point.
 
