@@ -101,7 +101,8 @@ class SeparationResume(FlightEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SeparationLost(FlightEvent):
-    """A hold or resume the vehicle did not take (link down, refused): the operator's turn."""
+    """The guard cannot keep this vehicle apart: a hold or resume it did not take, or
+    no position heard (link down). The operator's turn; ``other`` is 0 when none."""
 
     sortie: int
     other: int
@@ -198,6 +199,8 @@ class _Track:
     busy: bool = False
     quiet_until: float = 0.0
     """After a command the vehicle did not take, none is sent before this (monotonic)."""
+    blind: bool = False
+    """Airborne but silent for the guard's ``stale_s``: told to the operator once."""
 
     def airborne(self) -> bool:
         t = self.vehicle.telemetry
@@ -325,11 +328,17 @@ class SeparationGuard:
     def check(self) -> None:
         """One pass: record the closest approaches, hold whoever must, resume whoever may."""
         now = time.monotonic()
-        live = {
-            n: t
-            for n, t in self._tracks.items()
-            if t.airborne() and now - t.heard_at < self.stale_s
-        }
+        live: dict[int, _Track] = {}
+        for n, track in self._tracks.items():
+            if not track.airborne():
+                continue
+            if now - track.heard_at < self.stale_s:
+                live[n] = track
+                track.blind = False
+            elif not track.blind:  # say it once per silence
+                track.blind = True
+                reason = f"not heard for {self.stale_s:g} s: out of the guard's sight"
+                self._publish(track, SeparationLost(sortie=n, other=0, reason=reason))
         for a, b in combinations(sorted(live), 2):
             self._record(live[a], live[b])
             low, high = sorted((live[a], live[b]), key=_Track.rank)

@@ -290,6 +290,10 @@ async def test_a_link_lost_on_one_vehicle_leaves_the_other_flying_to_the_end(
     assert "RTL" not in _modes(south.result.tlog_path, 1)
     events = [json.loads(line)["kind"] for line in south.result.events_path.open()]
     assert "link_lost" not in events
+    # the guard told the operator it lost sight of the north vehicle, and only of it
+    lost = [e for e in fleet.guard_events if e.kind == "separation_lost"]
+    assert lost and all(getattr(e, "sortie", None) == 2 for e in lost), fleet.guard_events
+    assert not south.events and north.events[0].kind == "separation_lost"
     assert fleet_closest(fleet).not_apart == 0
 
 
