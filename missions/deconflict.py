@@ -59,6 +59,8 @@ LAND_SPEED_M_S = 0.5
 LAND_ALT_LOW_M = 10.0
 #: AC_Circle's CIRCLE_RATE default: how fast LOITER_TURNS goes round (deg/s).
 CIRCLE_RATE_DEG_S = 20.0
+#: A corner sharper than this slows the vehicle down (the routing estimate's threshold).
+SHARP_TURN_DEG = 30.0
 #: Launch delays are searched in steps of this many seconds.
 WAIT_STEP_S = 5.0
 #: Consecutive samples compared as one block before the exact distances.
@@ -157,8 +159,10 @@ class _Rates:
 class _Flight:
     """Keyframes (t, lat, lon, AMSL) of a mission flown item by item."""
 
-    def __init__(self, mission: Mission, rates: _Rates, home_amsl_m: float) -> None:
+    def __init__(self, mission: Mission, rates: _Rates, home_amsl_m: float, turn_s: float) -> None:
         self.mission = mission
+        self.turn_s = turn_s
+        self.heading: float | None = None  # of the last horizontal leg, None once stopped
         self.params = mission.params
         self.defaults = _Rates(rates.xy, rates.up, rates.down)
         self.rates = rates
@@ -183,16 +187,30 @@ class _Flight:
         return item.lat, item.lon
 
     def move(self, lat: float, lon: float, alt: float, rates: _Rates | None = None) -> None:
-        """A straight 3-D leg, as long as its slowest axis takes (AC_WPNav's limits)."""
+        """A straight 3-D leg, as long as its slowest axis takes (AC_WPNav's limits).
+
+        A turn of more than :data:`SHARP_TURN_DEG` from the last leg costs
+        ``turn_s`` at the corner, slowing down and speeding up again, as the
+        routing estimate counts it (:func:`missions.routing.task_duration_s`).
+        """
         r = rates or self.rates
         t, lat0, lon0, alt0 = self.at
         h = float(_horizontal_m(lat0, lon0, lat, lon))
+        heading = None
+        if h > 0.5:
+            cos_lat = math.cos(math.radians(lat0))
+            heading = math.degrees(math.atan2((lon - lon0) * cos_lat, lat - lat0))
+            if self.heading is not None and _turn_deg(self.heading, heading) > SHARP_TURN_DEG:
+                t += self.turn_s
+                self.keys.append((t, lat0, lon0, alt0))
         dz = alt - alt0
         dt = max(h / r.xy, dz / r.up if dz > 0 else -dz / r.down)
         self.keys.append((t + dt, lat, lon, alt))
+        self.heading = heading
 
     def hold(self, seconds: float) -> None:
         if seconds > 0:
+            self.heading = None
             t, lat, lon, alt = self.at
             self.keys.append((t + seconds, lat, lon, alt))
 
@@ -225,6 +243,7 @@ class _Flight:
             ang = start + sense * swept
             lat, lon = _offset(lat_c, lon_c, radius * math.sin(ang), radius * math.cos(ang))
             self.keys.append((t + swept / rate, lat, lon, alt))
+        self.heading = None
 
     def land(self) -> None:
         """mode_land: WPNAV_SPEED_DN (or LAND_SPEED_HIGH) to LAND_ALT_LOW, then LAND_SPEED."""
@@ -275,11 +294,14 @@ def trajectory(
     (DO_CHANGE_SPEED, else ``WPNAV_SPEED`` from ``mission.params``, else the
     aircraft's cruise, else ArduPilot's 10 m/s), climbing and descending at
     ``WPNAV_SPEED_UP``/``_DN`` (else the aircraft's rates, else 2.5 and 1.5
-    m/s), a leg lasting as long as its slowest axis; holds (a waypoint's
+    m/s), a leg lasting as long as its slowest axis, a sharp corner costing the
+    aircraft's ``turn_time_s`` (that of the default :class:`Aircraft` when none
+    is given); holds (a waypoint's
     ``param1``, LOITER_TIME, LOITER_TURNS, NAV_DELAY) wait; DO_JUMP repeats;
     the closing RTL (``RTL_ALT``, ``RTL_CONE_SLOPE``, ``RTL_LOIT_TIME`` from the
-    params) or LAND descends to the ground. Acceleration is not modelled: the
-    timing window of :func:`deconflict` absorbs it.
+    params) or LAND descends to the ground, taken to be at home's altitude
+    (there is no DEM here). Acceleration is not otherwise modelled: the timing
+    window of :func:`deconflict` absorbs it.
 
     Parameters
     ----------
@@ -295,7 +317,10 @@ def trajectory(
     """
     if step_s <= 0:
         raise InvalidProfileError("step_s must be positive")
-    flight = _Flight(mission, _default_rates(mission, aircraft), _home_alt(mission, home_amsl_m))
+    turn_s = (aircraft or Aircraft()).turn_time_s
+    flight = _Flight(
+        mission, _default_rates(mission, aircraft), _home_alt(mission, home_amsl_m), turn_s
+    )
     for item in _executed(mission):
         _fly(flight, item)
         if item.command in (mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH, mavlink.MAV_CMD_NAV_LAND):
@@ -406,6 +431,10 @@ def _horizontal_m(
     dx = (np.asarray(lon1) - np.asarray(lon0)) * np.cos(mid) * k
     dy = (np.asarray(lat1) - np.asarray(lat0)) * k
     return np.asarray(np.hypot(dx, dy), dtype=float)
+
+
+def _turn_deg(from_deg: float, to_deg: float) -> float:
+    return abs((to_deg - from_deg + 180.0) % 360.0 - 180.0)
 
 
 def _offset(lat: float, lon: float, east_m: float, north_m: float) -> tuple[float, float]:
