@@ -195,12 +195,18 @@ def new_schedule(
         active_since=now,
     )
     if kind == ScheduleKind.TIMES:
+        if interval_min is not None or anchor_at is not None:
+            raise ScheduleError(
+                "a times schedule takes times (HH:MM), not interval_min or anchor_at"
+            )
         parse_zone(tz)
         schedule.times = [f"{t:%H:%M}" for t in parse_times(times or [])]
         schedule.days = parse_days(days)
     elif kind == ScheduleKind.INTERVAL:
-        if interval_min is None or times:
-            raise ScheduleError("an interval schedule takes interval_min (minutes), not times")
+        if interval_min is None or times or days:
+            raise ScheduleError(
+                "an interval schedule takes interval_min (minutes), not times or days"
+            )
         check_interval(interval_min)
         schedule.interval_min = interval_min
         schedule.anchor_at = anchor_at or now
@@ -345,9 +351,11 @@ def drone_refusal(
 ) -> str | None:
     """Why a sortie's dock has no drone to fly (None: each has one)."""
     for dock in dict.fromkeys(docks):
-        state = states[dock]
+        state = states.get(dock, DockState())
         if state.free >= 1:
             continue
+        if not state.flying and not state.charging_min:
+            return f"{dock}: the zone lists no drone there"
         if state.flying:
             return f"{dock}: no drone free; flight {str(state.flying[0])[:8]} is flying from it"
         landed = max(min(state.charging_min), 0.0)
@@ -359,13 +367,16 @@ def drone_refusal(
 
 
 def first_wave(missions: Sequence[Mission], states: dict[str, DockState]) -> list[Mission]:
-    """One sortie per free drone of each dock, in sortie order."""
-    left = {dock: state.free for dock, state in states.items()}
+    """One sortie per free drone of each dock, in sortie order (a dock ``states`` does not
+    list has its one drone free)."""
+    taken: dict[str, int] = defaultdict(int)
     wave = []
     for mission in missions:
         dock = dock_of(mission)
-        if dock is not None and left.get(dock, 0) > 0:
-            left[dock] -= 1
+        if dock is None:
+            continue
+        if taken[dock] < states.get(dock, DockState()).free:
+            taken[dock] += 1
             wave.append(mission)
     return wave
 
@@ -542,13 +553,14 @@ class Scheduler:
             wind = current_wind(session, now)
             states = dock_states(session, now, self.settings.recharge_min)
         refusal = wind_refusal(wind, schedule.max_wind_m_s)
-        if refusal is None:
-            docks = [dock_of(m) for m in missions]
-            if None in docks:
-                return Decision(ScheduleRunStatus.FAILED, "a sortie of the patrol has no dock")
-            refusal = drone_refusal(states, [d for d in docks if d], self.settings.recharge_min)
         if refusal is not None or wind is None:
             return Decision(ScheduleRunStatus.SKIPPED, refusal or "no wind known")
+        docks = [dock_of(m) for m in missions]
+        if None in docks:
+            return Decision(ScheduleRunStatus.FAILED, "a sortie of the patrol has no dock")
+        refusal = drone_refusal(states, [d for d in docks if d], self.settings.recharge_min)
+        if refusal is not None:
+            return Decision(ScheduleRunStatus.SKIPPED, refusal)
         return self._launch_plan(first_wave(missions, states), len(missions), wind)
 
     def _launch_plan(self, wave: list[Mission], sorties: int, wind: WindSeen) -> Decision:

@@ -379,6 +379,30 @@ def test_an_interval_schedule_runs_from_its_anchor_and_records_what_it_missed(
     assert slots == [("00:30", "missed"), ("02:30", "missed"), ("04:30", "launched")]
 
 
+def test_the_first_wave_is_one_sortie_per_free_drone(
+    app, client: TestClient, headers, engine: Engine, clock: FakeClock
+) -> None:
+    """Sorties 1 and 2 from the south dock (one drone), 3 from the north one: 1 and 3 fly."""
+    square = [(0.0012, 0.0), (0.0012, 0.0012)]
+    ids = store_patrol(
+        engine,
+        [
+            sortie_plan("dock-south", 34.8062, 113.5267, square),
+            sortie_plan("dock-south", 34.8062, 113.5267, square),
+            sortie_plan("dock-north", 34.8162, 113.5267, square),
+        ],
+    )
+    schedule(client, headers, times=["15:00"])
+    slot = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)
+    add_wind(engine, slot - timedelta(minutes=30), 5.0)
+    clock.set(slot + timedelta(minutes=1))
+    (run,) = tick(client, app.state.scheduler)
+    end_flights(client, app.state.flights)
+    assert run.status == "launched" and "2 of 3 sorties launched" in run.reason
+    flown = {f.mission_id for f in flights_of(engine, ids)}
+    assert flown == {ids[0], ids[2]}
+
+
 def test_sorties_whose_routes_cross_launch_apart_by_the_deconflicted_delay(
     app, client: TestClient, headers, engine: Engine, clock: FakeClock
 ) -> None:
@@ -432,6 +456,11 @@ def test_sorties_whose_routes_cross_launch_apart_by_the_deconflicted_delay(
         ({"tz": "Mars/Olympus"}, "'Mars/Olympus' is not an IANA time zone"),
         ({"kind": "interval", "times": None, "interval_min": 4}, "greater than or equal to 5"),
         ({"kind": "interval", "times": None}, "an interval schedule takes interval_min"),
+        (
+            {"kind": "interval", "times": None, "interval_min": 60, "days": ["mon"]},
+            "not times or days",
+        ),
+        ({"interval_min": 60}, "a times schedule takes times (HH:MM), not interval_min"),
         ({"max_wind_m_s": 0}, "greater than 0"),
     ],
 )
