@@ -458,7 +458,10 @@ class Scheduler:
         schedules = await asyncio.to_thread(self._enabled)
         recorded: list[ScheduleRun] = []
         for schedule in schedules:
-            recorded += await self._tick_schedule(schedule, now)
+            try:
+                recorded += await self._tick_schedule(schedule, now)
+            except Exception:  # one schedule's fault must not stop the others
+                logger.exception("schedule %s could not be decided", schedule.id)
         return recorded
 
     def _enabled(self) -> list[Schedule]:

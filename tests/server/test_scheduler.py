@@ -379,6 +379,25 @@ def test_an_interval_schedule_runs_from_its_anchor_and_records_what_it_missed(
     assert slots == [("00:30", "missed"), ("02:30", "missed"), ("04:30", "launched")]
 
 
+def test_a_sortie_without_a_link_to_its_drone_fails_the_run_with_the_reason(
+    app, client: TestClient, headers, engine: Engine, clock: FakeClock, patrol
+) -> None:
+    scheduler = app.state.scheduler
+    scheduler.settings = scheduler.settings.model_copy(
+        update={"dock_links": {"dock-south": LINKS["dock-south"]}}
+    )
+    schedule(client, headers, times=["15:00"])
+    slot = datetime(2030, 6, 3, 7, 0, tzinfo=UTC)
+    add_wind(engine, slot - timedelta(minutes=30), 5.0)
+    clock.set(slot + timedelta(minutes=1))
+    (run,) = tick(client, scheduler)
+    assert (run.status, run.reason) == (
+        "failed",
+        "no link to dock-north's drone (set ECOPATROL_DOCK_LINKS=dock-north=URL)",
+    )
+    assert flights_of(engine, patrol) == []
+
+
 def test_the_first_wave_is_one_sortie_per_free_drone(
     app, client: TestClient, headers, engine: Engine, clock: FakeClock
 ) -> None:
