@@ -61,6 +61,8 @@ LAND_ALT_LOW_M = 10.0
 CIRCLE_RATE_DEG_S = 20.0
 #: A corner sharper than this slows the vehicle down (the routing estimate's threshold).
 SHARP_TURN_DEG = 30.0
+#: Trajectories are sampled every second for deconfliction.
+STEP_S = 1.0
 #: Launch delays are searched in steps of this many seconds.
 WAIT_STEP_S = 5.0
 #: Consecutive samples compared as one block before the exact distances.
@@ -457,7 +459,7 @@ class _Track:
     speed_z: float
 
 
-def _tracks(trajs: Mapping[int, Trajectory], step_s: float) -> dict[int, _Track]:
+def _tracks(trajs: Mapping[int, Trajectory]) -> dict[int, _Track]:
     """Each trajectory without its two ground samples, in one frame about their middle."""
     lat0 = float(np.mean([tr.lat.mean() for tr in trajs.values()]))
     lon0 = float(np.mean([tr.lon.mean() for tr in trajs.values()]))
@@ -634,10 +636,6 @@ def _order(missions: Mapping[int, Mission], priority: Sequence[int] | None) -> l
     return named + sorted(set(missions) - set(named))
 
 
-#: Trajectories are sampled every second.
-STEP_S = 1.0
-
-
 def deconflict(
     missions: Mapping[int, Mission],
     *,
@@ -668,7 +666,7 @@ def deconflict(
     order = _order(missions, priority)
     if not order:
         return FleetSchedule({}, (), ())
-    tracks = _tracks({n: trajectory(missions[n], aircraft=aircraft) for n in order}, STEP_S)
+    tracks = _tracks({n: trajectory(missions[n], aircraft=aircraft) for n in order})
     waits = np.arange(0.0, max_wait_s + 1e-9, WAIT_STEP_S)
     start: dict[int, float] = {order[0]: 0.0}
     notes: list[str] = []
@@ -752,7 +750,7 @@ def check_schedule(
     if missing:
         raise InvalidProfileError(f"the schedule has no launch time for sorties {missing}")
     numbers = sorted(missions)
-    tracks = _tracks({n: trajectory(missions[n], aircraft=aircraft) for n in numbers}, STEP_S)
+    tracks = _tracks({n: trajectory(missions[n], aircraft=aircraft) for n in numbers})
     found = []
     for i, a in enumerate(numbers):
         for b in numbers[i + 1 :]:
