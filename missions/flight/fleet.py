@@ -74,6 +74,48 @@ class Separation(Protocol):
     def vertical_m(self) -> float: ...
 
 
+class Guarded(Protocol):
+    """What the guard needs of a vehicle besides its positions: its state and two commands.
+
+    ``mode`` is ArduPilot's mode name (``AUTO`` flying its mission, ``GUIDED`` held);
+    ``pause`` holds it at its braking point, ``resume`` sends it on with its mission;
+    ``tell`` hands the operator one of the guard's events about it.
+    """
+
+    def airborne(self) -> bool: ...
+    def mode(self) -> str: ...
+    def connected(self) -> bool: ...
+    async def pause(self) -> None: ...
+    async def resume(self) -> None: ...
+    def tell(self, event: FlightEvent) -> None: ...
+
+
+class _OnVehicle:
+    """A connected :class:`Vehicle` as the guard sees it."""
+
+    def __init__(self, vehicle: Vehicle) -> None:
+        self.vehicle = vehicle
+
+    def airborne(self) -> bool:
+        t = self.vehicle.telemetry
+        return t.armed and t.landed_state != mavlink.MAV_LANDED_STATE_ON_GROUND
+
+    def mode(self) -> str:
+        return self.vehicle.telemetry.mode
+
+    def connected(self) -> bool:
+        return self.vehicle.link.state is LinkState.CONNECTED
+
+    async def pause(self) -> None:
+        await self.vehicle.pause()
+
+    async def resume(self) -> None:
+        await self.vehicle.resume()
+
+    def tell(self, event: FlightEvent) -> None:
+        self.vehicle.events.publish(event)
+
+
 class SystemIdError(FlightError, ValueError):
     """Two sorties' vehicles answer as the same MAVLink system, or not as planned."""
 
@@ -187,7 +229,7 @@ class _Track:
 
     number: int
     priority: int
-    vehicle: Vehicle
+    vehicle: Guarded
     lat: float = math.nan
     lon: float = math.nan
     alt_amsl_m: float = math.nan
@@ -203,16 +245,15 @@ class _Track:
     """Airborne but silent for the guard's ``stale_s``: told to the operator once."""
 
     def airborne(self) -> bool:
-        t = self.vehicle.telemetry
-        return t.armed and t.landed_state != mavlink.MAV_LANDED_STATE_ON_GROUND
+        return self.vehicle.airborne()
 
     def commandable(self, mode: str) -> bool:
         v = self.vehicle
         return (
             not self.busy
             and time.monotonic() >= self.quiet_until
-            and v.link.state is LinkState.CONNECTED
-            and v.telemetry.mode == mode
+            and v.connected()
+            and v.mode() == mode
         )
 
     def at_rest(self) -> bool:
@@ -222,6 +263,20 @@ class _Track:
     def rank(self) -> tuple[int, int]:
         """Lower ranks are held first."""
         return (self.priority, -self.number)
+
+
+def position_of(
+    msg: mavlink.MAVLink_global_position_int_message,
+) -> tuple[float, float, float, tuple[float, float, float]]:
+    """GLOBAL_POSITION_INT as the guard reads it: latitude, longitude (degrees), altitude
+    above mean sea level (m), velocity east, north, up (m/s; the message's is north, east,
+    down in cm/s)."""
+    return (
+        msg.lat / 1e7,
+        msg.lon / 1e7,
+        msg.alt / 1000,
+        (msg.vy / 100, msg.vx / 100, -msg.vz / 100),
+    )
 
 
 def _offset_m(a: _Track, b: _Track) -> tuple[float, float, float]:
@@ -292,9 +347,37 @@ class SeparationGuard:
 
     def watch(self, number: int, priority: int, vehicle: Vehicle) -> None:
         """Follow a vehicle's GLOBAL_POSITION_INT from now on."""
-        track = _Track(number, priority, vehicle)
-        self._tracks[number] = track
-        self._tasks[number] = asyncio.create_task(self._follow(track), name=f"guard-{number}")
+        self.add(number, priority, _OnVehicle(vehicle))
+        self._tasks[number] = asyncio.create_task(
+            self._follow(number, vehicle), name=f"guard-{number}"
+        )
+
+    def add(self, number: int, priority: int, vehicle: Guarded) -> None:
+        """Guard a vehicle whose positions the caller feeds in (:meth:`observe`)."""
+        self._tracks[number] = _Track(number, priority, vehicle)
+
+    def observe(
+        self,
+        number: int,
+        lat: float,
+        lon: float,
+        alt_amsl_m: float,
+        v_enu_m_s: tuple[float, float, float],
+    ) -> None:
+        """A vehicle's position (degrees, metres above mean sea level) and velocity (east,
+        north, up, m/s) now; ignored for a vehicle not guarded."""
+        track = self._tracks.get(number)
+        if track is None:
+            return
+        track.lat, track.lon, track.alt_amsl_m = lat, lon, alt_amsl_m
+        track.v_enu_m_s = v_enu_m_s
+        track.heard_at = time.monotonic()
+
+    def release(self, number: int) -> None:
+        """The operator took the vehicle over: the guard no longer resumes it by itself."""
+        track = self._tracks.get(number)
+        if track is not None:
+            track.held_since = None
 
     async def forget(self, number: int) -> None:
         """Stop following a vehicle (its flight ended)."""
@@ -315,15 +398,10 @@ class SeparationGuard:
             for task in list(self._commands):
                 task.cancel()
 
-    async def _follow(self, track: _Track) -> None:
-        link = track.vehicle.link
-        with link.subscribe(mavlink.MAVLink_global_position_int_message) as sub:
+    async def _follow(self, number: int, vehicle: Vehicle) -> None:
+        with vehicle.link.subscribe(mavlink.MAVLink_global_position_int_message) as sub:
             async for msg in sub:
-                track.lat, track.lon = msg.lat / 1e7, msg.lon / 1e7
-                track.alt_amsl_m = msg.alt / 1000
-                # NED centimetres per second to east, north, up metres per second
-                track.v_enu_m_s = (msg.vy / 100, msg.vx / 100, -msg.vz / 100)
-                track.heard_at = time.monotonic()
+                self.observe(number, *position_of(msg))
 
     def check(self) -> None:
         """One pass: record the closest approaches, hold whoever must, resume whoever may."""
@@ -390,7 +468,7 @@ class SeparationGuard:
     def _resume_if_clear(self, track: _Track, live: Mapping[int, _Track]) -> None:
         if track.busy:
             return
-        if track.vehicle.telemetry.mode != "GUIDED":  # the vehicle or the pilot took over
+        if track.vehicle.mode() != "GUIDED":  # the vehicle or the pilot took over
             track.held_since = None
             return
         if not track.commandable("GUIDED"):
@@ -452,7 +530,7 @@ class SeparationGuard:
     def _publish(self, track: _Track, event: FlightEvent) -> None:
         logger.warning("sortie %d: %s", track.number, event)
         self.events.append(event)
-        track.vehicle.events.publish(event)
+        track.vehicle.tell(event)
 
 
 # -- the fleet ------------------------------------------------------------------
