@@ -1,9 +1,11 @@
 """Running flights: one asyncio task per flight, live state fan-out, pause/resume/abort.
 
 The service process owns the flights it launches; their live state is kept in
-memory (position, mode, progress, the track so far) and pushed to every
-WebSocket subscriber, while the lasting record (status, times, distance) goes
-to the store.
+memory (position, mode, progress, battery, link quality, the guard's alert, the
+track so far) and pushed to every WebSocket subscriber, while the lasting record
+(status, times, distance) goes to the store. Every flight's positions also go to
+the manager's separation guard (:class:`server.fleet.FleetGuard`), which holds
+the later-launched of two flights about to come too close.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -23,6 +25,9 @@ from sqlmodel import Session, col, select
 from server.errors import ConflictError, FlightControlError, NotFoundError
 from server.settings import Settings
 from store.models import Flight, FlightStatus, Mission
+
+if TYPE_CHECKING:
+    from server.fleet import FleetGuard
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +42,42 @@ class Pilot(Protocol):
     async def pause(self) -> None: ...
     async def resume(self) -> None: ...
     async def abort(self) -> None: ...
+    async def return_home(self) -> None: ...
+    async def land(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """Where a vehicle is now (GLOBAL_POSITION_INT): degrees, metres above mean sea level,
+    velocity east, north, up in m/s; ``airborne``: armed and not on the ground."""
+
+    lat: float
+    lon: float
+    alt_amsl_m: float
+    v_enu_m_s: tuple[float, float, float]
+    airborne: bool
 
 
 @dataclass
 class FlightRun:
-    """The in-memory side of one flight."""
+    """The in-memory side of one flight; ``number`` is its launch order in this service."""
 
     flight_id: uuid.UUID
+    number: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     track: list[tuple[float, float]] = field(default_factory=list)
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
     pilot: Pilot | None = None
     task: asyncio.Task[None] | None = None
+    fix: Fix | None = None
+    on_fix: Callable[[Fix], None] | None = None
+
+    def observe(self, fix: Fix) -> None:
+        """The vehicle's latest position, for the guard (subscribers get positions with the
+        runner's once-a-second progress, not at the message rate)."""
+        self.fix = fix
+        if self.on_fix is not None:
+            self.on_fix(fix)
 
     def publish(self, **changes: Any) -> None:
         """Merge ``changes`` into the live state and push the new state to every subscriber."""
@@ -74,18 +103,42 @@ Runner = Callable[["FlightRun", Mission, "LaunchTarget", "FlightManager"], Await
 
 @dataclass(frozen=True)
 class LaunchTarget:
+    """A vehicle's connection URL, or a SITL the service starts at the mission's dock
+    (answering as MAVLink ``system_id``; 1 when None)."""
+
     connection: str | None
     sitl: bool
+    system_id: int | None = None
 
 
 class FlightManager:
     """Launches and tracks flights; one per service process (``app.state.flights``)."""
 
-    def __init__(self, engine: Engine, settings: Settings, runner: Runner | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        runner: Runner | None = None,
+        guard: FleetGuard | None = None,
+    ) -> None:
+        from server.fleet import FleetGuard
+
         self.engine = engine
         self.settings = settings
         self._runner = runner
         self._runs: dict[uuid.UUID, FlightRun] = {}
+        self.guard = guard or FleetGuard()
+        self._launched = 0
+        self._waiting: set[asyncio.Task[None]] = set()
+
+    def active(self) -> list[FlightRun]:
+        """The runs still flying (or starting), in launch order."""
+        return [r for r in self._runs.values() if r.task and not r.task.done()]
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a sortie's delayed launch until it is done; cancelled at shutdown."""
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
 
     def run_of(self, flight_id: uuid.UUID) -> FlightRun | None:
         return self._runs.get(flight_id)
@@ -103,9 +156,13 @@ class FlightManager:
 
     def launch(self, mission: Mission, target: LaunchTarget, *, name: str = "") -> Flight:
         """Record a new flight and start flying it in the background."""
-        busy = [r for r in self._runs.values() if r.task and not r.task.done()]
-        if target.sitl and any(r.state.get("sitl") for r in busy):
-            raise ConflictError("a SITL flight is already running; wait for it or abort it")
+        busy = self.active()
+        dock = ((mission.plan or {}).get("dock") or {}).get("id")
+        if target.sitl and any(r.state.get("sitl") and r.state.get("dock") == dock for r in busy):
+            raise ConflictError(
+                f"a SITL flight from {dock or 'this dock'} is already running; wait for it "
+                "or abort it"
+            )
         if target.connection and any(r.state.get("connection") == target.connection for r in busy):
             raise ConflictError(f"a flight is already using {target.connection}")
         runner = self._runner_or_default()
@@ -121,14 +178,20 @@ class FlightManager:
             session.commit()
             session.refresh(flight)
             session.expunge(flight)
-        run = FlightRun(flight.id)
+        self._launched += 1
+        run = FlightRun(flight.id, number=self._launched)
         run.publish(
             status=FlightStatus.STARTING.value,
             connection=target.connection,
             sitl=target.sitl,
+            name=flight.name,
+            patrol=mission.patrol_name,
+            sortie=mission.sortie_index,
+            dock=dock,
             message="starting",
         )
         self._runs[flight.id] = run
+        self.guard.add(run)
         run.task = asyncio.get_running_loop().create_task(
             self._supervise(run, mission, target, runner), name=f"flight-{flight.id}"
         )
@@ -147,6 +210,8 @@ class FlightManager:
         except Exception as exc:  # a failed flight is a state, not a crash of the service
             logger.warning("flight %s failed: %s", run.flight_id, exc)
             final, message = FlightStatus.FAILED, str(exc) or type(exc).__name__
+        finally:
+            await self.guard.forget(run)
         self.record(run, final, message=message)
 
     def record(self, run: FlightRun, status: FlightStatus, *, message: str | None = None) -> None:
@@ -183,18 +248,33 @@ class FlightManager:
 
     async def pause(self, flight_id: uuid.UUID) -> None:
         run, pilot = self._active(flight_id)
+        self.guard.release(run)
         await pilot.pause()
         run.publish(paused=True, message="paused (holding position)")
 
     async def resume(self, flight_id: uuid.UUID) -> None:
         run, pilot = self._active(flight_id)
+        self.guard.release(run)
         await pilot.resume()
         run.publish(paused=False, message="resumed")
 
     async def abort(self, flight_id: uuid.UUID) -> None:
         run, pilot = self._active(flight_id)
+        self.guard.release(run)
         await pilot.abort()
         run.publish(message="aborting: returning to launch")
+
+    async def return_home(self, flight_id: uuid.UUID) -> None:
+        run, pilot = self._active(flight_id)
+        self.guard.release(run)
+        await pilot.return_home()
+        run.publish(paused=False, message="sent home (RTL)")
+
+    async def land(self, flight_id: uuid.UUID) -> None:
+        run, pilot = self._active(flight_id)
+        self.guard.release(run)
+        await pilot.land()
+        run.publish(paused=False, message="landing where it is (LAND)")
 
     def subscribe(self, flight_id: uuid.UUID) -> asyncio.Queue[dict[str, Any]]:
         run = self._runs.get(flight_id)
@@ -233,9 +313,12 @@ class FlightManager:
 
     async def shutdown(self) -> None:
         """Stop every flight task (the vehicle keeps its mission; ArduPilot's failsafes apply)."""
+        for waiting in list(self._waiting):  # a sortie not launched yet is not launched at all
+            waiting.cancel()
         tasks = [r.task for r in self._runs.values() if r.task and not r.task.done()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.guard.stop()

@@ -2,9 +2,12 @@
 
 The steps are those of ``missions.flight.fly.fly_mission`` (upload and read
 back, wait ready, pre-flight checks, AUTO, wait landed), taken one by one here
-because the service must hold the vehicle to pause, resume or abort it while
-it flies. SITL, when asked for, is started at the sortie's dock and stopped
-after the flight whatever happens.
+because the service must hold the vehicle to pause, resume, send home, land or
+abort it while it flies. SITL, when asked for, is started at the sortie's dock
+(as the target's MAVLink system id) and stopped after the flight whatever
+happens. Besides the vehicle's events, the runner reads every message the
+autopilot sends: its positions go to the run (and so to the separation guard),
+and their sequence numbers measure the link (:class:`server.fleet.LinkQuality`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from missions.flight.events import (
     Captured,
@@ -27,11 +33,14 @@ from missions.flight.events import (
     Stalled,
     StatusText,
 )
+from missions.flight.fleet import position_of
 from missions.flight.fly import make_ready, outage_wait_s
 from missions.flight.logs import recover_after_landing
 from missions.flight.vehicle import FlightDeadline, Vehicle, reached_all
 from missions.gas import GAS_NAME
 from missions.manifest import MANIFEST_NAME, read_manifest
+from server.fleet import LinkQuality
+from server.flights import Fix
 from server.planning import items_from_json
 from store.models import FlightStatus, Mission
 
@@ -42,11 +51,15 @@ logger = logging.getLogger(__name__)
 
 
 class VehiclePilot:
-    """Pause/resume/abort on a connected vehicle; an abort flies home (RTL) and is remembered."""
+    """Pause/resume, send home or land a connected vehicle; an abort flies home (RTL).
+
+    Each way of ending the mission early is remembered in ``ended_by`` (the flight
+    then ends as aborted, saying so).
+    """
 
     def __init__(self, vehicle: Vehicle) -> None:
         self.vehicle = vehicle
-        self.aborted = False
+        self.ended_by: str | None = None
 
     async def pause(self) -> None:
         await self.vehicle.pause()
@@ -55,8 +68,17 @@ class VehiclePilot:
         await self.vehicle.resume()
 
     async def abort(self) -> None:
-        self.aborted = True
+        self.ended_by = "aborted by the operator; landed at home"
         await self.vehicle.return_to_launch()
+
+    async def return_home(self) -> None:
+        self.ended_by = "sent home by the operator; landed at home"
+        await self.vehicle.return_to_launch()
+
+    async def land(self) -> None:
+        """Land where it is (ArduPilot LAND), not at home."""
+        self.ended_by = "landed where it was, by the operator"
+        await self.vehicle.set_mode("LAND")
 
 
 def event_changes(event: FlightEvent) -> dict[str, Any]:
@@ -115,7 +137,7 @@ async def _endpoint(
     if not {"lat", "lon"} <= dock.keys():
         raise ValueError(f"mission {mission.name!r} has no dock to start SITL at")
     home = Home(float(dock["lat"]), float(dock["lon"]), float(dock.get("ground_alt_m", 0.0)))
-    sitl = await start(home=home, speedup=speedup)
+    sitl = await start(home=home, speedup=speedup, sysid=target.system_id)
     try:
         yield sitl.url, sitl.heartbeat_interval_s
     finally:
@@ -140,7 +162,13 @@ async def fly_mission(
             forward=manager.settings.forward,
         )
         pilot = VehiclePilot(vehicle)
-        pump = asyncio.create_task(_pump(vehicle, run), name=f"flight-{run.flight_id}-events")
+        quality = LinkQuality()
+        pump = asyncio.create_task(
+            _pump(vehicle, run, quality), name=f"flight-{run.flight_id}-events"
+        )
+        follow = asyncio.create_task(
+            _follow(vehicle, run, quality), name=f"flight-{run.flight_id}-positions"
+        )
         await asyncio.sleep(0)
         try:
             vehicle.record_captures(manifest)
@@ -167,15 +195,16 @@ async def fly_mission(
             raise
         finally:
             run.pilot = None
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            for task in (pump, follow):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await vehicle.close()
             photos = len(read_manifest(manifest)) if manifest.exists() else 0
             run.publish(distance_m=round(vehicle.distance_flown_m, 1), photos=photos)
     missed = reached_all(vehicle.telemetry.reached, items)
-    if pilot.aborted:
-        run.publish(message="aborted by the operator; landed at home")
+    if pilot.ended_by is not None:
+        run.publish(message=pilot.ended_by)
         return FlightStatus.ABORTED
     if missed:
         run.publish(message=f"landed without reaching items {missed[:10]}")
@@ -184,12 +213,31 @@ async def fly_mission(
     return FlightStatus.LANDED
 
 
-async def _pump(vehicle: Vehicle, run: FlightRun) -> None:
+async def _pump(vehicle: Vehicle, run: FlightRun, quality: LinkQuality) -> None:
     photos = 0
     async for event in vehicle.event_stream():
         changes = event_changes(event)
         if isinstance(event, Captured):
             photos += 1
             changes["photos"] = photos
+        if isinstance(event, Progress):  # once a second: what the events do not carry
+            changes["battery_v"] = vehicle.telemetry.battery_v
+            changes["link_pct"] = quality.percent(time.monotonic())
         if changes:
             run.publish(**changes)
+
+
+async def _follow(vehicle: Vehicle, run: FlightRun, quality: LinkQuality) -> None:
+    """Every message the autopilot sends: its sequence numbers for the link quality, its
+    positions (GLOBAL_POSITION_INT) for the run's fix."""
+    link = vehicle.link
+    with link.subscribe() as messages:
+        async for msg in messages:
+            if msg.get_srcComponent() != link.target_component:
+                continue
+            quality.heard(msg.get_seq(), time.monotonic())
+            if isinstance(msg, mavlink.MAVLink_global_position_int_message):
+                lat, lon, alt_amsl_m, v_enu_m_s = position_of(msg)
+                t = vehicle.telemetry
+                airborne = t.armed and t.landed_state != mavlink.MAV_LANDED_STATE_ON_GROUND
+                run.observe(Fix(lat, lon, alt_amsl_m, v_enu_m_s, airborne))

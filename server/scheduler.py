@@ -34,9 +34,8 @@ import asyncio
 import logging
 import math
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,21 +43,27 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from missions.deconflict import deconflict
 from missions.errors import InfeasibleError, MissionError
 from server.errors import ServerError
-from server.flights import FINAL, FlightManager, LaunchTarget
-from server.planning import items_from_json
+from server.fleet import (
+    NoLinkError,
+    Wave,
+    dock_of,
+    dock_states,
+    dock_target,
+    drone_refusal,
+    first_wave,
+    launch_wave,
+    plan_wave,
+)
+from server.flights import FlightManager
 from store.models import (
-    Flight,
-    FlightStatus,
     Mission,
     Reading,
     Schedule,
     ScheduleKind,
     ScheduleRun,
     ScheduleRunStatus,
-    Site,
 )
 from store.readings import as_utc
 
@@ -69,7 +74,6 @@ LOOKBACK = timedelta(days=7)
 WIND_MAX_AGE = timedelta(hours=1)
 MIN_INTERVAL_MIN = 5
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
-IN_PROGRESS = (FlightStatus.STARTING, FlightStatus.FLYING)
 REASON_CHARS = 500
 INTERRUPTED = "claimed; the launch did not finish (the server stopped while launching)"
 
@@ -300,115 +304,13 @@ def wind_refusal(wind: WindSeen | None, limit_m_s: float) -> str | None:
     return None
 
 
-def dock_of(mission: Mission) -> str | None:
-    dock = (mission.plan or {}).get("dock") or {}
-    found = dock.get("id")
-    return found if isinstance(found, str) else None
-
-
-@dataclass
-class DockState:
-    """One dock's drones now: how many, which flights hold them, which are charging."""
-
-    drones: int = 1
-    flying: list[uuid.UUID] = field(default_factory=list)
-    charging_min: list[float] = field(default_factory=list)  # minutes since each landed
-
-    @property
-    def free(self) -> int:
-        return self.drones - len(self.flying) - len(self.charging_min)
-
-
-def dock_states(session: Session, now: datetime, recharge_min: float) -> dict[str, DockState]:
-    """Every dock's drones (the stored zone's ``drones``; 1 for a dock it does not list),
-    less those flying and those whose flight ended less than ``recharge_min`` ago."""
-    states: dict[str, DockState] = defaultdict(DockState)
-    for site in session.exec(select(Site).where(Site.kind == "dock")):
-        drones = (site.properties or {}).get("drones", 1)
-        states[site.site_id].drones = drones if isinstance(drones, int) else 1
-    since = now - timedelta(minutes=recharge_min)
-    rows = session.exec(
-        select(Flight, Mission)
-        .join(Mission, col(Flight.mission_id) == col(Mission.id))
-        .where(
-            col(Flight.status).in_(IN_PROGRESS)
-            | (col(Flight.status).in_(FINAL) & (col(Flight.ended_at) > since))
-        )
-    )
-    for flight, mission in rows:
-        dock = dock_of(mission)
-        if dock is None:
-            continue
-        if flight.status in IN_PROGRESS:
-            states[dock].flying.append(flight.id)
-        elif flight.ended_at is not None:
-            states[dock].charging_min.append((now - as_utc(flight.ended_at)) / timedelta(minutes=1))
-    return states
-
-
-def drone_refusal(
-    states: dict[str, DockState], docks: Sequence[str], recharge_min: float
-) -> str | None:
-    """Why a sortie's dock has no drone to fly (None: each has one)."""
-    for dock in dict.fromkeys(docks):
-        state = states.get(dock, DockState())
-        if state.free >= 1:
-            continue
-        if not state.flying and not state.charging_min:
-            return f"{dock}: the zone lists no drone there"
-        if state.flying:
-            return f"{dock}: no drone free; flight {str(state.flying[0])[:8]} is flying from it"
-        landed = max(min(state.charging_min), 0.0)
-        return (
-            f"{dock}: its drone is charging (landed {landed:.0f} min ago; "
-            f"{recharge_min:g} min needed)"
-        )
-    return None
-
-
-def first_wave(missions: Sequence[Mission], states: dict[str, DockState]) -> list[Mission]:
-    """One sortie per free drone of each dock, in sortie order (a dock ``states`` does not
-    list has its one drone free)."""
-    taken: dict[str, int] = defaultdict(int)
-    wave = []
-    for mission in missions:
-        dock = dock_of(mission)
-        if dock is None:
-            continue
-        if taken[dock] < states.get(dock, DockState()).free:
-            taken[dock] += 1
-            wave.append(mission)
-    return wave
-
-
-def wave_delays(wave: Sequence[Mission]) -> tuple[dict[uuid.UUID, float], tuple[str, ...]]:
-    """Each sortie's launch delay (s after the wave's first launch) that keeps the drones of
-    a wave apart in the air (:func:`missions.deconflict.deconflict`, its default separation
-    and timing margins), and one note per wait. InfeasibleError when no delay within its
-    limit does; ValueError when a sortie has no uploadable items."""
-    if len(wave) < 2:
-        return {m.id: 0.0 for m in wave}, ()
-    items = {m.sortie_index: items_from_json(m.plan or {}, name=m.name) for m in wave}
-    fleet = deconflict(items)
-    return {m.id: fleet.start_s[m.sortie_index] for m in wave}, fleet.notes
-
-
-@dataclass(frozen=True)
-class Sortie:
-    """One sortie to launch: its mission, its drone's link, and its wait after the first."""
-
-    mission: Mission
-    target: LaunchTarget
-    delay_s: float = 0.0
-
-
 @dataclass(frozen=True)
 class Decision:
-    """A slot's outcome before anything is done: a refusal, or the sorties to launch."""
+    """A slot's outcome before anything is done: a refusal, or the wave to launch."""
 
     status: str
     reason: str
-    launch: list[Sortie] = field(default_factory=list)
+    launch: Wave | None = None
 
 
 # --- the scheduler ----------------------------------------------------------------------
@@ -512,7 +414,7 @@ class Scheduler:
         self, schedule: Schedule, slot: datetime, now: datetime
     ) -> ScheduleRun | None:
         decision = await asyncio.to_thread(self.decide, schedule, now)
-        if not decision.launch:
+        if decision.launch is None:
             return await asyncio.to_thread(
                 claim_slot, self.engine, schedule.id, slot, decision.status, decision.reason, now
             )
@@ -521,21 +423,30 @@ class Scheduler:
         )
         if run is None:  # another process, or this one before a restart, has the slot
             return None
-        now_sorties = [s for s in decision.launch if s.delay_s <= 0]
-        flights, error = self._launch(now_sorties, slot)
-        if error is None:
-            run.status, run.reason = ScheduleRunStatus.LAUNCHED, decision.reason
-        else:
-            run.status, run.reason = ScheduleRunStatus.FAILED, error
-        run.flight_ids = [str(f) for f in flights]
-        async with self._record_lock:
+        run_id = run.id
+
+        async def later(flights: list[uuid.UUID], error: str | None) -> None:
+            """A delayed sortie launched (or refused): add it to the run."""
+            async with self._record_lock:
+                await asyncio.to_thread(self._add_flights, run_id, flights, error)
+
+        async with self._record_lock:  # held until the run is saved: late launches wait
+            launched = launch_wave(
+                self.manager,
+                decision.launch,
+                name_of=lambda m: f"{m.name} · {slot:%Y-%m-%d %H:%M}Z",
+                sleep=self.sleep,
+                on_later=later,
+            )
+            for task in launched.later:
+                self._delayed.add(task)
+                task.add_done_callback(self._delayed.discard)
+            if launched.error is None:
+                run.status, run.reason = ScheduleRunStatus.LAUNCHED, decision.reason
+            else:
+                run.status, run.reason = ScheduleRunStatus.FAILED, _one_line(launched.error)
+            run.flight_ids = [str(f) for f in launched.flights]
             await asyncio.to_thread(self._save, run)
-        if error is None:
-            for sortie in decision.launch:
-                if sortie.delay_s > 0:
-                    task = asyncio.create_task(self._launch_later(run.id, sortie, slot))
-                    self._delayed.add(task)
-                    task.add_done_callback(self._delayed.discard)
         logger.info("schedule %s, slot %s: %s (%s)", schedule.id, slot, run.status, run.reason)
         return run
 
@@ -569,52 +480,23 @@ class Scheduler:
     def _launch_plan(self, wave: list[Mission], sorties: int, wind: WindSeen) -> Decision:
         """The wave with each sortie's link (``dock_links``; SITL when ``schedule_sitl``) and
         launch delay; skipped when no delays keep its drones apart."""
+        links, sitl = self.settings.dock_links, self.settings.schedule_sitl
         try:
-            delays, notes = wave_delays(wave)
+            planned = plan_wave(wave, lambda m: dock_target(m, links, sitl=sitl))
         except InfeasibleError as exc:
             return Decision(ScheduleRunStatus.SKIPPED, _one_line(f"not deconflicted: {exc}"))
+        except NoLinkError as exc:
+            return Decision(ScheduleRunStatus.FAILED, str(exc))
         except (ValueError, MissionError) as exc:
             return Decision(ScheduleRunStatus.FAILED, _one_line(f"cannot fly the wave: {exc}"))
-        launch = []
-        for mission in wave:
-            dock = dock_of(mission) or ""
-            link = self.settings.dock_links.get(dock)
-            if link is None and not self.settings.schedule_sitl:
-                return Decision(
-                    ScheduleRunStatus.FAILED,
-                    f"no link to {dock}'s drone (set ECOPATROL_DOCK_LINKS={dock}=URL)",
-                )
-            target = LaunchTarget(connection=link, sitl=link is None)
-            launch.append(Sortie(mission, target, delays[mission.id]))
         reason = "; ".join(
             [
                 f"wind {wind.speed_m_s:.1f} m/s at {wind.source}",
                 f"{len(wave)} of {sorties} sorties launched (one per free drone)",
-                *notes,
+                *planned.notes,
             ]
         )
-        return Decision(ScheduleRunStatus.LAUNCHED, _one_line(reason), launch)
-
-    def _launch(
-        self, sorties: Sequence[Sortie], slot: datetime
-    ) -> tuple[list[uuid.UUID], str | None]:
-        """Start each sortie's flight; the flights started, and the error that stopped it."""
-        flights: list[uuid.UUID] = []
-        for sortie in sorties:
-            name = f"{sortie.mission.name} · {slot:%Y-%m-%d %H:%M}Z"
-            try:
-                flight = self.manager.launch(sortie.mission, sortie.target, name=name)
-            except Exception as exc:  # a refused launch is the run's outcome, not a crash
-                return flights, _one_line(f"launching {sortie.mission.name!r} failed: {exc}")
-            flights.append(flight.id)
-        return flights, None
-
-    async def _launch_later(self, run_id: uuid.UUID, sortie: Sortie, slot: datetime) -> None:
-        """Launch a sortie after its delay, and add its flight (or the failure) to the run."""
-        await self.sleep(sortie.delay_s)
-        flights, error = self._launch([sortie], slot)
-        async with self._record_lock:
-            await asyncio.to_thread(self._add_flights, run_id, flights, error)
+        return Decision(ScheduleRunStatus.LAUNCHED, _one_line(reason), planned)
 
     def _add_flights(self, run_id: uuid.UUID, flights: list[uuid.UUID], error: str | None) -> None:
         with Session(self.engine) as session:
