@@ -30,15 +30,16 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
 from missions.deconflict import Separation, deconflict
+from missions.errors import InfeasibleError, MissionError
 from missions.flight.events import FlightEvent
 from missions.flight.fleet import SeparationGuard, SeparationHold, SeparationLost, SeparationResume
-from server.errors import FlightControlError, ServerError
+from server.errors import ConflictError, FlightControlError, NotFoundError, ServerError
 from server.flights import FINAL, LaunchTarget
 from server.planning import items_from_json
 from store.models import Flight, FlightStatus, Mission, Site
@@ -56,6 +57,10 @@ SYSTEM_IDS = range(1, 256)
 
 class NoLinkError(ServerError, LookupError):
     """A sortie's dock has no link to its drone; the message says which and how to give one."""
+
+
+class WaveError(ServerError, ValueError):
+    """A patrol's wave cannot be flown as asked (no safe delays, no link, no dock)."""
 
 
 # --- the first wave -----------------------------------------------------------------------
@@ -247,6 +252,60 @@ def launch_wave(
 
             later.append(asyncio.create_task(launch(), name=f"launch-{sortie.mission.id}"))
     return WaveLaunch(flights, error, later)
+
+
+@dataclass
+class PatrolLaunched:
+    """A patrol's first wave as launched: its sorties, what started at once, what is left."""
+
+    wave: Wave
+    launched: WaveLaunch
+    not_in_wave: list[int]
+
+
+def launch_patrol(
+    manager: FlightManager, patrol: str, *, sitl: bool, connections: Mapping[str, str]
+) -> PatrolLaunched:
+    """Launch a patrol's first wave now (the operator's go): one sortie per free drone,
+    each on its own link (SITL at every dock, or ``connections`` over the ``dock_links``
+    setting), each delayed as deconfliction says. A drone flying from a sortie's dock is a
+    ConflictError (a charging one is not: the operator decides); no safe delays, a dock
+    without a link or a sortie without a dock is a WaveError; no such patrol, NotFoundError.
+    """
+    with Session(manager.engine) as session:
+        missions = session.exec(
+            select(Mission).where(Mission.patrol_name == patrol).order_by(col(Mission.sortie_index))
+        ).all()
+        for mission in missions:
+            session.expunge(mission)
+        states = dock_states(session, datetime.now(UTC), 0.0)
+    if not missions:
+        raise NotFoundError(f"no patrol named {patrol!r}")
+    docks = [dock_of(m) for m in missions]
+    if None in docks:
+        raise WaveError(f"sortie {missions[docks.index(None)].sortie_index} has no dock")
+    refusal = drone_refusal(states, [d for d in docks if d], 0.0)
+    if refusal is not None:
+        raise ConflictError(refusal)
+    wave_missions = first_wave(missions, states)
+    links = {} if sitl else {**manager.settings.dock_links, **connections}
+    try:
+        wave = plan_wave(wave_missions, lambda m: dock_target(m, links, sitl=sitl))
+    except InfeasibleError as exc:
+        raise WaveError(f"not deconflicted: {exc}") from None
+    except (NoLinkError, ValueError, MissionError) as exc:
+        raise WaveError(str(exc)) from None
+    launched = launch_wave(manager, wave, name_of=lambda m: m.name)
+    for task in launched.later:
+        manager.keep(task)
+    if launched.error is not None:
+        flying = (
+            f"; {len(launched.flights)} launched before keep flying" if launched.flights else ""
+        )
+        raise ConflictError(launched.error + flying)
+    in_wave = {m.id for m in wave_missions}
+    left = [m.sortie_index for m in missions if m.id not in in_wave]
+    return PatrolLaunched(wave, launched, left)
 
 
 # --- link quality -------------------------------------------------------------------------

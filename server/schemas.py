@@ -798,3 +798,43 @@ class SchedulePublic(BaseModel):
 class SchedulesPublic(BaseModel):
     data: list[SchedulePublic]
     count: int
+
+
+# --- a patrol launched together (server.fleet) --------------------------------------------
+
+
+class PatrolLaunch(RequestModel):
+    """How each dock's drone is reached: SITL at every dock, or a connection per dock (those
+    not given come from the ``dock_links`` setting)."""
+
+    sitl: bool = Field(default=False, description="Start an ArduCopter SITL at each dock.")
+    connections: dict[
+        Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=255)]
+    ] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="DOCK_ID: MAVLink connection URL (e.g. udpin:0.0.0.0:14550)",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PatrolLaunch:
+        if self.sitl and self.connections:
+            raise ValueError("give either sitl=true or connections, not both")
+        return self
+
+
+class SortieLaunchPublic(BaseModel):
+    sortie: int
+    mission_id: uuid.UUID
+    dock: str
+    connection: str = Field(description="the drone's link, or 'sitl'")
+    delay_s: float = Field(description="seconds after the wave's first launch (deconfliction)")
+    flight_id: uuid.UUID | None = Field(description="None while it waits for its delay")
+
+
+class PatrolLaunchPublic(BaseModel):
+    patrol: str
+    flights: list[FlightPublic]
+    sorties: list[SortieLaunchPublic]
+    notes: list[str]
+    not_in_wave: list[int] = Field(description="sorties left for later (no drone free for them)")

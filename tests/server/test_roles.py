@@ -72,6 +72,9 @@ def _matrix(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str
         ("POST", f"/api/v1/flights/{fl}/pause", {}, OPS),
         ("POST", f"/api/v1/flights/{fl}/resume", {}, OPS),
         ("POST", f"/api/v1/flights/{fl}/abort", {}, OPS),
+        ("POST", f"/api/v1/flights/{fl}/home", {}, OPS),
+        ("POST", f"/api/v1/flights/{fl}/land", {}, OPS),
+        ("POST", "/api/v1/patrols/p1/launch", {"json": {"sitl": True}}, OPS),
         (
             "POST",
             f"/api/v1/flights/{fl}/uploads",

@@ -342,6 +342,20 @@ async def abort_flight(request: Request, _: OperatorUser, flight_id: uuid.UUID) 
     return Message(message="aborting")
 
 
+@router.post("/{flight_id}/home", responses=_CONTROL_RESPONSES)
+async def send_flight_home(request: Request, _: OperatorUser, flight_id: uuid.UUID) -> Message:
+    """Fly home now (ArduPilot RTL) and land there; the flight ends as aborted."""
+    await _manager(request).return_home(flight_id)
+    return Message(message="returning home")
+
+
+@router.post("/{flight_id}/land", responses=_CONTROL_RESPONSES)
+async def land_flight(request: Request, _: OperatorUser, flight_id: uuid.UUID) -> Message:
+    """Land where it is (ArduPilot LAND), not at home; the flight ends as aborted."""
+    await _manager(request).land(flight_id)
+    return Message(message="landing")
+
+
 @ws_router.websocket("/{flight_id}/telemetry")
 async def telemetry(websocket: WebSocket, flight_id: uuid.UUID) -> None:
     """Live state as JSON messages: first a snapshot with the track so far, then every change."""

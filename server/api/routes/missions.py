@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, UploadFile, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, UploadFile, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select as sa_select
@@ -17,17 +17,23 @@ from missions.export.wpml_check import check_kmz
 from missions.plan import GCS_LOSS_RETURN_RANGE_S, GCS_LOSS_RETURN_S, Patrol
 from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
+from server.fleet import WaveError, launch_patrol
+from server.flights import FlightManager
 from server.planning import plan_from_store, store_patrol, zone_from_store
 from server.report import patrol_report
 from server.schemas import (
+    FlightPublic,
     Message,
     MissionPublic,
     MissionsPublic,
+    PatrolLaunch,
+    PatrolLaunchPublic,
     RequestModel,
+    SortieLaunchPublic,
     UTCDateTime,
     as_utc,
 )
-from store.models import Mission
+from store.models import Flight, Mission
 from zone.errors import ZoneError
 
 router = APIRouter(tags=["missions"])
@@ -221,6 +227,65 @@ async def create_plan(session: SessionDep, _: OperatorUser, body: PlanRequest) -
         duration_s=patrol.duration_s,
         photo_count=patrol.photo_count,
     )
+
+
+@router.post(
+    "/patrols/{name}/launch",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        404: {"model": Message},
+        409: {"model": Message, "description": "a dock's drone is flying"},
+        422: {"model": Message, "description": "no safe launch delays, or no link to a drone"},
+    },
+)
+async def launch_patrol_wave(
+    request: Request, _: OperatorUser, body: PatrolLaunch, name: str = PatrolName
+) -> PatrolLaunchPublic:
+    """Launch the patrol's first wave together: one sortie per free drone of each dock, each
+    on its own link and checked, armed and flown on its own, the later ones after the
+    delays that keep them apart (``missions.deconflict``; a waiting sortie has no flight
+    yet). Every flight is then watched by the service's separation guard."""
+    manager: FlightManager = request.app.state.flights
+    try:
+        done = launch_patrol(manager, name, sitl=body.sitl, connections=body.connections)
+    except WaveError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    flights = dict(
+        zip(
+            [s.mission.id for s in done.wave.sorties if s.delay_s <= 0],
+            done.launched.flights,
+            strict=True,
+        )
+    )
+    public = []
+    for flight_id in done.launched.flights:
+        run = FlightPublic.model_validate(_flight_row(request, flight_id))
+        run.live = manager.live(flight_id)
+        public.append(run)
+    return PatrolLaunchPublic(
+        patrol=name,
+        flights=public,
+        sorties=[
+            SortieLaunchPublic(
+                sortie=s.mission.sortie_index,
+                mission_id=s.mission.id,
+                dock=str(((s.mission.plan or {}).get("dock") or {}).get("id", "")),
+                connection=s.target.connection or "sitl",
+                delay_s=s.delay_s,
+                flight_id=flights.get(s.mission.id),
+            )
+            for s in done.wave.sorties
+        ],
+        notes=list(done.wave.notes),
+        not_in_wave=done.not_in_wave,
+    )
+
+
+def _flight_row(request: Request, flight_id: uuid.UUID) -> Flight:
+    with Session(request.app.state.engine) as session:
+        flight = session.get(Flight, flight_id)
+        assert flight is not None  # launched just now
+        return flight
 
 
 def _plan_in_new_session(bind: Any, targets: list[str] | None, options: dict[str, Any]) -> Patrol:
