@@ -56,7 +56,7 @@ def end_flights(client: TestClient, manager: FlightManager) -> None:
     client.portal.call(manager.shutdown)  # type: ignore[union-attr]
 
 
-def launch(client: TestClient, headers, body: dict[str, Any], patrol: str = PATROL):  # type: ignore[no-untyped-def]
+def launch(client: TestClient, headers, body: dict[str, Any], patrol: str = PATROL):
     return client.post(f"/api/v1/patrols/{patrol}/launch", json=body, headers=headers["operator"])
 
 
@@ -213,7 +213,7 @@ class RecordingPilot:
 
 
 @pytest.fixture
-def pilots(app) -> dict[uuid.UUID, RecordingPilot]:  # type: ignore[no-untyped-def]
+def pilots(app) -> dict[uuid.UUID, RecordingPilot]:
     """The app's FlightManager flies every launch with a RecordingPilot: in AUTO until
     stopped."""
     pilots: dict[uuid.UUID, RecordingPilot] = {}
@@ -233,7 +233,7 @@ def pilots(app) -> dict[uuid.UUID, RecordingPilot]:  # type: ignore[no-untyped-d
     return pilots
 
 
-def _fly_two(client: TestClient, headers, engine: Engine) -> tuple[FlightRun, FlightRun]:  # type: ignore[no-untyped-def]
+def _fly_two(client: TestClient, headers, engine: Engine) -> tuple[FlightRun, FlightRun]:
     store_patrol(
         engine,
         [sortie_plan("dock-south", *SOUTH, SQUARE), sortie_plan("dock-north", *NORTH, SQUARE)],
@@ -253,7 +253,7 @@ def _east_of(lat: float, lon: float, east_m: float) -> float:
 
 def _feed(
     client: TestClient, fixes: Callable[[float], list[tuple[FlightRun, Fix]]], until
-) -> float:  # type: ignore[no-untyped-def]
+) -> float:
     """Feed each run's fix every 50 ms (``fixes(t)``, t in s since the start) until
     ``until()`` holds; the seconds it took (AssertionError after 5 s)."""
 
