@@ -79,6 +79,12 @@ def alerts_page(request: Request) -> Response:
     return _guarded(request, "alerts.html")
 
 
+@router.get("/fleet")
+def fleet_page(request: Request) -> Response:
+    """Every flight in the air on one map, each with its own controls."""
+    return _guarded(request, "fleet.html")
+
+
 @router.get("/review")
 def review_page(request: Request) -> Response:
     return _guarded(request, "review.html")

@@ -230,7 +230,7 @@ async def create_plan(session: SessionDep, _: OperatorUser, body: PlanRequest) -
 
 
 @router.post(
-    "/patrols/{name}/launch",
+    "/patrols/{patrol_name}/launch",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         404: {"model": Message},
@@ -239,7 +239,7 @@ async def create_plan(session: SessionDep, _: OperatorUser, body: PlanRequest) -
     },
 )
 async def launch_patrol_wave(
-    request: Request, _: OperatorUser, body: PatrolLaunch, name: str = PatrolName
+    request: Request, _: OperatorUser, body: PatrolLaunch, patrol_name: str = PatrolName
 ) -> PatrolLaunchPublic:
     """Launch the patrol's first wave together: one sortie per free drone of each dock, each
     on its own link and checked, armed and flown on its own, the later ones after the
@@ -247,7 +247,7 @@ async def launch_patrol_wave(
     yet). Every flight is then watched by the service's separation guard."""
     manager: FlightManager = request.app.state.flights
     try:
-        done = launch_patrol(manager, name, sitl=body.sitl, connections=body.connections)
+        done = launch_patrol(manager, patrol_name, sitl=body.sitl, connections=body.connections)
     except WaveError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     flights = dict(
@@ -263,7 +263,7 @@ async def launch_patrol_wave(
         run.live = manager.live(flight_id)
         public.append(run)
     return PatrolLaunchPublic(
-        patrol=name,
+        patrol=patrol_name,
         flights=public,
         sorties=[
             SortieLaunchPublic(
