@@ -161,6 +161,7 @@ async def fly_mission(
             heartbeat_interval_s=heartbeat,
             forward=manager.settings.forward,
         )
+        run.publish(system_id=vehicle.link.target_system)
         pilot = VehiclePilot(vehicle)
         quality = LinkQuality()
         pump = asyncio.create_task(

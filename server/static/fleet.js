@@ -12,7 +12,17 @@ const VERBS = [["pause", "Pause"], ["resume", "Resume"], ["home", "Home"], ["lan
 const fleet = new Map(); // flight id -> LiveFlight (tests read the markers from here)
 window.fleet = fleet;
 let canControl = false;
-let centred = false;
+let framed = 0; // how many drones the view was last fitted to
+
+// Frame every drone when one appears on the map; never after, so the view stays where the
+// operator puts it.
+function fitNewcomers() {
+  const here = [...fleet.values()].filter((f) => f.marker).map((f) => f.marker.getLatLng());
+  if (here.length <= framed) return;
+  framed = here.length;
+  if (here.length === 1) map.setView(here[0], 16);
+  else map.fitBounds(L.latLngBounds(here), { padding: [60, 60], maxZoom: 17 });
+}
 
 function card(flight, colour) {
   const box = document.createElement("div");
@@ -53,10 +63,7 @@ async function poll() {
     fleet.set(flight.id, new LiveFlight(liveLayer, flight.id, (s) => {
       state.innerHTML = describeFleetState(s);
       box.classList.toggle("ended", FINAL.includes(s.status));
-      if (!centred && typeof s.lat === "number") {
-        centred = true;
-        map.setView([s.lat, s.lon], 16);
-      }
+      if (typeof s.lat === "number") fitNewcomers();
     }, colour));
   }
   document.getElementById("fleet-empty").hidden = fleet.size > 0;
@@ -68,5 +75,6 @@ async function poll() {
   const sites = await api("/sites");
   siteLayer(sites).addTo(map);
   await poll();
+  document.body.dataset.ready = "1";
   setInterval(() => poll().catch((err) => toast(`flights: ${err.message}`, true)), 3000);
 })();
