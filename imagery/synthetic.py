@@ -378,6 +378,8 @@ def render_captures(
     start: datetime | None = None,
     quality: int = 90,
     pose_sigma: tuple[float, float] = (0.0, 0.0),
+    first_index: int = 0,
+    manifest: bool = True,
 ) -> list[Path]:
     """Render one image per pose into ``out_dir``, with EXIF/XMP pose and a manifest.
 
@@ -391,6 +393,10 @@ def render_captures(
     pose_sigma : (horizontal metres, attitude degrees) of Gaussian error added to the pose
         written in the file and manifest (the image is rendered from the true pose), as a
         drone's GNSS and gimbal would report it.
+    first_index : the first pose's number in the flight: names, times and each capture's
+        noise (seeded by ``seed`` and its number) follow it, so a flight rendered in
+        pieces, in parallel, is the same as one rendered whole.
+    manifest : write ``out_dir``'s manifest (a piece of a flight leaves it to the caller).
 
     Returns
     -------
@@ -401,11 +407,11 @@ def render_captures(
     out_dir.mkdir(parents=True, exist_ok=True)
     camera = camera or synthetic_camera(kind)
     scene = inject(basemap, anomalies, seed=seed) if anomalies else basemap
-    rng = np.random.default_rng(seed)
     start = start or datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
     records: list[CapturePose] = []
     paths: list[Path] = []
-    for i, item in enumerate(poses):
+    for i, item in enumerate(poses, start=first_index):
+        rng = np.random.default_rng([seed, i])
         pose = pose_from_manifest(item) if isinstance(item, CapturePose) else item
         when = start + timedelta(seconds=2 * i)
         # The scene is flat at the take-off height of the pose (so a SITL manifest whose home
@@ -442,7 +448,8 @@ def render_captures(
         paths.append(path)
         records.append(_record(i, recorded, when, path.name, item))
 
-    write_manifest(out_dir / MANIFEST_NAME, records)
+    if manifest:
+        write_manifest(out_dir / MANIFEST_NAME, records)
     logger.info("rendered %d %s captures into %s", len(paths), kind, out_dir)
     return paths
 
