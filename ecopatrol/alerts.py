@@ -14,13 +14,12 @@ for bad input (no such alert), 1 when the alert cannot be ranked or planned
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagery.dispatch.cli import DbOption, database_url
+from ecopatrol.cli import store_session
+from imagery.dispatch.cli import DbOption
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -35,26 +34,6 @@ TopOption = Annotated[int, typer.Option(min=1, max=100, help="How many candidate
 def register(app: typer.Typer) -> None:
     """Add the ``alerts`` commands to the root app."""
     app.add_typer(alerts_app, name="alerts")
-
-
-@contextmanager
-def _session(db: str | None) -> Iterator[Session]:
-    """A session on the migrated store; a bad URL is one line."""
-    from sqlmodel import Session
-
-    from ecopatrol.cli import fail
-    from store.db import make_engine, migrate
-
-    try:
-        engine = make_engine(database_url(db))
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    try:
-        migrate(engine)
-        with Session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def _alert(session: Session, alert_id: str) -> Alert:
@@ -92,7 +71,7 @@ def list_alerts(
     from store.models import Alert
     from store.readings import as_utc
 
-    with _session(db) as session:
+    with store_session(db) as session:
         query = select(Alert).order_by(col(Alert.opened_at).desc(), col(Alert.id))
         if open_only:
             query = query.where(col(Alert.closed_at).is_(None))
@@ -114,14 +93,15 @@ def rank(alert_id: AlertArg, top: TopOption = 5, db: DbOption = None) -> None:
     from ecopatrol.cli import fail
     from server.alerts import rank_alert
 
-    with _session(db) as session:
+    with store_session(db) as session:
         alert = _alert(session, alert_id)
         try:
             ranking = rank_alert(session, alert, top=top)
         except _refusals() as exc:
             raise fail(str(exc), 1) from None
+        where = f"{alert.station_id} {alert.pollutant}"
     typer.echo(
-        f"{alert.station_id} {alert.pollutant} at {ranking.time:%Y-%m-%d %H:%M}Z: wind "
+        f"{where} at {ranking.time:%Y-%m-%d %H:%M}Z: wind "
         f"{ranking.wind.speed_m_s:g} m/s from {ranking.wind.from_deg:g} deg, "
         f"stability {ranking.stability}"
     )
@@ -152,7 +132,7 @@ def patrol(
     from ecopatrol.cli import fail
     from server.alerts import plan_alert_patrol_from_store
 
-    with _session(db) as session:
+    with store_session(db) as session:
         alert = _alert(session, alert_id)
         try:
             planned = plan_alert_patrol_from_store(

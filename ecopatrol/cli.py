@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,6 +23,8 @@ from store.db import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from sqlalchemy import Engine
+    from sqlmodel import Session
 
     from ecopatrol.demo import DemoSummary
 
@@ -82,6 +86,32 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line on stderr and return the exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def store_engine(db: str | None) -> Iterator[Engine]:
+    """The migrated store at ``db`` (default: the configured one); a bad URL is one line."""
+    from imagery.dispatch.cli import database_url
+    from store.db import make_engine, migrate
+
+    try:
+        engine = make_engine(database_url(db))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def store_session(db: str | None) -> Iterator[Session]:
+    """A session on the migrated store, committed at the end and rolled back on any error."""
+    from store.db import session_scope
+
+    with store_engine(db) as engine, session_scope(engine) as session:
+        yield session
 
 
 @app.command()

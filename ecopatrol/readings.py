@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagery.dispatch.cli import DbOption, database_url
+from imagery.dispatch.cli import DbOption
 from store.readings import FIELDS, REQUIRED
 
 if TYPE_CHECKING:
@@ -83,26 +83,19 @@ def import_csv(
     ] = None,
 ) -> None:
     """Store a CSV file's readings; print each refused row with its line and reason."""
-    from ecopatrol.cli import fail
-    from store.db import make_engine, migrate
+    from ecopatrol.cli import fail, store_engine
     from zone.errors import InvalidSiteError
 
     if not path.is_file():
         raise fail(f"{path}: no such file")
-    try:
-        engine = make_engine(database_url(db))
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    try:
-        migrate(engine)
-        stations = _stations(engine, sites)
-        if not stations:
-            raise fail("no stations: import the zone's sites first, or give --sites")
-        totals = _import(engine, path, stations)
-    except (ValueError, InvalidSiteError, UnicodeDecodeError, csv.Error) as exc:
-        raise fail(str(exc)) from None
-    finally:
-        engine.dispose()
+    with store_engine(db) as engine:
+        try:
+            stations = _stations(engine, sites)
+            if not stations:
+                raise fail("no stations: import the zone's sites first, or give --sites")
+            totals = _import(engine, path, stations)
+        except (ValueError, InvalidSiteError, UnicodeDecodeError, csv.Error) as exc:
+            raise fail(str(exc)) from None
     typer.echo(
         f"{totals.stored} stored, {totals.unchanged} unchanged, {totals.refused} refused; "
         f"alerts: {totals.opened} opened, {totals.closed} closed"

@@ -12,14 +12,13 @@ exit status 2.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagery.dispatch.cli import DbOption, database_url
+from ecopatrol.cli import store_session
+from imagery.dispatch.cli import DbOption
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -33,24 +32,6 @@ IdArg = Annotated[str, typer.Argument(help="The schedule's id (ecopatrol schedul
 def register(app: typer.Typer) -> None:
     """Add the ``schedule`` commands to the root app."""
     app.add_typer(schedule_app, name="schedule")
-
-
-@contextmanager
-def _session(db: str | None) -> Iterator[Session]:
-    """A session on the migrated store, committed at the end; a bad URL is one line."""
-    from ecopatrol.cli import fail
-    from store.db import make_engine, migrate, session_scope
-
-    try:
-        engine = make_engine(database_url(db))
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    try:
-        migrate(engine)
-        with session_scope(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -82,7 +63,7 @@ def add(
     if (at is None) == (every is None):
         raise fail("give --at (times of day) or --every (minutes), one of them")
     now = datetime.now(UTC)
-    with _session(db) as session:
+    with store_session(db) as session:
         try:
             schedule = new_schedule(
                 session,
@@ -109,7 +90,7 @@ def list_schedules(db: DbOption = None) -> None:
 
     from store.models import Schedule
 
-    with _session(db) as session:
+    with store_session(db) as session:
         rows = session.exec(
             select(Schedule).order_by(col(Schedule.patrol_name), col(Schedule.created_at))
         ).all()
@@ -152,7 +133,7 @@ def _set_enabled(schedule_id: str, enabled: bool, db: str | None) -> None:
         key = uuid.UUID(schedule_id)
     except ValueError:
         raise fail(f"{schedule_id!r} is not a schedule id") from None
-    with _session(db) as session:
+    with store_session(db) as session:
         schedule = session.get(Schedule, key)
         if schedule is None:
             raise fail(f"no schedule {schedule_id}")
