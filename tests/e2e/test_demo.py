@@ -22,6 +22,8 @@ from store.db import make_engine
 from store.models import Finding, Flight, FlightStatus, Mission, User
 from tests.e2e.conftest import sitl_here
 
+pytestmark = pytest.mark.demo
+
 MAX_FALSE_PER_CAPTURE = 1 / 50
 MAX_MEDIAN_ERROR_M = 5.0
 

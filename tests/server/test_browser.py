@@ -18,14 +18,16 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from imagery.synthetic import Anomaly, SurveyLine, make_basemap, render_captures
@@ -69,32 +71,58 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     tmp = tmp_path_factory.mktemp("browser")
-    settings = Settings(
-        data_dir=tmp / "data",
-        database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-        secret_key="browser-test-secret-0123456789abcdef",
-        sitl_speedup=10,
-    )
-    engine = make_engine(settings.db_url)
-    migrate(engine)
-    for role in Role:
-        add_user(engine, role.value, PASSWORD, role=role, full_name=f"{role.value.title()} Li")
-    with serving(settings) as base:
-        token = httpx.post(
-            f"{base}/api/v1/login/access-token", data={"username": "admin", "password": PASSWORD}
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        httpx.put(
-            f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
-        ).raise_for_status()
+    with served_zone(tmp, sitl_speedup=10) as served:
+        base, auth = served.base, served.auth
         count, shots, flight_id = _fly_synthetic_patrol(base, auth, tmp)
         # the operator's hand-flown pass: photos of its own (findings are keyed by the photo's
         # content, so the patrol's own files uploaded again would be the patrol's findings)
         hand = _yard_frames(tmp / "hand", count=2, alt_rel_m=110)
-        _store_short_sortie(engine)
-        seed = {"token": token, "findings": count, "shots": shots, "hand": hand}
+        _store_short_sortie(served.engine)
+        seed = {"token": served.token, "findings": count, "shots": shots, "hand": hand}
         yield base, {**seed, "flight_id": flight_id}
-    engine.dispose()
+
+
+@dataclass(frozen=True)
+class Served:
+    """A served test store: its base URL, the first user's token and headers, its engine and
+    settings."""
+
+    base: str
+    token: str
+    auth: dict[str, str]
+    engine: Engine
+    settings: Settings
+
+
+@contextmanager
+def served_zone(
+    tmp: Path, *, roles: Sequence[Role] = tuple(Role), **settings: Any
+) -> Iterator[Served]:
+    """A real uvicorn on loopback over SQLite in ``tmp``, a user per role of ``roles`` (named
+    after it, password PASSWORD), the sample zone stored by the first of them."""
+    config = Settings(
+        data_dir=tmp / "data",
+        database_url=f"sqlite:///{tmp / 'db.sqlite'}",
+        secret_key="browser-test-secret-0123456789abcdef",
+        **settings,
+    )
+    engine = make_engine(config.db_url)
+    migrate(engine)
+    for role in roles:
+        add_user(engine, role.value, PASSWORD, role=role, full_name=f"{role.value.title()} Li")
+    try:
+        with serving(config) as base:
+            token = httpx.post(
+                f"{base}/api/v1/login/access-token",
+                data={"username": roles[0].value, "password": PASSWORD},
+            ).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            httpx.put(
+                f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
+            ).raise_for_status()
+            yield Served(base, token, auth, engine, config)
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -9,7 +9,6 @@ button. Every request the browser makes goes to the loopback server.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import uuid
 from collections.abc import Iterator
@@ -22,13 +21,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from server.accounts import add_user
-from server.settings import Settings
-from store.db import make_engine, migrate
-from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus, Role
+from store.models import Capture, Finding, FindingStatus, Flight, FlightStatus
 
-from .conftest import PASSWORD, SITES
-from .test_browser import CHROMIUM, _shot, _sign_in, browser, serving  # noqa: F401 (fixtures)
+from .conftest import SITES
+from .test_browser import CHROMIUM, _shot, _sign_in, browser, served_zone  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 READINGS = SITES.parent / "readings.csv"
@@ -54,23 +50,8 @@ def alerts_server(
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     tmp = tmp_path_factory.mktemp("alerts")
-    settings = Settings(
-        data_dir=tmp / "data",
-        database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-        secret_key="browser-test-secret-0123456789abcdef",
-    )
-    engine = make_engine(settings.db_url)
-    migrate(engine)
-    for role in Role:
-        add_user(engine, role.value, PASSWORD, role=role, full_name=f"{role.value.title()} Li")
-    with serving(settings) as base:
-        token = httpx.post(
-            f"{base}{API}/login/access-token", data={"username": "admin", "password": PASSWORD}
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        httpx.put(
-            f"{base}{API}/sites", json=json.loads(SITES.read_text()), headers=auth
-        ).raise_for_status()
+    with served_zone(tmp) as served:
+        base, auth = served.base, served.auth
         with READINGS.open(encoding="utf-8", newline="") as handle:
             rows = list(csv.DictReader(handle))
         r = httpx.post(f"{base}{API}/readings", json=rows, headers=auth, timeout=60)
@@ -78,8 +59,7 @@ def alerts_server(
         assert len(r.json()["alerts_opened"]) == 2, r.text
         r = httpx.post(f"{base}{API}/readings", json=WINDLESS_SPIKE, headers=auth)
         assert len(r.json()["alerts_opened"]) == 1, r.text
-        yield base, token, engine
-    engine.dispose()
+        yield base, served.token, served.engine
 
 
 def _get(base: str, token: str, path: str) -> httpx.Response:

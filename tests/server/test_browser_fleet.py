@@ -11,7 +11,6 @@ page makes goes to 127.0.0.1.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -21,14 +20,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from server.accounts import add_user
-from server.settings import Settings
 from sitl.instance import find_binary
-from store.db import make_engine, migrate
 from store.models import Role
 
-from .conftest import PASSWORD, SITES
-from .test_browser import CHROMIUM, _shot, _sign_in, browser, serving  # noqa: F401 (fixtures)
+from .test_browser import CHROMIUM, _shot, _sign_in, browser, served_zone  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.sitl, pytest.mark.slow]
 PATROL = "two docks"
@@ -44,30 +39,14 @@ def fleet_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         find_binary()
     except Exception as exc:
         pytest.skip(str(exc))
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-        secret_key="browser-test-secret-0123456789abcdef",
-        sitl_speedup=5,  # two SITLs on two cores
-    )
-    engine = make_engine(settings.db_url)
-    migrate(engine)
-    add_user(engine, "operator", PASSWORD, role=Role.OPERATOR)
-    with serving(settings) as base:
-        token = httpx.post(
-            f"{base}/api/v1/login/access-token",
-            data={"username": "operator", "password": PASSWORD},
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        httpx.put(
-            f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
-        ).raise_for_status()
+    # two SITLs on two cores
+    with served_zone(tmp_path, roles=(Role.OPERATOR,), sitl_speedup=5) as served:
+        base, auth = served.base, served.auth
         plan = {"patrol_name": PATROL, "targets": ["ent-07", "ent-12"], "patterns": ["orbit"]}
         planned = httpx.post(f"{base}/api/v1/plans", json=plan, headers=auth, timeout=60)
         planned.raise_for_status()
         assert len(planned.json()["sorties"]) == 2
         yield base, auth
-    engine.dispose()
 
 
 def _marker_xy(page, flight_id: str) -> tuple[float, float]:

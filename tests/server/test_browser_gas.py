@@ -7,7 +7,6 @@ The readings are ``tests/server/test_flight_gas.py``'s hand-written plume from `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -21,13 +20,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from missions.gas import GAS_NAME, GasReading
-from server.accounts import add_user
 from server.settings import Settings
-from store.db import make_engine, migrate
 from store.models import Alert, Flight, FlightStatus, Mission, Reading, Role
 
-from .conftest import PASSWORD, SITES
-from .test_browser import CHROMIUM, _shot, _sign_in, browser, serving
+from .test_browser import CHROMIUM, _shot, _sign_in, browser, served_zone
 from .test_flight_gas import START, WIND_FROM_DEG, WIND_SPEED_M_S, transect, write_gas
 
 __all__ = ["browser"]  # the fixture this module uses from test_browser
@@ -43,37 +39,19 @@ def gas_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     """A uvicorn on loopback over SQLite with the sample zone and three flights with gas."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    if not hasattr(Mission, "alert_id"):
-        pytest.skip("Mission.alert_id is not there yet")
     tmp = tmp_path_factory.mktemp("gas")
-    settings = Settings(
-        data_dir=tmp / "data",
-        database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-        secret_key="browser-test-secret-0123456789abcdef",
-    )
-    engine = make_engine(settings.db_url)
-    migrate(engine)
-    for role in (Role.ADMIN, Role.INSPECTOR):
-        add_user(engine, role.value, PASSWORD, role=role, full_name=f"{role.value.title()} Li")
     readings = transect().readings
     long_flight = [
         replace(r, time_utc=(START + timedelta(minutes=5 * k, milliseconds=250 * i)).isoformat())
         for k in range(LONG_FLIGHT)
         for i, r in enumerate(readings)
     ]
-    with serving(settings) as base:
-        token = httpx.post(
-            f"{base}/api/v1/login/access-token", data={"username": "admin", "password": PASSWORD}
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        httpx.put(
-            f"{base}/api/v1/sites", json=json.loads(SITES.read_text()), headers=auth
-        ).raise_for_status()
+    with served_zone(tmp, roles=(Role.ADMIN, Role.INSPECTOR)) as served:
+        base, auth, engine, settings = served.base, served.auth, served.engine, served.settings
         for gas in (readings, long_flight):
             _upload_flight(base, auth, HAND_PATROL, write_gas(tmp / f"{len(gas)}" / GAS_NAME, gas))
         _alert_flight(engine, settings, readings)
-        yield base, {"token": token, "readings": len(readings)}
-    engine.dispose()
+        yield base, {"token": served.token, "readings": len(readings)}
 
 
 def _upload_flight(base: str, auth: dict[str, str], name: str, gas: Path) -> None:

@@ -444,10 +444,13 @@ async def test_two_crossing_sorties_are_kept_apart_by_the_plans_wait_or_by_the_g
     guarded = await _fly_crossing(pair, missions, _zero(missions), tmp_path / "guarded")
     kinds = [(e.kind, getattr(e, "sortie", None)) for e in guarded.guard_events]
     print(f"guard: {[str(e) for e in guarded.guard_events]}")
-    assert ("separation_hold", 2) in kinds and ("separation_resume", 2) in kinds, kinds
-    assert all(sortie == 2 for _, sortie in kinds), kinds  # sortie 1 flew on
-    held = guarded.outcomes[2].events
-    assert [e.kind for e in held][:2] == ["separation_hold", "separation_resume"]
+    # the first hold is of sortie 2; where sortie 2 stopped near sortie 1's path (the
+    # guard's reaction is later on a loaded machine) sortie 1 is held too until the two
+    # can go on apart, as DESIGN says: what holds every time is the separation
+    assert kinds[0] == ("separation_hold", 2), kinds
+    assert ("separation_resume", 2) in kinds, kinds
+    held = [e.kind for e in guarded.outcomes[2].events]
+    assert held[0] == "separation_hold" and "separation_resume" in held, held
     assert guarded.outcomes[2].flight_dir is not None
     logged = [
         json.loads(line)["kind"]
