@@ -67,6 +67,8 @@ STEP_S = 1.0
 WAIT_STEP_S = 5.0
 #: Consecutive samples compared as one block before the exact distances.
 BLOCK = 32
+#: Metres per degree of latitude on the frame's sphere (of longitude: times cos(lat)).
+_M_PER_DEG = math.pi / 180 * EARTH_RADIUS_M
 
 _ABOVE_HOME = {
     mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT,
@@ -226,9 +228,8 @@ class _Flight:
         lat_c, lon_c = self.target(item)
         radius, turns = abs(item.param3), max(item.param1, 0.0)
         _, lat, lon, _ = self.at
-        k = math.pi / 180 * EARTH_RADIUS_M
-        east = (lon - lon_c) * k * math.cos(math.radians(lat_c))
-        start = math.atan2(east, (lat - lat_c) * k) if radius >= 1.0 else 0.0
+        east = (lon - lon_c) * _M_PER_DEG * math.cos(math.radians(lat_c))
+        start = math.atan2(east, (lat - lat_c) * _M_PER_DEG) if radius >= 1.0 else 0.0
         self.move(
             *_offset(lat_c, lon_c, radius * math.sin(start), radius * math.cos(start)),
             self.alt(item),
@@ -428,10 +429,9 @@ def _horizontal_m(
     lon1: float | FloatArray,
 ) -> FloatArray:
     """Local equirectangular distance (metres): ample for legs of a few kilometres."""
-    k = math.pi / 180 * EARTH_RADIUS_M
     mid = np.radians((np.asarray(lat0) + np.asarray(lat1)) / 2)
-    dx = (np.asarray(lon1) - np.asarray(lon0)) * np.cos(mid) * k
-    dy = (np.asarray(lat1) - np.asarray(lat0)) * k
+    dx = (np.asarray(lon1) - np.asarray(lon0)) * np.cos(mid) * _M_PER_DEG
+    dy = (np.asarray(lat1) - np.asarray(lat0)) * _M_PER_DEG
     return np.asarray(np.hypot(dx, dy), dtype=float)
 
 
@@ -440,8 +440,7 @@ def _turn_deg(from_deg: float, to_deg: float) -> float:
 
 
 def _offset(lat: float, lon: float, east_m: float, north_m: float) -> tuple[float, float]:
-    k = math.pi / 180 * EARTH_RADIUS_M
-    return lat + north_m / k, lon + east_m / (k * math.cos(math.radians(lat)))
+    return lat + north_m / _M_PER_DEG, lon + east_m / (_M_PER_DEG * math.cos(math.radians(lat)))
 
 
 # --- pairs of vehicles --------------------------------------------------------------
@@ -463,11 +462,10 @@ def _tracks(trajs: Mapping[int, Trajectory]) -> dict[int, _Track]:
     """Each trajectory without its two ground samples, in one frame about their middle."""
     lat0 = float(np.mean([tr.lat.mean() for tr in trajs.values()]))
     lon0 = float(np.mean([tr.lon.mean() for tr in trajs.values()]))
-    k = math.pi / 180 * EARTH_RADIUS_M
     out = {}
     for n, tr in trajs.items():
-        x = (tr.lon - lon0) * k * math.cos(math.radians(lat0))
-        y = (tr.lat - lat0) * k
+        x = (tr.lon - lon0) * _M_PER_DEG * math.cos(math.radians(lat0))
+        y = (tr.lat - lat0) * _M_PER_DEG
         xyz = np.column_stack([x, y, tr.alt_amsl_m])
         dt = np.maximum(np.diff(tr.t_s), 1e-9)
         vxy = np.hypot(*np.diff(xyz[:, :2], axis=0).T) / dt
