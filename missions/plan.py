@@ -376,6 +376,7 @@ def plan_patrol(
     chosen = [sites.target(t) for t in (list(targets) if targets is not None else sites.targets)]
     if not chosen:
         raise InvalidSiteError("no targets to plan")
+    fleet = _fleet(sites, fly_from)
     air = zone_air(
         sites,
         dem=Terrain(dem) if isinstance(dem, str | Path) else dem,
@@ -383,8 +384,8 @@ def plan_patrol(
         max_agl_m=max_agl_m,
         no_fly_margin_m=no_fly_margin_m,
     )
-    fleet = _fleet(sites, fly_from)
-    docks = [d for d in _docks(sites, air) if d.id in {f.id for f in fleet.docks}]
+    flying = {d.id for d in fleet.docks}
+    docks = [d for d in _docks(sites, air) if d.id in flying]
     refused: dict[str, str] = {}
     skip = refused if lenient else None  # what cannot be flown is recorded here, or raised
     left_out = _left_out(chosen, air)
