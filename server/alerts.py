@@ -41,9 +41,10 @@ from sqlmodel import Session, col, select
 from missions.plan import Patrol
 from missions.targeted import plan_alert_patrol
 from server.errors import ConflictError, ServerError
-from server.planning import store_patrol, zone_from_store
+from server.flights import IN_PROGRESS
+from server.planning import dock_of, store_patrol, zone_from_store
 from store.alerts import AlertRules
-from store.models import Alert, Capture, Finding, Flight, FlightStatus, Mission, Reading
+from store.models import Alert, Capture, Finding, Flight, Mission, Reading
 from store.readings import as_utc
 from zone.dispersion import Stability, Wind, stability_class
 from zone.sites import Dock, Sites, Station
@@ -56,7 +57,6 @@ CLOUD_OKTAS = 4.0
 INLET_HEIGHT_M = 3.0
 WIND_HEIGHT_M = 10.0
 SUNRISE_ELEVATION_DEG = -0.833  # the upper limb at the horizon, with refraction (NOAA)
-IN_PROGRESS = (FlightStatus.STARTING, FlightStatus.FLYING)
 J2000 = datetime(2000, 1, 1, 12, tzinfo=UTC)  # the epoch of the solar formulas (TT ~ UTC)
 _GEOD = Geod(ellps="WGS84")
 
@@ -359,15 +359,15 @@ def free_docks(session: Session, sites: Sites) -> tuple[Dock, ...]:
     mission starts from.
     """
     busy: dict[str, int] = defaultdict(int)
-    plans = session.exec(
-        select(Mission.plan)
+    missions = session.exec(
+        select(Mission)
         .join(Flight, col(Flight.mission_id) == col(Mission.id))
         .where(col(Flight.status).in_(IN_PROGRESS))
     )
-    for plan in plans:
-        dock = (plan or {}).get("dock") or {}
-        if isinstance(dock.get("id"), str):
-            busy[dock["id"]] += 1
+    for mission in missions:
+        dock = dock_of(mission)
+        if dock is not None:
+            busy[dock] += 1
     return tuple(
         replace(dock, drones=dock.drones - busy[dock.id])
         for dock in sites.docks

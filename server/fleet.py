@@ -40,9 +40,9 @@ from missions.errors import InfeasibleError, MissionError
 from missions.flight.events import FlightEvent
 from missions.flight.fleet import SeparationGuard, SeparationHold, SeparationLost, SeparationResume
 from server.errors import ConflictError, FlightControlError, NotFoundError, ServerError
-from server.flights import FINAL, LaunchTarget
-from server.planning import items_from_json
-from store.models import Flight, FlightStatus, Mission, Site
+from server.flights import FINAL, IN_PROGRESS, LaunchTarget
+from server.planning import dock_of, items_from_json
+from store.models import Flight, Mission, Site
 from store.readings import as_utc
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IN_PROGRESS = (FlightStatus.STARTING, FlightStatus.FLYING)
 #: MAVLink system ids a SITL started for a sortie may take (the sortie's number).
 SYSTEM_IDS = range(1, 256)
 
@@ -64,12 +63,6 @@ class WaveError(ServerError, ValueError):
 
 
 # --- the first wave -----------------------------------------------------------------------
-
-
-def dock_of(mission: Mission) -> str | None:
-    dock = (mission.plan or {}).get("dock") or {}
-    found = dock.get("id")
-    return found if isinstance(found, str) else None
 
 
 @dataclass

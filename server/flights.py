@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from server.errors import ConflictError, FlightControlError, NotFoundError
+from server.planning import dock_of
 from server.settings import Settings
 from store.models import Flight, FlightStatus, Mission
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 TRACK_POINTS = 5000
 QUEUE_SIZE = 64
 FINAL = frozenset({FlightStatus.LANDED, FlightStatus.ABORTED, FlightStatus.FAILED})
+IN_PROGRESS = frozenset({FlightStatus.STARTING, FlightStatus.FLYING})
 
 
 class Pilot(Protocol):
@@ -157,7 +159,7 @@ class FlightManager:
     def launch(self, mission: Mission, target: LaunchTarget, *, name: str = "") -> Flight:
         """Record a new flight and start flying it in the background."""
         busy = self.active()
-        dock = ((mission.plan or {}).get("dock") or {}).get("id")
+        dock = dock_of(mission)
         if target.sitl and any(r.state.get("sitl") and r.state.get("dock") == dock for r in busy):
             raise ConflictError(
                 f"a SITL flight from {dock or 'this dock'} is already running; wait for it "

@@ -59,6 +59,13 @@ def items_from_json(plan: dict[str, Any], *, name: str = "") -> ItemMission:
     )
 
 
+def dock_of(mission: Mission) -> str | None:
+    """The id of the dock a stored sortie flies from (its plan's ``dock``); None when none."""
+    dock = (mission.plan or {}).get("dock") or {}
+    found = dock.get("id")
+    return found if isinstance(found, str) else None
+
+
 def zone_geojson(session: Session) -> dict[str, Any]:
     """The stored sites ``zone.sites.parse_sites`` reads, for processing.
 

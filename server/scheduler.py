@@ -48,7 +48,6 @@ from server.errors import ServerError
 from server.fleet import (
     NoLinkError,
     Wave,
-    dock_of,
     dock_states,
     dock_target,
     drone_refusal,
@@ -57,6 +56,7 @@ from server.fleet import (
     plan_wave,
 )
 from server.flights import FlightManager
+from server.planning import dock_of
 from store.models import (
     Mission,
     Reading,

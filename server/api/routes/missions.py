@@ -19,7 +19,7 @@ from server.api.deps import CurrentUser, OperatorUser, SessionDep
 from server.errors import NotFoundError
 from server.fleet import WaveError, launch_patrol
 from server.flights import FlightManager
-from server.planning import plan_from_store, store_patrol, zone_from_store
+from server.planning import dock_of, plan_from_store, store_patrol, zone_from_store
 from server.report import patrol_report
 from server.schemas import (
     FlightPublic,
@@ -269,7 +269,7 @@ async def launch_patrol_wave(
             SortieLaunchPublic(
                 sortie=s.mission.sortie_index,
                 mission_id=s.mission.id,
-                dock=str(((s.mission.plan or {}).get("dock") or {}).get("id", "")),
+                dock=dock_of(s.mission) or "",
                 connection=s.target.connection or "sitl",
                 delay_s=s.delay_s,
                 flight_id=flights.get(s.mission.id),
