@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from missions.deconflict import Separation
 from missions.flight.errors import FlightError
 from missions.flight.events import FlightEvent
 from missions.flight.fly import Endpoint, FlightResult, fly_mission, new_flight_id
@@ -62,16 +63,6 @@ logger = logging.getLogger(__name__)
 M_PER_DEG = 111_320.0
 
 FleetEventCallback = Callable[[int, FlightEvent], Awaitable[None] | None]
-
-
-class Separation(Protocol):
-    """Minimum spacing: apart when horizontally OR vertically this far (metres)."""
-
-    @property
-    def horizontal_m(self) -> float: ...
-
-    @property
-    def vertical_m(self) -> float: ...
 
 
 class Guarded(Protocol):
