@@ -202,15 +202,16 @@ def _transect_time(readings: Sequence[GasReading], flight: Flight) -> datetime |
 
 
 def alert_wind(
-    session: Session, flight: Flight, readings: Sequence[GasReading]
+    session: Session, flight: Flight, readings: Sequence[GasReading], sites: Sites | None
 ) -> TransectWind | None:
     """The wind for a flight whose mission answers an alert.
 
     The alert station's reading with a wind nearest the transect, within
     :data:`WIND_WITHIN`; else the air the alert was ranked under and its patrol
-    planned for (:func:`server.alerts.alert_weather`: the peak hour's wind and
-    class), which a patrol flown soon after the alert meets. None when the mission
-    has no alert; a :class:`GasError` when no wind is known either way.
+    planned for (:func:`server.alerts.alert_weather` over ``sites``, the
+    :func:`stored_zone`: the peak hour's wind and class), which a patrol flown
+    soon after the alert meets. None when the mission has no alert; a
+    :class:`GasError` when no wind is known either way.
     """
     mission = session.get(Mission, flight.mission_id) if flight.mission_id else None
     alert = session.get(Alert, mission.alert_id) if mission and mission.alert_id else None
@@ -227,7 +228,6 @@ def alert_wind(
             except ValueError as exc:
                 raise GasError(f"the alert's station wind: {exc}") from None
             return TransectWind(wind, "alert", alert.id, alert.station_id, nearest.time)
-    sites = stored_zone(session)
     if sites is None:
         raise GasError("give the wind: the stored zone cannot be read")
     try:

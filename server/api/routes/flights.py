@@ -41,6 +41,7 @@ from server.schemas import (
 )
 from store.models import Flight, FlightStatus, Mission
 from zone.dispersion import Stability, Terrain, Wind
+from zone.sites import Sites
 
 router = APIRouter(prefix="/flights", tags=["flights"])
 ws_router = APIRouter(prefix="/flights", tags=["flights"])
@@ -242,10 +243,10 @@ def flight_gas_source(
     flight = _flight(session, flight_id)
     try:
         readings = read_flight_gas(flight_directory(flight, settings))
-        wind = _wind(session, flight, readings, wind_from_deg, wind_speed_m_s)
+        sites = stored_zone(session)
+        wind = _wind(session, flight, readings, sites, wind_from_deg, wind_speed_m_s)
         stability_source = "query" if stability else "alert peak" if wind.stability else "turner"
         stability = stability or wind.stability or transect_stability(wind.wind, readings, flight)
-        sites = stored_zone(session)
         samples, gas, gas_unit = transect_samples(
             readings, zone_ground(sites), pollutant=pollutant, unit=unit
         )
@@ -297,6 +298,7 @@ def _wind(
     session: Session,
     flight: Flight,
     readings: list[GasReading],
+    sites: Sites | None,
     from_deg: float | None,
     speed_m_s: float | None,
 ) -> TransectWind:
@@ -308,7 +310,7 @@ def _wind(
             return TransectWind(Wind(from_deg % 360.0, speed_m_s), "query")
         except ValueError as exc:
             raise GasError(str(exc)) from None
-    found = alert_wind(session, flight, readings)
+    found = alert_wind(session, flight, readings, sites)
     if found is None:
         raise GasError(
             "give the wind (wind_from_deg, wind_speed_m_s): the flight's mission answers no alert"
