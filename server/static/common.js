@@ -68,10 +68,24 @@ function fmt(value, digits = 1) {
   return typeof value === "number" ? value.toFixed(digits) : "–";
 }
 
+// Every page's header links, in order: [href, data-page, label].
+const NAV = [
+  ["/", "map", "Map"], ["/alerts", "alerts", "Alerts"], ["/plan", "plan", "Plan & fly"],
+  ["/fleet", "fleet", "Fleet"], ["/review", "review", "Review queue"], ["/docs", "docs", "API"],
+];
+
+// The page's <header class="top">, drawn from NAV so a new page is one line there.
+function drawHeader(active) {
+  const links = NAV.map(([href, page, label]) =>
+    `<a href="${href}" data-page="${page}"${page === active ? ' class="active"' : ""}>${esc(label)}</a>`);
+  document.querySelector("header.top").innerHTML = `<span class="brand">EcoPatrol</span><nav>\n${links.join("\n")}\n</nav>
+    <span class="user"><span id="whoami"></span><button id="logout" type="button">Sign out</button></span>`;
+}
+
 async function initHeader(active) {
+  drawHeader(active);
   const me = await api("/users/me");
   document.getElementById("whoami").textContent = `${me.full_name || me.username} · ${me.role}`;
-  document.querySelectorAll("header.top nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === active));
   if (me.role === "inspector") document.querySelector('nav a[data-page="plan"]')?.remove();
   document.getElementById("logout").addEventListener("click", async () => {
     await api("/logout", { method: "POST" });
