@@ -167,6 +167,7 @@ async function uploadPhotos() {
     document.querySelector("main").innerHTML = '<p style="padding:2rem">Inspectors do not plan or fly patrols.</p>';
     return;
   }
+  initSchedules().catch((err) => toast(err.message, true));
   document.getElementById("patrol-name").value = `patrol-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-")}`;
   document.getElementById("plan-form").addEventListener("submit", plan);
   document.getElementById("patrol-select").addEventListener("change", (e) => e.target.value && showPatrol(e.target.value));

@@ -81,12 +81,11 @@ async function addSchedule(event) {
   } catch (err) { toast(err.message, true); }
 }
 
-(async () => {
-  const me = await api("/users/me");
-  if (me.role === "inspector") return; // the plan page is not theirs
+// Called by plan.js once it knows the user may plan (inspectors never see this part).
+async function initSchedules() {
   document.getElementById("schedule-tz").textContent = TZ;
   document.getElementById("schedule-form").addEventListener("submit", addSchedule);
   await Promise.all([loadSchedules(), loadSchedulePatrols()]);
   setInterval(() => loadSchedules().catch(() => {}), 30000);
   document.body.dataset.schedulesReady = "1";
-})().catch((err) => toast(err.message, true));
+}
