@@ -41,8 +41,8 @@ from sqlmodel import Session, col, select
 from missions.plan import Patrol
 from missions.targeted import plan_alert_patrol
 from server.errors import ConflictError, ServerError
-from server.flights import IN_PROGRESS
-from server.planning import dock_of, store_patrol, zone_from_store
+from server.fleet import dock_states
+from server.planning import store_patrol, zone_from_store
 from store.alerts import AlertRules
 from store.models import Alert, Capture, Finding, Flight, Mission, Reading
 from store.readings import as_utc
@@ -356,22 +356,17 @@ def free_docks(session: Session, sites: Sites) -> tuple[Dock, ...]:
     """The zone's docks with a drone that is not flying, each with how many are free.
 
     A flight in progress (starting or flying) holds one drone of the dock its
-    mission starts from.
+    mission starts from (:func:`server.fleet.dock_states`; a charging drone is
+    free, as for an operator's launch).
     """
-    busy: dict[str, int] = defaultdict(int)
-    missions = session.exec(
-        select(Mission)
-        .join(Flight, col(Flight.mission_id) == col(Mission.id))
-        .where(col(Flight.status).in_(IN_PROGRESS))
-    )
-    for mission in missions:
-        dock = dock_of(mission)
-        if dock is not None:
-            busy[dock] += 1
+    flying = {
+        dock: len(state.flying)
+        for dock, state in dock_states(session, datetime.now(UTC), 0.0).items()
+    }
     return tuple(
-        replace(dock, drones=dock.drones - busy[dock.id])
+        replace(dock, drones=dock.drones - flying.get(dock.id, 0))
         for dock in sites.docks
-        if dock.drones > busy[dock.id]
+        if dock.drones > flying.get(dock.id, 0)
     )
 
 
