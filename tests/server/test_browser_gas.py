@@ -16,15 +16,12 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from sqlalchemy import Engine
-from sqlmodel import Session
 
-from missions.gas import GAS_NAME, GasReading
-from server.settings import Settings
-from store.models import Alert, Flight, FlightStatus, Mission, Reading, Role
+from missions.gas import GAS_NAME
+from store.models import Role
 
 from .test_browser import CHROMIUM, _shot, _sign_in, browser, served_zone
-from .test_flight_gas import START, WIND_FROM_DEG, WIND_SPEED_M_S, transect, write_gas
+from .test_flight_gas import START, WIND_FROM_DEG, alert_flight, transect, write_gas
 
 __all__ = ["browser"]  # the fixture this module uses from test_browser
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -50,7 +47,8 @@ def gas_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         base, auth, engine, settings = served.base, served.auth, served.engine, served.settings
         for gas in (readings, long_flight):
             _upload_flight(base, auth, HAND_PATROL, write_gas(tmp / f"{len(gas)}" / GAS_NAME, gas))
-        _alert_flight(engine, settings, readings)
+        winds = [(START, 900.0, WIND_FROM_DEG)]
+        alert_flight(engine, settings, ALERT_PATROL, START - timedelta(hours=1), winds, readings)
         yield base, {"token": served.token, "readings": len(readings)}
 
 
@@ -61,41 +59,6 @@ def _upload_flight(base: str, auth: dict[str, str], name: str, gas: Path) -> Non
         files={"file": (GAS_NAME, gas.read_bytes(), "application/jsonl")},
         headers=auth,
     ).raise_for_status()
-
-
-def _alert_flight(engine: Engine, settings: Settings, readings: list[GasReading]) -> None:
-    """A sortie planned for an alert at stn-mic-01, whose station reported the wind, flown."""
-    with Session(engine) as session:
-        alert = Alert(
-            station_id="stn-mic-01",
-            pollutant="TVOC",
-            reason="limit",
-            unit="µg/m³",
-            threshold=600.0,
-            opened_at=START - timedelta(hours=1),
-            peak_value=900.0,
-        )
-        session.add(alert)
-        session.flush()
-        session.add(
-            Reading(
-                station_id="stn-mic-01",
-                pollutant="TVOC",
-                value=900.0,
-                unit="µg/m³",
-                time=START,
-                wind_speed_m_s=WIND_SPEED_M_S,
-                wind_from_deg=WIND_FROM_DEG,
-            )
-        )
-        mission = Mission(name=f"{ALERT_PATROL} 1", patrol_name=ALERT_PATROL, alert_id=alert.id)
-        session.add(mission)
-        session.flush()
-        flight = Flight(name=ALERT_PATROL, mission_id=mission.id, status=FlightStatus.LANDED)
-        flight.directory = str(settings.flights_dir / str(flight.id))
-        session.add(flight)
-        session.commit()
-        write_gas(Path(flight.directory) / GAS_NAME, readings)
 
 
 def _get(base: str, token: str, path: str, **params: Any) -> Any:

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from missions.gas import GAS_NAME, UG_M3, GasReading, GasWriter
+from server.settings import Settings
 from store.models import Alert, Flight, FlightStatus, Mission, Reading
 
 from .conftest import SITES
@@ -136,6 +137,53 @@ def write_gas(path: Path, readings: list[GasReading]) -> Path:
         writer.write(reading)
     writer.close()
     return path
+
+
+def alert_flight(
+    engine: Engine,
+    settings: Settings,
+    patrol: str,
+    opened_at: datetime,
+    station_readings: list[tuple[datetime, float, float]],
+    gas: list[GasReading],
+) -> tuple[str, str]:
+    """A landed flight of ``patrol``'s sortie planned for a TVOC alert at stn-mic-01 (limit
+    600 µg/m³), the station's readings ``(time, µg/m³, wind from deg true north)`` at
+    WIND_SPEED_M_S, and the flight's ``gas``; (flight id, alert id)."""
+    with Session(engine) as session:
+        alert = Alert(
+            station_id="stn-mic-01",
+            pollutant="TVOC",
+            reason="limit",
+            unit="µg/m³",
+            threshold=600.0,
+            opened_at=opened_at,
+            peak_value=900.0,
+        )
+        session.add(alert)
+        session.flush()
+        for time, value, from_deg in station_readings:
+            session.add(
+                Reading(
+                    station_id="stn-mic-01",
+                    pollutant="TVOC",
+                    value=value,
+                    unit="µg/m³",
+                    time=time,
+                    wind_speed_m_s=WIND_SPEED_M_S,
+                    wind_from_deg=from_deg,
+                )
+            )
+        mission = Mission(name=f"{patrol} 1", patrol_name=patrol, alert_id=alert.id)
+        session.add(mission)
+        session.flush()
+        flight = Flight(name=patrol, mission_id=mission.id, status=FlightStatus.LANDED)
+        flight.directory = str(settings.flights_dir / str(flight.id))
+        session.add(flight)
+        session.commit()
+        flight_id, alert_id = str(flight.id), str(alert.id)
+    write_gas(settings.flights_dir / flight_id / GAS_NAME, gas)
+    return flight_id, alert_id
 
 
 def _zone(client: TestClient, headers) -> None:
@@ -319,46 +367,19 @@ def test_a_gas_file_spoilt_on_disk_is_422_naming_the_line_not_the_path(
     assert str(settings.flights_dir) not in r.json()["detail"]
 
 
-@pytest.mark.skipif(not hasattr(Mission, "alert_id"), reason="Mission.alert_id is not there yet")
 def test_without_a_wind_the_missions_alert_station_gives_it(
     client: TestClient, headers, engine: Engine, settings, tmp_path: Path
 ) -> None:
     """The station's reading nearest the transect's middle (within 2 h) is the wind."""
     _zone(client, headers)
     plume = transect()
-    with Session(engine) as session:
-        alert = Alert(
-            station_id="stn-mic-01",
-            pollutant="TVOC",
-            reason="limit",
-            unit="µg/m³",
-            threshold=600.0,
-            opened_at=START - timedelta(hours=3),
-            peak_value=900.0,
-        )
-        session.add(alert)
-        session.flush()
-        for hours, from_deg in ((-3.0, 90.0), (-0.25, WIND_FROM_DEG), (1.5, 250.0)):
-            session.add(
-                Reading(
-                    station_id="stn-mic-01",
-                    pollutant="TVOC",
-                    value=700.0,
-                    unit="µg/m³",
-                    time=START + timedelta(hours=hours),
-                    wind_speed_m_s=WIND_SPEED_M_S,
-                    wind_from_deg=from_deg,
-                )
-            )
-        mission = Mission(name="alert sortie", patrol_name="alert sortie", alert_id=alert.id)
-        session.add(mission)
-        session.flush()
-        flight = Flight(name="alert sortie", mission_id=mission.id, status=FlightStatus.LANDED)
-        flight.directory = str(settings.flights_dir / str(flight.id))
-        session.add(flight)
-        session.commit()
-        flight_id, alert_id = str(flight.id), str(alert.id)
-    write_gas(settings.flights_dir / flight_id / GAS_NAME, plume.readings)
+    winds = [
+        (START + timedelta(hours=h), 700.0, d)
+        for h, d in ((-3.0, 90.0), (-0.25, WIND_FROM_DEG), (1.5, 250.0))
+    ]
+    flight_id, alert_id = alert_flight(
+        engine, settings, "alert sortie", START - timedelta(hours=3), winds, plume.readings
+    )
     source = f"/api/v1/flights/{flight_id}/gas/source"
     r = client.get(source, params={"stability": "D"}, headers=headers["inspector"])
     assert r.status_code == 200, r.text
