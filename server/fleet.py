@@ -125,6 +125,18 @@ def drone_refusal(
     return None
 
 
+def patrol_sorties(session: Session, patrol: str) -> list[Mission]:
+    """The patrol's sorties in order, detached from ``session`` (to launch after it closes)."""
+    missions = list(
+        session.exec(
+            select(Mission).where(Mission.patrol_name == patrol).order_by(col(Mission.sortie_index))
+        ).all()
+    )
+    for mission in missions:
+        session.expunge(mission)
+    return missions
+
+
 def first_wave(missions: Sequence[Mission], states: dict[str, DockState]) -> list[Mission]:
     """One sortie per free drone of each dock, in sortie order (a dock ``states`` does not
     list has its one drone free)."""
@@ -266,11 +278,7 @@ def launch_patrol(
     without a link or a sortie without a dock is a WaveError; no such patrol, NotFoundError.
     """
     with Session(manager.engine) as session:
-        missions = session.exec(
-            select(Mission).where(Mission.patrol_name == patrol).order_by(col(Mission.sortie_index))
-        ).all()
-        for mission in missions:
-            session.expunge(mission)
+        missions = patrol_sorties(session, patrol)
         states = dock_states(session, datetime.now(UTC), 0.0)
     if not missions:
         raise NotFoundError(f"no patrol named {patrol!r}")

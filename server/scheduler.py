@@ -53,6 +53,7 @@ from server.fleet import (
     drone_refusal,
     first_wave,
     launch_wave,
+    patrol_sorties,
     plan_wave,
 )
 from server.flights import FlightManager
@@ -453,13 +454,7 @@ class Scheduler:
     def decide(self, schedule: Schedule, now: datetime) -> Decision:
         """What the slot due ``now`` comes to: skipped (and why), failed, or the first wave."""
         with Session(self.engine) as session:
-            missions = session.exec(
-                select(Mission)
-                .where(Mission.patrol_name == schedule.patrol_name)
-                .order_by(col(Mission.sortie_index))
-            ).all()
-            for mission in missions:
-                session.expunge(mission)
+            missions = patrol_sorties(session, schedule.patrol_name)
             if not missions:
                 return Decision(
                     ScheduleRunStatus.FAILED, f"patrol {schedule.patrol_name!r} has no sorties"
