@@ -33,7 +33,7 @@ from server.planning import items_from_json, items_to_json
 from server.settings import Settings
 from store.models import Flight, FlightStatus, Mission
 
-from .test_scheduler import PATROL, sortie_plan, store_patrol
+from .test_scheduler import PATROL, linked_settings, sortie_plan, store_patrol
 
 REL = mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
 LINKS = {"dock-south": "udpin:127.0.0.1:14671", "dock-north": "udpin:127.0.0.1:14672"}
@@ -43,13 +43,7 @@ SOUTH, NORTH = (34.8062, 113.5267), (34.8162, 113.5267)  # 1.1 km apart
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        secret_key="test-secret-key-0123456789abcdef",
-        scheduler_tick_s=3600,
-        dock_links=LINKS,
-    )
+    return linked_settings(db_url, tmp_path, LINKS)
 
 
 def end_flights(client: TestClient, manager: FlightManager) -> None:

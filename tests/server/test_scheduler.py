@@ -60,8 +60,7 @@ class FakeClock:
         self.now = now
 
 
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
+def linked_settings(db_url: str, tmp_path: Path, links: dict[str, str]) -> Settings:
     """The shared settings, with a link per dock and a background tick that never comes
     during a test (the test ticks)."""
     return Settings(
@@ -69,8 +68,13 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         database_url=db_url,
         secret_key="test-secret-key-0123456789abcdef",
         scheduler_tick_s=3600,
-        dock_links=LINKS,
+        dock_links=links,
     )
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return linked_settings(db_url, tmp_path, LINKS)
 
 
 @pytest.fixture
