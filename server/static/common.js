@@ -11,6 +11,8 @@ const SITE_STYLES = {
   stack: { color: "#2e294e" },
 };
 const OBSTACLE_COLOUR = "#5b2a86";
+// A flight in one of these has ended (store.models.FlightStatus).
+const FLIGHT_ENDED = ["landed", "aborted", "failed"];
 
 class ApiError extends Error {
   constructor(status, detail) { super(detail); this.status = status; }

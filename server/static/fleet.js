@@ -7,7 +7,6 @@
 const map = baseMap("map");
 const liveLayer = L.layerGroup().addTo(map);
 const COLOURS = ["#00c2ff", "#ff6b35", "#2ecc71", "#e83e8c", "#f0a202", "#6f42c1"];
-const FINAL = ["landed", "aborted", "failed"];
 const VERBS = [["pause", "Pause"], ["resume", "Resume"], ["home", "Home"], ["land", "Land"]];
 const fleet = new Map(); // flight id -> LiveFlight (tests read the markers from here)
 window.fleet = fleet;
@@ -55,14 +54,14 @@ async function poll() {
   const page = await api("/flights?limit=50");
   const list = document.getElementById("fleet-list");
   for (const flight of page.data) {
-    if (fleet.has(flight.id) || !flight.live || FINAL.includes(flight.status)) continue;
+    if (fleet.has(flight.id) || !flight.live || FLIGHT_ENDED.includes(flight.status)) continue;
     const colour = COLOURS[fleet.size % COLOURS.length];
     const box = card(flight, colour);
     list.appendChild(box);
     const state = box.querySelector(".state");
     fleet.set(flight.id, new LiveFlight(liveLayer, flight.id, (s) => {
       state.innerHTML = describeFleetState(s);
-      box.classList.toggle("ended", FINAL.includes(s.status));
+      box.classList.toggle("ended", FLIGHT_ENDED.includes(s.status));
       if (typeof s.lat === "number") fitNewcomers();
     }, colour));
   }

@@ -266,7 +266,7 @@ async function loadObjects() {
 
 async function watchFlights() {
   const page = await api("/flights?limit=20");
-  const running = page.data.filter((f) => f.live && !["landed", "aborted", "failed"].includes(f.status));
+  const running = page.data.filter((f) => f.live && !FLIGHT_ENDED.includes(f.status));
   const box = document.getElementById("live-flights");
   if (!running.length) box.textContent = "none";
   for (const flight of running) {

@@ -106,7 +106,7 @@ function watch(f) {
   box.classList.remove("muted");
   live = new LiveFlight(liveLayer, f.id, (s) => {
     box.innerHTML = `${esc(f.name)}<br>${describeState(s)}`;
-    const flying = !["landed", "aborted", "failed"].includes(s.status);
+    const flying = !FLIGHT_ENDED.includes(s.status);
     document.getElementById("btn-pause").disabled = !flying || s.status !== "flying" || s.paused;
     document.getElementById("btn-resume").disabled = !flying || !s.paused;
     document.getElementById("btn-abort").disabled = !flying || s.status !== "flying";
@@ -184,7 +184,7 @@ async function uploadPhotos() {
     document.getElementById("patrol-select").value = wanted;
     await showPatrol(wanted).catch((err) => toast(`patrol ${wanted}: ${err.message}`, true));
   }
-  const running = (await api("/flights?limit=10")).data.find((f) => f.live && !["landed", "aborted", "failed"].includes(f.status));
+  const running = (await api("/flights?limit=10")).data.find((f) => f.live && !FLIGHT_ENDED.includes(f.status));
   if (running) { flight = running; watch(running); }
   document.body.dataset.ready = "1";
 })().catch((err) => toast(err.message, true));
