@@ -12,6 +12,7 @@ so 07:30 and 15:00 there are 23:30Z the day before and 07:00Z.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import typer
 from fastapi.testclient import TestClient
+from playwright.sync_api import Route
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -580,8 +582,11 @@ def test_the_plan_page_lists_schedules_and_their_runs_and_adds_and_pauses(
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         _sign_in(page, base, "operator")
+        # schedules.js arriving after the page's API answers (as in a loaded CI run, where
+        # plan.js, loaded first, called initSchedules before it existed)
+        page.route("**/static/schedules.js", _slowly)
         page.goto(f"{base}/plan")
-        page.wait_for_selector("body[data-schedules-ready='1']", timeout=20_000)
+        page.wait_for_selector("body[data-schedules-ready='1'][data-ready='1']", timeout=20_000)
         card = page.locator(f".schedule[data-id='{kept_id}']")
         assert skipped in card.inner_text() and "2030-06-03 07:00Z" in card.inner_text()
         assert card.locator("li[data-status='skipped']").count() == 1
@@ -599,3 +604,9 @@ def test_the_plan_page_lists_schedules_and_their_runs_and_adds_and_pauses(
     engine.dispose()
     assert rows["times"].enabled is False
     assert (rows["interval"].interval_min, rows["interval"].max_wind_m_s) == (120, 8)
+
+
+def _slowly(route: Route) -> None:
+    """A script held back a second, as a slow network or a loaded machine serves it."""
+    time.sleep(1.0)
+    route.continue_()
