@@ -543,7 +543,8 @@ class _LaunchGate:
 
     async def wait(self, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._open.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._open.wait()
         if self._waiting:
             logger.warning("launching without sorties %s (not ready)", sorted(self._waiting))
 

@@ -168,7 +168,8 @@ class _TcpTransport(_Transport):
             return
         writer.close()
         try:
-            await asyncio.wait_for(writer.wait_closed(), CLOSE_FLUSH_S)
+            async with asyncio.timeout(CLOSE_FLUSH_S):
+                await writer.wait_closed()
         except TimeoutError:
             writer.transport.abort()
         except OSError:
@@ -365,7 +366,8 @@ class Subscription(AsyncIterator[Message]):
     async def get(self, timeout_s: float | None = None, *, waiting_for: str = "") -> Message:
         """The next message; ``LinkTimeoutError`` after ``timeout_s`` seconds."""
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self._queue.get()
         except TimeoutError:
             what = waiting_for or "a reply"
             raise LinkTimeoutError(f"no {what} within {timeout_s:g} s") from None
@@ -411,7 +413,8 @@ class MavLink:
         GCS heartbeat period. ArduPilot's GCS failsafe counts simulated time,
         so a SITL at speed-up N wants about 1/N seconds.
     link_timeout_s : float
-        Vehicle silence after which the link counts as lost and is reopened.
+        Vehicle silence (no message from its autopilot; the first heartbeat connects)
+        after which the link counts as lost and is reopened.
     forward : sequence of str
         Other ground stations to relay the vehicle to and from (``udp:`` or
         ``udpin:`` URLs, see the module docstring).
@@ -487,7 +490,8 @@ class MavLink:
             asyncio.create_task(self._watchdog_loop(), name=f"mavlink-watchdog {self.endpoint}"),
         ]
         try:
-            await asyncio.wait_for(self._heard.wait(), max(0.1, deadline - time.monotonic()))
+            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                await self._heard.wait()
         except TimeoutError:
             await self.close()
             raise ConnectError(
@@ -663,6 +667,10 @@ class MavLink:
                 self._set_state(LinkState.CONNECTED)
         if self.target_system and msg.get_srcSystem() != self.target_system:
             return
+        if self.state is LinkState.CONNECTED and msg.get_srcComponent() == self.target_component:
+            # any message of the autopilot's shows the link up: a log download fills a
+            # narrow uplink's queue with LOG_DATA, and the heartbeats behind it come late
+            self.last_heard = time.monotonic()
         for sub in list(self._subscribers):
             if sub.ids is None or msg_id in sub.ids:
                 sub._offer(msg)

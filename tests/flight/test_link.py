@@ -275,7 +275,26 @@ async def test_closing_a_link_whose_peer_reads_no_more_ends_and_passes_a_cancel_
         left_alone.write(b"\0" * 16_000_000)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await asyncio.wait_for(left_alone.close(), 5 * CLOSE_FLUSH_S)
+        async with asyncio.timeout(5 * CLOSE_FLUSH_S):
+            await left_alone.close()
         assert loop.time() - started < 2 * CLOSE_FLUSH_S
     finally:
         server.close()
+
+
+async def test_a_cancel_that_lands_as_a_message_arrives_still_cancels() -> None:
+    # the race 3.11's asyncio.wait_for loses (fixed in 3.12): the message and the cancel
+    # in the same loop pass, and wait_for returned the message, swallowing the cancel. A
+    # link's loop that swallowed MavLink.close's cancel so ran on and held the close (in
+    # SITL: a flight over the LTE profile that landed, then never ended)
+    link = MavLink("udpin:127.0.0.1:14999")  # never opened
+    with link.subscribe(mavlink.MAVLink_heartbeat_message) as sub:
+        getting = asyncio.create_task(sub.get(5.0))
+        await asyncio.sleep(0)  # waiting in get
+        sub._offer(link.mav.heartbeat_encode(6, 8, 0, 0, 4))
+        getting.cancel()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert getting.cancelled()
+        # and the message is not lost: the next get has it
+        assert (await sub.get(1.0)).get_type() == "HEARTBEAT"

@@ -189,7 +189,8 @@ class GasSensor:
             Protocol, local_addr=("127.0.0.1", self.port)
         )
         self._reply.transport = transport
-        await asyncio.wait_for(self._heard.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await self._heard.wait()
         self._ask = asyncio.create_task(self._keep_asking())
 
     async def stop(self) -> None:

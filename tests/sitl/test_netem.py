@@ -81,7 +81,8 @@ class Link:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                data = await asyncio.wait_for(self.reader.readexactly(size), quiet_s)
+                async with asyncio.timeout(quiet_s):
+                    data = await self.reader.readexactly(size)
             except TimeoutError:
                 return self.received
             number, sent_s = UNIT.unpack_from(data)
@@ -355,7 +356,8 @@ async def test_cut_hangs_up_and_refuses_the_client_for_a_while(open_link: Any) -
     await asyncio.sleep(0.35)
     reader, writer = await asyncio.open_connection("127.0.0.1", link.emulator.port)
     link.send_down(1, UNIT.size)
-    data = await asyncio.wait_for(reader.readexactly(UNIT.size), 1.0)
+    async with asyncio.timeout(1.0):
+        data = await reader.readexactly(UNIT.size)
     assert UNIT.unpack_from(data)[0] == 1
     assert link.emulator.connections == 2
     writer.close()
