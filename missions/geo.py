@@ -22,6 +22,25 @@ G = TypeVar("G", bound=shapely.Geometry)
 EARTH_RADIUS_M = 6_371_000.0
 
 
+#: ArduPilot's metres per degree (AP_Math/definitions.h: LATLON_TO_M, 0.011131884502145034
+#: m per 1e-7 degree): a sphere's, for latitude and, times cos(latitude), for longitude.
+AUTOPILOT_M_PER_DEG = 111_318.84502145034
+
+
+def autopilot_distance_m(lonlat: NDArray[np.float64]) -> float:
+    """Length of a lon/lat polyline as ArduPilot measures it (``Location::get_distance``:
+    each step flat, longitude scaled by the cosine of the mean latitude).
+
+    Not the ground's: on WGS84 at 35 N a degree of latitude is 110,940 m, so ArduPilot
+    counts 0.34 % too much north-south and 0.11 % too little east-west. What the vehicle
+    compares with a distance it is told (its camera trigger) is this one.
+    """
+    d = np.diff(lonlat, axis=0)
+    mid_lat = np.radians((lonlat[1:, 1] + lonlat[:-1, 1]) / 2)
+    steps = np.hypot(d[:, 1], d[:, 0] * np.cos(mid_lat)) * AUTOPILOT_M_PER_DEG
+    return float(steps.sum())
+
+
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in metres (haversine; plenty for mission legs)."""
     p1, p2 = math.radians(lat1), math.radians(lat2)

@@ -39,7 +39,7 @@ from shapely.geometry import LineString, Point
 
 from missions.airspace import Airspace
 from missions.camera import Aircraft
-from missions.geo import LocalFrame
+from missions.geo import LocalFrame, autopilot_distance_m
 from missions.items import Mission, MissionItem, to_e7
 from missions.path import Leg, Task
 from zone.ground import Ground
@@ -136,6 +136,16 @@ class _Builder:
     def _latlon(self, x: float, y: float) -> tuple[float, float]:
         lon, lat = self.frame.lonlat(np.array([[x, y]]))[0]
         return float(lat), float(lon)
+
+    def _autopilot_scale(self, points: NDArray[np.float64]) -> float:
+        """ArduPilot's metres per grid metre along ``points`` (x, y): the trigger distance
+        it is sent is measured its way (:func:`missions.geo.autopilot_distance_m`), the
+        photos are spaced on the grid. 1.0034 north-south at 35 N, 0.9989 east-west."""
+        xy = np.asarray(points, dtype=float)[:, :2]
+        grid_m = float(np.hypot(*np.diff(xy, axis=0).T).sum())
+        if grid_m < 1.0:
+            return 1.0  # an orbit's single point: no direction to measure
+        return autopilot_distance_m(self.frame.lonlat(xy)) / grid_m
 
     def _ground_at(self, x: float, y: float) -> float:
         """Ground AMSL at local (x, y), remembered: a waypoint asks for it twice."""
@@ -331,7 +341,10 @@ class _Builder:
             # distance trigger's
             late_m = self.speed * CAMERA_CHECK_S / 2
             trigger_seq = self.command(
-                mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST, leg.trigger_m - late_m, 0, int(now)
+                mavlink.MAV_CMD_DO_SET_CAM_TRIGG_DIST,
+                (leg.trigger_m - late_m) * self._autopilot_scale(leg.points),
+                0,
+                int(now),
             ).seq
             if on is not None:
                 self.waypoint(*start, agl, base_amsl=base)

@@ -11,6 +11,7 @@ import shapely
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
+from pyproj import Geod
 from shapely.geometry import LineString
 
 from missions.camera import Aircraft
@@ -21,6 +22,7 @@ from missions.errors import (
     NoFlyViolationError,
     RangeError,
 )
+from missions.geo import LocalFrame, autopilot_distance_m
 from missions.plan import plan_patrol
 from zone.sites import Enterprise, NoFly, Sites
 
@@ -78,7 +80,9 @@ def test_photo_points_follow_the_trigger_legs(patrol) -> None:
     first_by_seq: dict[int, tuple[float, float]] = {}
     for photo in sortie.photo_points:
         first_by_seq.setdefault(photo.trigger_seq, (photo.lat, photo.lon))
-    k = 111_320.0
+    # as ArduPilot measures it (Location::get_distance: LATLON_TO_M, 0.011131884502145034 m
+    # per 1e-7 degree, longitude times the cosine of the latitude), not as the ground is
+    k = 0.011131884502145034 * 1e7
     for seq, (lat, lon) in first_by_seq.items():
         trig = seqs[seq]
         on = next(i for i in reversed(items[:seq]) if i.command == M.MAV_CMD_NAV_WAYPOINT)
@@ -93,6 +97,39 @@ def test_photo_points_follow_the_trigger_legs(patrol) -> None:
         gap_m = math.hypot((lat - on.lat) * k, east)
         assert trig.param1 <= gap_m <= trig.param1 + 0.08
     assert sortie.photo_count == len(sortie.photo_points) > 0
+
+
+def test_the_autopilot_measures_on_its_sphere_not_on_the_ground() -> None:
+    # by hand: 0.01 degree of latitude is 1113.188 m to ArduPilot (LATLON_TO_M times 1e5);
+    # on WGS84 at 34.8 N it is 1109.37 m (the meridian's radius of curvature there,
+    # a(1-e2)/(1-e2 sin2)^1.5 = 6,356,217 m, times 0.01 pi/180); east, 0.01 degree is
+    # 914.094 m to ArduPilot (times cos 34.8 = 0.82115) and 915.10 m on the ellipsoid
+    # (the prime vertical's radius, a/(1-e2 sin2)^0.5 = 6,385,102 m, times the same)
+    north = np.array([[113.55, 34.795], [113.55, 34.805]])
+    east = np.array([[113.545, 34.8], [113.555, 34.8]])
+    assert autopilot_distance_m(north) == pytest.approx(1113.188, abs=1e-3)
+    assert autopilot_distance_m(east) == pytest.approx(914.094, abs=1e-3)
+    geod = Geod(ellps="WGS84")
+    assert geod.line_length(*north.T) == pytest.approx(1109.37, abs=0.02)
+    assert geod.line_length(*east.T) == pytest.approx(915.10, abs=0.02)
+
+
+def test_a_north_south_leg_is_told_the_distance_as_the_autopilot_counts_it(zone) -> None:
+    # ArduPilot counts 0.34 % too much north-south at 35 N: told the ground's 12 m it
+    # would fire every 11.96 m, 1.7 m short at the end of a 500 m leg
+    patrol = plan_patrol(zone, targets=["ent-01"], patterns=("survey",), angle_deg=0.0)
+    items = patrol.sorties[0].mission.items
+    trigger = next(i for i in items if i.command == M.MAV_CMD_DO_SET_CAM_TRIGG_DIST and i.param1)
+    photos = [p for p in patrol.sorties[0].photo_points if p.trigger_seq == trigger.seq]
+    frame = LocalFrame(photos[0].lon, photos[0].lat)
+    xy = np.array([frame.xy(p.lon, p.lat) for p in photos])
+    grid_m = float(np.median(np.hypot(*np.diff(xy, axis=0).T)))  # the planned spacing
+    speed = next(
+        i.param2 for i in reversed(items[: trigger.seq]) if i.command == M.MAV_CMD_DO_CHANGE_SPEED
+    )
+    late_m = speed * 0.01  # half a 50 Hz check
+    assert grid_m == pytest.approx(11.22, abs=0.01)
+    assert trigger.param1 == pytest.approx((grid_m - late_m) * 1.00344, rel=3e-4)
 
 
 def test_no_route_enters_a_no_fly_area(zone, patrol) -> None:
